@@ -1,0 +1,1 @@
+"""The ``speechseq`` command line: thin Typer wrappers over library calls."""

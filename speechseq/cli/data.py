@@ -1,0 +1,5 @@
+"""Placeholder: filled in by the data work."""
+
+
+def register(app) -> None:
+    pass

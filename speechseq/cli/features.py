@@ -1,0 +1,5 @@
+"""Placeholder: filled in by the features work."""
+
+
+def register(app) -> None:
+    pass

@@ -1,0 +1,5 @@
+"""Placeholder: filled in by the synth work."""
+
+
+def register(app) -> None:
+    pass

@@ -1,0 +1,309 @@
+"""Read and write the files of a Kaldi data directory.
+
+A data directory (``data/<set>/``) holds plain-text tables, one ``KEY VALUE`` line each,
+sorted in C (byte) order:
+
+=================  ==========================================================
+wav.scp            ``reco path`` or ``reco command |`` (a pipe that writes audio)
+text               ``utt word word ...``
+utt2spk            ``utt spk``
+spk2utt            ``spk utt utt ...``
+segments           ``utt reco start_s end_s``
+utt2dur            ``utt duration_s``
+utt2num_frames     ``utt num_frames``
+feats.scp          ``utt ark_path:offset``
+ctm                ``utt channel start_s dur_s word [conf]`` (word timings)
+text.<lang>        ``utt translation ...``
+slots              ``utt TAG TAG ...`` (one BIO tag per word of ``text``)
+=================  ==========================================================
+
+Without ``segments`` each recording is one utterance and wav.scp is keyed by utterance id.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+
+from speechseq.errors import SpeechseqError
+from speechseq.fileio import atomic_write
+
+TABLES = (
+    "wav.scp",
+    "text",
+    "utt2spk",
+    "spk2utt",
+    "segments",
+    "utt2dur",
+    "utt2num_frames",
+    "feats.scp",
+    "slots",
+)
+
+
+def c_key(s: str) -> bytes:
+    """Sort key that gives C-locale (``LC_ALL=C sort``) order."""
+    return s.encode("utf-8")
+
+
+def c_sorted(items: Iterable[str]) -> list[str]:
+    return sorted(items, key=c_key)
+
+
+@dataclass(frozen=True)
+class TableLine:
+    lineno: int  # 1-based line number in the file
+    key: str
+    value: str  # rest of the line after the first run of white space ("" if none)
+
+
+def read_table_lines(path: str | os.PathLike) -> list[TableLine]:
+    """All lines of a ``KEY VALUE`` table, without any check but UTF-8 decoding.
+
+    Raises :class:`SpeechseqError` naming the file and line for a missing file or text
+    that is not UTF-8.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise SpeechseqError(f"{path}: file not found — check the path, or create it")
+    raw = path.read_bytes()
+    out = []
+    for lineno, bline in enumerate(raw.split(b"\n"), start=1):
+        try:
+            line = bline.decode("utf-8")
+        except UnicodeDecodeError as e:
+            raise SpeechseqError(
+                f"{path}:{lineno}: not valid UTF-8 (byte {bline[e.start]:#04x} at column {e.start + 1}) — "
+                f"re-encode the file as UTF-8, e.g. iconv -f LATIN1 -t UTF-8"
+            ) from None
+        line = line.rstrip("\r")
+        if not line.strip():
+            if lineno == raw.count(b"\n") + 1:  # the empty piece after the final newline
+                continue
+            out.append(TableLine(lineno, "", ""))
+            continue
+        parts = line.strip().split(maxsplit=1)
+        out.append(TableLine(lineno, parts[0], parts[1] if len(parts) > 1 else ""))
+    return out
+
+
+def read_table(path: str | os.PathLike, allow_empty: bool = False) -> dict[str, str]:
+    """Read a ``KEY VALUE`` table into a dict (file order kept).
+
+    One clear error for an empty line, a duplicate key or (unless ``allow_empty``) a key
+    with no value.
+    """
+    table: dict[str, str] = {}
+    for tl in read_table_lines(path):
+        if not tl.key:
+            raise SpeechseqError(f"{path}:{tl.lineno}: empty line — remove it")
+        if tl.key in table:
+            raise SpeechseqError(
+                f"{path}:{tl.lineno}: duplicate id '{tl.key}' — ids must be unique; "
+                f"remove one of the lines (speechseq data fix keeps the first)"
+            )
+        if not tl.value and not allow_empty:
+            raise SpeechseqError(f"{path}:{tl.lineno}: '{tl.key}' has no value — add it or remove the line")
+        table[tl.key] = tl.value
+    return table
+
+
+def write_table(path: str | os.PathLike, table: Mapping[str, object] | Iterable[tuple[str, object]]) -> None:
+    """Write a ``KEY VALUE`` table sorted in C order, atomically.
+
+    Values may be strings, numbers, or lists (joined with spaces).
+    """
+    items = table.items() if isinstance(table, Mapping) else table
+    rows = []
+    for key, value in items:
+        if isinstance(value, (list, tuple)):
+            value = " ".join(str(v) for v in value)
+        elif isinstance(value, float):
+            value = f"{value:.3f}"
+        rows.append((key, str(value)))
+    rows.sort(key=lambda kv: c_key(kv[0]))
+    with atomic_write(path) as f:
+        for key, value in rows:
+            f.write(f"{key} {value}\n" if value != "" else f"{key}\n")
+
+
+# --- typed tables ---------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Segment:
+    reco: str  # recording id (a key of wav.scp)
+    start_s: float
+    end_s: float
+
+
+@dataclass(frozen=True)
+class CtmEntry:
+    utt: str  # utterance (or recording) id
+    channel: str
+    start_s: float
+    dur_s: float
+    word: str
+    conf: float | None = None
+
+    @property
+    def end_s(self) -> float:
+        return self.start_s + self.dur_s
+
+
+def _float(path, lineno, text, what):
+    try:
+        return float(text)
+    except ValueError:
+        raise SpeechseqError(f"{path}:{lineno}: {what} '{text}' is not a number — fix the line") from None
+
+
+def read_segments(path: str | os.PathLike) -> dict[str, Segment]:
+    segs: dict[str, Segment] = {}
+    for utt, rest in read_table(path).items():
+        f = rest.split()
+        lineno = next(tl.lineno for tl in read_table_lines(path) if tl.key == utt) if len(f) != 3 else 0
+        if len(f) != 3:
+            raise SpeechseqError(
+                f"{path}:{lineno}: expected 'utt reco start_s end_s', got '{utt} {rest}' — fix the line"
+            )
+        segs[utt] = Segment(f[0], _float(path, lineno, f[1], "start"), _float(path, lineno, f[2], "end"))
+    return segs
+
+
+def write_segments(path, segs: Mapping[str, Segment]) -> None:
+    write_table(path, {u: f"{s.reco} {s.start_s:.3f} {s.end_s:.3f}" for u, s in segs.items()})
+
+
+def read_ctm(path: str | os.PathLike) -> list[CtmEntry]:
+    """Read a CTM (``utt channel start_s dur_s word [conf]``), in file order."""
+    out = []
+    for tl in read_table_lines(path):
+        if not tl.key:
+            continue
+        f = [tl.key, *tl.value.split()]
+        if len(f) not in (5, 6):
+            raise SpeechseqError(
+                f"{path}:{tl.lineno}: expected 'utt channel start_s dur_s word [conf]', "
+                f"got {len(f)} fields — fix the line"
+            )
+        conf = _float(path, tl.lineno, f[5], "confidence") if len(f) == 6 else None
+        out.append(
+            CtmEntry(f[0], f[1], _float(path, tl.lineno, f[2], "start"), _float(path, tl.lineno, f[3], "duration"), f[4], conf)
+        )
+    return out
+
+
+def write_ctm(path: str | os.PathLike, entries: Iterable[CtmEntry]) -> None:
+    rows = sorted(entries, key=lambda e: (c_key(e.utt), e.start_s))
+    with atomic_write(path) as f:
+        for e in rows:
+            conf = f" {e.conf:.2f}" if e.conf is not None else ""
+            f.write(f"{e.utt} {e.channel} {e.start_s:.3f} {e.dur_s:.3f} {e.word}{conf}\n")
+
+
+def spk2utt_from_utt2spk(utt2spk: Mapping[str, str]) -> dict[str, list[str]]:
+    spk2utt: dict[str, list[str]] = {}
+    for utt in c_sorted(utt2spk):
+        spk2utt.setdefault(utt2spk[utt], []).append(utt)
+    return spk2utt
+
+
+# --- the directory ----------------------------------------------------------------------
+
+
+class DataDir:
+    """A Kaldi data directory; tables are read on first use and cached.
+
+    ``DataDir(path).text`` is ``{utt: transcript}``; missing optional tables are ``None``.
+    """
+
+    def __init__(self, path: str | os.PathLike):
+        self.path = Path(path)
+        if not self.path.is_dir():
+            raise SpeechseqError(f"{self.path}: not a directory — give a Kaldi data directory (with wav.scp, text, utt2spk)")
+        self._cache: dict[str, object] = {}
+
+    def file(self, name: str) -> Path:
+        return self.path / name
+
+    def has(self, name: str) -> bool:
+        return (self.path / name).is_file()
+
+    def _table(self, name: str, allow_empty: bool = False, required: bool = False):
+        if name not in self._cache:
+            if not self.has(name):
+                if required:
+                    raise SpeechseqError(f"{self.file(name)}: file not found — a data directory needs {name}")
+                self._cache[name] = None
+            else:
+                self._cache[name] = read_table(self.file(name), allow_empty=allow_empty)
+        return self._cache[name]
+
+    @property
+    def wav_scp(self) -> dict[str, str]:
+        return self._table("wav.scp", required=True)
+
+    @property
+    def text(self) -> dict[str, str] | None:
+        return self._table("text", allow_empty=True)
+
+    @property
+    def utt2spk(self) -> dict[str, str]:
+        return self._table("utt2spk", required=True)
+
+    @property
+    def spk2utt(self) -> dict[str, list[str]]:
+        t = self._table("spk2utt")
+        return {k: v.split() for k, v in t.items()} if t is not None else spk2utt_from_utt2spk(self.utt2spk)
+
+    @property
+    def segments(self) -> dict[str, Segment] | None:
+        if "segments" not in self._cache:
+            self._cache["segments"] = read_segments(self.file("segments")) if self.has("segments") else None
+        return self._cache["segments"]
+
+    @property
+    def utt2dur(self) -> dict[str, float] | None:
+        t = self._table("utt2dur")
+        return {k: float(v) for k, v in t.items()} if t is not None else None
+
+    @property
+    def utt2num_frames(self) -> dict[str, int] | None:
+        t = self._table("utt2num_frames")
+        return {k: int(v) for k, v in t.items()} if t is not None else None
+
+    @property
+    def feats_scp(self) -> dict[str, str] | None:
+        return self._table("feats.scp")
+
+    @property
+    def slots(self) -> dict[str, list[str]] | None:
+        t = self._table("slots", allow_empty=True)
+        return {k: v.split() for k, v in t.items()} if t is not None else None
+
+    @property
+    def ctm(self) -> list[CtmEntry] | None:
+        return read_ctm(self.file("ctm")) if self.has("ctm") else None
+
+    def translation(self, lang: str) -> dict[str, str] | None:
+        return self._table(f"text.{lang}", allow_empty=True)
+
+    def languages(self) -> list[str]:
+        """Target languages with a ``text.<lang>`` file."""
+        return sorted(p.name.split(".", 1)[1] for p in self.path.glob("text.*") if p.is_file())
+
+    @property
+    def utt_ids(self) -> list[str]:
+        """Utterance ids in C order (from utt2spk)."""
+        return c_sorted(self.utt2spk)
+
+    def audio_spec(self, utt: str) -> tuple[str, float, float | None]:
+        """(wav.scp entry, start_s, end_s or None) for an utterance, honouring segments."""
+        segs = self.segments
+        if segs is not None:
+            seg = segs[utt]
+            return self.wav_scp[seg.reco], seg.start_s, seg.end_s
+        return self.wav_scp[utt], 0.0, None
