@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import io
 import os
+import struct
 import subprocess
 from pathlib import Path
 
@@ -33,14 +34,50 @@ def _open(spec: str, what: str):
                 f"fix the command in wav.scp"
             )
         if not proc.stdout:
-            raise SpeechseqError(f"{what}: the command '{cmd}' wrote no audio — fix the command in wav.scp")
+            raise SpeechseqError(
+                f"{what}: the command '{cmd}' wrote no audio — fix the command in wav.scp"
+            )
         return io.BytesIO(proc.stdout)
     path = Path(spec)
     if not path.is_file():
-        raise SpeechseqError(f"{what}: audio file {path} not found — fix the path in wav.scp or restore the file")
+        raise SpeechseqError(
+            f"{what}: audio file {path} not found — fix the path in wav.scp or restore the file"
+        )
     if path.stat().st_size == 0:
-        raise SpeechseqError(f"{what}: audio file {path} is empty (0 bytes) — re-create it or remove the utterance")
+        raise SpeechseqError(
+            f"{what}: audio file {path} is empty (0 bytes) — re-create it or remove the utterance"
+        )
     return str(path)
+
+
+def _check_wav_complete(path: str, what: str) -> None:
+    """Raise if a RIFF/WAVE file's header declares more sample data than the file holds.
+
+    libsndfile quietly reads what is there of a truncated WAV, so a cut-off copy would
+    otherwise pass as a shorter recording. Pipes are not checked (streaming writers put a
+    placeholder size in the header).
+    """
+    size = os.path.getsize(path)
+    with open(path, "rb") as f:
+        head = f.read(12)
+        if len(head) < 12 or head[:4] != b"RIFF" or head[8:12] != b"WAVE":
+            return
+        pos = 12
+        for _ in range(64):  # chunks before 'data'; real files have a handful
+            f.seek(pos)
+            chunk = f.read(8)
+            if len(chunk) < 8:
+                return
+            chunk_id, chunk_size = chunk[:4], struct.unpack("<I", chunk[4:])[0]
+            if chunk_id == b"data":
+                have = size - (pos + 8)
+                if chunk_size not in (0, 0xFFFFFFFF) and have < chunk_size:
+                    raise SpeechseqError(
+                        f"{what}: audio file {path} is truncated (header declares {chunk_size} bytes of "
+                        f"samples, the file holds {have}) — re-create or re-copy the file"
+                    )
+                return
+            pos += 8 + chunk_size + (chunk_size & 1)
 
 
 def read_audio(
@@ -58,9 +95,35 @@ def read_audio(
     segment (seconds). ``what`` names the item in error messages (an utterance id, or
     the path). With ``allow_resample=False`` a file at another rate is an error.
     """
+    x, sr = read_audio_native(spec, channel, start_s, end_s, what)
+    what = what or str(spec)
+    if target_sr is not None and sr != target_sr:
+        if not allow_resample:
+            raise SpeechseqError(
+                f"{what}: sample rate is {sr} Hz, expected {target_sr} Hz — resample the audio "
+                f"(e.g. sox in.wav -r {target_sr} out.wav) or allow resampling"
+            )
+        x = resample(x, sr, target_sr)
+    return x
+
+
+def read_audio_native(
+    spec: str | os.PathLike,
+    channel: int = 0,
+    start_s: float = 0.0,
+    end_s: float | None = None,
+    what: str | None = None,
+) -> tuple[np.ndarray, int]:
+    """Read audio at the file's own rate: (float32 ``[num_samples]``, sample rate in Hz)."""
     spec = str(spec)
     what = what or spec
+    if start_s < 0 or (end_s is not None and end_s <= start_s):
+        raise SpeechseqError(
+            f"{what}: bad segment {start_s:.3f}-{end_s} s — times must satisfy 0 <= start < end; fix segments"
+        )
     src = _open(spec, what)
+    if isinstance(src, str):
+        _check_wav_complete(src, what)
     try:
         info = sf.info(src)
         if isinstance(src, io.BytesIO):
@@ -75,12 +138,15 @@ def read_audio(
             )
         data, sr = sf.read(src, start=start, stop=stop, dtype="float32", always_2d=True)
     except sf.LibsndfileError as e:
+        msg = getattr(e, "error_string", None) or str(e)
         raise SpeechseqError(
-            f"{what}: cannot read audio ({e.error_string if hasattr(e, 'error_string') else e}) — "
-            f"the file is corrupt, truncated or not audio; re-create it or remove the utterance"
+            f"{what}: cannot read audio ({msg}) — the file is corrupt, truncated or not audio; "
+            f"re-create it or remove the utterance"
         ) from None
     except RuntimeError as e:
-        raise SpeechseqError(f"{what}: cannot read audio ({e}) — re-create the file or remove the utterance") from None
+        raise SpeechseqError(
+            f"{what}: cannot read audio ({e}) — re-create the file or remove the utterance"
+        ) from None
     expected = (min(stop, info.frames) if stop is not None else info.frames) - start
     if info.frames > 0 and data.shape[0] < expected:
         raise SpeechseqError(
@@ -93,15 +159,7 @@ def read_audio(
             f"{what}: channel {channel} asked for, but the audio has {data.shape[1]} channel(s) — "
             f"choose a channel from 0 to {data.shape[1] - 1}"
         )
-    x = np.ascontiguousarray(data[:, channel])
-    if target_sr is not None and sr != target_sr:
-        if not allow_resample:
-            raise SpeechseqError(
-                f"{what}: sample rate is {sr} Hz, expected {target_sr} Hz — resample the audio "
-                f"(e.g. sox in.wav -r {target_sr} out.wav) or allow resampling"
-            )
-        x = resample(x, sr, target_sr)
-    return x
+    return np.ascontiguousarray(data[:, channel]), int(sr)
 
 
 def resample(x: np.ndarray, orig_sr: int, target_sr: int) -> np.ndarray:
@@ -113,12 +171,28 @@ def resample(x: np.ndarray, orig_sr: int, target_sr: int) -> np.ndarray:
 
 def audio_duration(spec: str, what: str | None = None) -> float:
     """Duration in seconds without decoding the samples (pipes are run)."""
-    src = _open(str(spec), what or str(spec))
+    return audio_info(spec, what)[1]
+
+
+def audio_info(spec: str, what: str | None = None) -> tuple[int, float]:
+    """(sample rate in Hz, duration in seconds) from the header, without decoding samples.
+
+    A truncated WAV is an error here too. Pipes are run.
+    """
+    what = what or str(spec)
+    src = _open(str(spec), what)
+    if isinstance(src, str):
+        _check_wav_complete(src, what)
     try:
         info = sf.info(src)
     except (sf.LibsndfileError, RuntimeError) as e:
-        raise SpeechseqError(f"{what or spec}: cannot read audio ({e}) — re-create the file") from None
-    return info.frames / info.samplerate
+        msg = getattr(e, "error_string", None) or str(e)
+        raise SpeechseqError(
+            f"{what}: cannot read audio ({msg}) — the file is corrupt or not audio; re-create it or remove it"
+        ) from None
+    if info.frames <= 0:
+        raise SpeechseqError(f"{what}: audio has no samples — re-create it or remove the utterance")
+    return info.samplerate, info.frames / info.samplerate
 
 
 def write_wav(path: str | os.PathLike, x: np.ndarray, sr: int = DEFAULT_SR) -> None:

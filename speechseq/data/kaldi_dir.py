@@ -52,6 +52,15 @@ def c_sorted(items: Iterable[str]) -> list[str]:
     return sorted(items, key=c_key)
 
 
+class TableError(SpeechseqError):
+    """A bad line in a table; keeps the parts apart so a validator can collect them."""
+
+    def __init__(self, path: str | os.PathLike, line: int | None, what: str, fix: str):
+        self.path, self.line, self.what, self.fix = str(path), line, what, fix
+        loc = f"{path}:{line}" if line is not None else f"{path}"
+        super().__init__(f"{loc}: {what} — {fix}")
+
+
 @dataclass(frozen=True)
 class TableLine:
     lineno: int  # 1-based line number in the file
@@ -67,16 +76,18 @@ def read_table_lines(path: str | os.PathLike) -> list[TableLine]:
     """
     path = Path(path)
     if not path.is_file():
-        raise SpeechseqError(f"{path}: file not found — check the path, or create it")
+        raise TableError(path, None, "file not found", "check the path, or create it")
     raw = path.read_bytes()
     out = []
     for lineno, bline in enumerate(raw.split(b"\n"), start=1):
         try:
             line = bline.decode("utf-8")
         except UnicodeDecodeError as e:
-            raise SpeechseqError(
-                f"{path}:{lineno}: not valid UTF-8 (byte {bline[e.start]:#04x} at column {e.start + 1}) — "
-                f"re-encode the file as UTF-8, e.g. iconv -f LATIN1 -t UTF-8"
+            raise TableError(
+                path,
+                lineno,
+                f"not valid UTF-8 (byte {bline[e.start]:#04x} at column {e.start + 1})",
+                "re-encode the file as UTF-8, e.g. iconv -f LATIN1 -t UTF-8",
             ) from None
         line = line.rstrip("\r")
         if not line.strip():
@@ -98,19 +109,25 @@ def read_table(path: str | os.PathLike, allow_empty: bool = False) -> dict[str, 
     table: dict[str, str] = {}
     for tl in read_table_lines(path):
         if not tl.key:
-            raise SpeechseqError(f"{path}:{tl.lineno}: empty line — remove it")
+            raise TableError(path, tl.lineno, "empty line", "remove it")
         if tl.key in table:
-            raise SpeechseqError(
-                f"{path}:{tl.lineno}: duplicate id '{tl.key}' — ids must be unique; "
-                f"remove one of the lines (speechseq data fix keeps the first)"
+            raise TableError(
+                path,
+                tl.lineno,
+                f"duplicate id '{tl.key}'",
+                "ids must be unique; remove one of the lines (speechseq data fix keeps the first)",
             )
         if not tl.value and not allow_empty:
-            raise SpeechseqError(f"{path}:{tl.lineno}: '{tl.key}' has no value — add it or remove the line")
+            raise TableError(
+                path, tl.lineno, f"'{tl.key}' has no value", "add it or remove the line"
+            )
         table[tl.key] = tl.value
     return table
 
 
-def write_table(path: str | os.PathLike, table: Mapping[str, object] | Iterable[tuple[str, object]]) -> None:
+def write_table(
+    path: str | os.PathLike, table: Mapping[str, object] | Iterable[tuple[str, object]]
+) -> None:
     """Write a ``KEY VALUE`` table sorted in C order, atomically.
 
     Values may be strings, numbers, or lists (joined with spaces).
@@ -155,22 +172,38 @@ class CtmEntry:
 
 def _float(path, lineno, text, what):
     try:
-        return float(text)
+        value = float(text)
     except ValueError:
-        raise SpeechseqError(f"{path}:{lineno}: {what} '{text}' is not a number — fix the line") from None
+        value = float("nan")
+    if value != value or value in (float("inf"), float("-inf")):
+        raise TableError(path, lineno, f"{what} '{text}' is not a number", "fix the line")
+    return value
+
+
+def _int(path, lineno, text, what):
+    try:
+        return int(text)
+    except ValueError:
+        raise TableError(
+            path, lineno, f"{what} '{text}' is not an integer", "fix the line"
+        ) from None
+
+
+def parse_segment(path, lineno: int, utt: str, rest: str) -> Segment:
+    """One ``segments`` line (``utt reco start_s end_s``); :class:`TableError` if malformed."""
+    f = rest.split()
+    if len(f) != 3:
+        raise TableError(
+            path, lineno, f"expected 'utt reco start_s end_s', got '{utt} {rest}'", "fix the line"
+        )
+    return Segment(f[0], _float(path, lineno, f[1], "start"), _float(path, lineno, f[2], "end"))
 
 
 def read_segments(path: str | os.PathLike) -> dict[str, Segment]:
-    segs: dict[str, Segment] = {}
-    for utt, rest in read_table(path).items():
-        f = rest.split()
-        lineno = next(tl.lineno for tl in read_table_lines(path) if tl.key == utt) if len(f) != 3 else 0
-        if len(f) != 3:
-            raise SpeechseqError(
-                f"{path}:{lineno}: expected 'utt reco start_s end_s', got '{utt} {rest}' — fix the line"
-            )
-        segs[utt] = Segment(f[0], _float(path, lineno, f[1], "start"), _float(path, lineno, f[2], "end"))
-    return segs
+    read_table(path)  # the checks every table gets (duplicates, empty lines)
+    return {
+        tl.key: parse_segment(path, tl.lineno, tl.key, tl.value) for tl in read_table_lines(path)
+    }
 
 
 def write_segments(path, segs: Mapping[str, Segment]) -> None:
@@ -185,13 +218,22 @@ def read_ctm(path: str | os.PathLike) -> list[CtmEntry]:
             continue
         f = [tl.key, *tl.value.split()]
         if len(f) not in (5, 6):
-            raise SpeechseqError(
-                f"{path}:{tl.lineno}: expected 'utt channel start_s dur_s word [conf]', "
-                f"got {len(f)} fields — fix the line"
+            raise TableError(
+                path,
+                tl.lineno,
+                f"expected 'utt channel start_s dur_s word [conf]', got {len(f)} fields",
+                "fix the line",
             )
         conf = _float(path, tl.lineno, f[5], "confidence") if len(f) == 6 else None
         out.append(
-            CtmEntry(f[0], f[1], _float(path, tl.lineno, f[2], "start"), _float(path, tl.lineno, f[3], "duration"), f[4], conf)
+            CtmEntry(
+                f[0],
+                f[1],
+                _float(path, tl.lineno, f[2], "start"),
+                _float(path, tl.lineno, f[3], "duration"),
+                f[4],
+                conf,
+            )
         )
     return out
 
@@ -223,7 +265,9 @@ class DataDir:
     def __init__(self, path: str | os.PathLike):
         self.path = Path(path)
         if not self.path.is_dir():
-            raise SpeechseqError(f"{self.path}: not a directory — give a Kaldi data directory (with wav.scp, text, utt2spk)")
+            raise SpeechseqError(
+                f"{self.path}: not a directory — give a Kaldi data directory (with wav.scp, text, utt2spk)"
+            )
         self._cache: dict[str, object] = {}
 
     def file(self, name: str) -> Path:
@@ -236,7 +280,9 @@ class DataDir:
         if name not in self._cache:
             if not self.has(name):
                 if required:
-                    raise SpeechseqError(f"{self.file(name)}: file not found — a data directory needs {name}")
+                    raise SpeechseqError(
+                        f"{self.file(name)}: file not found — a data directory needs {name}"
+                    )
                 self._cache[name] = None
             else:
                 self._cache[name] = read_table(self.file(name), allow_empty=allow_empty)
@@ -257,23 +303,35 @@ class DataDir:
     @property
     def spk2utt(self) -> dict[str, list[str]]:
         t = self._table("spk2utt")
-        return {k: v.split() for k, v in t.items()} if t is not None else spk2utt_from_utt2spk(self.utt2spk)
+        return (
+            {k: v.split() for k, v in t.items()}
+            if t is not None
+            else spk2utt_from_utt2spk(self.utt2spk)
+        )
 
     @property
     def segments(self) -> dict[str, Segment] | None:
         if "segments" not in self._cache:
-            self._cache["segments"] = read_segments(self.file("segments")) if self.has("segments") else None
+            self._cache["segments"] = (
+                read_segments(self.file("segments")) if self.has("segments") else None
+            )
         return self._cache["segments"]
+
+    def _numbers(self, name: str, convert):
+        if self._table(name) is None:
+            return None
+        return {
+            tl.key: convert(self.file(name), tl.lineno, tl.value, "value")
+            for tl in read_table_lines(self.file(name))
+        }
 
     @property
     def utt2dur(self) -> dict[str, float] | None:
-        t = self._table("utt2dur")
-        return {k: float(v) for k, v in t.items()} if t is not None else None
+        return self._numbers("utt2dur", _float)
 
     @property
     def utt2num_frames(self) -> dict[str, int] | None:
-        t = self._table("utt2num_frames")
-        return {k: int(v) for k, v in t.items()} if t is not None else None
+        return self._numbers("utt2num_frames", _int)
 
     @property
     def feats_scp(self) -> dict[str, str] | None:
@@ -303,7 +361,17 @@ class DataDir:
     def audio_spec(self, utt: str) -> tuple[str, float, float | None]:
         """(wav.scp entry, start_s, end_s or None) for an utterance, honouring segments."""
         segs = self.segments
+        reco, start_s, end_s = utt, 0.0, None
         if segs is not None:
+            if utt not in segs:
+                raise SpeechseqError(
+                    f"{self.file('segments')}: no segment for utterance '{utt}' — add it, or run speechseq data fix {self.path}"
+                )
             seg = segs[utt]
-            return self.wav_scp[seg.reco], seg.start_s, seg.end_s
-        return self.wav_scp[utt], 0.0, None
+            reco, start_s, end_s = seg.reco, seg.start_s, seg.end_s
+        if reco not in self.wav_scp:
+            raise SpeechseqError(
+                f"{self.file('wav.scp')}: no entry for '{reco}' (utterance '{utt}') — add it, "
+                f"or run speechseq data fix {self.path}"
+            )
+        return self.wav_scp[reco], start_s, end_s

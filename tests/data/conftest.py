@@ -1,0 +1,42 @@
+"""Fixtures: tiny data directories with short generated audio."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from speechseq.data.kaldi_dir import spk2utt_from_utt2spk, write_table
+from tests.data.helpers import build_dir, tone, write_audio
+
+UTTS = {
+    "a-1": ("a", "hello world"),
+    "a-2": ("a", "good morning"),
+    "b-1": ("b", "one two three"),
+    "b-2": ("b", "four"),
+    "b-3": ("b", "five six"),
+    "c-1": ("c", "seven"),
+}
+
+
+@pytest.fixture
+def data_dir(tmp_path) -> Path:
+    """Six utterances of 0.2 s by three speakers (a: 2, b: 3, c: 1)."""
+    return build_dir(tmp_path / "d", UTTS)
+
+
+@pytest.fixture
+def seg_dir(tmp_path) -> Path:
+    """One 1.0 s recording 'rec1' cut into three segments of speaker 's'."""
+    d = tmp_path / "seg"
+    d.mkdir()
+    wav = write_audio(d / "rec1.wav", tone(440, 1.0))
+    write_table(d / "wav.scp", {"rec1": str(wav)})
+    write_table(
+        d / "segments", {"s-1": "rec1 0.00 0.30", "s-2": "rec1 0.30 0.60", "s-3": "rec1 0.60 0.95"}
+    )
+    write_table(d / "text", {"s-1": "one", "s-2": "two", "s-3": "three"})
+    utt2spk = {"s-1": "s", "s-2": "s", "s-3": "s"}
+    write_table(d / "utt2spk", utt2spk)
+    write_table(d / "spk2utt", spk2utt_from_utt2spk(utt2spk))
+    return d
