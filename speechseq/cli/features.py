@@ -1,5 +1,57 @@
-"""Placeholder: filled in by the features work."""
+"""``speechseq compute-feats DATA``: Kaldi-compatible fbank/MFCC features for a data dir."""
+
+from __future__ import annotations
+
+import typer
+
+from speechseq.cli.common import NUM_JOBS, SEED
+
+
+def compute_feats_cmd(
+    data: str = typer.Argument(
+        ..., help="Kaldi data directory (wav.scp, utt2spk, optional segments)."
+    ),
+    type: str = typer.Option("fbank", "--type", help="fbank (log mel filterbank) or mfcc."),
+    num_mel_bins: int = typer.Option(
+        None, "--num-mel-bins", help="Mel bins (default: 80 for fbank, 23 for mfcc)."
+    ),
+    num_ceps: int = typer.Option(13, "--num-ceps", help="Cepstra kept (mfcc)."),
+    sample_rate: int = typer.Option(
+        16000, "--sample-rate", help="Hz; audio at other rates is resampled."
+    ),
+    dither: float = typer.Option(
+        1.0, "--dither", help="Gaussian dither (int16 scale); 0 for none."
+    ),
+    snip_edges: bool = typer.Option(
+        True, "--snip-edges/--no-snip-edges", help="Only frames that fit in the audio."
+    ),
+    num_jobs: int = NUM_JOBS,
+    skip_bad: bool = typer.Option(
+        False,
+        "--skip-bad",
+        help="List unreadable utterances in DATA/bad_utts and go on, instead of stopping.",
+    ),
+    seed: int = SEED,
+) -> None:
+    """Compute fbank/MFCC features, CMVN stats and utt2num_frames for a data dir."""
+    from speechseq.features import FeatureConfig, compute_feats
+    from speechseq.features.extract import print_summary
+
+    cfg = FeatureConfig(
+        type=type,
+        num_mel_bins=num_mel_bins,
+        num_ceps=num_ceps,
+        sample_rate=sample_rate,
+        dither=dither,
+        snip_edges=snip_edges,
+        seed=seed,
+    )
+    summary = compute_feats(data, cfg, num_jobs=num_jobs, skip_bad=skip_bad, progress=True)
+    print_summary(summary, cfg)
 
 
 def register(app) -> None:
-    pass
+    app.command(
+        "compute-feats",
+        help="Compute Kaldi-compatible fbank/MFCC features (feats.scp, cmvn.ark) for a data dir.",
+    )(compute_feats_cmd)

@@ -1,0 +1,322 @@
+"""``compute_feats``: features for every utterance of a data dir, stored as Kaldi ark/scp.
+
+Writes (all or nothing):
+
+======================  ===============================================================
+DATA/feats/raw_<type>.<k>.ark   float32 matrices ``[T, C]``, one ark per job (k = 1..N)
+DATA/feats.scp          ``utt /abs/path/raw_<type>.<k>.ark:offset`` (C order); written last
+DATA/utt2num_frames     ``utt T``
+DATA/cmvn.ark           CMVN stats ``[2, C + 1]`` per speaker and under ``<global>``
+DATA/conf/feats.yaml    the :class:`FeatureConfig` used
+DATA/bad_utts           ``utt reason`` for utterances skipped with ``skip_bad`` (else removed)
+======================  ===============================================================
+
+Arks are written under temporary names and renamed at the end; on an error the temporary
+files are removed and no feats.scp is left, so the next stage never reads half a result.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import multiprocessing
+import os
+import sys
+import tempfile
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from speechseq.data.kaldi_dir import DataDir, c_sorted, write_table
+from speechseq.errors import SpeechseqError
+from speechseq.features.cmvn import GLOBAL_KEY, cmvn_stats
+from speechseq.features.config import CONFIG_NAME, FeatureConfig, save_feature_config
+from speechseq.fileio import atomic_write
+
+THREAD_ENV = ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS")
+OUTPUTS = ("feats.scp", "utt2num_frames", "cmvn.ark")  # removed when a run fails
+
+
+@dataclass
+class FeatsSummary:
+    num_utts: int  # utterances with features
+    num_frames: int  # frames over all of them
+    audio_s: float  # seconds of audio featurised
+    elapsed_s: float  # wall-clock seconds of the run
+    dim: int  # feature dimension C
+    feats_scp: Path
+    bad: list[tuple[str, str]] = field(default_factory=list)  # (utt, reason) skipped with skip_bad
+
+    @property
+    def real_time_factor(self) -> float:
+        """Seconds of compute per second of audio."""
+        return self.elapsed_s / self.audio_s if self.audio_s > 0 else 0.0
+
+
+@dataclass(frozen=True)
+class _Item:
+    utt: str
+    spec: str  # wav.scp entry
+    start_s: float
+    end_s: float | None
+
+
+_worker_cfg: FeatureConfig | None = None
+
+
+def _init_worker(cfg: FeatureConfig) -> None:
+    import torch
+
+    global _worker_cfg
+    torch.set_num_threads(1)
+    _worker_cfg = cfg
+
+
+def _featurise(item: _Item) -> tuple[str, np.ndarray | None, str | None, float]:
+    """``(utt, feats [T, C] or None, error message or None, audio seconds)`` for one utterance."""
+    from speechseq.data.audio import read_audio
+    from speechseq.features.kaldi import compute_features, dither_seed
+
+    cfg = _worker_cfg
+    try:
+        x = read_audio(
+            item.spec,
+            target_sr=cfg.sample_rate,
+            start_s=item.start_s,
+            end_s=item.end_s,
+            what=item.utt,
+        )
+        feats = compute_features(x, cfg, seed=dither_seed(cfg.seed, item.utt), what=item.utt)
+    except SpeechseqError as e:
+        return item.utt, None, str(e), 0.0
+    return item.utt, feats, None, len(x) / cfg.sample_rate
+
+
+def _items(data: DataDir) -> list[_Item]:
+    """One work item per utterance of utt2spk (C order), checked against wav.scp/segments."""
+    utt2spk = data.utt2spk
+    if GLOBAL_KEY in utt2spk.values():
+        raise SpeechseqError(
+            f"{data.file('utt2spk')}: speaker id '{GLOBAL_KEY}' is reserved for the global CMVN statistics — rename the speaker"
+        )
+    segs, wav = data.segments, data.wav_scp
+    items = []
+    for utt in c_sorted(utt2spk):
+        if segs is not None:
+            if utt not in segs:
+                raise SpeechseqError(
+                    f"{data.file('segments')}: utterance '{utt}' of utt2spk has no segment — add it, or run "
+                    f"`speechseq data fix {data.path}` to drop it"
+                )
+            if segs[utt].reco not in wav:
+                raise SpeechseqError(
+                    f"{data.file('segments')}: recording '{segs[utt].reco}' of utterance '{utt}' is not in wav.scp — "
+                    f"add it to wav.scp or fix the segment"
+                )
+        elif utt not in wav:
+            raise SpeechseqError(
+                f"{data.file('wav.scp')}: utterance '{utt}' of utt2spk has no audio — add it to wav.scp, or run "
+                f"`speechseq data fix {data.path}` to drop it"
+            )
+        spec, start_s, end_s = data.audio_spec(utt)
+        items.append(_Item(utt, spec, start_s, end_s))
+    if not items:
+        raise SpeechseqError(
+            f"{data.file('utt2spk')}: no utterances — nothing to compute features for"
+        )
+    return items
+
+
+@contextlib.contextmanager
+def _single_thread_env() -> Iterator[None]:
+    """OMP/MKL/BLAS threads = 1 while worker processes start (they inherit the environment)."""
+    old = {k: os.environ.get(k) for k in THREAD_ENV}
+    os.environ.update({k: "1" for k in THREAD_ENV})
+    try:
+        yield
+    finally:
+        for k, v in old.items():
+            if v is None:
+                os.environ.pop(k, None)
+            else:
+                os.environ[k] = v
+
+
+@contextlib.contextmanager
+def _results(items: list[_Item], cfg: FeatureConfig, num_jobs: int) -> Iterator[Iterator]:
+    """Results of :func:`_featurise` in the order of ``items``, from ``num_jobs`` processes."""
+    if num_jobs <= 1:
+        import torch
+
+        threads = torch.get_num_threads()
+        global _worker_cfg
+        _worker_cfg = cfg
+        torch.set_num_threads(1)
+        try:
+            yield map(_featurise, items)
+        finally:
+            torch.set_num_threads(threads)
+        return
+    ctx = multiprocessing.get_context("spawn")
+    with _single_thread_env():
+        pool = ctx.Pool(num_jobs, initializer=_init_worker, initargs=(cfg,))
+    try:
+        chunk = max(1, min(16, len(items) // (4 * num_jobs)))
+        yield pool.imap(_featurise, items, chunksize=chunk)
+    finally:
+        pool.terminate()
+        pool.join()
+
+
+def _progress(enabled: bool):
+    from rich.console import Console
+    from rich.progress import (
+        BarColumn,
+        MofNCompleteColumn,
+        Progress,
+        TextColumn,
+        TimeRemainingColumn,
+    )
+
+    console = Console(stderr=True)
+    return Progress(
+        TextColumn("compute-feats"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeRemainingColumn(),
+        console=console,
+        disable=not (enabled and console.is_terminal),
+        transient=True,
+    )
+
+
+def compute_feats(
+    data_dir: str | os.PathLike,
+    cfg: FeatureConfig,
+    num_jobs: int = 1,
+    skip_bad: bool = False,
+    progress: bool = True,
+) -> FeatsSummary:
+    """Compute features for every utterance of ``data_dir`` (segments honoured); see the module doc.
+
+    An utterance whose audio cannot be read (or is shorter than one frame) stops the run
+    with an error naming it, and no feats.scp is left; with ``skip_bad`` it is recorded in
+    ``DATA/bad_utts`` and the run goes on. The output does not depend on ``num_jobs``:
+    dither noise is seeded from ``(cfg.seed, utt id)``.
+    """
+    import kaldiio.matio
+
+    t0 = time.perf_counter()
+    data = DataDir(data_dir)
+    items = _items(data)
+    utt2spk = data.utt2spk
+    num_jobs = max(1, min(int(num_jobs), len(items)))
+    ark_dir = (data.path / "feats").resolve()
+    ark_dir.mkdir(parents=True, exist_ok=True)
+    final_arks = [ark_dir / f"raw_{cfg.type}.{k + 1}.ark" for k in range(num_jobs)]
+    tmp_arks: list[Path] = []
+    files = []
+    scp: dict[str, str] = {}
+    utt2num_frames: dict[str, int] = {}
+    spk_stats: dict[str, np.ndarray] = {}
+    bad: list[tuple[str, str]] = []
+    audio_s = 0.0
+    try:
+        for final in final_arks:
+            fd, tmp = tempfile.mkstemp(prefix=f".{final.name}.", suffix=".tmp", dir=ark_dir)
+            os.chmod(tmp, 0o644)  # mkstemp makes 0600; arks are data others may read
+            tmp_arks.append(Path(tmp))
+            files.append(os.fdopen(fd, "wb"))
+        with _results(items, cfg, num_jobs) as results, _progress(progress) as bar:
+            task = bar.add_task("utterances", total=len(items))
+            for i, (utt, feats, error, seconds) in enumerate(results):
+                bar.advance(task)
+                if error is not None:
+                    if not skip_bad:
+                        raise SpeechseqError(
+                            f"{error} (or pass --skip-bad to list it in bad_utts and go on)"
+                        )
+                    bad.append((utt, error.replace("\n", " ")))
+                    continue
+                k = i * num_jobs // len(items)
+                f = files[k]
+                f.write(f"{utt} ".encode())
+                scp[utt] = f"{final_arks[k]}:{f.tell()}"
+                kaldiio.matio.write_array(f, feats)
+                utt2num_frames[utt] = feats.shape[0]
+                stats = cmvn_stats(feats)
+                spk = utt2spk[utt]
+                spk_stats[spk] = spk_stats[spk] + stats if spk in spk_stats else stats
+                audio_s += seconds
+        for f in files:
+            f.close()
+        if not scp:
+            raise SpeechseqError(
+                f"{data.path}: none of the {len(items)} utterances could be featurised (see {data.file('bad_utts')}) — "
+                f"fix the audio"
+            )
+        _write_outputs(data, cfg, spk_stats, utt2num_frames, bad)
+        for tmp, final in zip(tmp_arks, final_arks, strict=True):
+            os.replace(tmp, final)
+        for stale in ark_dir.glob("raw_*.ark"):  # arks of an earlier run (other type or -j)
+            if stale not in final_arks:
+                stale.unlink()
+        write_table(data.file("feats.scp"), scp)  # last: its presence means the run finished
+    except BaseException:
+        for f in files:
+            f.close()
+        for tmp in tmp_arks:
+            with contextlib.suppress(FileNotFoundError):
+                tmp.unlink()
+        for name in OUTPUTS:
+            with contextlib.suppress(FileNotFoundError):
+                data.file(name).unlink()
+        raise
+    return FeatsSummary(
+        num_utts=len(scp),
+        num_frames=sum(utt2num_frames.values()),
+        audio_s=audio_s,
+        elapsed_s=time.perf_counter() - t0,
+        dim=cfg.dim,
+        feats_scp=data.file("feats.scp"),
+        bad=bad,
+    )
+
+
+def _write_outputs(
+    data: DataDir, cfg: FeatureConfig, spk_stats: dict, utt2num_frames: dict, bad: list
+) -> None:
+    import kaldiio
+
+    stats = {spk: spk_stats[spk] for spk in c_sorted(spk_stats)}
+    stats[GLOBAL_KEY] = sum(spk_stats.values())
+    with atomic_write(data.file("cmvn.ark"), "wb") as f:
+        kaldiio.save_ark(f, stats)
+    write_table(data.file("utt2num_frames"), utt2num_frames)
+    save_feature_config(data.file(CONFIG_NAME), cfg)
+    if bad:
+        with atomic_write(data.file("bad_utts")) as f:
+            for utt, reason in sorted(bad, key=lambda b: b[0].encode()):
+                f.write(f"{utt} {reason}\n")
+    else:
+        with contextlib.suppress(FileNotFoundError):
+            data.file("bad_utts").unlink()
+
+
+def print_summary(summary: FeatsSummary, cfg: FeatureConfig, file=None) -> None:
+    """One line for people (and a warning when utterances were skipped), on stderr."""
+    file = file if file is not None else sys.stderr
+    print(
+        f"compute-feats: {summary.num_utts} utterances, {summary.audio_s / 3600:.3f} h of audio, "
+        f"{summary.num_frames} frames of {summary.dim}-dim {cfg.type} in {summary.elapsed_s:.1f} s "
+        f"(real-time factor {summary.real_time_factor:.4f}) -> {summary.feats_scp}",
+        file=file,
+    )
+    if summary.bad:
+        print(
+            f"warning: {len(summary.bad)} utterance(s) could not be read and were skipped "
+            f"(listed in {summary.feats_scp.parent / 'bad_utts'}) — fix or remove them",
+            file=file,
+        )

@@ -1,0 +1,145 @@
+"""``FeatureReader``: random access to a data dir's features, normalised at load time.
+
+``reader[utt]`` loads one matrix from its ark (kaldiio, lazily), applies CMVN
+(per speaker or global, from ``DATA/cmvn.ark``) and then deltas, as Kaldi's
+``apply-cmvn ... | add-deltas`` pipeline does. The reader holds only tables and
+statistics, so it pickles into DataLoader workers.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import numpy as np
+
+from speechseq.data.kaldi_dir import DataDir, c_sorted, read_table
+from speechseq.errors import SpeechseqError, UsageError
+from speechseq.features.cmvn import GLOBAL_KEY, apply_cmvn
+from speechseq.features.deltas import add_deltas
+
+CMVN_MODES = ("speaker", "global", "none")
+
+
+def _missing(path: Path, what: str) -> SpeechseqError:
+    return SpeechseqError(
+        f"{path}: not found — {what}; run `speechseq compute-feats {path.parent}` first"
+    )
+
+
+class FeatureReader:
+    """Features of ``data_dir``: ``reader[utt] -> float32 [T, dim]``.
+
+    ``cmvn``: "speaker" (stats of the utterance's speaker), "global" (stats of the whole
+    data dir) or "none"; mean and variance are normalised. ``deltas``: add that many
+    orders of delta features (Kaldi's add-deltas, window 2), so ``dim = C * (deltas + 1)``.
+    """
+
+    def __init__(self, data_dir: str | os.PathLike, cmvn: str = "speaker", deltas: int = 0):
+        if cmvn not in CMVN_MODES:
+            raise UsageError(f"cmvn '{cmvn}' is unknown — use one of {', '.join(CMVN_MODES)}")
+        if deltas < 0:
+            raise UsageError(f"deltas must be 0 or more, got {deltas}")
+        self.path = Path(data_dir)
+        self.cmvn = cmvn
+        self.deltas = int(deltas)
+        scp_path = self.path / "feats.scp"
+        if not scp_path.is_file():
+            raise _missing(scp_path, "the data dir has no features")
+        self._scp = read_table(scp_path)
+        self.utt_ids: list[str] = c_sorted(self._scp)
+        self._num_frames = self._read_num_frames()
+        self._stats: dict[str, np.ndarray] = {}
+        self._utt2spk: dict[str, str] = {}
+        if cmvn != "none":
+            self._stats = self._read_stats()
+            if cmvn == "speaker":
+                self._utt2spk = DataDir(self.path).utt2spk
+                for utt in self.utt_ids:
+                    spk = self._utt2spk.get(utt)
+                    if spk is None or spk not in self._stats:
+                        raise SpeechseqError(
+                            f"{self.path / 'cmvn.ark'}: no CMVN statistics for the speaker of '{utt}' "
+                            f"({spk}) — rerun `speechseq compute-feats {self.path}` after changing utt2spk"
+                        )
+        self._base_dim = self._first_dim()
+        self.dim: int = self._base_dim * (self.deltas + 1)
+
+    def _read_num_frames(self) -> dict[str, int]:
+        path = self.path / "utt2num_frames"
+        if not path.is_file():
+            raise _missing(path, "the frame counts of feats.scp are needed")
+        table = read_table(path)
+        out = {}
+        for utt in self.utt_ids:
+            if utt not in table:
+                raise SpeechseqError(
+                    f"{path}: '{utt}' of feats.scp is missing — rerun `speechseq compute-feats {self.path}`"
+                )
+            out[utt] = int(table[utt])
+        return out
+
+    def _read_stats(self) -> dict[str, np.ndarray]:
+        import kaldiio
+
+        path = self.path / "cmvn.ark"
+        if not path.is_file():
+            raise _missing(path, "CMVN statistics are needed for cmvn='speaker' or 'global'")
+        stats = {k: np.asarray(v, dtype=np.float64) for k, v in kaldiio.load_ark(str(path))}
+        if self.cmvn == "global" and GLOBAL_KEY not in stats:
+            raise SpeechseqError(
+                f"{path}: no '{GLOBAL_KEY}' entry — rerun `speechseq compute-feats {self.path}`"
+            )
+        return stats
+
+    def _first_dim(self) -> int:
+        if self._stats:
+            return next(iter(self._stats.values())).shape[1] - 1
+        if not self.utt_ids:
+            return 0
+        return int(self._load(self.utt_ids[0]).shape[1])
+
+    def _load(self, utt: str) -> np.ndarray:
+        import kaldiio
+
+        try:
+            return kaldiio.load_mat(self._scp[utt])
+        except KeyError:
+            raise KeyError(f"{utt}: not in {self.path / 'feats.scp'}") from None
+        except (OSError, ValueError) as e:
+            raise SpeechseqError(
+                f"{self.path / 'feats.scp'}: cannot load '{utt}' from {self._scp[utt]} ({e}) — "
+                f"rerun `speechseq compute-feats {self.path}`"
+            ) from None
+
+    def stats_for(self, utt: str) -> np.ndarray | None:
+        """CMVN statistics ``[2, C + 1]`` used for ``utt`` (None when cmvn is "none")."""
+        if self.cmvn == "none":
+            return None
+        return self._stats[GLOBAL_KEY if self.cmvn == "global" else self._utt2spk[utt]]
+
+    def raw(self, utt: str) -> np.ndarray:
+        """Stored features ``[T, C]`` without CMVN or deltas."""
+        return np.asarray(self._load(utt), dtype=np.float32)
+
+    def __getitem__(self, utt: str) -> np.ndarray:
+        feats = self.raw(utt)
+        stats = self.stats_for(utt)
+        if stats is not None:
+            feats = apply_cmvn(feats, stats, norm_vars=True)
+        if self.deltas:
+            feats = add_deltas(feats, self.deltas)
+        return feats
+
+    def num_frames(self, utt: str) -> int:
+        """Frames of ``utt`` (from utt2num_frames; nothing is loaded)."""
+        return self._num_frames[utt]
+
+    def __len__(self) -> int:
+        return len(self.utt_ids)
+
+    def __contains__(self, utt: object) -> bool:
+        return utt in self._scp
+
+    def __iter__(self):
+        return iter(self.utt_ids)
