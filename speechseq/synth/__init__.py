@@ -1,0 +1,1 @@
+"""Offline corpus generator on espeak-ng: voices, perturbation, noise, word timings."""

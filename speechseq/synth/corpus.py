@@ -1,0 +1,303 @@
+"""The corpus driver: plan utterances (text, speaker) without audio, then render and write
+Kaldi data directories.
+
+``plan_corpus`` is pure and fast (tests check speakers and held-out sentences with it);
+``synthesize_corpus`` renders every planned utterance with espeak-ng, perturbs it with its
+speaker's settings and writes one data directory per set, each built in a temporary
+directory and renamed into place (an existing set directory is replaced).
+
+Determinism: each utterance's random numbers come from ``(seed, task, set, index)``, each
+speaker's from ``(seed, speaker)``, so the output does not depend on ``-j``.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+import time
+import zlib
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from speechseq.data.audio import DEFAULT_SR
+from speechseq.data.kaldi_dir import CtmEntry, spk2utt_from_utt2spk, write_ctm, write_table
+from speechseq.errors import UsageError
+from speechseq.fileio import atomic_dir, atomic_write
+from speechseq.synth import tasks
+from speechseq.synth.voices import Speaker, make_speakers
+
+TASKS = ("digits", "commands", "words", "translate")
+MIN_HELDOUT_UTTS = 10  # per held-out set
+MIN_TRAIN_UTTS = 10
+MIN_UTTS = 2 * MIN_HELDOUT_UTTS + MIN_TRAIN_UTTS
+SET_NAMES = {"words": ("train", "archive", "queries")}  # others: train, dev, test
+
+
+@dataclass(frozen=True)
+class UttPlan:
+    utt: str  # utterance id, <spk>-<index>
+    spk: str
+    index: int  # position within its set
+    words: tuple[str, ...]  # transcript words
+    slots: tuple[str, ...] | None = None  # BIO tag per word (commands)
+    targets: dict[str, str] | None = None  # translations by language (translate)
+
+
+@dataclass
+class CorpusPlan:
+    task: str
+    seed: int
+    sets: dict[str, list[UttPlan]]  # set name -> utterances, in id order
+    speakers: dict[str, list[Speaker]]  # set name -> speakers
+    speaker_by_id: dict[str, Speaker] = field(default_factory=dict)
+
+    def __post_init__(self):
+        self.speaker_by_id = {s.spk: s for spks in self.speakers.values() for s in spks}
+
+
+def set_names(task: str) -> tuple[str, str, str]:
+    return SET_NAMES.get(task, ("train", "dev", "test"))
+
+
+def split_sizes(num_utts: int) -> tuple[int, int, int]:
+    """(train, dev, test) utterance counts: about 80/10/10, at least 10 in dev and test."""
+    if num_utts < MIN_UTTS:
+        raise UsageError(
+            f"--num-utts {num_utts} is too small: dev and test need {MIN_HELDOUT_UTTS} utterances "
+            f"each and train at least {MIN_TRAIN_UTTS} — use --num-utts {MIN_UTTS} or more"
+        )
+    held = max(MIN_HELDOUT_UTTS, int(round(num_utts * 0.1)))
+    return num_utts - 2 * held, held, held
+
+
+def _rng(seed: int, *parts: str | int) -> np.random.Generator:
+    key = [seed] + [p if isinstance(p, int) else zlib.crc32(p.encode()) for p in parts]
+    return np.random.default_rng(key)
+
+
+def _sentence(task: str, rng: np.random.Generator):
+    """(words, slots, targets) of one sentence of ``task``."""
+    if task == "digits":
+        return tasks.digits_sentence(rng), None, None
+    if task == "commands":
+        words, slots = tasks.commands_sentence(rng)
+        return words, tuple(slots), None
+    if task == "words":
+        return tasks.words_sentence(rng), None, None
+    if task == "translate":
+        words, targets = tasks.translate_sentence(rng)
+        return words, None, targets
+    raise UsageError(f"unknown task '{task}' — choose one of: {', '.join(TASKS)}")
+
+
+def plan_corpus(
+    task: str,
+    num_utts: int = 1000,
+    seed: int = 0,
+    num_train_speakers: int = 48,
+    num_heldout_speakers: int = 8,
+) -> CorpusPlan:
+    """Texts and speakers of every utterance, no audio.
+
+    Held-out sets are planned first; a train sentence that equals a held-out one is drawn
+    again (dev and test are kept apart from each other the same way), so no test sentence
+    appears in train. For ``words`` the held-out share goes to the archive (utterances) and
+    the queries (single words that occur in the archive, by other speakers). Speakers are
+    dealt round-robin; a set has no more speakers than utterances.
+    """
+    if task not in TASKS:
+        raise UsageError(f"unknown task '{task}' — choose one of: {', '.join(TASKS)}")
+    n_train, n_dev, n_test = split_sizes(num_utts)
+    train_set, dev_set, test_set = set_names(task)
+    counts = {dev_set: n_dev, test_set: n_test, train_set: n_train}
+    spk_counts = {
+        dev_set: min(num_heldout_speakers, n_dev),
+        test_set: min(num_heldout_speakers, n_test),
+        train_set: min(num_train_speakers, n_train),
+    }
+    speakers = make_speakers(seed, spk_counts)
+    sets: dict[str, list[UttPlan]] = {}
+    taken: set[tuple[str, ...]] = set()
+    for name in (dev_set, test_set, train_set):
+        spks = speakers[name]
+        utts = []
+        for i in range(counts[name]):
+            spk = spks[i % len(spks)].spk
+            rng = _rng(seed, task, name, i)
+            if task == "words" and name == test_set:
+                archive_words = sorted({w for u in sets[dev_set] for w in u.words})
+                words, slots, targets = (
+                    [archive_words[int(rng.integers(len(archive_words)))]],
+                    None,
+                    None,
+                )
+            else:
+                for _ in range(1000):
+                    words, slots, targets = _sentence(task, rng)
+                    if tuple(words) not in taken:
+                        break
+                else:
+                    raise RuntimeError(
+                        f"{task}: could not draw a new {name} sentence in 1000 tries"
+                    )
+            if not (task == "words" and name == test_set):
+                taken.add(tuple(words))
+            utts.append(UttPlan(f"{spk}-{i:05d}", spk, i, tuple(words), slots, targets))
+        sets[name] = sorted(utts, key=lambda u: u.utt)
+    ordered = {n: sets[n] for n in (train_set, dev_set, test_set)}
+    return CorpusPlan(task, seed, ordered, {n: speakers[n] for n in ordered})
+
+
+# --- rendering ---------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Rendered:
+    audio: np.ndarray  # float32 [num_samples] at 16 kHz
+    word_times: list[tuple[float, float]]  # (start_s, dur_s) per word
+
+
+def render_utt(utt: UttPlan, speaker: Speaker, seed: int, task: str, set_name: str) -> Rendered:
+    """Speak one planned utterance and apply its speaker's perturbation (16 kHz)."""
+    from speechseq.synth import perturb
+    from speechseq.synth.espeak import synth, trim_spans, word_spans
+
+    rng = _rng(seed, task, set_name, utt.index, "audio")
+    spk_rng = _rng(seed, "speaker", speaker.spk)
+    spoken = [tasks.SPOKEN.get(w, w) for w in utt.words]
+    syn = synth(" ".join(spoken), speaker.voice)
+    spans = trim_spans(
+        syn.samples, word_spans(spoken, syn.word_events, syn.end_sample), syn.sample_rate
+    )
+    sr = DEFAULT_SR
+    y = perturb.speed_resample(syn.samples, syn.sample_rate, sr, speaker.speed)
+    lead_s, trail_s = rng.uniform(0.05, 0.3, size=2)
+    y = np.concatenate(
+        [np.zeros(int(lead_s * sr), np.float32), y, np.zeros(int(trail_s * sr), np.float32)]
+    )
+    lead_s = int(lead_s * sr) / sr
+    y = perturb.channel_tilt(y, speaker.tilt)
+    if speaker.reverb_rt60_s > 0:
+        y = perturb.reverberate(y, sr, speaker.reverb_rt60_s, spk_rng)
+    peak = float(np.max(np.abs(y))) or 1.0
+    y = y * (10 ** (rng.uniform(-14, -3) / 20) / peak)
+    y = perturb.add_noise(y, speaker.snr_db + rng.uniform(-2, 2), speaker.noise, sr, rng)
+    y = np.clip(y, -1.0, 1.0).astype(np.float32)
+    dur_s = len(y) / sr
+    scale = 1.0 / (syn.sample_rate * speaker.speed)
+    times = []
+    for s, e in spans:
+        start_s = min(lead_s + s * scale, dur_s - 0.002)
+        times.append((start_s, max(0.001, min((e - s) * scale, dur_s - start_s))))
+    return Rendered(y, times)
+
+
+def _render_job(job) -> tuple[str, float, list[tuple[float, float]]]:
+    """Pool worker: render, write the wav, return (utt, duration_s, word times)."""
+    import soundfile as sf
+
+    utt, speaker, seed, task, set_name, wav_path = job
+    r = render_utt(utt, speaker, seed, task, set_name)
+    sf.write(wav_path, r.audio, DEFAULT_SR, subtype="PCM_16", format="WAV")
+    return utt.utt, len(r.audio) / DEFAULT_SR, r.word_times
+
+
+def _init_worker() -> None:
+    os.environ.setdefault("OMP_NUM_THREADS", "1")
+
+
+@dataclass
+class SynthSummary:
+    sets: dict[str, tuple[int, int, float]]  # set -> (utterances, speakers, hours)
+    elapsed_s: float
+    num_utts: int
+
+    @property
+    def utts_per_s(self) -> float:
+        return self.num_utts / max(self.elapsed_s, 1e-9)
+
+
+SPEAKER_COLUMNS = tuple(Speaker.__dataclass_fields__)
+
+
+def _write_set(
+    tmp: Path, final: Path, plan: CorpusPlan, name: str, results
+) -> tuple[int, int, float]:
+    utts = plan.sets[name]
+    by_id = {u.utt: u for u in utts}
+    write_table(
+        tmp / "wav.scp", {u.utt: str((final / "wav" / f"{u.utt}.wav").resolve()) for u in utts}
+    )
+    write_table(tmp / "text", {u.utt: " ".join(u.words) for u in utts})
+    utt2spk = {u.utt: u.spk for u in utts}
+    write_table(tmp / "utt2spk", utt2spk)
+    write_table(tmp / "spk2utt", {k: v for k, v in spk2utt_from_utt2spk(utt2spk).items()})
+    write_table(tmp / "utt2dur", {utt: f"{dur:.4f}" for utt, (dur, _) in results.items()})
+    ctm = []
+    for utt, (_, times) in results.items():
+        for word, (start_s, dur_s) in zip(by_id[utt].words, times, strict=True):
+            ctm.append(CtmEntry(utt, "1", start_s, dur_s, word))
+    write_ctm(tmp / "ctm", ctm)
+    if plan.task == "commands":
+        write_table(tmp / "slots", {u.utt: list(u.slots) for u in utts})
+    if plan.task == "translate":
+        for lang in tasks.LANGS:
+            write_table(tmp / f"text.{lang}", {u.utt: u.targets[lang] for u in utts})
+    with atomic_write(tmp / "speakers.tsv") as f:
+        f.write("\t".join(SPEAKER_COLUMNS) + "\n")
+        for s in plan.speakers[name]:
+            f.write("\t".join(str(getattr(s, c)) for c in SPEAKER_COLUMNS) + "\n")
+    hours = sum(d for d, _ in results.values()) / 3600
+    return len(utts), len(plan.speakers[name]), hours
+
+
+def synthesize_corpus(
+    task: str,
+    out: str | os.PathLike,
+    num_utts: int = 1000,
+    seed: int = 0,
+    num_jobs: int = 1,
+    num_train_speakers: int = 48,
+    num_heldout_speakers: int = 8,
+    log: Callable[[str], None] | None = None,
+) -> SynthSummary:
+    """Write ``out/<set>/`` for every set of ``task``; see the module docstring."""
+    log = log or (lambda msg: print(msg, file=sys.stderr))
+    plan = plan_corpus(task, num_utts, seed, num_train_speakers, num_heldout_speakers)
+    out = Path(out)
+    t0 = time.perf_counter()
+    pool = None
+    if num_jobs > 1:
+        import multiprocessing as mp
+
+        pool = mp.get_context("spawn").Pool(num_jobs, initializer=_init_worker)
+    summary: dict[str, tuple[int, int, float]] = {}
+    try:
+        for name, utts in plan.sets.items():
+            final = out / name
+            if final.exists():
+                log(f"replacing existing {final}")
+            with atomic_dir(final) as tmp:
+                (tmp / "wav").mkdir()
+                jobs = [
+                    (
+                        u,
+                        plan.speaker_by_id[u.spk],
+                        seed,
+                        task,
+                        name,
+                        str(tmp / "wav" / f"{u.utt}.wav"),
+                    )
+                    for u in utts
+                ]
+                it = pool.imap(_render_job, jobs, chunksize=8) if pool else map(_render_job, jobs)
+                results = {utt: (dur, times) for utt, dur, times in it}
+                summary[name] = _write_set(tmp, final, plan, name, results)
+    finally:
+        if pool is not None:
+            pool.close()
+            pool.join()
+    return SynthSummary(summary, time.perf_counter() - t0, sum(len(u) for u in plan.sets.values()))
