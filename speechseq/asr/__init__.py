@@ -1,0 +1,1 @@
+"""Speech recognition: CTC models, decoding (greedy, prefix beam, lexicon + LM) and alignment."""

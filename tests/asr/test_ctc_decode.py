@@ -1,0 +1,275 @@
+"""CTC decoding: greedy, prefix beam search, word LM and lexicon constraint on hand-made posteriors."""
+
+from __future__ import annotations
+
+import math
+import time
+
+import numpy as np
+import pytest
+import torch
+
+from speechseq.asr.ctc_decode import (
+    build_lexicon_trie,
+    greedy,
+    prefix_beam_search,
+)
+from speechseq.errors import SpeechseqError
+
+# Units of the toy char models: 0 blank, 1 word boundary.
+SYMBOLS = ["<blank>", "|", "a", "b", "c", "d", "g", "o", "t"]
+ID = {s: i for i, s in enumerate(SYMBOLS)}
+
+
+def posteriors(frames: list[dict[str, float]], symbols=SYMBOLS) -> np.ndarray:
+    """log_probs [T, V] from per-frame {symbol: prob}; the rest of each frame's mass spread evenly."""
+    V = len(symbols)
+    out = np.zeros((len(frames), V))
+    for t, frame in enumerate(frames):
+        rest = 1.0 - sum(frame.values())
+        others = [i for i, s in enumerate(symbols) if s not in frame]
+        out[t, others] = rest / len(others) if others else 0.0
+        for s, p in frame.items():
+            out[t, symbols.index(s)] = p
+    return np.log(np.maximum(out, 1e-12)).astype(np.float32)
+
+
+def spell(text: str) -> list[dict[str, float]]:
+    """A peaky posteriorgram for ``text`` (``_`` = blank frame), 0.9 on each frame's symbol."""
+    return [{"<blank>" if ch == "_" else ch: 0.9} for ch in text]
+
+
+def to_word(ids) -> str:
+    return "".join(SYMBOLS[i] for i in ids)
+
+
+def peaky_random(rng, T: int, V: int) -> np.ndarray:
+    """Random peaky posteriors: each frame puts most mass on one unit (blank half the time)."""
+    logits = rng.normal(0.0, 1.0, size=(T, V))
+    labels = np.where(rng.random(T) < 0.5, 0, rng.integers(1, V, size=T))
+    logits[np.arange(T), labels] += 6.0
+    return torch.log_softmax(torch.from_numpy(logits), dim=-1).numpy().astype(np.float32)
+
+
+class UnigramLM:
+    """Stand-in for speechseq.lm.ngram.NgramLM: unigram log10 probs, state = words so far."""
+
+    order = 1
+
+    def __init__(self, log10: dict[str, float], unk: float = -5.0, end: float = -0.3):
+        self.log10, self.unk, self.end = log10, unk, end
+        self.vocab = set(log10)
+        self.calls: list[str] = []
+
+    def begin_state(self):
+        return ()
+
+    def score(self, state, word):
+        self.calls.append(word)
+        return self.log10.get(word, self.unk), (*state, word)
+
+    def end_score(self, state):
+        return self.end
+
+
+def test_greedy_merges_repeats_and_keeps_blank_separated_repeats():
+    merged = posteriors(spell("aa_"))
+    separated = posteriors(spell("a_a"))
+    assert greedy(merged) == [ID["a"]]
+    assert greedy(separated) == [ID["a"], ID["a"]]
+    assert greedy(posteriors(spell("_c_aa_t__"))) == [ID["c"], ID["a"], ID["t"]]
+    assert greedy(np.zeros((0, 5), dtype=np.float32)) == []
+
+
+def test_beam_search_sums_paths_and_beats_greedy():
+    # Each frame: blank 0.6, a 0.4. Greedy reads blank blank = "", P=0.36;
+    # "a" has paths a-a, a-_, _-a: 0.16 + 0.24 + 0.24 = 0.64.
+    lp = posteriors([{"<blank>": 0.6, "a": 0.4}] * 2, symbols=["<blank>", "a"])
+    assert greedy(lp) == []
+    hyps = prefix_beam_search(lp, beam=4)
+    assert hyps[0].ids == [1]
+    assert math.isclose(math.exp(hyps[0].am_score), 0.64, rel_tol=1e-5)
+    assert hyps[1].ids == []
+    assert math.isclose(math.exp(hyps[1].am_score), 0.36, rel_tol=1e-5)
+
+
+def test_beam_search_keeps_repeat_after_blank_as_two_units():
+    lp = posteriors(spell("a_a") + spell("_"))
+    assert prefix_beam_search(lp, beam=5)[0].ids == [ID["a"], ID["a"]]
+    lp = posteriors(spell("aa_"))
+    assert prefix_beam_search(lp, beam=5)[0].ids == [ID["a"]]
+
+
+@pytest.mark.parametrize("seed", range(5))
+def test_beam_search_equals_greedy_on_peaky_posteriors(seed):
+    lp = peaky_random(np.random.default_rng(seed), T=60, V=12)
+    g = greedy(lp)
+    assert prefix_beam_search(lp, beam=1)[0].ids == g
+    assert prefix_beam_search(lp, beam=10)[0].ids == g
+
+
+def test_beam_search_score_is_exact_ctc_probability():
+    rng = np.random.default_rng(3)
+    logits = torch.from_numpy(rng.normal(size=(6, 4)))
+    lp = torch.log_softmax(logits, dim=-1).float().numpy()
+    hyps = prefix_beam_search(lp, beam=200, prune_logp=-1e9, top_k=10, blank_skip=None)
+    for h in hyps[:5]:
+        if not h.ids:
+            continue
+        nll = torch.nn.functional.ctc_loss(
+            torch.from_numpy(lp).unsqueeze(1),
+            torch.tensor([h.ids]),
+            torch.tensor([6]),
+            torch.tensor([len(h.ids)]),
+            reduction="sum",
+        )
+        assert math.isclose(h.am_score, -nll.item(), rel_tol=1e-4, abs_tol=1e-4)
+    total = sum(math.exp(h.am_score) for h in hyps)
+    assert 0.95 < total <= 1.0 + 1e-4  # nearly all sequences kept, their probabilities sum to ~1
+
+
+def cab_or_cat() -> np.ndarray:
+    """'cab' acoustically a little better than 'cat', then '|' and 'dog'."""
+    frames = spell("_c_a_") + [{"b": 0.5, "t": 0.45}] + spell("_|_d_o_g_")
+    return posteriors(frames)
+
+
+def test_word_lm_picks_preferred_word_over_acoustically_better_one():
+    lp = cab_or_cat()
+    plain = prefix_beam_search(lp, beam=8, word_boundary=ID["|"])
+    assert to_word(plain[0].ids) == "cab|dog"
+    lm = UnigramLM({"cat": -1.0, "cab": -4.0, "dog": -1.0})
+    hyps = prefix_beam_search(
+        lp, beam=8, word_boundary=ID["|"], lm=lm, lm_weight=1.0, units_to_word=to_word
+    )
+    best = hyps[0]
+    assert to_word(best.ids) == "cat|dog"
+    assert best.words == ["cat", "dog"]
+    expected_lm = (-1.0 - 1.0 - 0.3) * math.log(10)
+    assert math.isclose(best.lm_score, expected_lm, rel_tol=1e-6)
+    assert math.isclose(best.score, best.am_score + best.lm_score, rel_tol=1e-6)
+
+
+def test_word_bonus_is_added_per_word():
+    lp = cab_or_cat()
+    lm = UnigramLM({"cat": -1.0, "dog": -1.0})
+    kw = dict(beam=8, word_boundary=ID["|"], lm=lm, lm_weight=0.5, units_to_word=to_word)
+    h0 = prefix_beam_search(lp, word_bonus=0.0, **kw)[0]
+    h2 = prefix_beam_search(lp, word_bonus=2.0, **kw)[0]
+    assert h0.ids == h2.ids
+    for h, bonus in ((h0, 0.0), (h2, 2.0)):
+        expected = h.am_score + 0.5 * h.lm_score + bonus * len(h.words)
+        assert math.isclose(h.score, expected, rel_tol=1e-6)
+
+
+def test_lexicon_trie_forbids_non_word_spelling():
+    lp = cab_or_cat()
+    spellings = {w: [[ID[ch] for ch in w]] for w in ["cat", "dog", "cot"]}
+    trie = build_lexicon_trie(spellings)
+    hyps = prefix_beam_search(lp, beam=8, word_boundary=ID["|"], lexicon_trie=trie)
+    assert to_word(hyps[0].ids) == "cat|dog"
+    assert hyps[0].words == ["cat", "dog"]
+    for h in hyps:
+        assert all(w in spellings for w in h.words)
+        assert "cab" not in to_word(h.ids)
+
+
+def test_lexicon_trie_allows_boundary_only_at_word_end():
+    # Acoustics say "ca|t": 'ca' is not a word, so the boundary there is pruned.
+    lp = posteriors(spell("_c_a_") + [{"|": 0.6, "t": 0.3}] + spell("_t_"))
+    trie = build_lexicon_trie({"cat": [[ID["c"], ID["a"], ID["t"]]], "at": [[ID["a"], ID["t"]]]})
+    assert to_word(prefix_beam_search(lp, beam=8, word_boundary=ID["|"])[0].ids) == "ca|t"
+    hyps = prefix_beam_search(lp, beam=8, word_boundary=ID["|"], lexicon_trie=trie)
+    assert hyps[0].words == ["cat"]
+
+
+def test_lexicon_homophones_take_the_word_the_lm_prefers():
+    lp = posteriors(spell("_c_a_t_"))
+    trie = build_lexicon_trie(
+        {"cat": [[ID["c"], ID["a"], ID["t"]]], "kat": [[ID["c"], ID["a"], ID["t"]]]}
+    )
+    assert trie.lookup([ID["c"], ID["a"], ID["t"]]) == ["cat", "kat"]
+    lm = UnigramLM({"cat": -3.0, "kat": -0.5})
+    hyps = prefix_beam_search(lp, beam=4, word_boundary=ID["|"], lexicon_trie=trie, lm=lm)
+    assert hyps[0].words == ["kat"]
+
+
+def test_build_lexicon_trie_rejects_empty_or_boundary_spelling():
+    with pytest.raises(SpeechseqError, match="'ox'.*empty"):
+        build_lexicon_trie({"ox": [[]]})
+    with pytest.raises(SpeechseqError, match="'a b'.*word-boundary"):
+        build_lexicon_trie({"a b": [[ID["a"], ID["|"], ID["b"]]]}, word_boundary=ID["|"])
+
+
+def test_bpe_lm_scores_words_at_word_start_pieces():
+    pieces = ["<blank>", "▁ca", "t", "b", "▁do", "g"]
+    lp = posteriors(
+        [
+            {"<blank>": 0.9},
+            {"▁ca": 0.9},
+            {"b": 0.5, "t": 0.45},
+            {"<blank>": 0.9},
+            {"▁do": 0.9},
+            {"g": 0.9},
+        ],
+        symbols=pieces,
+    )
+    starts = {i for i, p in enumerate(pieces) if p.startswith("▁")}
+
+    def piece_word(ids):
+        return "".join(pieces[i] for i in ids).lstrip("▁")
+
+    plain = prefix_beam_search(lp, beam=8)
+    assert plain[0].ids == [1, 3, 4, 5] and plain[0].words is None
+    lm = UnigramLM({"cat": -1.0, "cab": -4.0, "dog": -1.0})
+    hyps = prefix_beam_search(lp, beam=8, lm=lm, word_start_units=starts, units_to_word=piece_word)
+    assert hyps[0].ids == [1, 2, 4, 5]
+    assert hyps[0].words == ["cat", "dog"]
+
+
+def test_lm_without_word_boundary_is_refused():
+    lp = posteriors(spell("_a_"))
+    with pytest.raises(SpeechseqError, match="word_boundary"):
+        prefix_beam_search(lp, lm=UnigramLM({}), units_to_word=to_word)
+    with pytest.raises(SpeechseqError, match="word-boundary unit"):
+        prefix_beam_search(lp, lexicon_trie=build_lexicon_trie({"a": [[ID["a"]]]}))
+
+
+@pytest.mark.slow
+def test_print_decode_speed():
+    """Real-time factors on random peaky posteriors [100 frames, 30 units] (printed, not asserted)."""
+    rng = np.random.default_rng(0)
+    utts = [peaky_random(rng, 100, 30) for _ in range(50)]
+    symbols = ["<blank>", "|"] + [chr(ord("a") + i) for i in range(28)]
+
+    def word(ids):
+        return "".join(symbols[i] for i in ids)
+
+    lm = UnigramLM({})
+    runs = {
+        "greedy": lambda lp: greedy(lp),
+        "beam 10": lambda lp: prefix_beam_search(lp, beam=10, word_boundary=1),
+        "beam 10 + LM": lambda lp: prefix_beam_search(
+            lp, beam=10, word_boundary=1, lm=lm, units_to_word=word
+        ),
+    }
+    for name, fn in runs.items():
+        start = time.perf_counter()
+        for lp in utts:
+            fn(lp)
+        per_utt = (time.perf_counter() - start) / len(utts)
+        print(
+            f"{name}: {1000 * per_utt:.2f} ms per 100-frame utterance, RTF {per_utt / 3.0:.5f} (3 s audio)"
+        )
+
+
+def test_real_ngram_lm_steers_the_beam():
+    from speechseq.lm.ngram import train_ngram
+
+    lm = train_ngram([["cat", "dog"]] * 5 + [["dog"], ["cot"]], order=2)
+    hyps = prefix_beam_search(
+        cab_or_cat(), beam=8, word_boundary=ID["|"], lm=lm, lm_weight=1.0, units_to_word=to_word
+    )
+    assert hyps[0].words == ["cat", "dog"]
+    expected = lm.sentence_logprob(["cat", "dog"]) * math.log(10)
+    assert math.isclose(hyps[0].lm_score, expected, rel_tol=1e-6)
