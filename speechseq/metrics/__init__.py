@@ -1,0 +1,1 @@
+"""Evaluation metrics: WER/CER, BLEU, retrieval (MAP, P@N)."""
