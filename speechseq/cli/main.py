@@ -16,7 +16,7 @@ from typer.core import TyperGroup
 from speechseq import __version__
 from speechseq.errors import SpeechseqError
 
-COMMAND_MODULES = ("synth", "data", "features", "asr")
+COMMAND_MODULES = ("synth", "data", "features", "asr", "embed", "lm")
 
 
 class _Group(TyperGroup):

@@ -1,0 +1,1 @@
+"""Language models for decoding: word n-grams with modified Kneser-Ney smoothing, ARPA files."""

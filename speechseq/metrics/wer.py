@@ -1,0 +1,200 @@
+"""Word and character error rates, scored and printed the way Kaldi's compute-wer does.
+
+``align`` is a Levenshtein alignment with Kaldi's tie-breaking (``LevenshteinAlignment`` in
+``util/edit-distance-inl.h``): the trace-back starts at the end of both sequences and, among
+equally cheap predecessors, prefers a match or substitution, then a deletion, then an
+insertion. Counts and the ``%WER`` line match ``compute-wer --mode=all``: a reference
+utterance without a hypothesis is scored against an empty hypothesis (all deletions) and the
+line ends in ``[PARTIAL]``. Character error rate (``unit="char"``) aligns the characters of
+each transcript with spaces removed, like ESPnet's CER.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from speechseq.errors import SpeechseqError
+
+EPS = "***"  # the empty side of an insertion or deletion in per-utterance lines (Kaldi's score_kaldi.sh)
+
+
+def align(ref: list[str], hyp: list[str]) -> list[tuple[str, str | None, str | None]]:
+    """Minimum-edit alignment as ``(op, ref_token, hyp_token)`` with op in C, S, I, D.
+
+    ``ref_token`` is None for an insertion, ``hyp_token`` None for a deletion. Ties are broken
+    like Kaldi: tracing back from the end, match/substitution first, then deletion, then insertion.
+    """
+    m_len, n_len = len(ref), len(hyp)
+    # e[m][n]: edit distance between ref[:m] and hyp[:n]
+    e = [[0] * (n_len + 1) for _ in range(m_len + 1)]
+    for n in range(n_len + 1):
+        e[0][n] = n
+    for m in range(1, m_len + 1):
+        row, prev = e[m], e[m - 1]
+        row[0] = m
+        r = ref[m - 1]
+        for n in range(1, n_len + 1):
+            sub_or_ok = prev[n - 1] + (r != hyp[n - 1])
+            row[n] = min(sub_or_ok, prev[n] + 1, row[n - 1] + 1)
+    out: list[tuple[str, str | None, str | None]] = []
+    m, n = m_len, n_len
+    while m or n:
+        if m and n:
+            sub_or_ok = e[m - 1][n - 1] + (ref[m - 1] != hyp[n - 1])
+            dele, ins = e[m - 1][n] + 1, e[m][n - 1] + 1
+            if sub_or_ok <= min(dele, ins):
+                op = "C" if ref[m - 1] == hyp[n - 1] else "S"
+                out.append((op, ref[m - 1], hyp[n - 1]))
+                m, n = m - 1, n - 1
+                continue
+            step = "D" if dele <= ins else "I"
+        else:
+            step = "D" if m else "I"
+        if step == "D":
+            out.append(("D", ref[m - 1], None))
+            m -= 1
+        else:
+            out.append(("I", None, hyp[n - 1]))
+            n -= 1
+    out.reverse()
+    return out
+
+
+@dataclass(frozen=True)
+class ErrorStats:
+    """Error counts over one or more utterances; ``a + b`` and ``sum([...], ErrorStats())`` add them."""
+
+    ref_len: int = 0  # reference tokens (words or characters)
+    ins: int = 0
+    dels: int = 0
+    subs: int = 0
+    utts: int = 0  # reference utterances scored
+    utt_errors: int = 0  # utterances with at least one error (Kaldi's %SER numerator)
+    missing: tuple[
+        str, ...
+    ] = ()  # reference utterances that had no hypothesis (scored as all deletions)
+
+    @property
+    def errors(self) -> int:
+        return self.ins + self.dels + self.subs
+
+    @property
+    def rate(self) -> float:
+        """errors / ref_len (a fraction, not percent); 0 for no errors on an empty reference, else inf."""
+        if self.ref_len == 0:
+            return 0.0 if self.errors == 0 else float("inf")
+        return self.errors / self.ref_len
+
+    def __add__(self, other: ErrorStats) -> ErrorStats:
+        if not isinstance(other, ErrorStats):
+            return NotImplemented
+        return ErrorStats(
+            self.ref_len + other.ref_len,
+            self.ins + other.ins,
+            self.dels + other.dels,
+            self.subs + other.subs,
+            self.utts + other.utts,
+            self.utt_errors + other.utt_errors,
+            self.missing + other.missing,
+        )
+
+    def __radd__(self, other):  # sum() starts from 0
+        if other == 0:
+            return self
+        return self.__add__(other)
+
+
+def tokens(text: str, unit: str) -> list[str]:
+    """Words (whitespace-separated) or characters without whitespace."""
+    if unit == "word":
+        return text.split()
+    if unit == "char":
+        return [c for c in text if not c.isspace()]
+    raise SpeechseqError(f"error unit '{unit}' is not known — use 'word' or 'char'")
+
+
+def utt_stats(ref: str, hyp: str, unit: str = "word") -> ErrorStats:
+    """Error counts of one hypothesis against its reference."""
+    r = tokens(ref, unit)
+    ops = [op for op, _, _ in align(r, tokens(hyp, unit))]
+    ins, dels, subs = ops.count("I"), ops.count("D"), ops.count("S")
+    return ErrorStats(len(r), ins, dels, subs, 1, int(ins + dels + subs > 0))
+
+
+def _check_keys(refs: dict[str, str], hyps: dict[str, str]) -> None:
+    extra = [u for u in hyps if u not in refs]
+    if extra:
+        listed = ", ".join(extra[:10]) + (f" and {len(extra) - 10} more" if len(extra) > 10 else "")
+        raise SpeechseqError(
+            f"{len(extra)} hypothesis utterance(s) have no reference transcript: {listed} — "
+            f"score against the data dir the hypotheses were decoded from, or remove them from the hypotheses"
+        )
+
+
+def error_stats(refs: dict[str, str], hyps: dict[str, str], unit: str = "word") -> ErrorStats:
+    """Total error counts of ``hyps`` against ``refs`` (utterance id -> transcript).
+
+    A reference without a hypothesis counts as all deletions and is listed in ``missing``;
+    a hypothesis without a reference is an error.
+    """
+    _check_keys(refs, hyps)
+    total = ErrorStats()
+    missing = []
+    for utt, ref in refs.items():
+        if utt not in hyps:
+            missing.append(utt)
+        total = total + utt_stats(ref, hyps.get(utt, ""), unit)
+    return ErrorStats(
+        total.ref_len,
+        total.ins,
+        total.dels,
+        total.subs,
+        total.utts,
+        total.utt_errors,
+        tuple(missing),
+    )
+
+
+def kaldi_wer_line(stats: ErrorStats, name: str = "WER") -> str:
+    """``%WER 4.21 [ 84 / 1995, 10 ins, 22 del, 52 sub ]`` exactly as Kaldi's compute-wer prints it.
+
+    ``[PARTIAL]`` is appended when some reference utterances had no hypothesis.
+    """
+    line = (
+        f"%{name} {100 * stats.rate:.2f} [ {stats.errors} / {stats.ref_len}, "
+        f"{stats.ins} ins, {stats.dels} del, {stats.subs} sub ]"
+    )
+    return line + (" [PARTIAL]" if stats.missing else "")
+
+
+def _cjustify(s: str, width: int) -> str:
+    """Centre ``s`` in ``width`` columns, the extra space on the left (wer_per_utt_details.pl)."""
+    right = (width - len(s)) // 2
+    return " " * (width - len(s) - right) + s + " " * right
+
+
+def per_utt_lines(refs: dict[str, str], hyps: dict[str, str], unit: str = "word") -> list[str]:
+    """Kaldi's per-utterance alignment details (align-text | wer_per_utt_details.pl), 4 lines per utterance.
+
+    ``utt ref  a  b  ***`` / ``utt hyp  a  x  c`` / ``utt op   C  S  I`` / ``utt #csid 1 1 1 0``;
+    each column is centred to the widest of its ref, hyp and op tokens; ``***`` fills the empty side.
+    """
+    _check_keys(refs, hyps)
+    lines = []
+    for utt, ref in refs.items():
+        ali = align(tokens(ref, unit), tokens(hyps.get(utt, ""), unit))
+        rs, hs, os_ = [], [], []
+        for op, r, h in ali:
+            r, h = r if r is not None else EPS, h if h is not None else EPS
+            w = max(len(r), len(h), len(op))
+            rs.append(_cjustify(r, w))
+            hs.append(_cjustify(h, w))
+            os_.append(_cjustify(op, w))
+        ops = [op for op, _, _ in ali]
+        lines.append(f"{utt} ref  " + "  ".join(rs))
+        lines.append(f"{utt} hyp  " + "  ".join(hs))
+        lines.append(f"{utt} op   " + "  ".join(os_))
+        lines.append(
+            f"{utt} #csid {ops.count('C')} {ops.count('S')} {ops.count('I')} {ops.count('D')}"
+        )
+    return lines
