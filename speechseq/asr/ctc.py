@@ -59,7 +59,7 @@ class CTCTask:
 
     def __init__(self, cfg: CTCConfig, input_dim: int, units, spec_augment=None, frame_shift_s: float = 0.01):
         self.cfg, self.input_dim, self.units = cfg, input_dim, units
-        self.spec_augment = spec_augment  # callable(feats [T, C] tensor) -> tensor, or None
+        self.spec_augment = spec_augment  # callable(feats [N, T, C], lengths=[N]) -> masked copy, or None
         self.frame_shift_s = frame_shift_s
 
     def build_model(self) -> CTCModel:
@@ -72,10 +72,7 @@ class CTCTask:
         dev = next(model.parameters()).device
         feats, lengths = batch["feats"], batch["lengths"]
         if self.spec_augment is not None:
-            feats = feats.clone()
-            for k in range(feats.shape[0]):
-                n = int(lengths[k])
-                feats[k, :n] = self.spec_augment(feats[k, :n])
+            feats = self.spec_augment(feats, lengths=lengths)
         log_probs, out_lengths = model(feats.to(dev), lengths.to(dev))
         loss = ctc_loss(log_probs, out_lengths, batch["targets"].to(dev), batch["target_lengths"].to(dev))
         return loss, {"frames": float(lengths.sum())}

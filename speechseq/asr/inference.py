@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+from dataclasses import replace
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -235,7 +236,7 @@ def transcribe_files(exp_dir, files: list[str], device: str = "auto", beam: int 
     from speechseq.features.cmvn import normalise_utterance
 
     m = load_ctc(exp_dir, device, quiet=quiet)
-    feat_cfg = feature_config_from_yaml(m.exp / "feats.yaml")
+    feat_cfg = replace(feature_config_from_yaml(m.exp / "feats.yaml"), dither=0.0)
     search = make_searcher(m, beam, lm, None, 0.5, 1.0)
     results = []
     for path in files:

@@ -31,7 +31,13 @@ def build_units(cfg: CTCConfig, texts: list[str], exp: Path, resume: bool):
     from speechseq.text.units import Units
 
     if resume and (exp / "units.txt").is_file():
-        return Units.load(exp)
+        units = Units.load(exp)
+        if units.kind != cfg.ctc.units:
+            raise SpeechseqError(
+                f"{exp}/units.txt: the model being resumed uses {units.kind} units, but {cfg.ctc.units} units were asked for — "
+                f"resume with --units {units.kind}, or train into a new --out directory"
+            )
+        return units
     lexicon = None
     if cfg.ctc.units == "phone":
         from speechseq.text.lexicon import Lexicon
@@ -73,6 +79,15 @@ def train_ctc(
     tr_utts, dv_utts = list(tr_reader.utt_ids), list(dv_reader.utt_ids)
     tr_text, dv_text = _texts(train, tr_utts), _texts(dev, dv_utts)
     exp.mkdir(parents=True, exist_ok=True)
+    if resume and (exp / "config.yaml").is_file():
+        from speechseq.core.experiment import load_exp_config
+
+        old, _ = load_exp_config(CTCConfig, exp)
+        if old.encoder != cfg.encoder:
+            raise SpeechseqError(
+                f"{exp}/config.yaml: the model being resumed has encoder settings {old.encoder}, not {cfg.encoder} — "
+                f"resume with the same --config, or train into a new --out directory"
+            )
     units = build_units(cfg, list(tr_text.values()), exp, resume)
     tr_targets = encode_texts(units, tr_text, str(train.file("text")))
     dv_targets = encode_texts(units, dv_text, str(dev.file("text")))

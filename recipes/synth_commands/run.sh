@@ -1,0 +1,52 @@
+#!/usr/bin/env bash
+# Travel / slot-filling commands on the synthetic espeak-ng corpus: character CTC + a word 3-gram LM.
+#   ./run.sh [--stage N] [--stop-stage N] [--num-utts N] [--nj N]
+#   0 synth   1 validate   2 features   3 LM   4 train CTC   5 decode test without and with the LM
+set -euo pipefail
+cd "$(dirname "$0")"
+. ./path.sh
+. ./cmd.sh
+
+stage=0; stop_stage=100; num_utts=4000; seed=0; config=conf/ctc.yaml
+while [ $# -gt 0 ]; do
+  case "$1" in
+    --stage) stage=$2; shift 2 ;;
+    --stop-stage) stop_stage=$2; shift 2 ;;
+    --num-utts) num_utts=$2; shift 2 ;;
+    --nj) nj=$2; shift 2 ;;
+    --seed) seed=$2; shift 2 ;;
+    --config) config=$2; shift 2 ;;
+    *) echo "run.sh: unknown option $1" >&2; exit 2 ;;
+  esac
+done
+
+run_stage() {
+  local n=$1 name=$2
+  [ "$n" -ge "$stage" ] && [ "$n" -le "$stop_stage" ] || return 1
+  if [ -f "data/.done.$n" ]; then echo "stage $n ($name): done before, skipping (rm data/.done.$n to redo)"; return 1; fi
+  echo "== stage $n: $name =="
+}
+done_stage() { mkdir -p data; touch "data/.done.$1"; }
+
+if run_stage 0 "synthesise the commands corpus"; then
+  speechseq synth commands data --num-utts "$num_utts" --seed "$seed" -j "$nj"; done_stage 0
+fi
+if run_stage 1 "validate"; then
+  for s in train dev test; do speechseq data validate data/$s; done; done_stage 1
+fi
+if run_stage 2 "fbank features"; then
+  for s in train dev test; do speechseq compute-feats data/$s --type fbank --num-mel-bins 80 -j "$nj"; done; done_stage 2
+fi
+if run_stage 3 "word 3-gram LM on the training transcripts"; then
+  mkdir -p data/lm
+  speechseq lm train data/train/text --kaldi-text --order 3 --out data/lm/3gram.arpa; done_stage 3
+fi
+if run_stage 4 "train a character CTC model"; then
+  speechseq train-ctc data/train --dev data/dev --out exp/ctc --config "$config" --seed "$seed" --resume; done_stage 4
+fi
+if run_stage 5 "decode the test speakers without and with the LM"; then
+  speechseq decode exp/ctc data/test --beam 10 --out exp/ctc/decode_test_nolm
+  speechseq decode exp/ctc data/test --beam 10 --lm data/lm/3gram.arpa --out exp/ctc/decode_test_3gram
+  for d in exp/ctc/decode_test_nolm exp/ctc/decode_test_3gram; do echo "$d: $(head -n1 $d/wer)"; done
+  done_stage 5
+fi

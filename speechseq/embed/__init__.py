@@ -1,0 +1,1 @@
+"""Audio segment-to-vector autoencoders (Audio Word2Vec), segmenters, and embedding audio."""

@@ -1,0 +1,224 @@
+"""Embedding audio with a trained segment embedder: folders or data dirs in, vectors out.
+
+``embed_audio`` writes ``VECS/vectors.npy`` (float32 ``[N, dim]``, L2-normalised),
+``VECS/segments.tsv`` (segment_id, source, start_s, end_s) and ``VECS/meta.json``.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+from dataclasses import replace
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import soundfile as sf
+import torch
+
+from speechseq import __version__
+from speechseq.core import checkpoint as ckpt
+from speechseq.core.batching import FeatDataset, make_loader
+from speechseq.core.device import resolve_device
+from speechseq.core.experiment import load_exp_config
+from speechseq.data.kaldi_dir import DataDir
+from speechseq.embed.model import EmbedConfig, SegmentAutoencoder
+from speechseq.embed.segments import (
+    SegmentReader,
+    SegmentSpec,
+    ctm_segments,
+    parse_widths,
+    segment_cmvn,
+    trim_silence,
+    vad_segments,
+    window_segments,
+)
+from speechseq.errors import SpeechseqError
+from speechseq.fileio import atomic_dir
+
+
+@dataclass
+class LoadedEmbedder:
+    exp: Path
+    cfg: EmbedConfig
+    model: SegmentAutoencoder
+    feat_cfg: object  # speechseq.features.FeatureConfig
+    device: torch.device
+    embedder_id: str  # model dir + hash of its weights: an index refuses vectors from another
+
+
+def load_embedder(exp_dir: str | os.PathLike, device: str = "auto", quiet: bool = True) -> LoadedEmbedder:
+    from speechseq.features import feature_config_from_yaml
+
+    exp = Path(exp_dir).resolve()
+    cfg, _ = load_exp_config(EmbedConfig, exp)
+    final = ckpt.load(exp / "final.pt")
+    meta = final.get("meta", {})
+    if meta.get("task") != "embed":
+        raise SpeechseqError(f"{exp}/final.pt: a {meta.get('task')} model, not a segment embedder — give a train-embedder model directory")
+    if not (exp / "feats.yaml").is_file():
+        raise SpeechseqError(f"{exp}/feats.yaml: not found — the model directory lacks its feature settings; retrain or restore it")
+    dev = resolve_device(device, quiet=quiet)
+    model = SegmentAutoencoder(meta["input_dim"], cfg.encoder, cfg.embed)
+    model.load_state_dict(final["model"])
+    model.to(dev).eval()
+    digest = hashlib.sha1((exp / "final.pt").read_bytes()).hexdigest()[:16]
+    return LoadedEmbedder(exp, cfg, model, replace(feature_config_from_yaml(exp / "feats.yaml"), dither=0.0), dev, f"{exp}@{digest}")
+
+
+@torch.no_grad()
+def embed_reader(m: LoadedEmbedder, reader, max_frames: int = 40000) -> np.ndarray:
+    """Vectors ``[len(reader), dim]`` in ``reader.utt_ids`` order."""
+    ids = list(reader.utt_ids)
+    out = np.zeros((len(ids), m.cfg.embed.dim), dtype=np.float32)
+    pos = {u: k for k, u in enumerate(ids)}
+    for batch in make_loader(FeatDataset(reader, ids), max_frames, shuffle=False):
+        z = m.model.embed(batch["feats"].to(m.device), batch["lengths"].to(m.device)).float().cpu().numpy()
+        for k, u in enumerate(batch["utt_ids"]):
+            out[pos[u]] = z[k]
+    return out
+
+
+def embed_features(m: LoadedEmbedder, feats: list[np.ndarray]) -> np.ndarray:
+    """Vectors for whole feature sequences (e.g. trimmed queries), each normalised over itself."""
+
+    class _R:
+        utt_ids = [str(k) for k in range(len(feats))]
+
+        def __getitem__(self, u):
+            return segment_cmvn(feats[int(u)])
+
+        def num_frames(self, u):
+            return feats[int(u)].shape[0]
+
+    return embed_reader(m, _R())
+
+
+def audio_files(folder: Path) -> list[Path]:
+    """Audio files below ``folder`` (any extension soundfile reads), sorted."""
+    exts = {"." + e.lower() for e in sf.available_formats()} | {".wav", ".flac", ".ogg", ".mp3"}
+    files = sorted(p for p in folder.rglob("*") if p.is_file() and p.suffix.lower() in exts)
+    if not files:
+        raise SpeechseqError(f"{folder}: no audio files found (looked for {', '.join(sorted(exts)[:8])}, ...) — give a folder of audio or a data dir")
+    return files
+
+
+class Sources:
+    """Recordings to embed: the utterances of a data dir or the files of a folder.
+
+    ``feats(source) -> [T, C]`` (model feature settings), ``audio(source) -> samples``.
+    """
+
+    def __init__(self, path: Path, feat_cfg):
+        from speechseq.data.audio import read_audio
+        from speechseq.features import compute_features
+
+        self.path, self.feat_cfg = path, feat_cfg
+        self._read, self._compute = read_audio, compute_features
+        self.data = DataDir(path) if (path / "wav.scp").is_file() else None
+        if self.data is not None:
+            self.ids = self.data.utt_ids
+        elif path.is_dir():
+            self.files = {str(p.relative_to(path)): p for p in audio_files(path)}
+            self.ids = list(self.files)
+        else:
+            raise SpeechseqError(f"{path}: not a folder of audio or a data dir — give one of them")
+        self._frames: dict[str, int] = {}
+
+    def audio(self, source: str) -> np.ndarray:
+        if self.data is not None:
+            spec, start, end = self.data.audio_spec(source)
+            return self._read(spec, self.feat_cfg.sample_rate, start_s=start, end_s=end, what=source)
+        return self._read(self.files[source], self.feat_cfg.sample_rate, what=str(self.files[source]))
+
+    def feats(self, source: str) -> np.ndarray:
+        f = self._compute(self.audio(source), self.feat_cfg)
+        self._frames[source] = f.shape[0]
+        return f
+
+
+def segments_for(sources: Sources, how: str, widths_s: list[float], hop_s: float, ctm_path: str | None) -> tuple[list[SegmentSpec], dict[str, np.ndarray]]:
+    """Candidate segments of every source, and the sources' features (computed once)."""
+    feats = {s: sources.feats(s) for s in sources.ids}
+    if how == "window":
+        segs = [seg for s in sources.ids for seg in window_segments(s, feats[s].shape[0] * 0.01, widths_s, hop_s)]
+    elif how == "vad":
+        segs = [seg for s in sources.ids for seg in vad_segments(s, sources.audio(s), sources.feat_cfg.sample_rate)]
+    elif how == "ctm":
+        from speechseq.data.kaldi_dir import read_ctm
+
+        path = Path(ctm_path) if ctm_path else (sources.path / "ctm")
+        entries = [e for e in read_ctm(path) if e.utt in feats]
+        segs, _ = ctm_segments(entries)
+    else:
+        raise SpeechseqError(f"--segments {how}: use window, vad or ctm")
+    if not segs:
+        raise SpeechseqError(f"{sources.path}: no candidate segments — check the audio or choose another --segments")
+    return segs, feats
+
+
+def embed_audio(
+    exp_dir,
+    audio: str | os.PathLike,
+    out_dir: str | os.PathLike,
+    segments: str = "window",
+    widths: str | None = None,
+    hop_s: float | None = None,
+    ctm: str | None = None,
+    device: str = "auto",
+) -> dict:
+    """Embed every candidate segment of ``audio``; returns the summary written to meta.json."""
+    m = load_embedder(exp_dir, device)
+    widths_s = parse_widths(widths or m.cfg.embed.window_s)
+    hop = hop_s if hop_s is not None else m.cfg.embed.hop_s
+    t0 = time.perf_counter()
+    sources = Sources(Path(audio), m.feat_cfg)
+    segs, feats = segments_for(sources, segments, widths_s, hop, ctm)
+    reader = SegmentReader(feats.__getitem__, segs, {s: f.shape[0] for s, f in feats.items()})
+    vectors = embed_reader(m, reader)
+    elapsed = time.perf_counter() - t0
+    audio_s = sum(f.shape[0] for f in feats.values()) * 0.01
+    meta = {
+        "embedder_id": m.embedder_id,
+        "model": str(m.exp),
+        "dim": int(vectors.shape[1]),
+        "count": int(vectors.shape[0]),
+        "audio": str(Path(audio).resolve()),
+        "segments": segments,
+        "window_s": widths_s if segments == "window" else None,
+        "hop_s": hop if segments == "window" else None,
+        "features": {k: v for k, v in vars(m.feat_cfg).items()} if hasattr(m.feat_cfg, "__dict__") else str(m.feat_cfg),
+        "audio_s": round(audio_s, 2),
+        "seconds": round(elapsed, 2),
+        "audio_s_per_s": round(audio_s / max(elapsed, 1e-9), 1),
+        "speechseq": __version__,
+    }
+    with atomic_dir(out_dir) as tmp:
+        np.save(tmp / "vectors.npy", vectors)
+        with open(tmp / "segments.tsv", "w", encoding="utf-8") as f:
+            f.write("segment_id\tsource\tstart_s\tend_s\n")
+            for s in segs:
+                f.write(f"{s.segment_id}\t{s.source}\t{s.start_s:.3f}\t{s.end_s:.3f}\n")
+        with open(tmp / "meta.json", "w", encoding="utf-8") as f:
+            json.dump(meta, f, indent=2)
+    print(
+        f"embedded {len(segs)} segments of {len(sources.ids)} recordings ({audio_s:.1f} s audio) in {elapsed:.1f} s: "
+        f"{meta['audio_s_per_s']} s audio/s",
+        file=sys.stderr,
+    )
+    return meta
+
+
+def query_vectors(m: LoadedEmbedder, files: list[str]) -> tuple[np.ndarray, list[np.ndarray]]:
+    """Embed spoken queries (silence trimmed); also returns their features for DTW."""
+    from speechseq.data.audio import read_audio
+    from speechseq.features import compute_features
+
+    feats = []
+    for f in files:
+        x = trim_silence(read_audio(f, m.feat_cfg.sample_rate), m.feat_cfg.sample_rate)
+        feats.append(compute_features(x, m.feat_cfg))
+    return embed_features(m, feats), feats

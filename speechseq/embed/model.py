@@ -1,0 +1,164 @@
+"""Audio Word2Vec: a sequence-to-sequence autoencoder that turns a segment into one vector.
+
+The encoder is the shared :class:`~speechseq.core.encoder.Encoder`; its final states (the
+forward direction's last frame and the backward direction's first) go through a linear
+projection to the segment vector ``z: [N, dim]``. An LSTM decoder, fed ``z`` and the
+relative position ``t / T`` at every step, reconstructs the (clean) feature sequence
+``[N, T, C]``; the loss is the mean squared error over real frames. Because the decoder
+sees nothing of the input but ``z``, everything it needs to rebuild the segment must be
+in the vector. The denoising variant (DSA) corrupts the encoder's input (time/frequency
+masks and Gaussian noise) and still reconstructs the clean segment.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import torch
+from torch import nn
+
+from speechseq.core.encoder import Encoder, EncoderConfig
+from speechseq.core.trainer import TrainConfig
+
+
+@dataclass(frozen=True)
+class EmbedOptions:
+    dim: int = 256  # segment vector size
+    variant: str = "sa"  # sa (autoencoder) | dsa (denoising: corrupted input, clean target)
+    decoder_hidden: int = 256  # decoder LSTM units
+    noise_std: float = 0.3  # dsa: Gaussian noise added to the normalised features
+    mask_prob: float = 0.15  # dsa: fraction of frames zeroed (in runs), and of feature bins
+    same_word_weight: float = 0.0  # > 0: the "same-word" variant: a supervised contrastive term pulls together
+    # vectors of segments with the same word label (ctm segments only) and pushes others apart
+    temperature: float = 0.1  # same-word variant: softmax temperature of the contrastive term
+    segments: str = "ctm"  # ctm | vad | window: where training segments come from
+    min_dur_s: float = 0.15  # training segments shorter than this are left out (and counted)
+    max_dur_s: float = 1.5  # ... and longer than this
+    window_s: str = "0.3,0.5,0.7,0.9"  # window widths (seconds) for --segments window and for embedding audio
+    hop_s: float = 0.05  # window hop (seconds)
+
+
+def variant_name(opts: EmbedOptions) -> str:
+    """``sa``, ``dsa``, or with the contrastive term ``sa+same-word`` / ``dsa+same-word``."""
+    return opts.variant + ("+same-word" if opts.same_word_weight > 0 else "")
+
+
+def _encoder_default() -> EncoderConfig:
+    return EncoderConfig(subsample="none", rnn="gru", hidden=256, layers=2, bidirectional=True, dropout=0.1)
+
+
+@dataclass(frozen=True)
+class EmbedConfig:
+    encoder: EncoderConfig = field(default_factory=_encoder_default)  # the shared encoder
+    train: TrainConfig = field(default_factory=lambda: TrainConfig(max_epochs=20, max_frames=8000, lr=2e-3))  # the shared trainer
+    embed: EmbedOptions = field(default_factory=EmbedOptions)  # autoencoder choices
+
+
+class SegmentAutoencoder(nn.Module):
+    def __init__(self, input_dim: int, enc: EncoderConfig, opts: EmbedOptions):
+        super().__init__()
+        self.encoder = Encoder(input_dim, enc)
+        self.project = nn.Linear(self.encoder.output_dim, opts.dim)
+        self.decoder = nn.LSTM(opts.dim + 1, opts.decoder_hidden, batch_first=True)
+        self.output = nn.Linear(opts.decoder_hidden, input_dim)
+
+    def embed(self, feats: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
+        """``feats: [N, T, C]`` -> L2-normalised vectors ``[N, dim]``."""
+        return nn.functional.normalize(self.code(feats, lengths), dim=-1)
+
+    def code(self, feats: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
+        h, out_lengths = self.encoder(feats, lengths)
+        return self.project(self.encoder.final_state(h, out_lengths))
+
+    def reconstruct(self, z: torch.Tensor, lengths: torch.Tensor, max_len: int) -> torch.Tensor:
+        """Decode ``z: [N, dim]`` into ``[N, max_len, C]``."""
+        n = z.shape[0]
+        pos = torch.arange(max_len, device=z.device, dtype=z.dtype)[None, :] / lengths.to(z.device, z.dtype)[:, None].clamp(min=1)
+        inp = torch.cat([z[:, None, :].expand(n, max_len, z.shape[1]), pos[..., None]], dim=-1)
+        y, _ = self.decoder(inp)
+        return self.output(y)
+
+    def forward(self, feats: torch.Tensor, lengths: torch.Tensor, target: torch.Tensor | None = None) -> torch.Tensor:
+        """Reconstruction loss (MSE over real frames) of ``target`` (default: ``feats``) from ``feats``."""
+        return reconstruction_loss(self.reconstruct(self.code(feats, lengths), lengths, feats.shape[1]), feats if target is None else target, lengths)
+
+
+def reconstruction_loss(rec: torch.Tensor, target: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
+    """Mean squared error over the real (unpadded) frames of ``[N, T, C]`` sequences."""
+    mask = (torch.arange(target.shape[1], device=target.device)[None, :] < lengths.to(target.device)[:, None]).unsqueeze(-1)
+    return (((rec - target) ** 2) * mask).sum() / (mask.sum() * target.shape[2]).clamp(min=1)
+
+
+def same_word_loss(z: torch.Tensor, labels: torch.Tensor, temperature: float) -> torch.Tensor:
+    """Supervised contrastive loss (Khosla et al. 2020) over a batch: ``z: [N, dim]``, ``labels: [N]``.
+
+    For each segment with another of its word in the batch, the negative log of the softmax
+    mass (over all other segments) that falls on its same-word partners. Zero if none has one.
+    """
+    z = nn.functional.normalize(z, dim=-1)
+    n = z.shape[0]
+    eye = torch.eye(n, dtype=torch.bool, device=z.device)
+    sim = (z @ z.T / temperature).masked_fill(eye, float("-inf"))
+    pos = (labels[:, None] == labels[None, :]) & ~eye
+    has = pos.any(dim=1)
+    if not bool(has.any()):
+        return z.sum() * 0.0
+    log_prob = sim - torch.logsumexp(sim, dim=1, keepdim=True)
+    per = log_prob.masked_fill(~pos, 0.0).sum(dim=1) / pos.sum(dim=1).clamp(min=1)
+    return -per[has].mean()
+
+
+def corrupt(feats: torch.Tensor, lengths: torch.Tensor, opts: EmbedOptions) -> torch.Tensor:
+    """DSA input: Gaussian noise, a run of masked frames and a band of masked bins per segment."""
+    x = feats + opts.noise_std * torch.randn_like(feats)
+    n, _, c = x.shape
+    for k in range(n):
+        t = int(lengths[k])
+        w = int(opts.mask_prob * t)
+        if w > 0:
+            s = int(torch.randint(0, t - w + 1, (1,)))
+            x[k, s : s + w] = 0.0
+        f = int(opts.mask_prob * c)
+        if f > 0:
+            s = int(torch.randint(0, c - f + 1, (1,)))
+            x[k, :, s : s + f] = 0.0
+    return x
+
+
+class EmbedTask:
+    """Trainer task for the segment autoencoder (see :mod:`speechseq.core.trainer`)."""
+
+    metric_name = "loss"
+    metric_mode = "min"
+
+    def __init__(self, cfg: EmbedConfig, input_dim: int):
+        self.cfg, self.input_dim = cfg, input_dim
+
+    def build_model(self) -> SegmentAutoencoder:
+        return SegmentAutoencoder(self.input_dim, self.cfg.encoder, self.cfg.embed)
+
+    def model_meta(self) -> dict:
+        return {"task": "embed", "input_dim": self.input_dim, "dim": self.cfg.embed.dim}
+
+    def train_loss(self, model, batch):
+        dev = next(model.parameters()).device
+        feats, lengths = batch["feats"].to(dev), batch["lengths"].to(dev)
+        opts = self.cfg.embed
+        inp = corrupt(feats, lengths, opts) if opts.variant == "dsa" else feats
+        if opts.same_word_weight <= 0 or "targets" not in batch:
+            return model(inp, lengths, target=feats), {}
+        z = model.code(inp, lengths)
+        mse = reconstruction_loss(model.reconstruct(z, lengths, feats.shape[1]), feats, lengths)
+        same = same_word_loss(z, batch["targets"][:, 0].to(dev), opts.temperature)
+        return mse + opts.same_word_weight * same, {"mse": float(mse), "same_word": float(same)}
+
+    @torch.no_grad()
+    def evaluate(self, model, loader) -> dict[str, float]:
+        model.eval()
+        dev = next(model.parameters()).device
+        total, n = 0.0, 0
+        for batch in loader:
+            total += float(model(batch["feats"].to(dev), batch["lengths"].to(dev))) * len(batch["utt_ids"])
+            n += len(batch["utt_ids"])
+        model.train()
+        return {"loss": total / max(n, 1)}

@@ -1,0 +1,132 @@
+"""Candidate segments of recordings, and a reader that serves their features.
+
+Three segmenters, as in spoken-term search: word timings from a CTM (synth corpora or
+``speechseq align``), voice-activity regions, and sliding windows of several widths for
+untranscribed audio. Each segment's features are mean/variance normalised over the
+segment itself, so an archive window and a spoken query are normalised the same way.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from speechseq.data.kaldi_dir import CtmEntry
+from speechseq.errors import SpeechseqError
+
+FRAME_SHIFT_S = 0.01  # features are 10 ms frames
+
+
+@dataclass(frozen=True)
+class SegmentSpec:
+    segment_id: str
+    source: str  # utterance id (data dir) or file path (folder)
+    start_s: float
+    end_s: float
+    label: str = ""  # the word, when known (CTM segments)
+
+
+def parse_widths(text: str) -> list[float]:
+    try:
+        widths = [float(w) for w in text.split(",") if w.strip()]
+    except ValueError:
+        raise SpeechseqError(f"window widths '{text}': give seconds separated by commas, e.g. 0.3,0.5,0.7") from None
+    if not widths or min(widths) <= 0:
+        raise SpeechseqError(f"window widths '{text}': give positive seconds separated by commas")
+    return widths
+
+
+def window_segments(source: str, duration_s: float, widths_s: list[float], hop_s: float) -> list[SegmentSpec]:
+    """Sliding windows of each width every ``hop_s`` seconds (windows past the end are dropped;
+    a recording shorter than a width gets one window covering all of it)."""
+    out = []
+    for w in widths_s:
+        if duration_s <= w:
+            starts = [0.0]
+        else:
+            starts = np.arange(0.0, duration_s - w + 1e-9, hop_s).tolist()
+        for s in starts:
+            e = min(s + w, duration_s)
+            out.append(SegmentSpec(f"{_safe(source)}_{s:07.2f}_{e:07.2f}", source, round(s, 3), round(e, 3)))
+    return out
+
+
+def vad_segments(source: str, audio: np.ndarray, sr: int, top_db: float = 30.0, min_dur_s: float = 0.1) -> list[SegmentSpec]:
+    """Voice-activity regions: stretches within ``top_db`` of the recording's loudest frame."""
+    import librosa
+
+    out = []
+    for a, b in librosa.effects.split(audio, top_db=top_db, frame_length=400, hop_length=160):
+        s, e = a / sr, b / sr
+        if e - s >= min_dur_s:
+            out.append(SegmentSpec(f"{_safe(source)}_{s:07.2f}_{e:07.2f}", source, round(s, 3), round(e, 3)))
+    return out
+
+
+def ctm_segments(ctm: list[CtmEntry], min_dur_s: float = 0.0, max_dur_s: float = 1e9) -> tuple[list[SegmentSpec], int]:
+    """One segment per CTM word within the duration limits; also returns how many were left out."""
+    out, dropped = [], 0
+    for k, e in enumerate(ctm):
+        if not min_dur_s <= e.dur_s <= max_dur_s:
+            dropped += 1
+            continue
+        out.append(SegmentSpec(f"{e.utt}_w{k:05d}", e.utt, e.start_s, e.end_s, e.word))
+    return out, dropped
+
+
+def trim_silence(audio: np.ndarray, sr: int, top_db: float = 30.0) -> np.ndarray:
+    """Cut leading and trailing silence from a spoken query (keeps all if it is all quiet)."""
+    import librosa
+
+    trimmed, _ = librosa.effects.trim(audio, top_db=top_db, frame_length=400, hop_length=160)
+    return trimmed if len(trimmed) > int(0.05 * sr) else audio
+
+
+def segment_cmvn(feats: np.ndarray) -> np.ndarray:
+    """Mean and variance normalisation over the segment's own frames: ``[T, C] -> [T, C]``."""
+    mu = feats.mean(axis=0, keepdims=True)
+    sd = feats.std(axis=0, keepdims=True)
+    return ((feats - mu) / np.maximum(sd, 1e-3)).astype(np.float32)
+
+
+def frames_of(seg: SegmentSpec, total_frames: int) -> tuple[int, int]:
+    """Frame range ``[a, b)`` of a segment, at least 3 frames, inside ``[0, total_frames)``."""
+    a = max(0, min(int(round(seg.start_s / FRAME_SHIFT_S)), total_frames - 1))
+    b = max(a + 3, min(int(round(seg.end_s / FRAME_SHIFT_S)), total_frames))
+    return a, min(b, total_frames)
+
+
+class SegmentReader:
+    """Serves segment features as a feature reader does utterances: ``reader[seg_id] -> [T, C]``.
+
+    ``source_feats(source) -> [T, C]`` gives a whole recording's (un-normalised) features.
+    """
+
+    def __init__(self, source_feats, segments: list[SegmentSpec], source_frames: dict[str, int]):
+        self.source_feats = source_feats
+        self.segments = {s.segment_id: s for s in segments}
+        self.utt_ids = [s.segment_id for s in segments]
+        self._frames = {}
+        for s in segments:
+            a, b = frames_of(s, source_frames[s.source])
+            self._frames[s.segment_id] = (a, b)
+        self._cache_key, self._cache = None, None
+
+    def __len__(self) -> int:
+        return len(self.utt_ids)
+
+    def num_frames(self, seg_id: str) -> int:
+        a, b = self._frames[seg_id]
+        return b - a
+
+    def __getitem__(self, seg_id: str) -> np.ndarray:
+        seg = self.segments[seg_id]
+        if self._cache_key != seg.source:  # segments of one source come together; keep the last one
+            self._cache_key, self._cache = seg.source, np.asarray(self.source_feats(seg.source), dtype=np.float32)
+        a, b = self._frames[seg_id]
+        return segment_cmvn(self._cache[a:b])
+
+
+def _safe(source: str) -> str:
+    return source.replace("/", "_").replace(" ", "_")

@@ -1,0 +1,306 @@
+"""Spoken-term detection by example: index an embedded archive, search spoken queries, evaluate.
+
+Glue between the embedder (:mod:`speechseq.embed.inference`), the FAISS store
+(:mod:`speechseq.search.index`), hit merging (:mod:`speechseq.search.nms`), the DTW
+baseline (:mod:`speechseq.search.dtw`) and the retrieval metrics.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+from pathlib import Path
+
+import numpy as np
+
+from speechseq.errors import SpeechseqError
+from speechseq.fileio import atomic_write
+from speechseq.search.nms import Hit, merge_hits
+
+EMBED_SETTINGS = "embed.json"  # beside the index: how its vectors were made, so `index add` and `search` can repeat it
+
+
+def read_vectors(vecs_dir: str | os.PathLike):
+    """(vectors [N, D], segment rows, meta) from a ``speechseq embed`` output directory."""
+    from speechseq.search.index import SegmentRow
+
+    d = Path(vecs_dir)
+    for name in ("vectors.npy", "segments.tsv", "meta.json"):
+        if not (d / name).is_file():
+            raise SpeechseqError(
+                f"{d / name}: not found — VECS must be a directory written by speechseq embed"
+            )
+    try:
+        vectors = np.load(d / "vectors.npy")
+    except Exception as e:
+        raise SpeechseqError(
+            f"{d / 'vectors.npy'}: unreadable ({e}) — re-run speechseq embed"
+        ) from None
+    meta = json.loads((d / "meta.json").read_text(encoding="utf-8"))
+    rows = []
+    lines = (d / "segments.tsv").read_text(encoding="utf-8").splitlines()
+    for lineno, line in enumerate(lines[1:], start=2):
+        f = line.split("\t")
+        if len(f) != 4:
+            raise SpeechseqError(
+                f"{d / 'segments.tsv'}:{lineno}: expected 4 tab-separated fields — re-run speechseq embed"
+            )
+        rows.append(SegmentRow(f[0], f[1], float(f[2]), float(f[3])))
+    if len(rows) != vectors.shape[0]:
+        raise SpeechseqError(
+            f"{d}: {vectors.shape[0]} vectors but {len(rows)} segments — re-run speechseq embed"
+        )
+    return vectors.astype(np.float32, copy=False), rows, meta
+
+
+def build(vecs_dir, out_dir, index_type: str = "auto"):
+    """Build an index from ``speechseq embed`` output; remembers how the vectors were made."""
+    from speechseq.search.index import build_index
+
+    vectors, rows, meta = read_vectors(vecs_dir)
+    store = build_index(
+        vectors, rows, out_dir, embedder_id=meta["embedder_id"], index_type=index_type
+    )
+    settings = {
+        k: meta.get(k) for k in ("embedder_id", "model", "segments", "window_s", "hop_s", "audio")
+    }
+    with atomic_write(Path(out_dir) / EMBED_SETTINGS) as f:
+        json.dump(settings, f, indent=2)
+    return store
+
+
+def embed_settings(index_dir) -> dict:
+    path = Path(index_dir) / EMBED_SETTINGS
+    if not path.is_file():
+        raise SpeechseqError(f"{path}: not found — build the index with speechseq index build")
+    return json.loads(path.read_text(encoding="utf-8"))
+
+
+def add(index_dir, audio, device: str = "auto") -> int:
+    """Embed new recordings the way the index's vectors were made, and add them."""
+    import tempfile
+
+    from speechseq.embed.inference import embed_audio
+    from speechseq.search.index import IndexStore
+
+    settings = embed_settings(index_dir)
+    store = IndexStore.open(index_dir)
+    with tempfile.TemporaryDirectory() as tmp:
+        widths = (
+            ",".join(str(w) for w in settings["window_s"]) if settings.get("window_s") else None
+        )
+        embed_audio(
+            settings["model"],
+            audio,
+            Path(tmp) / "v",
+            segments=settings["segments"],
+            widths=widths,
+            hop_s=settings.get("hop_s"),
+            device=device,
+        )
+        vectors, rows, meta = read_vectors(Path(tmp) / "v")
+    known = {r.segment_id for r in store.segments}
+    dup = [r.segment_id for r in rows if r.segment_id in known]
+    if dup:
+        raise SpeechseqError(
+            f"{index_dir}: segment {dup[0]} (and {len(dup) - 1} more) already in the index — these recordings were added before"
+        )
+    store.add(vectors, rows, meta["embedder_id"])
+    store.save()
+    return len(rows)
+
+
+def hits_for(
+    store, scores: np.ndarray, idx: np.ndarray, top_k: int, max_overlap: float = 0.5
+) -> list[Hit]:
+    rows = store.segments
+    raw = [
+        Hit(rows[i].source, rows[i].start_s, rows[i].end_s, float(s), rows[i].segment_id)
+        for s, i in zip(scores, idx, strict=True)
+        if i >= 0
+    ]
+    return merge_hits(raw, max_overlap)[:top_k]
+
+
+def search_files(
+    index_dir, queries: list[str], top_k: int = 10, device: str = "auto"
+) -> tuple[list[list[Hit]], float]:
+    """Hits per query file, and search seconds per query (embedding + index + merging)."""
+    from speechseq.embed.inference import load_embedder, query_vectors
+    from speechseq.search.index import IndexStore
+
+    store = IndexStore.open(index_dir)
+    m = load_embedder(embed_settings(index_dir)["model"], device)
+    if m.embedder_id != store.meta.get("embedder_id"):
+        raise SpeechseqError(
+            f"{index_dir}: built with embedder {store.meta.get('embedder_id')}, but its model directory now holds "
+            f"{m.embedder_id} — rebuild the index (speechseq embed, index build)"
+        )
+    t0 = time.perf_counter()
+    q, _ = query_vectors(m, queries)
+    scores, idx = store.search(q, top_k * 20)
+    out = [hits_for(store, scores[k], idx[k], top_k) for k in range(len(queries))]
+    return out, (time.perf_counter() - t0) / max(len(queries), 1)
+
+
+def export_hits(
+    hits: list[Hit], audio_root: str, out_dir, prefix: str, data_dir: str | None = None
+) -> list[Path]:
+    """Write each hit as a wav snippet ``OUT/<prefix>_<rank>.wav``."""
+    from speechseq.data.audio import read_audio, write_wav
+    from speechseq.data.kaldi_dir import DataDir
+
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    data = DataDir(audio_root) if (Path(audio_root) / "wav.scp").is_file() else None
+    paths = []
+    for rank, h in enumerate(hits, start=1):
+        if data is not None:
+            spec, start, _ = data.audio_spec(h.source)
+        else:
+            spec, start = str(Path(audio_root) / h.source), 0.0
+        x = read_audio(spec, 16000, start_s=start + h.start_s, end_s=start + h.end_s, what=h.source)
+        p = out / f"{prefix}_{rank:02d}.wav"
+        write_wav(p, x, 16000)
+        paths.append(p)
+    return paths
+
+
+def mfcc_config():
+    """Features of the DTW baseline: 13 MFCCs (Kaldi defaults, no dither)."""
+    from speechseq.features import FeatureConfig
+
+    return FeatureConfig(type="mfcc", dither=0.0)
+
+
+def _mfcc(x: np.ndarray) -> np.ndarray:
+    from speechseq.embed.segments import segment_cmvn
+    from speechseq.features import compute_features
+
+    return segment_cmvn(compute_features(x, mfcc_config()))
+
+
+def archive_mfcc(audio_root: str) -> dict[str, np.ndarray]:
+    """MFCC frames (mean/variance normalised per recording) of every archive recording."""
+    from speechseq.embed.inference import Sources
+
+    sources = Sources(Path(audio_root), mfcc_config())
+    return {s: _mfcc(sources.audio(s)) for s in sources.ids}
+
+
+def dtw_search_files(
+    index_dir, queries: list[str], top_k: int = 10, docs: dict | None = None
+) -> tuple[list[list[Hit]], float]:
+    """The classic baseline: segmental DTW of each query's MFCCs against every archive recording."""
+    from speechseq.data.audio import read_audio
+    from speechseq.embed.segments import trim_silence
+    from speechseq.search.dtw import dtw_search
+
+    docs = docs if docs is not None else archive_mfcc(embed_settings(index_dir)["audio"])
+    t0 = time.perf_counter()
+    out = []
+    for q in queries:
+        x = q if isinstance(q, np.ndarray) else read_audio(q, 16000)
+        out.append(dtw_search(_mfcc(trim_silence(x, 16000)), docs, frame_shift_s=0.01, top_k=top_k))
+    return out, (time.perf_counter() - t0) / max(len(queries), 1)
+
+
+def evaluate_std(
+    index_dir,
+    queries_dir,
+    ref_ctm,
+    top_k: int = 100,
+    with_dtw: bool = True,
+    max_queries: int = 0,
+    out_dir=None,
+    device: str = "auto",
+) -> list[dict]:
+    """MAP, P@10 and P@N of the embedder's index search (and of DTW) over a data dir of spoken queries."""
+    from speechseq.data.audio import read_audio
+    from speechseq.data.kaldi_dir import DataDir, read_ctm
+    from speechseq.embed.inference import embed_features, load_embedder
+    from speechseq.embed.segments import trim_silence
+    from speechseq.features import compute_features
+    from speechseq.metrics.retrieval import evaluate_queries
+    from speechseq.search.index import IndexStore
+
+    data = DataDir(queries_dir)
+    if data.text is None:
+        raise SpeechseqError(
+            f"{data.file('text')}: not found — each query's word must be in the queries' text file"
+        )
+    qids = data.utt_ids[: max_queries or None]
+    words = {q: data.text[q].strip() for q in qids}
+    bad = [q for q, w in words.items() if len(w.split()) != 1]
+    if bad:
+        raise SpeechseqError(
+            f"{data.file('text')}: query {bad[0]} has '{words[bad[0]]}', not one word — queries must be single words"
+        )
+    ref = read_ctm(ref_ctm)
+    audio = {}
+    for q in qids:
+        spec, start, end = data.audio_spec(q)
+        audio[q] = read_audio(spec, 16000, start_s=start, end_s=end, what=q)
+
+    store = IndexStore.open(index_dir)
+    m = load_embedder(embed_settings(index_dir)["model"], device)
+    t0 = time.perf_counter()
+    feats = [compute_features(trim_silence(audio[q], 16000), m.feat_cfg) for q in qids]
+    vecs = embed_features(m, feats)
+    scores, idx = store.search(vecs, top_k * 20)
+    emb_results = {q: hits_for(store, scores[k], idx[k], top_k) for k, q in enumerate(qids)}
+    emb_s = (time.perf_counter() - t0) / len(qids)
+    rows = [
+        {
+            "method": "embed",
+            **_summary(evaluate_queries(emb_results, words, ref)),
+            "ms_per_query": 1000 * emb_s,
+        }
+    ]
+    per_query = {"embed": emb_results}
+    if with_dtw:
+        docs = archive_mfcc(embed_settings(index_dir)["audio"])
+        hits, dtw_s = dtw_search_files(index_dir, [audio[q] for q in qids], top_k=top_k, docs=docs)
+        dtw_results = dict(zip(qids, hits, strict=True))
+        rows.append(
+            {
+                "method": "dtw",
+                **_summary(evaluate_queries(dtw_results, words, ref)),
+                "ms_per_query": 1000 * dtw_s,
+            }
+        )
+        per_query["dtw"] = dtw_results
+    if out_dir is not None:
+        out = Path(out_dir)
+        out.mkdir(parents=True, exist_ok=True)
+        with atomic_write(out / "results.json") as f:
+            json.dump(
+                {
+                    "index": str(index_dir),
+                    "queries": str(queries_dir),
+                    "ref": str(ref_ctm),
+                    "top_k": top_k,
+                    "rows": rows,
+                },
+                f,
+                indent=2,
+            )
+        with atomic_write(out / "hits.tsv") as f:
+            f.write("method\tquery\tword\trank\tsource\tstart_s\tend_s\tscore\n")
+            for method, res in per_query.items():
+                for q, hs in res.items():
+                    for r, h in enumerate(hs, 1):
+                        f.write(
+                            f"{method}\t{q}\t{words[q]}\t{r}\t{h.source}\t{h.start_s:.3f}\t{h.end_s:.3f}\t{h.score:.4f}\n"
+                        )
+    return rows
+
+
+def _summary(ev: dict) -> dict:
+    return {
+        "map": ev["map"],
+        "p_at_10": ev["p_at_10"],
+        "p_at_n": ev["p_at_n"],
+        "queries": ev["num_queries"],
+    }

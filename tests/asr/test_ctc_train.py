@@ -1,0 +1,146 @@
+"""CTC training, decoding, alignment and transcription end to end on a tiny synthetic corpus."""
+
+import json
+
+import pytest
+import torch
+from typer.testing import CliRunner
+
+from speechseq.asr.ctc import CTCConfig, CTCOptions, frames_needed
+from speechseq.asr.inference import decode_data
+from speechseq.asr.training import train_ctc
+from speechseq.cli.main import app
+from speechseq.core.encoder import EncoderConfig
+from speechseq.core.trainer import TrainConfig
+from speechseq.data.kaldi_dir import read_ctm, read_table
+from speechseq.errors import SpeechseqError
+
+runner = CliRunner()
+
+TINY = CTCConfig(
+    encoder=EncoderConfig(subsample="stack3", hidden=64, layers=2, dropout=0.0),
+    train=TrainConfig(max_epochs=2, max_frames=4000, lr=3e-3, warmup_steps=5, device="cpu", checkpoint_every=0),
+    ctc=CTCOptions(units="char", cmvn="speaker", spec_augment=False),
+)
+
+
+def test_frames_needed_counts_a_blank_between_repeats():
+    assert frames_needed([1, 2, 3]) == 3
+    assert frames_needed([1, 1, 2, 2, 2]) == 8
+
+
+@pytest.fixture(scope="module")
+def tiny_model(digits_corpus, tmp_path_factory):
+    exp = tmp_path_factory.mktemp("exp") / "ctc"
+    train_ctc(digits_corpus / "train", digits_corpus / "dev", exp, TINY, quiet=True)
+    return exp
+
+
+def test_training_writes_a_self_contained_model_dir(tiny_model):
+    for name in ("config.yaml", "cmd.sh", "units.txt", "final.pt", "metrics.csv", "curves.png", "feats.yaml"):
+        assert (tiny_model / name).is_file(), name
+    rows = (tiny_model / "metrics.csv").read_text().splitlines()
+    assert len(rows) == 3 and "dev_cer" in rows[0]
+
+
+def test_decode_writes_kaldi_wer_and_results(tiny_model, digits_corpus, tmp_path):
+    r = decode_data(tiny_model, digits_corpus / "test", beam=4, out_dir=tmp_path / "dec", device="cpu", quiet=True)
+    wer = (tmp_path / "dec" / "wer").read_text().splitlines()
+    assert wer[0].startswith("%WER ") and "ins" in wer[0] and wer[1].startswith("%CER ")
+    assert set(read_table(tmp_path / "dec" / "hyp.txt", allow_empty=True)) == set(read_table(digits_corpus / "test" / "text"))
+    assert json.loads((tmp_path / "dec" / "results.json").read_text())["utterances"] == r["utterances"] == 10
+    assert r["rtf"] > 0
+
+
+def test_decode_refuses_features_of_another_dimension(tiny_model, digits_corpus, tmp_path):
+    import shutil
+
+    from speechseq.features import FeatureConfig, compute_feats
+
+    other = tmp_path / "mfcc"
+    shutil.copytree(digits_corpus / "test", other)
+    compute_feats(other, FeatureConfig(type="mfcc", dither=0.0), progress=False)
+    with pytest.raises(SpeechseqError, match="dimension 13 but the model .* expects 40"):
+        decode_data(tiny_model, other, device="cpu", quiet=True)
+
+
+def test_cli_decode_align_transcribe(tiny_model, digits_corpus, tmp_path):
+    res = runner.invoke(app, ["decode", str(tiny_model), str(digits_corpus / "test"), "--out", str(tmp_path / "d"), "--device", "cpu"])
+    assert res.exit_code == 0, res.output
+    assert "%WER" in res.stdout
+    res = runner.invoke(app, ["align", str(tiny_model), str(digits_corpus / "dev"), "--out", str(tmp_path / "a.ctm"), "--device", "cpu"])
+    assert res.exit_code == 0, res.output
+    words = read_ctm(tmp_path / "a.ctm")
+    text = read_table(digits_corpus / "dev" / "text")
+    assert len(words) == sum(len(t.split()) for t in text.values())
+    assert all(e.dur_s > 0 for e in words)
+    assert (tmp_path / "a.units.ctm").is_file()
+    wav = next((digits_corpus / "test" / "wav").glob("*.wav"))
+    res = runner.invoke(app, ["transcribe", str(tiny_model), str(wav), "--json", "--device", "cpu"])
+    assert res.exit_code == 0, res.output
+    out = json.loads(res.stdout)
+    assert out["file"] == str(wav) and "words" in out
+
+
+def test_cli_train_ctc_rejects_unknown_config_key(digits_corpus, tmp_path):
+    cfg = tmp_path / "bad.yaml"
+    cfg.write_text("encoder:\n  hiden: 32\n")
+    res = runner.invoke(app, ["train-ctc", str(digits_corpus / "train"), "--dev", str(digits_corpus / "dev"), "--out", str(tmp_path / "e"), "--config", str(cfg)])
+    assert res.exit_code == 1
+    assert "unknown config key(s) hiden" in res.stderr
+
+
+def test_train_ctc_refuses_missing_features(digits_corpus, tmp_path):
+    import shutil
+
+    raw = tmp_path / "raw"
+    shutil.copytree(digits_corpus / "train", raw)
+    (raw / "feats.scp").unlink()
+    with pytest.raises(SpeechseqError, match="compute-feats"):
+        train_ctc(raw, digits_corpus / "dev", tmp_path / "e", TINY, quiet=True)
+
+
+def test_train_ctc_refuses_an_empty_dev_set(digits_corpus, tmp_path):
+    import shutil
+
+    dev = tmp_path / "dev"
+    shutil.copytree(digits_corpus / "dev", dev)
+    for name in ("feats.scp", "utt2num_frames", "text", "utt2spk", "spk2utt", "wav.scp", "utt2dur"):
+        (dev / name).write_text("")
+    with pytest.raises(SpeechseqError):
+        train_ctc(digits_corpus / "train", dev, tmp_path / "e", TINY, quiet=True)
+
+
+def test_train_ctc_reports_utterances_too_short_for_their_targets(digits_corpus, tmp_path):
+    cfg = CTCConfig(encoder=EncoderConfig(subsample="stack16", hidden=16, layers=1), train=TINY.train, ctc=TINY.ctc)
+    with pytest.raises(SpeechseqError, match="too short for their CTC targets"):
+        train_ctc(digits_corpus / "train", digits_corpus / "dev", tmp_path / "e", cfg, quiet=True)
+
+
+def test_resume_refuses_units_of_another_kind(tiny_model, digits_corpus, tmp_path):
+    import shutil
+
+    exp = tmp_path / "exp"
+    shutil.copytree(tiny_model, exp)
+    cfg = CTCConfig(encoder=TINY.encoder, train=TINY.train, ctc=CTCOptions(units="bpe", spec_augment=False))
+    with pytest.raises(SpeechseqError, match="units"):
+        train_ctc(digits_corpus / "train", digits_corpus / "dev", exp, cfg, resume=True, quiet=True)
+
+
+@pytest.mark.slow
+def test_tiny_model_overfits_ten_utterances(digits_corpus, tmp_path):
+    from speechseq.data.ops import subset_data_dir
+
+    sub = tmp_path / "ten"
+    subset_data_dir(digits_corpus / "train", sub, num_utts=10)
+    from speechseq.features import FeatureConfig, compute_feats
+
+    compute_feats(sub, FeatureConfig(type="fbank", num_mel_bins=40, dither=0.0), progress=False)
+    cfg = CTCConfig(
+        encoder=EncoderConfig(subsample="stack3", hidden=96, layers=2, dropout=0.0),
+        train=TrainConfig(max_epochs=120, max_frames=20000, lr=3e-3, warmup_steps=10, device="cpu", checkpoint_every=0),
+        ctc=CTCOptions(units="char", spec_augment=False),
+    )
+    torch.manual_seed(0)
+    state = train_ctc(sub, sub, tmp_path / "exp", cfg, quiet=True)
+    assert state.best_metric == 0.0
