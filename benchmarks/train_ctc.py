@@ -21,24 +21,9 @@ import torch
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from speechseq.asr.ctc import CTCConfig, CTCModel, CTCTask, ctc_loss  # noqa: E402
-from speechseq.core.batching import FeatDataset, batch_audio_seconds, make_loader  # noqa: E402
+from speechseq.core.batching import ArrayReader, FeatDataset, batch_audio_seconds, make_loader  # noqa: E402
 from speechseq.core.encoder import EncoderConfig  # noqa: E402
 from speechseq.core.trainer import TrainConfig, Trainer, seed_everything  # noqa: E402
-
-
-class ArrayReader:
-    def __init__(self, feats):
-        self.feats, self.utt_ids = feats, sorted(feats)
-        self.dim = next(iter(feats.values())).shape[1]
-
-    def __getitem__(self, utt):
-        return self.feats[utt]
-
-    def __len__(self):
-        return len(self.feats)
-
-    def num_frames(self, utt):
-        return self.feats[utt].shape[0]
 
 
 class CountUnits:
@@ -78,7 +63,9 @@ def plain_loop(model, loader, cfg: TrainConfig, device, epochs: int) -> tuple[fl
         for batch in loader:
             opt.zero_grad(set_to_none=True)
             lp, lengths = model(batch["feats"].to(device), batch["lengths"].to(device))
-            loss = ctc_loss(lp, lengths, batch["targets"].to(device), batch["target_lengths"].to(device))
+            loss = ctc_loss(
+                lp, lengths, batch["targets"].to(device), batch["target_lengths"].to(device)
+            )
             loss.backward()
             torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.clip_norm)
             opt.step()
@@ -87,7 +74,9 @@ def plain_loop(model, loader, cfg: TrainConfig, device, epochs: int) -> tuple[fl
 
 
 def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     ap.add_argument("--data", help="data dir with feats.scp and text (default: synthetic features)")
     ap.add_argument("--utts", type=int, default=160, help="synthetic utterances")
     ap.add_argument("--epochs", type=int, default=2)
@@ -98,12 +87,20 @@ def main() -> None:
     torch.set_num_threads(args.threads)
     reader, targets, vocab = from_data(args.data) if args.data else synthetic(args.utts)
     enc = EncoderConfig(subsample="stack3", hidden=args.hidden, layers=3, dropout=0.1)
-    tcfg = TrainConfig(max_epochs=args.epochs, max_frames=12000, device=args.device, checkpoint_every=0, warmup_steps=10)
+    tcfg = TrainConfig(
+        max_epochs=args.epochs,
+        max_frames=12000,
+        device=args.device,
+        checkpoint_every=0,
+        warmup_steps=10,
+    )
     cfg = CTCConfig(encoder=enc, train=tcfg)
     device = torch.device(args.device)
 
     def loader():
-        return make_loader(FeatDataset(reader, targets=targets), tcfg.max_frames, shuffle=True, seed=0)
+        return make_loader(
+            FeatDataset(reader, targets=targets), tcfg.max_frames, shuffle=True, seed=0
+        )
 
     # warm-up pass so neither side pays one-off costs (allocator, kernels)
     seed_everything(0)
@@ -122,13 +119,17 @@ def main() -> None:
         t_trainer = time.perf_counter() - t0
     audio_tr = audio_plain  # same batches
     loop_s = sum(r["epoch_time_s"] for r in state.history)
-    print(f"device {device}, threads {args.threads}, {len(reader)} utterances, {args.epochs} epochs, "
-          f"{audio_plain / args.epochs / 3600:.3f} h audio per epoch")
+    print(
+        f"device {device}, threads {args.threads}, {len(reader)} utterances, {args.epochs} epochs, "
+        f"{audio_plain / args.epochs / 3600:.3f} h audio per epoch"
+    )
     print(f"{'implementation':<34}{'s audio / s':>14}{'wall s':>10}")
     print(f"{'plain PyTorch loop':<34}{audio_plain / t_plain:>14.1f}{t_plain:>10.1f}")
     print(f"{'speechseq Trainer (epochs only)':<34}{audio_tr / loop_s:>14.1f}{loop_s:>10.1f}")
     print(f"{'speechseq Trainer (whole fit)':<34}{audio_tr / t_trainer:>14.1f}{t_trainer:>10.1f}")
-    print(f"trainer overhead: {100 * (t_trainer / t_plain - 1):+.1f}% (whole fit, incl. checkpoints, final.pt, curves.png)")
+    print(
+        f"trainer overhead: {100 * (t_trainer / t_plain - 1):+.1f}% (whole fit, incl. checkpoints, final.pt, curves.png)"
+    )
 
 
 if __name__ == "__main__":

@@ -8,25 +8,7 @@ cd "$(dirname "$0")"
 . ./cmd.sh
 
 stage=0; stop_stage=100; num_utts=4000; seed=0; config=conf/ctc.yaml
-while [ $# -gt 0 ]; do
-  case "$1" in
-    --stage) stage=$2; shift 2 ;;
-    --stop-stage) stop_stage=$2; shift 2 ;;
-    --num-utts) num_utts=$2; shift 2 ;;
-    --nj) nj=$2; shift 2 ;;
-    --seed) seed=$2; shift 2 ;;
-    --config) config=$2; shift 2 ;;
-    *) echo "run.sh: unknown option $1" >&2; exit 2 ;;
-  esac
-done
-
-run_stage() {
-  local n=$1 name=$2
-  [ "$n" -ge "$stage" ] && [ "$n" -le "$stop_stage" ] || return 1
-  if [ -f "data/.done.$n" ]; then echo "stage $n ($name): done before, skipping (rm data/.done.$n to redo)"; return 1; fi
-  echo "== stage $n: $name =="
-}
-done_stage() { mkdir -p data; touch "data/.done.$1"; }
+. ../utils/stages.sh "$@"
 
 if run_stage 0 "synthesise the commands corpus"; then
   speechseq synth commands data --num-utts "$num_utts" --seed "$seed" -j "$nj"; done_stage 0

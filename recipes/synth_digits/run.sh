@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Connected digits on the synthetic espeak-ng corpus, Kaldi style:
 #   ./run.sh [--stage N] [--stop-stage N] [--num-utts N] [--nj N]
-# Stages skip finished work (a .done marker per stage); delete it, or pass --stage, to redo one.
+# Stages skip finished work (a data/.done.N marker per stage); delete the marker to redo a stage.
 #   0 synth corpus   1 validate   2 features   3 train CTC   4 decode test (greedy and beam)
 set -euo pipefail
 cd "$(dirname "$0")"
@@ -10,32 +10,10 @@ cd "$(dirname "$0")"
 
 stage=0
 stop_stage=100
-num_utts=1500
+num_utts=2000
 seed=0
 config=conf/ctc.yaml
-while [ $# -gt 0 ]; do
-  case "$1" in
-    --stage) stage=$2; shift 2 ;;
-    --stop-stage) stop_stage=$2; shift 2 ;;
-    --num-utts) num_utts=$2; shift 2 ;;
-    --nj) nj=$2; shift 2 ;;
-    --seed) seed=$2; shift 2 ;;
-    --config) config=$2; shift 2 ;;
-    *) echo "run.sh: unknown option $1 (use --stage --stop-stage --num-utts --nj --seed --config)" >&2; exit 2 ;;
-  esac
-done
-
-# run_stage N NAME: true if stage N is selected and not already done (then marks it when the body succeeds).
-run_stage() {
-  local n=$1 name=$2
-  [ "$n" -ge "$stage" ] && [ "$n" -le "$stop_stage" ] || return 1
-  if [ -f "data/.done.$n" ]; then
-    echo "stage $n ($name): done before, skipping (rm data/.done.$n to redo)"
-    return 1
-  fi
-  echo "== stage $n: $name =="
-}
-done_stage() { mkdir -p data; touch "data/.done.$1"; }
+. ../utils/stages.sh "$@"
 
 if run_stage 0 "synthesise the digits corpus"; then
   speechseq synth digits data --num-utts "$num_utts" --seed "$seed" -j "$nj"

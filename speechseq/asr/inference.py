@@ -4,9 +4,8 @@ from __future__ import annotations
 
 import json
 import os
-from dataclasses import replace
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import numpy as np
@@ -42,7 +41,9 @@ def load_ctc(exp_dir: str | os.PathLike, device: str = "auto", quiet: bool = Fal
     final = ckpt.load(exp / "final.pt")
     meta = final.get("meta", {})
     if meta.get("task") != "ctc":
-        raise SpeechseqError(f"{exp}/final.pt: a {meta.get('task')} model, not a CTC model — give a train-ctc model directory")
+        raise SpeechseqError(
+            f"{exp}/final.pt: a {meta.get('task')} model, not a CTC model — give a train-ctc model directory"
+        )
     units = Units.load(exp)
     if len(units) != meta["num_units"]:
         raise SpeechseqError(
@@ -79,7 +80,14 @@ def posteriors(m: LoadedCTC, reader, utt_ids: list[str], max_frames: int = 30000
         yield from zip(batch["utt_ids"], to_numpy_log_probs(lp, lengths), strict=True)
 
 
-def make_searcher(m: LoadedCTC, beam: int, lm_path: str | None, lexicon_path: str | None, lm_weight: float, word_bonus: float):
+def make_searcher(
+    m: LoadedCTC,
+    beam: int,
+    lm_path: str | None,
+    lexicon_path: str | None,
+    lm_weight: float,
+    word_bonus: float,
+):
     """A function ``log_probs [T, V] -> list[int] unit ids`` (and words or None) for the chosen search."""
     from speechseq.asr import ctc_decode
 
@@ -97,10 +105,13 @@ def make_searcher(m: LoadedCTC, beam: int, lm_path: str | None, lexicon_path: st
 
         lex = Lexicon.read(lexicon_path)
         trie = ctc_decode.build_lexicon_trie(lex.spellings(units))
-    if (lm is not None or trie is not None) and units.word_boundary is None:
+    if trie is not None and units.word_boundary is None:
         raise SpeechseqError(
-            f"{m.exp}: --lm and --lexicon need units with a word boundary (char or phone); this model uses {units.kind}"
+            f"{m.exp}: --lexicon needs units with a word boundary (char or phone); this model uses {units.kind}"
         )
+    word_starts = (
+        set(getattr(units, "word_start_units", None) or ()) if units.word_boundary is None else None
+    )
 
     def units_to_word(ids):
         return units.decode(list(ids))
@@ -115,6 +126,7 @@ def make_searcher(m: LoadedCTC, beam: int, lm_path: str | None, lexicon_path: st
             word_bonus=word_bonus,
             lexicon_trie=trie,
             units_to_word=units_to_word,
+            word_start_units=word_starts,
         )
         best = hyps[0]
         return best.ids, best.words
@@ -158,7 +170,11 @@ def decode_data(
         t_nn = time.perf_counter()
     elapsed = time.perf_counter() - t0
     audio_s = sum(reader.num_frames(u) for u in utts) * 0.01
-    out = Path(out_dir) if out_dir else Path(exp_dir) / f"decode_{data.path.name}{'' if not lm else '_lm'}"
+    out = (
+        Path(out_dir)
+        if out_dir
+        else Path(exp_dir) / f"decode_{data.path.name}{'' if not lm else '_lm'}"
+    )
     out.mkdir(parents=True, exist_ok=True)
     write_table(out / "hyp.txt", hyps)
     results = {
@@ -182,7 +198,10 @@ def decode_data(
         with atomic_write(out / "per_utt") as f:
             f.write("\n".join(per_utt_lines(refs, hyps)) + "\n")
         results.update(
-            wer=round(100 * w.rate, 2), cer=round(100 * c.rate, 2), wer_line=kaldi_wer_line(w, "WER"), cer_line=kaldi_wer_line(c, "CER")
+            wer=round(100 * w.rate, 2),
+            cer=round(100 * c.rate, 2),
+            wer_line=kaldi_wer_line(w, "WER"),
+            cer_line=kaldi_wer_line(c, "CER"),
         )
     with atomic_write(out / "results.json") as f:
         json.dump(results, f, indent=2)
@@ -197,15 +216,22 @@ def _word_ctm(utt: str, ids: list[int], lp: np.ndarray, m: LoadedCTC, offset_s: 
     labels = alignment.forced_align(lp, ids)
     spans = alignment.unit_spans(labels)
     unit_ctm = [
-        CtmEntry(utt, "1", offset_s + s * m.frame_shift_s, (e - s) * m.frame_shift_s, m.units.symbols[u]) for u, s, e in spans
+        CtmEntry(
+            utt, "1", offset_s + s * m.frame_shift_s, (e - s) * m.frame_shift_s, m.units.symbols[u]
+        )
+        for u, s, e in spans
     ]
     words = m.units.decode(ids).split()
-    wspans = alignment.word_spans(spans, word_boundary=m.units.word_boundary, words=words)
+    wspans = alignment.word_spans(
+        spans, word_boundary=m.units.word_boundary, words=words, symbols=m.units.symbols
+    )
     word_ctm = alignment.to_ctm(utt, wspans, m.frame_shift_s, offset_s)
     return word_ctm, unit_ctm
 
 
-def align_data(exp_dir, data_dir, out_ctm, device: str = "auto", quiet: bool = False) -> tuple[int, Path]:
+def align_data(
+    exp_dir, data_dir, out_ctm, device: str = "auto", quiet: bool = False
+) -> tuple[int, Path]:
     """Force-align the transcripts of ``data_dir``; write the word CTM to ``out_ctm`` and unit CTM beside it."""
     m = load_ctc(exp_dir, device, quiet=quiet)
     data = DataDir(data_dir)
@@ -229,7 +255,14 @@ def align_data(exp_dir, data_dir, out_ctm, device: str = "auto", quiet: bool = F
     return len(utts), unit_path
 
 
-def transcribe_files(exp_dir, files: list[str], device: str = "auto", beam: int = 1, lm: str | None = None, quiet: bool = True) -> list[dict]:
+def transcribe_files(
+    exp_dir,
+    files: list[str],
+    device: str = "auto",
+    beam: int = 1,
+    lm: str | None = None,
+    quiet: bool = True,
+) -> list[dict]:
     """Text (and word timings) for audio files, featurised with the model's feature settings."""
     from speechseq.data.audio import read_audio
     from speechseq.features import compute_features, feature_config_from_yaml
@@ -245,17 +278,29 @@ def transcribe_files(exp_dir, files: list[str], device: str = "auto", beam: int 
         if m.cfg.ctc.cmvn != "none":
             feats = normalise_utterance(feats)
         if feats.shape[1] != m.input_dim:
-            raise SpeechseqError(f"{m.exp}/feats.yaml gives {feats.shape[1]}-dim features but the model expects {m.input_dim}")
+            raise SpeechseqError(
+                f"{m.exp}/feats.yaml gives {feats.shape[1]}-dim features but the model expects {m.input_dim}"
+            )
         with torch.no_grad():
-            lp, lengths = m.model(torch.from_numpy(feats)[None].to(m.device), torch.tensor([feats.shape[0]], device=m.device))
+            lp, lengths = m.model(
+                torch.from_numpy(feats)[None].to(m.device),
+                torch.tensor([feats.shape[0]], device=m.device),
+            )
         lp = to_numpy_log_probs(lp, lengths)[0]
         ids, words = search(lp)
         text = " ".join(words) if words is not None else m.units.decode(ids)
-        item = {"file": str(path), "text": text, "duration_s": round(len(x) / feat_cfg.sample_rate, 3)}
+        item = {
+            "file": str(path),
+            "text": text,
+            "duration_s": round(len(x) / feat_cfg.sample_rate, 3),
+        }
         if text:
             ids_for_align = m.units.encode(text)
             word_ctm, _ = _word_ctm(Path(path).stem, ids_for_align, lp, m)
-            item["words"] = [{"word": e.word, "start_s": round(e.start_s, 3), "end_s": round(e.end_s, 3)} for e in word_ctm]
+            item["words"] = [
+                {"word": e.word, "start_s": round(e.start_s, 3), "end_s": round(e.end_s, 3)}
+                for e in word_ctm
+            ]
         else:
             item["words"] = []
         results.append(item)

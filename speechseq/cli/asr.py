@@ -10,17 +10,38 @@ import typer
 from speechseq.cli.common import info
 
 # The trainer's shared options: every train-* command takes them the same way.
-CONFIG = typer.Option(None, "--config", help="YAML config (sections encoder/train/...); options below override it.")
-MAX_EPOCHS = typer.Option(None, "--max-epochs", help="Passes over the training set [config: train.max_epochs, default 30].")
-MAX_FRAMES = typer.Option(None, "--max-frames", help="Padded frames per batch [config: train.max_frames, default 12000].")
-DEVICE = typer.Option(None, "--device", help="auto | cpu | cuda[:N] | mps [config: train.device, default auto].")
+CONFIG = typer.Option(
+    None, "--config", help="YAML config (sections encoder/train/...); options below override it."
+)
+MAX_EPOCHS = typer.Option(
+    None,
+    "--max-epochs",
+    help="Passes over the training set [config: train.max_epochs, default 30].",
+)
+MAX_FRAMES = typer.Option(
+    None, "--max-frames", help="Padded frames per batch [config: train.max_frames, default 12000]."
+)
+DEVICE = typer.Option(
+    None, "--device", help="auto | cpu | cuda[:N] | mps [config: train.device, default auto]."
+)
 RESUME = typer.Option(False, "--resume", help="Continue from the last checkpoint in OUT.")
 SEED = typer.Option(None, "--seed", help="Random seed [config: train.seed, default 0].")
-WORKERS = typer.Option(None, "-j", "--num-workers", help="Data-loading worker processes [config: train.num_workers, default 0].")
+WORKERS = typer.Option(
+    None,
+    "-j",
+    "--num-workers",
+    help="Data-loading worker processes [config: train.num_workers, default 0].",
+)
 
 
 def trainer_overrides(max_epochs, max_frames, device, seed, num_workers) -> dict:
-    return {"max_epochs": max_epochs, "max_frames": max_frames, "device": device, "seed": seed, "num_workers": num_workers}
+    return {
+        "max_epochs": max_epochs,
+        "max_frames": max_frames,
+        "device": device,
+        "seed": seed,
+        "num_workers": num_workers,
+    }
 
 
 def register(app: typer.Typer) -> None:
@@ -29,10 +50,20 @@ def register(app: typer.Typer) -> None:
         train: Path = typer.Argument(..., help="Training data dir (with feats.scp and text)."),
         dev: Path = typer.Option(..., "--dev", help="Dev data dir, for CER and early stopping."),
         out: Path = typer.Option(..., "--out", help="Model directory to write (exp/<model>)."),
-        units: str = typer.Option(None, "--units", help="char | phone | bpe [config: ctc.units, default char]."),
-        lexicon: str = typer.Option(None, "--lexicon", help="Kaldi lexicon.txt for phone units (default: CMUdict)."),
-        drop_unfit: bool = typer.Option(None, "--drop-unfit/--no-drop-unfit", help="Leave out utterances too short for their targets."),
-        spec_augment: bool = typer.Option(None, "--spec-augment/--no-spec-augment", help="SpecAugment masks on training batches."),
+        units: str = typer.Option(
+            None, "--units", help="char | phone | bpe [config: ctc.units, default char]."
+        ),
+        lexicon: str = typer.Option(
+            None, "--lexicon", help="Kaldi lexicon.txt for phone units (default: CMUdict)."
+        ),
+        drop_unfit: bool = typer.Option(
+            None,
+            "--drop-unfit/--no-drop-unfit",
+            help="Leave out utterances too short for their targets.",
+        ),
+        spec_augment: bool = typer.Option(
+            None, "--spec-augment/--no-spec-augment", help="SpecAugment masks on training batches."
+        ),
         config: Path = CONFIG,
         max_epochs: int = MAX_EPOCHS,
         max_frames: int = MAX_FRAMES,
@@ -51,21 +82,38 @@ def register(app: typer.Typer) -> None:
             config,
             {
                 "train": trainer_overrides(max_epochs, max_frames, device, seed, num_workers),
-                "ctc": {"units": units, "lexicon": lexicon, "drop_unfit": drop_unfit, "spec_augment": spec_augment},
+                "ctc": {
+                    "units": units,
+                    "lexicon": lexicon,
+                    "drop_unfit": drop_unfit,
+                    "spec_augment": spec_augment,
+                },
             },
         )
         state = train_ctc(train, dev, out, cfg, resume=resume)
-        info(f"{out}: best dev CER {100 * (state.best_metric or 0):.2f}% at epoch {state.best_epoch}")
+        info(
+            f"{out}: best dev CER {100 * (state.best_metric or 0):.2f}% at epoch {state.best_epoch}"
+        )
 
     @app.command("decode")
     def decode_cmd(
         exp: Path = typer.Argument(..., help="Model directory from train-ctc."),
         data: Path = typer.Argument(..., help="Data dir with feats.scp (and text for scoring)."),
         beam: int = typer.Option(1, "--beam", help="Beam size; 1 = greedy."),
-        lm: str = typer.Option(None, "--lm", help="Word n-gram LM in ARPA format (speechseq lm train)."),
-        lexicon: str = typer.Option(None, "--lexicon", help="Restrict words to this lexicon (Kaldi lexicon.txt or word list)."),
-        lm_weight: float = typer.Option(0.5, "--lm-weight", help="LM weight (log10 scores converted to nats)."),
-        word_bonus: float = typer.Option(1.0, "--word-bonus", help="Score added per word with an LM."),
+        lm: str = typer.Option(
+            None, "--lm", help="Word n-gram LM in ARPA format (speechseq lm train)."
+        ),
+        lexicon: str = typer.Option(
+            None,
+            "--lexicon",
+            help="Restrict words to this lexicon (Kaldi lexicon.txt or word list).",
+        ),
+        lm_weight: float = typer.Option(
+            0.5, "--lm-weight", help="LM weight (log10 scores converted to nats)."
+        ),
+        word_bonus: float = typer.Option(
+            1.0, "--word-bonus", help="Score added per word with an LM."
+        ),
         device: str = typer.Option("auto", "--device", help="auto | cpu | cuda[:N] | mps."),
         out: Path = typer.Option(None, "--out", help="Output dir [default EXP/decode_<set>]."),
     ) -> None:
@@ -74,17 +122,31 @@ def register(app: typer.Typer) -> None:
 
         if lm and beam <= 1:
             beam = 10
-        r = decode_data(exp, data, beam=beam, lm=lm, lexicon=lexicon, lm_weight=lm_weight, word_bonus=word_bonus, device=device, out_dir=out)
+        r = decode_data(
+            exp,
+            data,
+            beam=beam,
+            lm=lm,
+            lexicon=lexicon,
+            lm_weight=lm_weight,
+            word_bonus=word_bonus,
+            device=device,
+            out_dir=out,
+        )
         if "wer_line" in r:
             print(r["wer_line"])
             print(r["cer_line"])
-        info(f"decoded {r['utterances']} utterances ({r['audio_s']:.1f} s audio) in {r['decode_s']:.2f} s: RTF {r['rtf']:.4f} (search alone {r['search_rtf']:.4f}) -> {r['out_dir']}")
+        info(
+            f"decoded {r['utterances']} utterances ({r['audio_s']:.1f} s audio) in {r['decode_s']:.2f} s: RTF {r['rtf']:.4f} (search alone {r['search_rtf']:.4f}) -> {r['out_dir']}"
+        )
 
     @app.command("align")
     def align_cmd(
         exp: Path = typer.Argument(..., help="Model directory from train-ctc."),
         data: Path = typer.Argument(..., help="Data dir with feats.scp and text."),
-        out: Path = typer.Option(..., "--out", help="Word CTM to write; the unit CTM goes beside it (*.units.ctm)."),
+        out: Path = typer.Option(
+            ..., "--out", help="Word CTM to write; the unit CTM goes beside it (*.units.ctm)."
+        ),
         device: str = typer.Option("auto", "--device", help="auto | cpu | cuda[:N] | mps."),
     ) -> None:
         """CTC forced alignment of transcripts to word and unit CTM."""
@@ -99,7 +161,9 @@ def register(app: typer.Typer) -> None:
         files: list[Path] = typer.Argument(..., help="Audio files (any format soundfile reads)."),
         beam: int = typer.Option(1, "--beam", help="Beam size; 1 = greedy."),
         lm: str = typer.Option(None, "--lm", help="Word n-gram LM (ARPA)."),
-        as_json: bool = typer.Option(False, "--json", help="JSON with word timings instead of text lines."),
+        as_json: bool = typer.Option(
+            False, "--json", help="JSON with word timings instead of text lines."
+        ),
         device: str = typer.Option("auto", "--device", help="auto | cpu | cuda[:N] | mps."),
     ) -> None:
         """Transcribe audio files: one line of text per file, or JSON with word timings."""

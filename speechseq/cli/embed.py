@@ -7,21 +7,42 @@ from pathlib import Path
 
 import typer
 
-from speechseq.cli.asr import CONFIG, DEVICE, MAX_EPOCHS, MAX_FRAMES, RESUME, SEED, WORKERS, trainer_overrides
+from speechseq.cli.asr import (
+    CONFIG,
+    DEVICE,
+    MAX_EPOCHS,
+    MAX_FRAMES,
+    RESUME,
+    SEED,
+    WORKERS,
+    trainer_overrides,
+)
 from speechseq.cli.common import info, sub_app
 
 
 def register(app: typer.Typer) -> None:
     @app.command("train-embedder")
     def train_embedder_cmd(
-        train: Path = typer.Argument(..., help="Training data dir with feats.scp (and ctm for --segments ctm)."),
+        train: Path = typer.Argument(
+            ..., help="Training data dir with feats.scp (and ctm for --segments ctm)."
+        ),
         out: Path = typer.Option(..., "--out", help="Model directory to write."),
-        dev: Path = typer.Option(None, "--dev", help="Dev data dir [default: every 20th training segment]."),
-        segments: str = typer.Option(None, "--segments", help="ctm | vad | window [config: embed.segments, default ctm]."),
-        variant: str = typer.Option(None, "--variant", help="sa (autoencoder) | dsa (denoising) [default sa]."),
-        dim: int = typer.Option(None, "--dim", help="Vector size [config: embed.dim, default 256]."),
+        dev: Path = typer.Option(
+            None, "--dev", help="Dev data dir [default: every 20th training segment]."
+        ),
+        segments: str = typer.Option(
+            None, "--segments", help="ctm | vad | window [config: embed.segments, default ctm]."
+        ),
+        variant: str = typer.Option(
+            None, "--variant", help="sa (autoencoder) | dsa (denoising) [default sa]."
+        ),
+        dim: int = typer.Option(
+            None, "--dim", help="Vector size [config: embed.dim, default 256]."
+        ),
         same_word: float = typer.Option(
-            None, "--same-word", help="Weight of the same-word contrastive term (the '+same-word' variant; needs --segments ctm) [default 0: off]."
+            None,
+            "--same-word",
+            help="Weight of the same-word contrastive term (the '+same-word' variant; needs --segments ctm) [default 0: off].",
         ),
         config: Path = CONFIG,
         max_epochs: int = MAX_EPOCHS,
@@ -41,27 +62,57 @@ def register(app: typer.Typer) -> None:
             config,
             {
                 "train": trainer_overrides(max_epochs, max_frames, device, seed, num_workers),
-                "embed": {"segments": segments, "variant": variant, "dim": dim, "same_word_weight": same_word},
+                "embed": {
+                    "segments": segments,
+                    "variant": variant,
+                    "dim": dim,
+                    "same_word_weight": same_word,
+                },
             },
         )
         state = train_embedder(train, out, cfg, dev_dir=dev, resume=resume)
-        info(f"{out}: best dev reconstruction loss {state.best_metric:.4f} at epoch {state.best_epoch}")
+        info(
+            f"{out}: best dev reconstruction loss {state.best_metric:.4f} at epoch {state.best_epoch}"
+        )
 
     @app.command("embed")
     def embed_cmd(
         exp: Path = typer.Argument(..., help="Model directory from train-embedder."),
-        audio: Path = typer.Argument(..., help="A folder of audio files (searched recursively) or a data dir."),
-        out: Path = typer.Option(..., "--out", help="Directory for vectors.npy, segments.tsv, meta.json."),
-        segments: str = typer.Option("window", "--segments", help="window | vad | ctm (word timings of a data dir, or --ctm)."),
-        widths: str = typer.Option(None, "--widths", help="Window widths in seconds, comma separated [default: the model's]."),
-        hop: float = typer.Option(None, "--hop", help="Window hop in seconds [default: the model's]."),
+        audio: Path = typer.Argument(
+            ..., help="A folder of audio files (searched recursively) or a data dir."
+        ),
+        out: Path = typer.Option(
+            ..., "--out", help="Directory for vectors.npy, segments.tsv, meta.json."
+        ),
+        segments: str = typer.Option(
+            "window",
+            "--segments",
+            help="window | vad | ctm (word timings of a data dir, or --ctm).",
+        ),
+        widths: str = typer.Option(
+            None,
+            "--widths",
+            help="Window widths in seconds, comma separated [default: the model's].",
+        ),
+        hop: float = typer.Option(
+            None, "--hop", help="Window hop in seconds [default: the model's]."
+        ),
         ctm: Path = typer.Option(None, "--ctm", help="CTM of segments for --segments ctm."),
         device: str = typer.Option("auto", "--device", help="auto | cpu | cuda[:N] | mps."),
     ) -> None:
         """Embed candidate segments of recordings into L2-normalised vectors."""
         from speechseq.embed.inference import embed_audio
 
-        meta = embed_audio(exp, audio, out, segments=segments, widths=widths, hop_s=hop, ctm=str(ctm) if ctm else None, device=device)
+        meta = embed_audio(
+            exp,
+            audio,
+            out,
+            segments=segments,
+            widths=widths,
+            hop_s=hop,
+            ctm=str(ctm) if ctm else None,
+            device=device,
+        )
         info(f"{out}: {meta['count']} vectors of dimension {meta['dim']}")
 
     index = sub_app("FAISS indexes of segment vectors.")
@@ -71,13 +122,17 @@ def register(app: typer.Typer) -> None:
     def index_build_cmd(
         vecs: Path = typer.Argument(..., help="Output directory of speechseq embed."),
         out: Path = typer.Option(..., "--out", help="Index directory to write."),
-        index_type: str = typer.Option("auto", "--type", help="auto | flat | hnsw | ivfpq (auto: exact below ~100k vectors)."),
+        index_type: str = typer.Option(
+            "auto", "--type", help="auto | flat | hnsw | ivfpq (auto: exact below ~100k vectors)."
+        ),
     ) -> None:
         """Build a FAISS index (inner product of normalised vectors)."""
         from speechseq.search.std import build
 
         store = build(vecs, out, index_type)
-        info(f"{out}: {store.meta.get('index_type')} index of {store.meta.get('count', len(store.segments))} vectors")
+        info(
+            f"{out}: {store.meta.get('index_type')} index of {store.meta.get('count', len(store.segments))} vectors"
+        )
 
     @index.command("add")
     def index_add_cmd(
@@ -98,7 +153,11 @@ def register(app: typer.Typer) -> None:
         top_k: int = typer.Option(10, "--top-k", help="Hits per query (after merging overlaps)."),
         as_json: bool = typer.Option(False, "--json", help="JSON instead of a table."),
         export: Path = typer.Option(None, "--export", help="Write each hit as a wav snippet here."),
-        method: str = typer.Option("embed", "--method", help="embed (index) | dtw (segmental DTW on MFCC frames, slow baseline)."),
+        method: str = typer.Option(
+            "embed",
+            "--method",
+            help="embed (index) | dtw (segmental DTW on MFCC frames, slow baseline).",
+        ),
         device: str = typer.Option("auto", "--device", help="auto | cpu | cuda[:N] | mps."),
     ) -> None:
         """Query-by-example search: where in the archive is this spoken term?"""
@@ -117,7 +176,19 @@ def register(app: typer.Typer) -> None:
                 std.export_hits(hits, audio_root, export, Path(q).stem)
         if as_json:
             out = [
-                {"query": q, "hits": [{"rank": r, "source": h.source, "start_s": h.start_s, "end_s": h.end_s, "score": round(h.score, 4)} for r, h in enumerate(hits, 1)]}
+                {
+                    "query": q,
+                    "hits": [
+                        {
+                            "rank": r,
+                            "source": h.source,
+                            "start_s": h.start_s,
+                            "end_s": h.end_s,
+                            "score": round(h.score, 4),
+                        }
+                        for r, h in enumerate(hits, 1)
+                    ],
+                }
                 for q, hits in zip(files, results, strict=True)
             ]
             print(json.dumps(out if len(out) > 1 else out[0], indent=2))
@@ -131,39 +202,70 @@ def register(app: typer.Typer) -> None:
                 for col in ("rank", "file", "start", "end", "score"):
                     t.add_column(col, justify="right" if col != "file" else "left")
                 for r, h in enumerate(hits, 1):
-                    t.add_row(str(r), h.source, f"{h.start_s:.2f}", f"{h.end_s:.2f}", f"{h.score:.3f}")
+                    t.add_row(
+                        str(r), h.source, f"{h.start_s:.2f}", f"{h.end_s:.2f}", f"{h.score:.3f}"
+                    )
                 console.print(t)
         info(f"{len(files)} queries, {1000 * per_query_s:.1f} ms per query ({method})")
 
     @app.command("eval-std")
     def eval_std_cmd(
         idx: Path = typer.Option(..., "--index", help="Index directory over the archive."),
-        queries: Path = typer.Option(..., "--queries", help="Data dir of spoken queries (text holds each query's word)."),
+        queries: Path = typer.Option(
+            ..., "--queries", help="Data dir of spoken queries (text holds each query's word)."
+        ),
         ref: Path = typer.Option(..., "--ref", help="CTM of the archive: the true occurrences."),
         top_k: int = typer.Option(100, "--top-k", help="Hits ranked per query."),
-        dtw: bool = typer.Option(True, "--dtw/--no-dtw", help="Also evaluate the segmental DTW baseline."),
-        max_queries: int = typer.Option(0, "--max-queries", help="Evaluate only the first N queries (0: all)."),
-        out: Path = typer.Option(None, "--out", help="Write results.json (and per-query TSV) here."),
+        dtw: bool = typer.Option(
+            True, "--dtw/--no-dtw", help="Also evaluate the segmental DTW baseline."
+        ),
+        max_queries: int = typer.Option(
+            0, "--max-queries", help="Evaluate only the first N queries (0: all)."
+        ),
+        out: Path = typer.Option(
+            None, "--out", help="Write results.json (and per-query TSV) here."
+        ),
         device: str = typer.Option("auto", "--device", help="auto | cpu | cuda[:N] | mps."),
     ) -> None:
         """Spoken-term detection scores: MAP, P@10, P@N for the embedder and for DTW."""
         from speechseq.search.std import evaluate_std
 
-        rows = evaluate_std(idx, queries, ref, top_k=top_k, with_dtw=dtw, max_queries=max_queries, out_dir=out, device=device)
+        rows = evaluate_std(
+            idx,
+            queries,
+            ref,
+            top_k=top_k,
+            with_dtw=dtw,
+            max_queries=max_queries,
+            out_dir=out,
+            device=device,
+        )
         print(f"{'method':<10}{'MAP':>8}{'P@10':>8}{'P@N':>8}{'ms/query':>10}{'queries':>9}")
         for r in rows:
-            print(f"{r['method']:<10}{r['map']:>8.3f}{r['p_at_10']:>8.3f}{r['p_at_n']:>8.3f}{r['ms_per_query']:>10.1f}{r['queries']:>9}")
+            print(
+                f"{r['method']:<10}{r['map']:>8.3f}{r['p_at_10']:>8.3f}{r['p_at_n']:>8.3f}{r['ms_per_query']:>10.1f}{r['queries']:>9}"
+            )
 
     @app.command("plot-embeddings")
     def plot_cmd(
-        vecs: Path = typer.Argument(..., help="Output of speechseq embed (over word segments: --segments ctm)."),
-        labels: Path = typer.Option(..., "--labels", help="CTM (or segments TSV with a label column) giving each segment's word."),
+        vecs: Path = typer.Argument(
+            ..., help="Output of speechseq embed (over word segments: --segments ctm)."
+        ),
+        labels: Path = typer.Option(
+            ...,
+            "--labels",
+            help="CTM (or segments TSV with a label column) giving each segment's word.",
+        ),
         out: Path = typer.Option(..., "--out", help="PNG to write."),
         method: str = typer.Option("pca", "--method", help="pca | tsne."),
-        words: str = typer.Option(None, "--words", help="Comma-separated words to show [default: the 12 most frequent]."),
+        words: str = typer.Option(
+            None, "--words", help="Comma-separated words to show [default: the 12 most frequent]."
+        ),
     ) -> None:
         """A 2-D map of word vectors labelled by word: sound-alike words lie close."""
         from speechseq.search.plot import plot_embeddings
 
-        n = plot_embeddings(vecs, labels, out, method=method, words=words.split(",") if words else None)
+        n = plot_embeddings(
+            vecs, labels, out, method=method, words=words.split(",") if words else None
+        )
         info(f"{out}: {n} vectors plotted")

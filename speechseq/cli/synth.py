@@ -7,6 +7,7 @@ from pathlib import Path
 import typer
 
 from speechseq.cli.common import NUM_JOBS, SEED, info
+from speechseq.synth.corpus import DEFAULT_HELDOUT_SPEAKERS, DEFAULT_TRAIN_SPEAKERS
 
 
 def synth(
@@ -17,9 +18,17 @@ def synth(
     num_utts: int = typer.Option(
         1000, "--num-utts", help="Utterances in all sets together (about 80/10/10)."
     ),
-    num_speakers: int = typer.Option(48, "--num-speakers", min=1, help="Training speakers."),
+    num_speakers: int = typer.Option(
+        DEFAULT_TRAIN_SPEAKERS,
+        "--num-speakers",
+        min=1,
+        help="Training speakers (at most one per utterance).",
+    ),
     num_heldout_speakers: int = typer.Option(
-        8, "--num-heldout-speakers", min=1, help="Speakers in each held-out set."
+        DEFAULT_HELDOUT_SPEAKERS,
+        "--num-heldout-speakers",
+        min=1,
+        help="Speakers in each held-out set.",
     ),
     seed: int = SEED,
     num_jobs: int = NUM_JOBS,

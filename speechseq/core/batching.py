@@ -24,7 +24,12 @@ class FeatDataset(Dataset):
     ``num_frames(utt)`` without loading them; ``targets`` maps ids to unit-id lists.
     """
 
-    def __init__(self, reader, utt_ids: Sequence[str] | None = None, targets: dict[str, list[int]] | None = None):
+    def __init__(
+        self,
+        reader,
+        utt_ids: Sequence[str] | None = None,
+        targets: dict[str, list[int]] | None = None,
+    ):
         self.reader = reader
         self.utt_ids = list(utt_ids if utt_ids is not None else reader.utt_ids)
         self.targets = targets
@@ -37,6 +42,24 @@ class FeatDataset(Dataset):
         utt = self.utt_ids[i]
         feats = np.asarray(self.reader[utt], dtype=np.float32)
         return utt, feats, (self.targets[utt] if self.targets is not None else None)
+
+
+class ArrayReader:
+    """An in-memory feature reader: ``{utt: feats [T, C]}`` served like a FeatureReader."""
+
+    def __init__(self, feats: dict[str, np.ndarray]):
+        self.feats = feats
+        self.utt_ids = sorted(feats)
+        self.dim = next(iter(feats.values())).shape[1] if feats else 0
+
+    def __getitem__(self, utt: str) -> np.ndarray:
+        return self.feats[utt]
+
+    def __len__(self) -> int:
+        return len(self.feats)
+
+    def num_frames(self, utt: str) -> int:
+        return self.feats[utt].shape[0]
 
 
 def collate(items) -> dict:
@@ -124,10 +147,18 @@ class BucketBatchSampler(Sampler[list[int]]):
 
 
 def make_loader(
-    dataset: FeatDataset, max_frames: int, shuffle: bool, seed: int = 0, num_workers: int = 0, rank: int = 0, world_size: int = 1
+    dataset: FeatDataset,
+    max_frames: int,
+    shuffle: bool,
+    seed: int = 0,
+    num_workers: int = 0,
+    rank: int = 0,
+    world_size: int = 1,
 ) -> DataLoader:
     """A DataLoader over bucketed batches; ``loader.batch_sampler`` has ``set_epoch``/``start_at``."""
-    sampler = BucketBatchSampler(dataset.lengths, max_frames, shuffle=shuffle, seed=seed, rank=rank, world_size=world_size)
+    sampler = BucketBatchSampler(
+        dataset.lengths, max_frames, shuffle=shuffle, seed=seed, rank=rank, world_size=world_size
+    )
     return DataLoader(
         dataset,
         batch_sampler=sampler,

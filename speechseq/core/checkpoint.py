@@ -29,11 +29,15 @@ def save(obj, path: str | os.PathLike) -> None:
 def load(path: str | os.PathLike, map_location="cpu"):
     path = Path(path)
     if not path.is_file():
-        raise SpeechseqError(f"{path}: checkpoint not found — train a model first or check the path")
+        raise SpeechseqError(
+            f"{path}: checkpoint not found — train a model first or check the path"
+        )
     try:
         return torch.load(path, map_location=map_location, weights_only=False)
     except Exception as e:  # torch raises many kinds for a torn or foreign file
-        raise SpeechseqError(f"{path}: not a readable checkpoint ({type(e).__name__}: {e}) — remove it and resume from an earlier one") from None
+        raise SpeechseqError(
+            f"{path}: not a readable checkpoint ({type(e).__name__}: {e}) — remove it and resume from an earlier one"
+        ) from None
 
 
 def listing(ckpt_dir: str | os.PathLike, kind: str) -> list[Path]:

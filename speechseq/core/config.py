@@ -60,7 +60,9 @@ def _coerce(tp, value, where):
     if typing.get_origin(tp) in (tuple, list) and isinstance(value, (list, tuple)):
         return tuple(value)
     if tp in (int, float, bool, str):
-        raise SpeechseqError(f"{where}: expected {tp.__name__}, got {value!r} — fix the value in the config")
+        raise SpeechseqError(
+            f"{where}: expected {tp.__name__}, got {value!r} — fix the value in the config"
+        )
     return value
 
 

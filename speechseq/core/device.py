@@ -24,11 +24,19 @@ def resolve_device(spec: str = "auto", quiet: bool = False) -> torch.device:
     try:
         dev = torch.device(spec)
     except RuntimeError:
-        raise UsageError(f"--device {spec}: not a device — use auto, cpu, cuda, cuda:N or mps") from None
+        raise UsageError(
+            f"--device {spec}: not a device — use auto, cpu, cuda, cuda:N or mps"
+        ) from None
     if dev.type == "cuda" and not torch.cuda.is_available():
-        raise UsageError(f"--device {spec}: CUDA is not available on this machine — use --device cpu or auto")
-    if dev.type == "mps" and not (getattr(torch.backends, "mps", None) and torch.backends.mps.is_available()):
-        raise UsageError(f"--device {spec}: MPS is not available on this machine — use --device cpu or auto")
+        raise UsageError(
+            f"--device {spec}: CUDA is not available on this machine — use --device cpu or auto"
+        )
+    if dev.type == "mps" and not (
+        getattr(torch.backends, "mps", None) and torch.backends.mps.is_available()
+    ):
+        raise UsageError(
+            f"--device {spec}: MPS is not available on this machine — use --device cpu or auto"
+        )
     return dev
 
 
@@ -36,7 +44,9 @@ def autocast_dtype(device: torch.device, precision: str = "auto") -> torch.dtype
     """The autocast dtype for ``precision`` (auto|fp32|bf16|fp16): bf16 on GPUs that have it, fp16 otherwise; none on CPU."""
     if precision == "fp32" or device.type == "cpu":
         return None
-    if precision == "bf16" or (precision == "auto" and device.type == "cuda" and torch.cuda.is_bf16_supported()):
+    if precision == "bf16" or (
+        precision == "auto" and device.type == "cuda" and torch.cuda.is_bf16_supported()
+    ):
         return torch.bfloat16
     if precision in ("fp16", "auto"):
         return torch.float16

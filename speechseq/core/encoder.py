@@ -21,25 +21,38 @@ from speechseq.errors import SpeechseqError
 
 @dataclass(frozen=True)
 class EncoderConfig:
-    subsample: str = "stack3"  # none | stackN (concatenate N frames, stride N) | conv2d4 (two stride-2 convs)
+    subsample: str = (
+        "stack3"  # none | stackN (concatenate N frames, stride N) | conv2d4 (two stride-2 convs)
+    )
     conv_channels: int = 32  # channels of the conv2d4 front end
     rnn: str = "lstm"  # lstm | gru | rnn (vanilla, tanh or ReLU)
     hidden: int = 256  # units per direction per layer
     layers: int = 3  # recurrent layers
     bidirectional: bool = True  # read the sequence both ways
-    pyramidal: bool = False  # halve time between recurrent layers (concatenate frame pairs), as in LAS
+    pyramidal: bool = (
+        False  # halve time between recurrent layers (concatenate frame pairs), as in LAS
+    )
     dropout: float = 0.1  # dropout after the front end and between recurrent layers
     irnn: bool = False  # vanilla RNN only: ReLU units with identity-initialised recurrent weights (Le et al. 2015)
-    forget_bias: float = 1.0  # LSTM only: initial forget-gate bias, positive so memory is kept early in training
+    forget_bias: float = (
+        1.0  # LSTM only: initial forget-gate bias, positive so memory is kept early in training
+    )
 
 
 def _check(cfg: EncoderConfig) -> None:
     if cfg.rnn not in ("lstm", "gru", "rnn"):
         raise SpeechseqError(f"encoder.rnn = {cfg.rnn!r}: use lstm, gru or rnn")
     if cfg.irnn and cfg.rnn != "rnn":
-        raise SpeechseqError("encoder.irnn is for the vanilla RNN only — set encoder.rnn: rnn or irnn: false")
-    if not (cfg.subsample in ("none", "conv2d4") or (cfg.subsample.startswith("stack") and cfg.subsample[5:].isdigit())):
-        raise SpeechseqError(f"encoder.subsample = {cfg.subsample!r}: use none, stackN (e.g. stack3) or conv2d4")
+        raise SpeechseqError(
+            "encoder.irnn is for the vanilla RNN only — set encoder.rnn: rnn or irnn: false"
+        )
+    if not (
+        cfg.subsample in ("none", "conv2d4")
+        or (cfg.subsample.startswith("stack") and cfg.subsample[5:].isdigit())
+    ):
+        raise SpeechseqError(
+            f"encoder.subsample = {cfg.subsample!r}: use none, stackN (e.g. stack3) or conv2d4"
+        )
 
 
 class FrameStack(nn.Module):
@@ -64,7 +77,10 @@ class Conv2dSubsample(nn.Module):
     def __init__(self, input_dim: int, channels: int, out_dim: int):
         super().__init__()
         self.conv = nn.Sequential(
-            nn.Conv2d(1, channels, 3, stride=2), nn.ReLU(), nn.Conv2d(channels, channels, 3, stride=2), nn.ReLU()
+            nn.Conv2d(1, channels, 3, stride=2),
+            nn.ReLU(),
+            nn.Conv2d(channels, channels, 3, stride=2),
+            nn.ReLU(),
         )
         freq = ((input_dim - 3) // 2 + 1 - 3) // 2 + 1
         self.proj = nn.Linear(channels * freq, out_dim)
@@ -73,7 +89,12 @@ class Conv2dSubsample(nn.Module):
         y = self.conv(x.unsqueeze(1))  # [N, ch, T', F']
         n, ch, t, f = y.shape
         y = self.proj(y.transpose(1, 2).reshape(n, t, ch * f))
-        lengths = torch.div(torch.div(lengths - 3, 2, rounding_mode="floor") + 1 - 3, 2, rounding_mode="floor") + 1
+        lengths = (
+            torch.div(
+                torch.div(lengths - 3, 2, rounding_mode="floor") + 1 - 3, 2, rounding_mode="floor"
+            )
+            + 1
+        )
         return y, lengths.clamp(min=1)
 
 
@@ -97,7 +118,9 @@ class Encoder(nn.Module):
         dirs = 2 if cfg.bidirectional else 1
         self.layers = nn.ModuleList()
         for i in range(cfg.layers):
-            self.layers.append(rnn_cls(dim, cfg.hidden, batch_first=True, bidirectional=cfg.bidirectional, **extra))
+            self.layers.append(
+                rnn_cls(dim, cfg.hidden, batch_first=True, bidirectional=cfg.bidirectional, **extra)
+            )
             dim = cfg.hidden * dirs
             if cfg.pyramidal and i < cfg.layers - 1:
                 dim *= 2
@@ -123,7 +146,9 @@ class Encoder(nn.Module):
     def subsampled_lengths(self, lengths: torch.Tensor) -> torch.Tensor:
         """Output lengths for input lengths, without running the network."""
         if isinstance(self.front, FrameStack):
-            lengths = torch.div(lengths + self.front.factor - 1, self.front.factor, rounding_mode="floor")
+            lengths = torch.div(
+                lengths + self.front.factor - 1, self.front.factor, rounding_mode="floor"
+            )
         elif isinstance(self.front, Conv2dSubsample):
             lengths = (((lengths - 3) // 2 + 1 - 3) // 2 + 1).clamp(min=1)
         if self.cfg.pyramidal:

@@ -17,7 +17,9 @@ from speechseq.fileio import atomic_write
 T = TypeVar("T")
 
 
-def resolve_config(cls: type[T], path: str | os.PathLike | None, sections: dict[str, dict[str, Any]] | None = None) -> T:
+def resolve_config(
+    cls: type[T], path: str | os.PathLike | None, sections: dict[str, dict[str, Any]] | None = None
+) -> T:
     """Defaults of ``cls``, then the YAML file at ``path``, then ``sections`` (command-line options, ``None`` = not given)."""
     data = read_yaml(path) if path else {}
     for section, values in (sections or {}).items():
@@ -51,7 +53,9 @@ def load_exp_config(cls: type[T], exp: Path) -> tuple[T, dict[str, Any]]:
     """(config dataclass, the whole YAML mapping) from ``exp/config.yaml``."""
     path = Path(exp) / "config.yaml"
     if not path.is_file():
-        raise SpeechseqError(f"{exp}: no config.yaml — not a speechseq model directory (train one with speechseq train-*)")
+        raise SpeechseqError(
+            f"{exp}: no config.yaml — not a speechseq model directory (train one with speechseq train-*)"
+        )
     data = read_yaml(path)
     fields = {f for f in cls.__dataclass_fields__}
     return from_dict(cls, {k: v for k, v in data.items() if k in fields}, str(path)), data

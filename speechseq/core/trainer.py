@@ -43,12 +43,16 @@ class TrainConfig:
     weight_decay: float = 1e-2  # AdamW decoupled weight decay
     warmup_steps: int = 200  # linear warmup from 0 to lr
     min_lr_ratio: float = 0.05  # cosine decay ends at lr * min_lr_ratio
-    clip_norm: float = 5.0  # gradient-norm clipping threshold (a cliff must not throw the weights away)
+    clip_norm: float = (
+        5.0  # gradient-norm clipping threshold (a cliff must not throw the weights away)
+    )
     max_bad_steps: int = 20  # consecutive non-finite steps before training stops
     checkpoint_every: int = 500  # steps between step checkpoints (0: epoch checkpoints only)
     keep_checkpoints: int = 3  # step checkpoints kept (oldest removed)
     patience: int = 0  # epochs without dev improvement before stopping (0: never stop early)
-    average_last: int = 1  # final.pt = average of the last k epoch checkpoints (1: the best epoch's weights)
+    average_last: int = (
+        1  # final.pt = average of the last k epoch checkpoints (1: the best epoch's weights)
+    )
     precision: str = "auto"  # auto (bf16/fp16 on GPU, fp32 on CPU) | fp32 | bf16 | fp16
     device: str = "auto"  # auto | cpu | cuda[:N] | mps
     seed: int = 0  # seeds Python, NumPy and torch; batches depend on (seed, epoch)
@@ -70,7 +74,11 @@ class TrainState:
 
 
 def _rng_state() -> dict:
-    st = {"python": random.getstate(), "numpy": np.random.get_state(), "torch": torch.get_rng_state()}
+    st = {
+        "python": random.getstate(),
+        "numpy": np.random.get_state(),
+        "torch": torch.get_rng_state(),
+    }
     if torch.cuda.is_available():
         st["cuda"] = torch.cuda.get_rng_state_all()
     return st
@@ -111,7 +119,11 @@ class Trainer:
 
             if not dist.is_initialized():
                 dist.init_process_group("nccl" if torch.cuda.is_available() else "gloo")
-            self.device = torch.device(f"cuda:{local_rank}") if torch.cuda.is_available() else torch.device("cpu")
+            self.device = (
+                torch.device(f"cuda:{local_rank}")
+                if torch.cuda.is_available()
+                else torch.device("cpu")
+            )
             if self.device.type == "cuda":
                 torch.cuda.set_device(self.device)
         else:
@@ -138,7 +150,9 @@ class Trainer:
             if step < cfg.warmup_steps:
                 return (step + 1) / cfg.warmup_steps
             progress = min(1.0, (step - cfg.warmup_steps) / max(1, total_steps - cfg.warmup_steps))
-            return cfg.min_lr_ratio + (1 - cfg.min_lr_ratio) * 0.5 * (1 + math.cos(math.pi * progress))
+            return cfg.min_lr_ratio + (1 - cfg.min_lr_ratio) * 0.5 * (
+                1 + math.cos(math.pi * progress)
+            )
 
         return lr_factor
 
@@ -163,7 +177,27 @@ class Trainer:
     def _improved(self, metric: float, state: TrainState) -> bool:
         if state.best_metric is None or not math.isfinite(state.best_metric):
             return math.isfinite(metric)
-        return metric < state.best_metric if self.task.metric_mode == "min" else metric > state.best_metric
+        return (
+            metric < state.best_metric
+            if self.task.metric_mode == "min"
+            else metric > state.best_metric
+        )
+
+    def loaders(self, train_set, dev_set=None):
+        """Bucketed loaders for a training and a dev :class:`~speechseq.core.batching.FeatDataset`;
+        the training batches are shared out among DDP ranks."""
+        from speechseq.core.batching import make_loader
+
+        c = self.cfg
+        train = make_loader(
+            train_set, c.max_frames, True, c.seed, c.num_workers, self.rank, self.world
+        )
+        dev = (
+            make_loader(dev_set, c.max_frames, False, 0, c.num_workers)
+            if dev_set is not None
+            else None
+        )
+        return train, dev
 
     # -- the loop --------------------------------------------------------------------------
 
@@ -175,7 +209,9 @@ class Trainer:
         seed_everything(cfg.seed)
         model = task.build_model().to(self.device)
         if self.world > 1:
-            model = nn.parallel.DistributedDataParallel(model, device_ids=[self.device.index] if self.device.type == "cuda" else None)
+            model = nn.parallel.DistributedDataParallel(
+                model, device_ids=[self.device.index] if self.device.type == "cuda" else None
+            )
         sampler = train_loader.batch_sampler
         steps_per_epoch = len(sampler)
         total_steps = steps_per_epoch * cfg.max_epochs
@@ -196,7 +232,9 @@ class Trainer:
                 scaler.load_state_dict(c["scaler"])
                 state = TrainState(**c["state"])
                 _set_rng_state(c["rng"])
-                self.log(f"resume: continuing from {last.name} (epoch {state.epoch}, step {state.step})")
+                self.log(
+                    f"resume: continuing from {last.name} (epoch {state.epoch}, step {state.step})"
+                )
 
         tb = self._tensorboard()
         n_params = sum(p.numel() for p in model.parameters())
@@ -226,8 +264,14 @@ class Trainer:
                         ckpt.rotate(self.ckpt_dir, "step", cfg.keep_checkpoints)
             elapsed = time.time() - t0
             train_loss = loss_sum / max(loss_n, 1)
-            dev = task.evaluate(model.module if hasattr(model, "module") else model, dev_loader) if dev_loader is not None else {}
-            metric = dev.get(task.metric_name, -train_loss if task.metric_mode == "max" else train_loss)
+            dev = (
+                task.evaluate(model.module if hasattr(model, "module") else model, dev_loader)
+                if dev_loader is not None
+                else {}
+            )
+            metric = dev.get(
+                task.metric_name, -train_loss if task.metric_mode == "max" else train_loss
+            )
             state.epoch += 1
             state.batch_in_epoch = 0
             row = {
@@ -245,10 +289,17 @@ class Trainer:
                 for k, v in dev.items():
                     tb.add_scalar(f"dev/{k}", v, state.step)
             if self._improved(metric, state):
-                state.best_metric, state.best_epoch, state.epochs_since_best = metric, state.epoch, 0
+                state.best_metric, state.best_epoch, state.epochs_since_best = (
+                    metric,
+                    state.epoch,
+                    0,
+                )
                 if self.rank == 0:
                     raw = model.module if hasattr(model, "module") else model
-                    ckpt.save({"model": raw.state_dict(), "state": asdict(state)}, self.ckpt_dir / "best.pt")
+                    ckpt.save(
+                        {"model": raw.state_dict(), "state": asdict(state)},
+                        self.ckpt_dir / "best.pt",
+                    )
             else:
                 state.epochs_since_best += 1
             self._save(f"epoch-{state.epoch}.pt", model, opt, sched, scaler, state)
@@ -262,7 +313,9 @@ class Trainer:
             if cfg.patience and state.epochs_since_best >= cfg.patience:
                 stop_reason = f"early stop: no dev improvement in {cfg.patience} epochs"
                 break
-        self.log(f"stopped ({stop_reason}); best {task.metric_name} {state.best_metric} at epoch {state.best_epoch}")
+        self.log(
+            f"stopped ({stop_reason}); best {task.metric_name} {state.best_metric} at epoch {state.best_epoch}"
+        )
         if tb is not None:
             tb.close()
         if self.rank == 0:
@@ -315,27 +368,26 @@ class Trainer:
 
     @contextlib.contextmanager
     def _progress(self, total: int, state: TrainState):
-        from rich.console import Console
-        from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+        from speechseq.progress import progress_bar
 
-        console = Console(stderr=True)
-        if self.quiet or not console.is_terminal:
-            yield lambda **_: None
-            return
-        with Progress(
-            TextColumn(f"epoch {state.epoch + 1}/{self.cfg.max_epochs}"),
-            BarColumn(),
-            MofNCompleteColumn(),
-            TextColumn("loss {task.fields[loss]}"),
-            TextColumn("{task.fields[speed]} s audio/s"),
-            TimeRemainingColumn(),
-            console=console,
-            transient=True,
+        label = f"epoch {state.epoch + 1}/{self.cfg.max_epochs}"
+        with progress_bar(
+            label,
+            "loss {task.fields[loss]}",
+            "{task.fields[speed]} s audio/s",
+            enabled=not self.quiet,
         ) as progress:
-            tid = progress.add_task("train", total=total, completed=state.batch_in_epoch, loss="-", speed="-")
+            tid = progress.add_task(
+                "train", total=total, completed=state.batch_in_epoch, loss="-", speed="-"
+            )
 
             def update(loss=None, audio_per_s=0.0):
-                progress.update(tid, advance=1, loss="skip" if loss is None else f"{loss:.3f}", speed=f"{audio_per_s:.0f}")
+                progress.update(
+                    tid,
+                    advance=1,
+                    loss="skip" if loss is None else f"{loss:.3f}",
+                    speed=f"{audio_per_s:.0f}",
+                )
 
             yield update
 
@@ -360,10 +412,16 @@ class Trainer:
             weights = ckpt.average(use)
             source = f"average of {', '.join(p.name for p in use)}"
         elif (self.ckpt_dir / "best.pt").is_file():
-            weights, source = ckpt.load(self.ckpt_dir / "best.pt")["model"], f"best.pt (epoch {state.best_epoch})"
+            weights, source = (
+                ckpt.load(self.ckpt_dir / "best.pt")["model"],
+                f"best.pt (epoch {state.best_epoch})",
+            )
         else:
             weights, source = ckpt.load(epochs[-1])["model"], epochs[-1].name
-        ckpt.save({"model": weights, "meta": self.task.model_meta(), "source": source}, self.exp / "final.pt")
+        ckpt.save(
+            {"model": weights, "meta": self.task.model_meta(), "source": source},
+            self.exp / "final.pt",
+        )
         self.log(f"wrote {self.exp / 'final.pt'} ({source})")
         plot_curves(state.history, self.exp / "curves.png")
 

@@ -9,10 +9,9 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-from dataclasses import replace
 import sys
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import numpy as np
@@ -21,7 +20,7 @@ import torch
 
 from speechseq import __version__
 from speechseq.core import checkpoint as ckpt
-from speechseq.core.batching import FeatDataset, make_loader
+from speechseq.core.batching import ArrayReader, FeatDataset, make_loader
 from speechseq.core.device import resolve_device
 from speechseq.core.experiment import load_exp_config
 from speechseq.data.kaldi_dir import DataDir
@@ -50,7 +49,9 @@ class LoadedEmbedder:
     embedder_id: str  # model dir + hash of its weights: an index refuses vectors from another
 
 
-def load_embedder(exp_dir: str | os.PathLike, device: str = "auto", quiet: bool = True) -> LoadedEmbedder:
+def load_embedder(
+    exp_dir: str | os.PathLike, device: str = "auto", quiet: bool = True
+) -> LoadedEmbedder:
     from speechseq.features import feature_config_from_yaml
 
     exp = Path(exp_dir).resolve()
@@ -58,15 +59,26 @@ def load_embedder(exp_dir: str | os.PathLike, device: str = "auto", quiet: bool 
     final = ckpt.load(exp / "final.pt")
     meta = final.get("meta", {})
     if meta.get("task") != "embed":
-        raise SpeechseqError(f"{exp}/final.pt: a {meta.get('task')} model, not a segment embedder — give a train-embedder model directory")
+        raise SpeechseqError(
+            f"{exp}/final.pt: a {meta.get('task')} model, not a segment embedder — give a train-embedder model directory"
+        )
     if not (exp / "feats.yaml").is_file():
-        raise SpeechseqError(f"{exp}/feats.yaml: not found — the model directory lacks its feature settings; retrain or restore it")
+        raise SpeechseqError(
+            f"{exp}/feats.yaml: not found — the model directory lacks its feature settings; retrain or restore it"
+        )
     dev = resolve_device(device, quiet=quiet)
     model = SegmentAutoencoder(meta["input_dim"], cfg.encoder, cfg.embed)
     model.load_state_dict(final["model"])
     model.to(dev).eval()
     digest = hashlib.sha1((exp / "final.pt").read_bytes()).hexdigest()[:16]
-    return LoadedEmbedder(exp, cfg, model, replace(feature_config_from_yaml(exp / "feats.yaml"), dither=0.0), dev, f"{exp}@{digest}")
+    return LoadedEmbedder(
+        exp,
+        cfg,
+        model,
+        replace(feature_config_from_yaml(exp / "feats.yaml"), dither=0.0),
+        dev,
+        f"{exp}@{digest}",
+    )
 
 
 @torch.no_grad()
@@ -76,7 +88,12 @@ def embed_reader(m: LoadedEmbedder, reader, max_frames: int = 40000) -> np.ndarr
     out = np.zeros((len(ids), m.cfg.embed.dim), dtype=np.float32)
     pos = {u: k for k, u in enumerate(ids)}
     for batch in make_loader(FeatDataset(reader, ids), max_frames, shuffle=False):
-        z = m.model.embed(batch["feats"].to(m.device), batch["lengths"].to(m.device)).float().cpu().numpy()
+        z = (
+            m.model.embed(batch["feats"].to(m.device), batch["lengths"].to(m.device))
+            .float()
+            .cpu()
+            .numpy()
+        )
         for k, u in enumerate(batch["utt_ids"]):
             out[pos[u]] = z[k]
     return out
@@ -85,16 +102,8 @@ def embed_reader(m: LoadedEmbedder, reader, max_frames: int = 40000) -> np.ndarr
 def embed_features(m: LoadedEmbedder, feats: list[np.ndarray]) -> np.ndarray:
     """Vectors for whole feature sequences (e.g. trimmed queries), each normalised over itself."""
 
-    class _R:
-        utt_ids = [str(k) for k in range(len(feats))]
-
-        def __getitem__(self, u):
-            return segment_cmvn(feats[int(u)])
-
-        def num_frames(self, u):
-            return feats[int(u)].shape[0]
-
-    return embed_reader(m, _R())
+    reader = ArrayReader({f"{k:08d}": segment_cmvn(f) for k, f in enumerate(feats)})
+    return embed_reader(m, reader)
 
 
 def audio_files(folder: Path) -> list[Path]:
@@ -102,7 +111,9 @@ def audio_files(folder: Path) -> list[Path]:
     exts = {"." + e.lower() for e in sf.available_formats()} | {".wav", ".flac", ".ogg", ".mp3"}
     files = sorted(p for p in folder.rglob("*") if p.is_file() and p.suffix.lower() in exts)
     if not files:
-        raise SpeechseqError(f"{folder}: no audio files found (looked for {', '.join(sorted(exts)[:8])}, ...) — give a folder of audio or a data dir")
+        raise SpeechseqError(
+            f"{folder}: no audio files found (looked for {', '.join(sorted(exts)[:8])}, ...) — give a folder of audio or a data dir"
+        )
     return files
 
 
@@ -131,8 +142,12 @@ class Sources:
     def audio(self, source: str) -> np.ndarray:
         if self.data is not None:
             spec, start, end = self.data.audio_spec(source)
-            return self._read(spec, self.feat_cfg.sample_rate, start_s=start, end_s=end, what=source)
-        return self._read(self.files[source], self.feat_cfg.sample_rate, what=str(self.files[source]))
+            return self._read(
+                spec, self.feat_cfg.sample_rate, start_s=start, end_s=end, what=source
+            )
+        return self._read(
+            self.files[source], self.feat_cfg.sample_rate, what=str(self.files[source])
+        )
 
     def feats(self, source: str) -> np.ndarray:
         f = self._compute(self.audio(source), self.feat_cfg)
@@ -140,13 +155,23 @@ class Sources:
         return f
 
 
-def segments_for(sources: Sources, how: str, widths_s: list[float], hop_s: float, ctm_path: str | None) -> tuple[list[SegmentSpec], dict[str, np.ndarray]]:
+def segments_for(
+    sources: Sources, how: str, widths_s: list[float], hop_s: float, ctm_path: str | None
+) -> tuple[list[SegmentSpec], dict[str, np.ndarray]]:
     """Candidate segments of every source, and the sources' features (computed once)."""
     feats = {s: sources.feats(s) for s in sources.ids}
     if how == "window":
-        segs = [seg for s in sources.ids for seg in window_segments(s, feats[s].shape[0] * 0.01, widths_s, hop_s)]
+        segs = [
+            seg
+            for s in sources.ids
+            for seg in window_segments(s, feats[s].shape[0] * 0.01, widths_s, hop_s)
+        ]
     elif how == "vad":
-        segs = [seg for s in sources.ids for seg in vad_segments(s, sources.audio(s), sources.feat_cfg.sample_rate)]
+        segs = [
+            seg
+            for s in sources.ids
+            for seg in vad_segments(s, sources.audio(s), sources.feat_cfg.sample_rate)
+        ]
     elif how == "ctm":
         from speechseq.data.kaldi_dir import read_ctm
 
@@ -156,7 +181,9 @@ def segments_for(sources: Sources, how: str, widths_s: list[float], hop_s: float
     else:
         raise SpeechseqError(f"--segments {how}: use window, vad or ctm")
     if not segs:
-        raise SpeechseqError(f"{sources.path}: no candidate segments — check the audio or choose another --segments")
+        raise SpeechseqError(
+            f"{sources.path}: no candidate segments — check the audio or choose another --segments"
+        )
     return segs, feats
 
 
@@ -190,7 +217,9 @@ def embed_audio(
         "segments": segments,
         "window_s": widths_s if segments == "window" else None,
         "hop_s": hop if segments == "window" else None,
-        "features": {k: v for k, v in vars(m.feat_cfg).items()} if hasattr(m.feat_cfg, "__dict__") else str(m.feat_cfg),
+        "features": {k: v for k, v in vars(m.feat_cfg).items()}
+        if hasattr(m.feat_cfg, "__dict__")
+        else str(m.feat_cfg),
         "audio_s": round(audio_s, 2),
         "seconds": round(elapsed, 2),
         "audio_s_per_s": round(audio_s / max(elapsed, 1e-9), 1),

@@ -28,13 +28,17 @@ class EmbedOptions:
     decoder_hidden: int = 256  # decoder LSTM units
     noise_std: float = 0.3  # dsa: Gaussian noise added to the normalised features
     mask_prob: float = 0.15  # dsa: fraction of frames zeroed (in runs), and of feature bins
-    same_word_weight: float = 0.0  # > 0: the "same-word" variant: a supervised contrastive term pulls together
+    same_word_weight: float = (
+        0.0  # > 0: the "same-word" variant: a supervised contrastive term pulls together
+    )
     # vectors of segments with the same word label (ctm segments only) and pushes others apart
     temperature: float = 0.1  # same-word variant: softmax temperature of the contrastive term
     segments: str = "ctm"  # ctm | vad | window: where training segments come from
     min_dur_s: float = 0.15  # training segments shorter than this are left out (and counted)
     max_dur_s: float = 1.5  # ... and longer than this
-    window_s: str = "0.3,0.5,0.7,0.9"  # window widths (seconds) for --segments window and for embedding audio
+    window_s: str = (
+        "0.3,0.5,0.7,0.9"  # window widths (seconds) for --segments window and for embedding audio
+    )
     hop_s: float = 0.05  # window hop (seconds)
 
 
@@ -44,13 +48,17 @@ def variant_name(opts: EmbedOptions) -> str:
 
 
 def _encoder_default() -> EncoderConfig:
-    return EncoderConfig(subsample="none", rnn="gru", hidden=256, layers=2, bidirectional=True, dropout=0.1)
+    return EncoderConfig(
+        subsample="none", rnn="gru", hidden=256, layers=2, bidirectional=True, dropout=0.1
+    )
 
 
 @dataclass(frozen=True)
 class EmbedConfig:
     encoder: EncoderConfig = field(default_factory=_encoder_default)  # the shared encoder
-    train: TrainConfig = field(default_factory=lambda: TrainConfig(max_epochs=20, max_frames=8000, lr=2e-3))  # the shared trainer
+    train: TrainConfig = field(
+        default_factory=lambda: TrainConfig(max_epochs=20, max_frames=8000, lr=2e-3)
+    )  # the shared trainer
     embed: EmbedOptions = field(default_factory=EmbedOptions)  # autoencoder choices
 
 
@@ -73,19 +81,32 @@ class SegmentAutoencoder(nn.Module):
     def reconstruct(self, z: torch.Tensor, lengths: torch.Tensor, max_len: int) -> torch.Tensor:
         """Decode ``z: [N, dim]`` into ``[N, max_len, C]``."""
         n = z.shape[0]
-        pos = torch.arange(max_len, device=z.device, dtype=z.dtype)[None, :] / lengths.to(z.device, z.dtype)[:, None].clamp(min=1)
+        pos = torch.arange(max_len, device=z.device, dtype=z.dtype)[None, :] / lengths.to(
+            z.device, z.dtype
+        )[:, None].clamp(min=1)
         inp = torch.cat([z[:, None, :].expand(n, max_len, z.shape[1]), pos[..., None]], dim=-1)
         y, _ = self.decoder(inp)
         return self.output(y)
 
-    def forward(self, feats: torch.Tensor, lengths: torch.Tensor, target: torch.Tensor | None = None) -> torch.Tensor:
+    def forward(
+        self, feats: torch.Tensor, lengths: torch.Tensor, target: torch.Tensor | None = None
+    ) -> torch.Tensor:
         """Reconstruction loss (MSE over real frames) of ``target`` (default: ``feats``) from ``feats``."""
-        return reconstruction_loss(self.reconstruct(self.code(feats, lengths), lengths, feats.shape[1]), feats if target is None else target, lengths)
+        return reconstruction_loss(
+            self.reconstruct(self.code(feats, lengths), lengths, feats.shape[1]),
+            feats if target is None else target,
+            lengths,
+        )
 
 
-def reconstruction_loss(rec: torch.Tensor, target: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
+def reconstruction_loss(
+    rec: torch.Tensor, target: torch.Tensor, lengths: torch.Tensor
+) -> torch.Tensor:
     """Mean squared error over the real (unpadded) frames of ``[N, T, C]`` sequences."""
-    mask = (torch.arange(target.shape[1], device=target.device)[None, :] < lengths.to(target.device)[:, None]).unsqueeze(-1)
+    mask = (
+        torch.arange(target.shape[1], device=target.device)[None, :]
+        < lengths.to(target.device)[:, None]
+    ).unsqueeze(-1)
     return (((rec - target) ** 2) * mask).sum() / (mask.sum() * target.shape[2]).clamp(min=1)
 
 
@@ -150,7 +171,10 @@ class EmbedTask:
         z = model.code(inp, lengths)
         mse = reconstruction_loss(model.reconstruct(z, lengths, feats.shape[1]), feats, lengths)
         same = same_word_loss(z, batch["targets"][:, 0].to(dev), opts.temperature)
-        return mse + opts.same_word_weight * same, {"mse": float(mse), "same_word": float(same)}
+        return mse + opts.same_word_weight * same, {
+            "mse": float(mse.detach()),
+            "same_word": float(same.detach()),
+        }
 
     @torch.no_grad()
     def evaluate(self, model, loader) -> dict[str, float]:
@@ -158,7 +182,9 @@ class EmbedTask:
         dev = next(model.parameters()).device
         total, n = 0.0, 0
         for batch in loader:
-            total += float(model(batch["feats"].to(dev), batch["lengths"].to(dev))) * len(batch["utt_ids"])
+            total += float(model(batch["feats"].to(dev), batch["lengths"].to(dev))) * len(
+                batch["utt_ids"]
+            )
             n += len(batch["utt_ids"])
         model.train()
         return {"loss": total / max(n, 1)}

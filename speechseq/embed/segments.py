@@ -31,13 +31,17 @@ def parse_widths(text: str) -> list[float]:
     try:
         widths = [float(w) for w in text.split(",") if w.strip()]
     except ValueError:
-        raise SpeechseqError(f"window widths '{text}': give seconds separated by commas, e.g. 0.3,0.5,0.7") from None
+        raise SpeechseqError(
+            f"window widths '{text}': give seconds separated by commas, e.g. 0.3,0.5,0.7"
+        ) from None
     if not widths or min(widths) <= 0:
         raise SpeechseqError(f"window widths '{text}': give positive seconds separated by commas")
     return widths
 
 
-def window_segments(source: str, duration_s: float, widths_s: list[float], hop_s: float) -> list[SegmentSpec]:
+def window_segments(
+    source: str, duration_s: float, widths_s: list[float], hop_s: float
+) -> list[SegmentSpec]:
     """Sliding windows of each width every ``hop_s`` seconds (windows past the end are dropped;
     a recording shorter than a width gets one window covering all of it)."""
     out = []
@@ -48,11 +52,17 @@ def window_segments(source: str, duration_s: float, widths_s: list[float], hop_s
             starts = np.arange(0.0, duration_s - w + 1e-9, hop_s).tolist()
         for s in starts:
             e = min(s + w, duration_s)
-            out.append(SegmentSpec(f"{_safe(source)}_{s:07.2f}_{e:07.2f}", source, round(s, 3), round(e, 3)))
+            out.append(
+                SegmentSpec(
+                    f"{_safe(source)}_{s:07.2f}_{e:07.2f}", source, round(s, 3), round(e, 3)
+                )
+            )
     return out
 
 
-def vad_segments(source: str, audio: np.ndarray, sr: int, top_db: float = 30.0, min_dur_s: float = 0.1) -> list[SegmentSpec]:
+def vad_segments(
+    source: str, audio: np.ndarray, sr: int, top_db: float = 30.0, min_dur_s: float = 0.1
+) -> list[SegmentSpec]:
     """Voice-activity regions: stretches within ``top_db`` of the recording's loudest frame."""
     import librosa
 
@@ -60,11 +70,17 @@ def vad_segments(source: str, audio: np.ndarray, sr: int, top_db: float = 30.0, 
     for a, b in librosa.effects.split(audio, top_db=top_db, frame_length=400, hop_length=160):
         s, e = a / sr, b / sr
         if e - s >= min_dur_s:
-            out.append(SegmentSpec(f"{_safe(source)}_{s:07.2f}_{e:07.2f}", source, round(s, 3), round(e, 3)))
+            out.append(
+                SegmentSpec(
+                    f"{_safe(source)}_{s:07.2f}_{e:07.2f}", source, round(s, 3), round(e, 3)
+                )
+            )
     return out
 
 
-def ctm_segments(ctm: list[CtmEntry], min_dur_s: float = 0.0, max_dur_s: float = 1e9) -> tuple[list[SegmentSpec], int]:
+def ctm_segments(
+    ctm: list[CtmEntry], min_dur_s: float = 0.0, max_dur_s: float = 1e9
+) -> tuple[list[SegmentSpec], int]:
     """One segment per CTM word within the duration limits; also returns how many were left out."""
     out, dropped = [], 0
     for k, e in enumerate(ctm):
@@ -123,7 +139,10 @@ class SegmentReader:
     def __getitem__(self, seg_id: str) -> np.ndarray:
         seg = self.segments[seg_id]
         if self._cache_key != seg.source:  # segments of one source come together; keep the last one
-            self._cache_key, self._cache = seg.source, np.asarray(self.source_feats(seg.source), dtype=np.float32)
+            self._cache_key, self._cache = (
+                seg.source,
+                np.asarray(self.source_feats(seg.source), dtype=np.float32),
+            )
         a, b = self._frames[seg_id]
         return segment_cmvn(self._cache[a:b])
 

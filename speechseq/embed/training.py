@@ -6,12 +6,19 @@ import functools
 import os
 from pathlib import Path
 
-from speechseq.core.batching import FeatDataset, make_loader
+from speechseq.core.batching import FeatDataset
 from speechseq.core.experiment import copy_feature_config, write_header
 from speechseq.core.trainer import Trainer, TrainState
 from speechseq.data.kaldi_dir import DataDir, write_table
 from speechseq.embed.model import EmbedConfig, EmbedTask, variant_name
-from speechseq.embed.segments import SegmentReader, SegmentSpec, ctm_segments, parse_widths, vad_segments, window_segments
+from speechseq.embed.segments import (
+    SegmentReader,
+    SegmentSpec,
+    ctm_segments,
+    parse_widths,
+    vad_segments,
+    window_segments,
+)
 from speechseq.errors import SpeechseqError
 
 
@@ -28,11 +35,17 @@ def data_segments(data: DataDir, reader, how: str, opts) -> list[SegmentSpec]:
         ctm = [e for e in ctm if e.utt in have]
         segs, dropped = ctm_segments(ctm, opts.min_dur_s, opts.max_dur_s)
         if dropped:
-            print(f"{data.path}: left out {dropped} of {len(ctm)} ctm words outside {opts.min_dur_s}-{opts.max_dur_s} s")
+            print(
+                f"{data.path}: left out {dropped} of {len(ctm)} ctm words outside {opts.min_dur_s}-{opts.max_dur_s} s"
+            )
         return segs
     if how == "window":
         widths = parse_widths(opts.window_s)
-        return [s for u in reader.utt_ids for s in window_segments(u, reader.num_frames(u) * 0.01, widths, opts.hop_s)]
+        return [
+            s
+            for u in reader.utt_ids
+            for s in window_segments(u, reader.num_frames(u) * 0.01, widths, opts.hop_s)
+        ]
     if how == "vad":
         from speechseq.data.audio import read_audio
 
@@ -47,7 +60,9 @@ def data_segments(data: DataDir, reader, how: str, opts) -> list[SegmentSpec]:
 
 def segment_reader(reader, segments: list[SegmentSpec]) -> SegmentReader:
     load = functools.lru_cache(maxsize=512)(reader.__getitem__)
-    return SegmentReader(load, segments, {u: reader.num_frames(u) for u in {s.source for s in segments}})
+    return SegmentReader(
+        load, segments, {u: reader.num_frames(u) for u in {s.source for s in segments}}
+    )
 
 
 def train_embedder(
@@ -63,7 +78,9 @@ def train_embedder(
     from speechseq.features import FeatureReader
 
     if cfg.embed.variant not in ("sa", "dsa"):
-        raise SpeechseqError(f"--variant {cfg.embed.variant}: use sa (autoencoder) or dsa (denoising)")
+        raise SpeechseqError(
+            f"--variant {cfg.embed.variant}: use sa (autoencoder) or dsa (denoising)"
+        )
     exp = Path(exp_dir)
     train = DataDir(train_dir)
     reader = FeatureReader(train.path, cmvn="none")
@@ -77,25 +94,43 @@ def train_embedder(
         held = {s.segment_id for s in dv_segs}
         segs = [s for s in segs if s.segment_id not in held]
     if len(segs) < 2 or not dv_segs:
-        raise SpeechseqError(f"{train.path}: only {len(segs)} training segments — give more data or another --segments")
+        raise SpeechseqError(
+            f"{train.path}: only {len(segs)} training segments — give more data or another --segments"
+        )
     exp.mkdir(parents=True, exist_ok=True)
     write_header(
-        exp, cfg, {"data": {"train": str(train.path.resolve()), "dev": str(dev_dir) if dev_dir else None, "feature_dim": reader.dim}}, argv
+        exp,
+        cfg,
+        {
+            "data": {
+                "train": str(train.path.resolve()),
+                "dev": str(dev_dir) if dev_dir else None,
+                "feature_dim": reader.dim,
+            }
+        },
+        argv,
     )
     copy_feature_config(train.path, exp)
-    write_table(exp / "train_segments", {s.segment_id: f"{s.source} {s.start_s:.3f} {s.end_s:.3f} {s.label}".strip() for s in segs})
+    write_table(
+        exp / "train_segments",
+        {s.segment_id: f"{s.source} {s.start_s:.3f} {s.end_s:.3f} {s.label}".strip() for s in segs},
+    )
     task = EmbedTask(cfg, reader.dim)
     trainer = Trainer(task, cfg.train, exp, quiet=quiet)
-    trainer.log(f"{len(segs)} training segments, {len(dv_segs)} dev segments ({cfg.embed.segments}, variant {variant_name(cfg.embed)})")
-    t = cfg.train
+    trainer.log(
+        f"{len(segs)} training segments, {len(dv_segs)} dev segments ({cfg.embed.segments}, variant {variant_name(cfg.embed)})"
+    )
     tr_reader = segment_reader(reader, segs)
     labels = None
     if cfg.embed.same_word_weight > 0:
         if cfg.embed.segments != "ctm":
-            raise SpeechseqError("the same-word variant (embed.same_word_weight > 0) needs word labels: use --segments ctm")
+            raise SpeechseqError(
+                "the same-word variant (embed.same_word_weight > 0) needs word labels: use --segments ctm"
+            )
         vocab = {w: k for k, w in enumerate(sorted({s.label for s in segs}))}
         labels = {s.segment_id: [vocab[s.label]] for s in segs}
-    train_loader = make_loader(FeatDataset(tr_reader, tr_reader.utt_ids, labels), t.max_frames, True, t.seed, t.num_workers, trainer.rank, trainer.world)
     dv = segment_reader(dv_reader, dv_segs)
-    dev_loader = make_loader(FeatDataset(dv, dv.utt_ids), t.max_frames, False, 0, t.num_workers)
+    train_loader, dev_loader = trainer.loaders(
+        FeatDataset(tr_reader, tr_reader.utt_ids, labels), FeatDataset(dv, dv.utt_ids)
+    )
     return trainer.fit(train_loader, dev_loader, resume=resume)

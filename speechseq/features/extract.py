@@ -171,25 +171,9 @@ def _results(items: list[_Item], cfg: FeatureConfig, num_jobs: int) -> Iterator[
 
 
 def _progress(enabled: bool):
-    from rich.console import Console
-    from rich.progress import (
-        BarColumn,
-        MofNCompleteColumn,
-        Progress,
-        TextColumn,
-        TimeRemainingColumn,
-    )
+    from speechseq.progress import progress_bar
 
-    console = Console(stderr=True)
-    return Progress(
-        TextColumn("compute-feats"),
-        BarColumn(),
-        MofNCompleteColumn(),
-        TimeRemainingColumn(),
-        console=console,
-        disable=not (enabled and console.is_terminal),
-        transient=True,
-    )
+    return progress_bar("compute-feats", enabled=enabled)
 
 
 def compute_feats(

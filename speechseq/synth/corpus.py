@@ -34,6 +34,10 @@ MIN_HELDOUT_UTTS = 10  # per held-out set
 MIN_TRAIN_UTTS = 10
 MIN_UTTS = 2 * MIN_HELDOUT_UTTS + MIN_TRAIN_UTTS
 SET_NAMES = {"words": ("train", "archive", "queries")}  # others: train, dev, test
+# Speaker variety decides how well models trained on this corpus generalise to new voices:
+# on digits, 200 training speakers instead of 48 (same 1200 utterances) took test WER from 21% to 9.5%.
+DEFAULT_TRAIN_SPEAKERS = 200
+DEFAULT_HELDOUT_SPEAKERS = 16  # per held-out set (dev, test, archive, queries)
 
 
 @dataclass(frozen=True)
@@ -97,8 +101,8 @@ def plan_corpus(
     task: str,
     num_utts: int = 1000,
     seed: int = 0,
-    num_train_speakers: int = 48,
-    num_heldout_speakers: int = 8,
+    num_train_speakers: int = DEFAULT_TRAIN_SPEAKERS,
+    num_heldout_speakers: int = DEFAULT_HELDOUT_SPEAKERS,
 ) -> CorpusPlan:
     """Texts and speakers of every utterance, no audio.
 
@@ -260,8 +264,8 @@ def synthesize_corpus(
     num_utts: int = 1000,
     seed: int = 0,
     num_jobs: int = 1,
-    num_train_speakers: int = 48,
-    num_heldout_speakers: int = 8,
+    num_train_speakers: int = DEFAULT_TRAIN_SPEAKERS,
+    num_heldout_speakers: int = DEFAULT_HELDOUT_SPEAKERS,
     log: Callable[[str], None] | None = None,
 ) -> SynthSummary:
     """Write ``out/<set>/`` for every set of ``task``; see the module docstring."""

@@ -19,7 +19,9 @@ runner = CliRunner()
 
 TINY = CTCConfig(
     encoder=EncoderConfig(subsample="stack3", hidden=64, layers=2, dropout=0.0),
-    train=TrainConfig(max_epochs=2, max_frames=4000, lr=3e-3, warmup_steps=5, device="cpu", checkpoint_every=0),
+    train=TrainConfig(
+        max_epochs=2, max_frames=4000, lr=3e-3, warmup_steps=5, device="cpu", checkpoint_every=0
+    ),
     ctc=CTCOptions(units="char", cmvn="speaker", spec_augment=False),
 )
 
@@ -37,18 +39,39 @@ def tiny_model(digits_corpus, tmp_path_factory):
 
 
 def test_training_writes_a_self_contained_model_dir(tiny_model):
-    for name in ("config.yaml", "cmd.sh", "units.txt", "final.pt", "metrics.csv", "curves.png", "feats.yaml"):
+    for name in (
+        "config.yaml",
+        "cmd.sh",
+        "units.txt",
+        "final.pt",
+        "metrics.csv",
+        "curves.png",
+        "feats.yaml",
+    ):
         assert (tiny_model / name).is_file(), name
     rows = (tiny_model / "metrics.csv").read_text().splitlines()
     assert len(rows) == 3 and "dev_cer" in rows[0]
 
 
 def test_decode_writes_kaldi_wer_and_results(tiny_model, digits_corpus, tmp_path):
-    r = decode_data(tiny_model, digits_corpus / "test", beam=4, out_dir=tmp_path / "dec", device="cpu", quiet=True)
+    r = decode_data(
+        tiny_model,
+        digits_corpus / "test",
+        beam=4,
+        out_dir=tmp_path / "dec",
+        device="cpu",
+        quiet=True,
+    )
     wer = (tmp_path / "dec" / "wer").read_text().splitlines()
     assert wer[0].startswith("%WER ") and "ins" in wer[0] and wer[1].startswith("%CER ")
-    assert set(read_table(tmp_path / "dec" / "hyp.txt", allow_empty=True)) == set(read_table(digits_corpus / "test" / "text"))
-    assert json.loads((tmp_path / "dec" / "results.json").read_text())["utterances"] == r["utterances"] == 10
+    assert set(read_table(tmp_path / "dec" / "hyp.txt", allow_empty=True)) == set(
+        read_table(digits_corpus / "test" / "text")
+    )
+    assert (
+        json.loads((tmp_path / "dec" / "results.json").read_text())["utterances"]
+        == r["utterances"]
+        == 10
+    )
     assert r["rtf"] > 0
 
 
@@ -65,10 +88,32 @@ def test_decode_refuses_features_of_another_dimension(tiny_model, digits_corpus,
 
 
 def test_cli_decode_align_transcribe(tiny_model, digits_corpus, tmp_path):
-    res = runner.invoke(app, ["decode", str(tiny_model), str(digits_corpus / "test"), "--out", str(tmp_path / "d"), "--device", "cpu"])
+    res = runner.invoke(
+        app,
+        [
+            "decode",
+            str(tiny_model),
+            str(digits_corpus / "test"),
+            "--out",
+            str(tmp_path / "d"),
+            "--device",
+            "cpu",
+        ],
+    )
     assert res.exit_code == 0, res.output
     assert "%WER" in res.stdout
-    res = runner.invoke(app, ["align", str(tiny_model), str(digits_corpus / "dev"), "--out", str(tmp_path / "a.ctm"), "--device", "cpu"])
+    res = runner.invoke(
+        app,
+        [
+            "align",
+            str(tiny_model),
+            str(digits_corpus / "dev"),
+            "--out",
+            str(tmp_path / "a.ctm"),
+            "--device",
+            "cpu",
+        ],
+    )
     assert res.exit_code == 0, res.output
     words = read_ctm(tmp_path / "a.ctm")
     text = read_table(digits_corpus / "dev" / "text")
@@ -85,7 +130,19 @@ def test_cli_decode_align_transcribe(tiny_model, digits_corpus, tmp_path):
 def test_cli_train_ctc_rejects_unknown_config_key(digits_corpus, tmp_path):
     cfg = tmp_path / "bad.yaml"
     cfg.write_text("encoder:\n  hiden: 32\n")
-    res = runner.invoke(app, ["train-ctc", str(digits_corpus / "train"), "--dev", str(digits_corpus / "dev"), "--out", str(tmp_path / "e"), "--config", str(cfg)])
+    res = runner.invoke(
+        app,
+        [
+            "train-ctc",
+            str(digits_corpus / "train"),
+            "--dev",
+            str(digits_corpus / "dev"),
+            "--out",
+            str(tmp_path / "e"),
+            "--config",
+            str(cfg),
+        ],
+    )
     assert res.exit_code == 1
     assert "unknown config key(s) hiden" in res.stderr
 
@@ -112,7 +169,11 @@ def test_train_ctc_refuses_an_empty_dev_set(digits_corpus, tmp_path):
 
 
 def test_train_ctc_reports_utterances_too_short_for_their_targets(digits_corpus, tmp_path):
-    cfg = CTCConfig(encoder=EncoderConfig(subsample="stack16", hidden=16, layers=1), train=TINY.train, ctc=TINY.ctc)
+    cfg = CTCConfig(
+        encoder=EncoderConfig(subsample="stack16", hidden=16, layers=1),
+        train=TINY.train,
+        ctc=TINY.ctc,
+    )
     with pytest.raises(SpeechseqError, match="too short for their CTC targets"):
         train_ctc(digits_corpus / "train", digits_corpus / "dev", tmp_path / "e", cfg, quiet=True)
 
@@ -122,7 +183,9 @@ def test_resume_refuses_units_of_another_kind(tiny_model, digits_corpus, tmp_pat
 
     exp = tmp_path / "exp"
     shutil.copytree(tiny_model, exp)
-    cfg = CTCConfig(encoder=TINY.encoder, train=TINY.train, ctc=CTCOptions(units="bpe", spec_augment=False))
+    cfg = CTCConfig(
+        encoder=TINY.encoder, train=TINY.train, ctc=CTCOptions(units="bpe", spec_augment=False)
+    )
     with pytest.raises(SpeechseqError, match="units"):
         train_ctc(digits_corpus / "train", digits_corpus / "dev", exp, cfg, resume=True, quiet=True)
 
@@ -138,7 +201,14 @@ def test_tiny_model_overfits_ten_utterances(digits_corpus, tmp_path):
     compute_feats(sub, FeatureConfig(type="fbank", num_mel_bins=40, dither=0.0), progress=False)
     cfg = CTCConfig(
         encoder=EncoderConfig(subsample="stack3", hidden=96, layers=2, dropout=0.0),
-        train=TrainConfig(max_epochs=120, max_frames=20000, lr=3e-3, warmup_steps=10, device="cpu", checkpoint_every=0),
+        train=TrainConfig(
+            max_epochs=120,
+            max_frames=20000,
+            lr=3e-3,
+            warmup_steps=10,
+            device="cpu",
+            checkpoint_every=0,
+        ),
         ctc=CTCOptions(units="char", spec_augment=False),
     )
     torch.manual_seed(0)

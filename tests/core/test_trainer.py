@@ -13,7 +13,15 @@ from speechseq.errors import SpeechseqError
 
 from .toy import ToyTask, toy_reader
 
-CFG = TrainConfig(max_epochs=3, max_frames=200, lr=5e-3, warmup_steps=2, checkpoint_every=4, device="cpu", deterministic=True)
+CFG = TrainConfig(
+    max_epochs=3,
+    max_frames=200,
+    lr=5e-3,
+    warmup_steps=2,
+    checkpoint_every=4,
+    device="cpu",
+    deterministic=True,
+)
 
 
 def _fit(exp, cfg=CFG, reader=None, task=None, resume=False):
@@ -44,7 +52,9 @@ def test_planted_nan_batch_is_skipped_and_counted(tmp_path):
     reader = toy_reader(nan_utt="u005")
     state = _fit(tmp_path / "exp", reader=reader)
     assert state.bad_steps == CFG.max_epochs  # the batch holding u005, once per epoch
-    assert all(torch.isfinite(v).all() for v in ckpt.load(tmp_path / "exp" / "final.pt")["model"].values())
+    assert all(
+        torch.isfinite(v).all() for v in ckpt.load(tmp_path / "exp" / "final.pt")["model"].values()
+    )
 
 
 def test_too_many_bad_steps_in_a_row_stop_training(tmp_path):

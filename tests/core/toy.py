@@ -9,25 +9,8 @@ import numpy as np
 import torch
 from torch import nn
 
+from speechseq.core.batching import ArrayReader
 from speechseq.core.encoder import Encoder, EncoderConfig
-
-
-class ArrayReader:
-    """Stands in for speechseq.features.FeatureReader: ``reader[utt] -> [T, C]``."""
-
-    def __init__(self, feats: dict[str, np.ndarray]):
-        self.feats = feats
-        self.utt_ids = sorted(feats)
-        self.dim = next(iter(feats.values())).shape[1]
-
-    def __getitem__(self, utt):
-        return self.feats[utt]
-
-    def __len__(self):
-        return len(self.feats)
-
-    def num_frames(self, utt):
-        return self.feats[utt].shape[0]
 
 
 def toy_reader(n=24, dim=8, seed=0, nan_utt=None) -> ArrayReader:
@@ -62,7 +45,9 @@ class ToyTask:
     def _loss(self, model, batch):
         h, lengths = model["enc"](batch["feats"], batch["lengths"])
         pred = model["out"](model["enc"].final_state(h, lengths))
-        target = torch.stack([batch["feats"][k, : int(n)].mean(0) for k, n in enumerate(batch["lengths"])])
+        target = torch.stack(
+            [batch["feats"][k, : int(n)].mean(0) for k, n in enumerate(batch["lengths"])]
+        )
         return ((pred - target) ** 2).mean()
 
     def train_loss(self, model, batch):

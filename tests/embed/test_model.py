@@ -1,14 +1,19 @@
 import numpy as np
 import torch
 
-from speechseq.core.batching import FeatDataset, make_loader
+from speechseq.core.batching import ArrayReader, FeatDataset, make_loader
 from speechseq.core.encoder import EncoderConfig
 from speechseq.core.trainer import TrainConfig, Trainer
-from speechseq.embed.model import EmbedConfig, EmbedOptions, EmbedTask, SegmentAutoencoder
-from speechseq.embed.segments import SegmentReader, SegmentSpec, ctm_segments, frames_of, segment_cmvn, window_segments
 from speechseq.data.kaldi_dir import CtmEntry
-
-from ..core.toy import ArrayReader
+from speechseq.embed.model import EmbedConfig, EmbedOptions, EmbedTask, SegmentAutoencoder
+from speechseq.embed.segments import (
+    SegmentReader,
+    SegmentSpec,
+    ctm_segments,
+    frames_of,
+    segment_cmvn,
+    window_segments,
+)
 
 ENC = EncoderConfig(subsample="none", rnn="gru", hidden=16, layers=1, dropout=0.0)
 OPTS = EmbedOptions(dim=12, decoder_hidden=16)
@@ -32,7 +37,9 @@ def test_padding_does_not_change_a_vector():
     model = SegmentAutoencoder(8, ENC, OPTS).eval()
     x = torch.randn(1, 20, 8)
     padded = torch.cat([x, torch.zeros(1, 15, 8)], dim=1)
-    torch.testing.assert_close(model.embed(x, torch.tensor([20])), model.embed(padded, torch.tensor([20])))
+    torch.testing.assert_close(
+        model.embed(x, torch.tensor([20])), model.embed(padded, torch.tensor([20]))
+    )
 
 
 def test_autoencoder_reconstruction_loss_falls(tmp_path):
@@ -40,10 +47,23 @@ def test_autoencoder_reconstruction_loss_falls(tmp_path):
     feats = {}
     for i in range(16):  # smooth, structured sequences: something to learn
         t = np.arange(int(rng.integers(20, 50)))[:, None]
-        feats[f"s{i:02d}"] = np.sin(0.2 * t * rng.uniform(0.5, 2, 8) + rng.uniform(0, 3, 8)).astype(np.float32) * 2
+        feats[f"s{i:02d}"] = (
+            np.sin(0.2 * t * rng.uniform(0.5, 2, 8) + rng.uniform(0, 3, 8)).astype(np.float32) * 2
+        )
     reader = ArrayReader(feats)
     for variant in ("sa", "dsa"):
-        cfg = EmbedConfig(encoder=ENC, train=TrainConfig(max_epochs=15, max_frames=400, lr=2e-2, warmup_steps=2, device="cpu", checkpoint_every=0), embed=EmbedOptions(dim=12, decoder_hidden=16, variant=variant))
+        cfg = EmbedConfig(
+            encoder=ENC,
+            train=TrainConfig(
+                max_epochs=15,
+                max_frames=400,
+                lr=2e-2,
+                warmup_steps=2,
+                device="cpu",
+                checkpoint_every=0,
+            ),
+            embed=EmbedOptions(dim=12, decoder_hidden=16, variant=variant),
+        )
         trainer = Trainer(EmbedTask(cfg, 8), cfg.train, tmp_path / variant, quiet=True)
         loader = make_loader(FeatDataset(reader), 400, shuffle=True)
         state = trainer.fit(loader, make_loader(FeatDataset(reader), 400, shuffle=False))
@@ -61,7 +81,11 @@ def test_window_segments_cover_the_recording():
 
 
 def test_ctm_segments_keep_words_and_count_what_they_leave_out():
-    ctm = [CtmEntry("u1", "1", 0.1, 0.4, "fear"), CtmEntry("u1", "1", 0.6, 0.05, "a"), CtmEntry("u2", "1", 0.2, 3.0, "long")]
+    ctm = [
+        CtmEntry("u1", "1", 0.1, 0.4, "fear"),
+        CtmEntry("u1", "1", 0.6, 0.05, "a"),
+        CtmEntry("u2", "1", 0.2, 3.0, "long"),
+    ]
     segs, dropped = ctm_segments(ctm, min_dur_s=0.1, max_dur_s=1.5)
     assert [s.label for s in segs] == ["fear"] and dropped == 2
     assert frames_of(segs[0], 100) == (10, 50)

@@ -1,0 +1,221 @@
+"""train-embedder -> embed -> index build/add -> search -> eval-std -> plot-embeddings, through the CLI."""
+
+import json
+import shutil
+
+import numpy as np
+import pytest
+import torch
+from typer.testing import CliRunner
+
+from speechseq.cli.main import app
+from speechseq.embed.model import same_word_loss
+
+runner = CliRunner()
+
+
+def _ok(args):
+    res = runner.invoke(app, args)
+    assert res.exit_code == 0, res.output
+    return res
+
+
+def test_same_word_loss_prefers_same_word_vectors_together():
+    labels = torch.tensor([0, 0, 1, 1])
+    together = torch.tensor([[1.0, 0], [0.9, 0.1], [0, 1.0], [0.1, 0.9]])
+    mixed = torch.tensor([[1.0, 0], [0, 1.0], [0.9, 0.1], [0.1, 0.9]])
+    assert same_word_loss(together, labels, 0.1) < same_word_loss(mixed, labels, 0.1)
+    assert float(same_word_loss(together, torch.tensor([0, 1, 2, 3]), 0.1)) == 0.0
+
+
+@pytest.fixture(scope="module")
+def search_setup(words_corpus, tmp_path_factory):
+    root = tmp_path_factory.mktemp("std")
+    cfg = root / "emb.yaml"
+    cfg.write_text(
+        "encoder: {subsample: none, rnn: gru, hidden: 16, layers: 1, dropout: 0.0}\n"
+        "train: {max_epochs: 2, max_frames: 3000, warmup_steps: 2, device: cpu, checkpoint_every: 0}\n"
+        "embed: {dim: 16, decoder_hidden: 16, variant: dsa, same_word_weight: 0.5}\n"
+    )
+    _ok(
+        [
+            "train-embedder",
+            str(words_corpus / "train"),
+            "--out",
+            str(root / "emb"),
+            "--config",
+            str(cfg),
+        ]
+    )
+    _ok(
+        [
+            "embed",
+            str(root / "emb"),
+            str(words_corpus / "archive"),
+            "--out",
+            str(root / "vecs"),
+            "--device",
+            "cpu",
+            "--widths",
+            "0.3,0.6",
+            "--hop",
+            "0.1",
+        ]
+    )
+    _ok(["index", "build", str(root / "vecs"), "--out", str(root / "idx")])
+    return root
+
+
+def test_embed_writes_normalised_vectors_with_their_segments(search_setup):
+    vecs = np.load(search_setup / "vecs" / "vectors.npy")
+    rows = (search_setup / "vecs" / "segments.tsv").read_text().splitlines()
+    assert rows[0] == "segment_id\tsource\tstart_s\tend_s"
+    assert vecs.shape == (len(rows) - 1, 16) and vecs.dtype == np.float32
+    np.testing.assert_allclose(np.linalg.norm(vecs, axis=1), 1.0, atol=1e-5)
+    meta = json.loads((search_setup / "vecs" / "meta.json").read_text())
+    assert meta["count"] == vecs.shape[0] and meta["audio_s_per_s"] > 0
+
+
+def test_search_prints_hits_as_json_and_exports_snippets(search_setup, words_corpus, tmp_path):
+    wav = (words_corpus / "queries" / "wav.scp").read_text().split()[1]
+    res = _ok(
+        [
+            "search",
+            wav,
+            "--index",
+            str(search_setup / "idx"),
+            "--top-k",
+            "3",
+            "--json",
+            "--export",
+            str(tmp_path / "hits"),
+            "--device",
+            "cpu",
+        ]
+    )
+    out = json.loads(res.stdout)
+    assert out["query"] == wav and 1 <= len(out["hits"]) <= 3
+    assert [h["rank"] for h in out["hits"]] == list(range(1, len(out["hits"]) + 1))
+    assert len(list((tmp_path / "hits").glob("*.wav"))) == len(out["hits"])
+    table = _ok(
+        ["search", wav, "--index", str(search_setup / "idx"), "--top-k", "3", "--device", "cpu"]
+    )
+    assert "rank" in table.stdout and "score" in table.stdout
+
+
+def test_search_merges_overlapping_windows(search_setup, words_corpus):
+    from speechseq.search.std import search_files
+
+    wav = (words_corpus / "queries" / "wav.scp").read_text().split()[1]
+    hits = search_files(search_setup / "idx", [wav], top_k=20, device="cpu")[0][0]
+    for i, a in enumerate(hits):
+        for b in hits[i + 1 :]:
+            if a.source == b.source:
+                inter = min(a.end_s, b.end_s) - max(a.start_s, b.start_s)
+                assert inter <= 0.5 * min(a.end_s - a.start_s, b.end_s - b.start_s) + 1e-9
+
+
+def test_eval_std_reports_map_for_embedder_and_dtw(search_setup, words_corpus, tmp_path):
+    res = _ok(
+        [
+            "eval-std",
+            "--index",
+            str(search_setup / "idx"),
+            "--queries",
+            str(words_corpus / "queries"),
+            "--ref",
+            str(words_corpus / "archive" / "ctm"),
+            "--out",
+            str(tmp_path / "ev"),
+            "--max-queries",
+            "3",
+            "--device",
+            "cpu",
+        ]
+    )
+    lines = res.stdout.splitlines()
+    assert lines[0].split()[:4] == ["method", "MAP", "P@10", "P@N"]
+    assert [ln.split()[0] for ln in lines[1:]] == ["embed", "dtw"]
+    rows = json.loads((tmp_path / "ev" / "results.json").read_text())["rows"]
+    assert all(0.0 <= r["map"] <= 1.0 for r in rows)
+
+
+def test_index_add_grows_the_index_and_refuses_a_repeat(search_setup, words_corpus, tmp_path):
+    idx = tmp_path / "idx"
+    shutil.copytree(search_setup / "idx", idx)
+    before = len((idx / "segments.tsv").read_text().splitlines())
+    new = tmp_path / "new"
+    (new / "sub").mkdir(parents=True)
+    shutil.copy(
+        (words_corpus / "queries" / "wav.scp").read_text().split()[1], new / "sub" / "q.wav"
+    )
+    _ok(["index", "add", str(idx), str(new), "--device", "cpu"])
+    after = len((idx / "segments.tsv").read_text().splitlines())
+    assert after > before
+    res = runner.invoke(app, ["index", "add", str(idx), str(new), "--device", "cpu"])
+    assert res.exit_code == 1 and "already in the index" in res.stderr
+
+
+def test_search_refuses_an_index_whose_embedder_changed(search_setup, words_corpus, tmp_path):
+    import torch as _t
+
+    emb = tmp_path / "emb"
+    shutil.copytree(search_setup / "emb", emb)
+    idx = tmp_path / "idx"
+    shutil.copytree(search_setup / "idx", idx)
+    settings = json.loads((idx / "embed.json").read_text())
+    settings["model"] = str(emb)
+    (idx / "embed.json").write_text(json.dumps(settings))
+    final = _t.load(emb / "final.pt", weights_only=False)
+    final["model"] = {
+        k: v + 0.01 if v.is_floating_point() else v for k, v in final["model"].items()
+    }
+    _t.save(final, emb / "final.pt")
+    wav = (words_corpus / "queries" / "wav.scp").read_text().split()[1]
+    res = runner.invoke(app, ["search", wav, "--index", str(idx), "--device", "cpu"])
+    assert res.exit_code == 1 and "rebuild the index" in res.stderr
+
+
+def test_plot_embeddings_of_ctm_word_segments(search_setup, words_corpus, tmp_path):
+    _ok(
+        [
+            "embed",
+            str(search_setup / "emb"),
+            str(words_corpus / "archive"),
+            "--out",
+            str(tmp_path / "wv"),
+            "--segments",
+            "ctm",
+            "--device",
+            "cpu",
+        ]
+    )
+    _ok(
+        [
+            "plot-embeddings",
+            str(tmp_path / "wv"),
+            "--labels",
+            str(words_corpus / "archive" / "ctm"),
+            "--out",
+            str(tmp_path / "map.png"),
+        ]
+    )
+    assert (tmp_path / "map.png").read_bytes()[:4] == b"\x89PNG"
+
+
+def test_embed_names_a_folder_without_audio(search_setup, tmp_path):
+    (tmp_path / "empty").mkdir()
+    res = runner.invoke(
+        app,
+        [
+            "embed",
+            str(search_setup / "emb"),
+            str(tmp_path / "empty"),
+            "--out",
+            str(tmp_path / "v"),
+            "--device",
+            "cpu",
+        ],
+    )
+    assert res.exit_code == 1 and "no audio files found" in res.stderr
+    assert not (tmp_path / "v").exists()
