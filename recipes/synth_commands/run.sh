@@ -7,11 +7,11 @@ cd "$(dirname "$0")"
 . ./path.sh
 . ./cmd.sh
 
-stage=0; stop_stage=100; num_utts=4000; seed=0; config=conf/ctc.yaml
+stage=0; stop_stage=100; num_utts=3000; num_speakers=400; seed=0; config=conf/ctc.yaml
 . ../utils/stages.sh "$@"
 
 if run_stage 0 "synthesise the commands corpus"; then
-  speechseq synth commands data --num-utts "$num_utts" --seed "$seed" -j "$nj"; done_stage 0
+  speechseq synth commands data --num-utts "$num_utts" --num-speakers "$num_speakers" --seed "$seed" -j "$nj"; done_stage 0
 fi
 if run_stage 1 "validate"; then
   for s in train dev test; do speechseq data validate data/$s; done; done_stage 1

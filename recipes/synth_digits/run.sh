@@ -11,12 +11,13 @@ cd "$(dirname "$0")"
 stage=0
 stop_stage=100
 num_utts=2000
+num_speakers=400  # training voices: variety is what makes held-out speakers work
 seed=0
 config=conf/ctc.yaml
 . ../utils/stages.sh "$@"
 
 if run_stage 0 "synthesise the digits corpus"; then
-  speechseq synth digits data --num-utts "$num_utts" --seed "$seed" -j "$nj"
+  speechseq synth digits data --num-utts "$num_utts" --num-speakers "$num_speakers" --seed "$seed" -j "$nj"
   done_stage 0
 fi
 

@@ -190,7 +190,6 @@ def test_resume_refuses_units_of_another_kind(tiny_model, digits_corpus, tmp_pat
         train_ctc(digits_corpus / "train", digits_corpus / "dev", exp, cfg, resume=True, quiet=True)
 
 
-@pytest.mark.slow
 def test_tiny_model_overfits_ten_utterances(digits_corpus, tmp_path):
     from speechseq.data.ops import subset_data_dir
 
