@@ -9,45 +9,37 @@ os.environ.setdefault("OMP_NUM_THREADS", "1")
 import pytest  # noqa: E402
 
 
-@pytest.fixture(scope="session")
-def digits_corpus(tmp_path_factory):
-    """A tiny synthetic digits corpus (40 utterances) with 40-dim fbank features, made once."""
+def _synth_corpus(root, task: str, num_utts: int, seed: int, train_spk: int, heldout_spk: int):
+    """A tiny synthetic corpus of ``task`` with 40-dim fbank features (dither 0) in every set."""
     from speechseq.features import FeatureConfig, compute_feats
     from speechseq.synth.corpus import synthesize_corpus
 
-    root = tmp_path_factory.mktemp("digits")
     synthesize_corpus(
-        "digits",
+        task,
         root,
-        num_utts=40,
-        seed=3,
-        num_train_speakers=6,
-        num_heldout_speakers=2,
+        num_utts=num_utts,
+        seed=seed,
+        num_train_speakers=train_spk,
+        num_heldout_speakers=heldout_spk,
         log=lambda m: None,
     )
     cfg = FeatureConfig(type="fbank", num_mel_bins=40, dither=0.0)
-    for s in ("train", "dev", "test"):
+    for s in sorted(p.name for p in root.iterdir() if (p / "wav.scp").is_file()):
         compute_feats(root / s, cfg, progress=False)
     return root
+
+
+@pytest.fixture(scope="session")
+def digits_corpus(tmp_path_factory):
+    """Digits: 40 utterances in train/dev/test, made once per session."""
+    return _synth_corpus(
+        tmp_path_factory.mktemp("digits"), "digits", 40, seed=3, train_spk=6, heldout_spk=2
+    )
 
 
 @pytest.fixture(scope="session")
 def words_corpus(tmp_path_factory):
-    """A tiny synthetic words corpus (train/archive/queries) with 40-dim fbank features."""
-    from speechseq.features import FeatureConfig, compute_feats
-    from speechseq.synth.corpus import synthesize_corpus
-
-    root = tmp_path_factory.mktemp("words")
-    synthesize_corpus(
-        "words",
-        root,
-        num_utts=60,
-        seed=5,
-        num_train_speakers=8,
-        num_heldout_speakers=3,
-        log=lambda m: None,
+    """Words: 60 utterances in train/archive/queries, made once per session."""
+    return _synth_corpus(
+        tmp_path_factory.mktemp("words"), "words", 60, seed=5, train_spk=8, heldout_spk=3
     )
-    cfg = FeatureConfig(type="fbank", num_mel_bins=40, dither=0.0)
-    for s in ("train", "archive", "queries"):
-        compute_feats(root / s, cfg, progress=False)
-    return root

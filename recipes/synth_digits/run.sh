@@ -2,7 +2,7 @@
 # Connected digits on the synthetic espeak-ng corpus, Kaldi style:
 #   ./run.sh [--stage N] [--stop-stage N] [--num-utts N] [--nj N]
 # Stages skip finished work (a data/.done.N marker per stage); delete the marker to redo a stage.
-#   0 synth corpus   1 validate   2 features   3 train CTC   4 decode test (greedy and beam)
+#   0 synth corpus   1 validate   2 features   3 train CTC   4 decode test (greedy, beam, beam + lexicon)
 set -euo pipefail
 cd "$(dirname "$0")"
 . ./path.sh
@@ -39,6 +39,8 @@ fi
 if run_stage 4 "decode the held-out test speakers"; then
   speechseq decode exp/ctc data/test --out exp/ctc/decode_test_greedy
   speechseq decode exp/ctc data/test --beam 10 --out exp/ctc/decode_test_beam10
+  local/prepare_lexicon.sh data/train/text data/lang/lexicon.txt
+  speechseq decode exp/ctc data/test --beam 10 --lexicon data/lang/lexicon.txt --out exp/ctc/decode_test_lexicon
   for d in exp/ctc/decode_test_*; do echo "$d: $(head -n1 $d/wer)"; done
   done_stage 4
 fi

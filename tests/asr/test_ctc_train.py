@@ -252,3 +252,34 @@ def test_torchrun_trains_with_two_processes(digits_corpus, tmp_path):
     assert proc.returncode == 0, proc.stderr[-2000:]
     assert "world size 2" in proc.stderr
     assert (tmp_path / "exp" / "final.pt").is_file()
+
+
+def test_decode_with_word_lm_and_lexicon(tiny_model, digits_corpus, tmp_path):
+    from speechseq.lm.ngram import read_sentences, train_ngram
+
+    sentences, _ = read_sentences(digits_corpus / "train" / "text", kaldi_text=True)
+    lm = train_ngram(sentences, order=3)
+    lm.write_arpa(tmp_path / "lm.arpa")
+    words = sorted(
+        {w for t in read_table(digits_corpus / "train" / "text").values() for w in t.split()}
+    )
+    (tmp_path / "lexicon.txt").write_text("".join(f"{w} {' '.join(w)}\n" for w in words))
+    res = runner.invoke(
+        app,
+        [
+            "decode",
+            str(tiny_model),
+            str(digits_corpus / "test"),
+            "--lm",
+            str(tmp_path / "lm.arpa"),
+            "--lexicon",
+            str(tmp_path / "lexicon.txt"),
+        ]
+        + ["--out", str(tmp_path / "d"), "--device", "cpu"],
+    )
+    assert res.exit_code == 0, res.output
+    hyps = read_table(tmp_path / "d" / "hyp.txt", allow_empty=True)
+    assert all(
+        w in words for h in hyps.values() for w in h.split()
+    )  # the lexicon allows only its words
+    assert json.loads((tmp_path / "d" / "results.json").read_text())["beam"] == 10
