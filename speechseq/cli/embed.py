@@ -87,7 +87,7 @@ def register(app: typer.Typer) -> None:
         segments: str = typer.Option(
             "window",
             "--segments",
-            help="window | vad | ctm (word timings of a data dir, or --ctm).",
+            help="window | vad | ctm (word timings) | segments (a Kaldi segments file over the recordings).",
         ),
         widths: str = typer.Option(
             None,
@@ -97,7 +97,11 @@ def register(app: typer.Typer) -> None:
         hop: float = typer.Option(
             None, "--hop", help="Window hop in seconds [default: the model's]."
         ),
-        ctm: Path = typer.Option(None, "--ctm", help="CTM of segments for --segments ctm."),
+        ctm: Path = typer.Option(
+            None,
+            "--ctm",
+            help="The CTM (--segments ctm) or Kaldi segments file (--segments segments) to cut [default: AUDIO/ctm or AUDIO/segments].",
+        ),
         device: str = typer.Option("auto", "--device", help="auto | cpu | cuda[:N] | mps."),
     ) -> None:
         """Embed candidate segments of recordings into L2-normalised vectors."""

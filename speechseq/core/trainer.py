@@ -261,7 +261,8 @@ class Trainer:
                         tb.add_scalar("train/lr", sched.get_last_lr()[0], state.step)
                     if cfg.checkpoint_every and state.step % cfg.checkpoint_every == 0:
                         self._save(f"step-{state.step}.pt", model, opt, sched, scaler, state)
-                        ckpt.rotate(self.ckpt_dir, "step", cfg.keep_checkpoints)
+                        if self.rank == 0:
+                            ckpt.rotate(self.ckpt_dir, "step", cfg.keep_checkpoints)
             elapsed = time.time() - t0
             train_loss = loss_sum / max(loss_n, 1)
             dev = (
@@ -303,7 +304,8 @@ class Trainer:
             else:
                 state.epochs_since_best += 1
             self._save(f"epoch-{state.epoch}.pt", model, opt, sched, scaler, state)
-            ckpt.rotate(self.ckpt_dir, "epoch", max(cfg.average_last, 1))
+            if self.rank == 0:
+                ckpt.rotate(self.ckpt_dir, "epoch", max(cfg.average_last, 1))
             self._write_metrics(state)
             dev_txt = " ".join(f"dev_{k}={v:.4f}" for k, v in dev.items())
             self.log(

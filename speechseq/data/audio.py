@@ -41,7 +41,7 @@ def _open(spec: str, what: str):
     path = Path(spec)
     if not path.is_file():
         raise SpeechseqError(
-            f"{what}: audio file {path} not found — fix the path in wav.scp or restore the file"
+            f"{what}: audio file {path} not found — fix the path (or its wav.scp entry) or restore the file"
         )
     if path.stat().st_size == 0:
         raise SpeechseqError(

@@ -178,8 +178,20 @@ def segments_for(
         path = Path(ctm_path) if ctm_path else (sources.path / "ctm")
         entries = [e for e in read_ctm(path) if e.utt in feats]
         segs, _ = ctm_segments(entries)
+    elif how == "segments":
+        from speechseq.data.kaldi_dir import read_segments
+
+        path = Path(ctm_path) if ctm_path else (sources.path / "segments")
+        table = read_segments(path)
+        unknown = sorted({seg.reco for seg in table.values()} - set(feats))
+        if unknown:
+            raise SpeechseqError(
+                f"{path}: recording '{unknown[0]}' ({len(unknown)} in all) is not among the audio of {sources.path} — "
+                f"use its utterance id (data dir) or path relative to the folder"
+            )
+        segs = [SegmentSpec(sid, seg.reco, seg.start_s, seg.end_s) for sid, seg in table.items()]
     else:
-        raise SpeechseqError(f"--segments {how}: use window, vad or ctm")
+        raise SpeechseqError(f"--segments {how}: use window, vad, ctm or segments")
     if not segs:
         raise SpeechseqError(
             f"{sources.path}: no candidate segments — check the audio or choose another --segments"

@@ -219,3 +219,44 @@ def test_embed_names_a_folder_without_audio(search_setup, tmp_path):
     )
     assert res.exit_code == 1 and "no audio files found" in res.stderr
     assert not (tmp_path / "v").exists()
+
+
+def test_embed_cuts_a_given_kaldi_segments_file(search_setup, words_corpus, tmp_path):
+    utts = (words_corpus / "archive" / "text").read_text().split("\n")[:2]
+    seg = tmp_path / "segments"
+    seg.write_text("".join(f"{u.split()[0]}-a {u.split()[0]} 0.10 0.50\n" for u in utts))
+    _ok(
+        [
+            "embed",
+            str(search_setup / "emb"),
+            str(words_corpus / "archive"),
+            "--out",
+            str(tmp_path / "v"),
+            "--segments",
+            "segments",
+            "--ctm",
+            str(seg),
+            "--device",
+            "cpu",
+        ]
+    )
+    rows = (tmp_path / "v" / "segments.tsv").read_text().splitlines()[1:]
+    assert [r.split("\t")[2:] for r in rows] == [["0.100", "0.500"], ["0.100", "0.500"]]
+    seg.write_text("x-a nosuchrecording 0.1 0.5\n")
+    res = runner.invoke(
+        app,
+        [
+            "embed",
+            str(search_setup / "emb"),
+            str(words_corpus / "archive"),
+            "--out",
+            str(tmp_path / "w"),
+            "--segments",
+            "segments",
+            "--ctm",
+            str(seg),
+            "--device",
+            "cpu",
+        ],
+    )
+    assert res.exit_code == 1 and "nosuchrecording" in res.stderr
