@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Travel / slot-filling commands on the synthetic espeak-ng corpus: character CTC + a word 3-gram LM.
 #   ./run.sh [--stage N] [--stop-stage N] [--num-utts N] [--nj N]
-#   0 synth   1 validate   2 features   3 LM   4 train CTC   5 decode test without and with the LM
+#   0 synth   1 validate   2 features   3 LM   4 train CTC   5 decode test: no LM, 3-gram, 3-gram + lexicon
 set -euo pipefail
 cd "$(dirname "$0")"
 . ./path.sh
@@ -26,9 +26,13 @@ fi
 if run_stage 4 "train a character CTC model"; then
   speechseq train-ctc data/train --dev data/dev --out exp/ctc --config "$config" --seed "$seed" --resume; done_stage 4
 fi
-if run_stage 5 "decode the test speakers without and with the LM"; then
+if run_stage 5 "decode the test speakers: no LM, 3-gram LM, 3-gram LM + lexicon of the training words"; then
+  # LM weight and word bonus chosen on data/dev (0.5/3 of 0.3-1.0 / 1-5 tried)
+  ../utils/prepare_char_lexicon.sh data/train/text data/lang/lexicon.txt
   speechseq decode exp/ctc data/test --beam 10 --out exp/ctc/decode_test_nolm
-  speechseq decode exp/ctc data/test --beam 10 --lm data/lm/3gram.arpa --out exp/ctc/decode_test_3gram
-  for d in exp/ctc/decode_test_nolm exp/ctc/decode_test_3gram; do echo "$d: $(head -n1 $d/wer)"; done
+  speechseq decode exp/ctc data/test --beam 10 --lm data/lm/3gram.arpa --lm-weight 0.5 --word-bonus 3 --out exp/ctc/decode_test_3gram
+  speechseq decode exp/ctc data/test --beam 10 --lm data/lm/3gram.arpa --lm-weight 0.5 --word-bonus 3 \
+    --lexicon data/lang/lexicon.txt --out exp/ctc/decode_test_3gram_lexicon
+  for d in exp/ctc/decode_test_nolm exp/ctc/decode_test_3gram exp/ctc/decode_test_3gram_lexicon; do echo "$d: $(head -n1 $d/wer)"; done
   done_stage 5
 fi

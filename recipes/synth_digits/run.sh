@@ -39,7 +39,7 @@ fi
 if run_stage 4 "decode the held-out test speakers"; then
   speechseq decode exp/ctc data/test --out exp/ctc/decode_test_greedy
   speechseq decode exp/ctc data/test --beam 10 --out exp/ctc/decode_test_beam10
-  local/prepare_lexicon.sh data/train/text data/lang/lexicon.txt
+  ../utils/prepare_char_lexicon.sh data/train/text data/lang/lexicon.txt
   speechseq decode exp/ctc data/test --beam 10 --lexicon data/lang/lexicon.txt --out exp/ctc/decode_test_lexicon
   for d in exp/ctc/decode_test_*; do echo "$d: $(head -n1 $d/wer)"; done
   done_stage 4

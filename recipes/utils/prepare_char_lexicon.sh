@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# local/prepare_lexicon.sh TEXT LEXICON: a character lexicon (word, then its letters) of the words in a Kaldi text file.
+# utils/prepare_char_lexicon.sh TEXT LEXICON: a character lexicon (word, then its letters) of the words in a Kaldi text file.
 set -euo pipefail
 [ $# -eq 2 ] || { echo "usage: $0 data/train/text data/lang/lexicon.txt" >&2; exit 2; }
 mkdir -p "$(dirname "$2")"
