@@ -82,21 +82,34 @@ def load_embedder(
 
 
 @torch.no_grad()
-def embed_reader(m: LoadedEmbedder, reader, max_frames: int = 40000) -> np.ndarray:
-    """Vectors ``[len(reader), dim]`` in ``reader.utt_ids`` order."""
+def embed_reader(
+    m: LoadedEmbedder, reader, max_frames: int = 40000, progress: bool = False
+) -> np.ndarray:
+    """Vectors ``[len(reader), dim]`` in ``reader.utt_ids`` order (batched; a progress bar on request)."""
+    from speechseq.progress import progress_bar
+
     ids = list(reader.utt_ids)
     out = np.zeros((len(ids), m.cfg.embed.dim), dtype=np.float32)
     pos = {u: k for k, u in enumerate(ids)}
-    for batch in make_loader(FeatDataset(reader, ids), max_frames, shuffle=False):
-        z = (
-            m.model.embed(batch["feats"].to(m.device), batch["lengths"].to(m.device))
-            .float()
-            .cpu()
-            .numpy()
-        )
-        for k, u in enumerate(batch["utt_ids"]):
-            out[pos[u]] = z[k]
+    with progress_bar("embed", enabled=progress) as bar:
+        task = bar.add_task("embed", total=len(ids))
+        for batch in make_loader(FeatDataset(reader, ids), max_frames, shuffle=False):
+            _embed_batch(m, batch, out, pos)
+            bar.update(task, advance=len(batch["utt_ids"]))
     return out
+
+
+@torch.no_grad()
+def _embed_batch(m: LoadedEmbedder, batch: dict, out: np.ndarray, pos: dict[str, int]) -> None:
+    """Write the vectors of one batch into their rows of ``out``."""
+    z = (
+        m.model.embed(batch["feats"].to(m.device), batch["lengths"].to(m.device))
+        .float()
+        .cpu()
+        .numpy()
+    )
+    for k, u in enumerate(batch["utt_ids"]):
+        out[pos[u]] = z[k]
 
 
 def embed_features(m: LoadedEmbedder, feats: list[np.ndarray]) -> np.ndarray:
@@ -217,7 +230,7 @@ def embed_audio(
     sources = Sources(Path(audio), m.feat_cfg)
     segs, feats = segments_for(sources, segments, widths_s, hop, ctm)
     reader = SegmentReader(feats.__getitem__, segs, {s: f.shape[0] for s, f in feats.items()})
-    vectors = embed_reader(m, reader)
+    vectors = embed_reader(m, reader, progress=True)
     elapsed = time.perf_counter() - t0
     audio_s = sum(f.shape[0] for f in feats.values()) * 0.01
     meta = {
