@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # Connected digits on the synthetic espeak-ng corpus, Kaldi style:
-#   ./run.sh [--stage N] [--stop-stage N] [--num-utts N] [--nj N]
+#   ./run.sh [--stage N] [--stop-stage N] [--num-utts N] [--nj N] [--config FILE] [--augment true]
 # Stages skip finished work (a data/.done.N marker per stage); delete the marker to redo a stage.
-#   0 synth corpus   1 validate   2 features   3 train CTC   4 decode test (greedy, beam, beam + lexicon)
+#   0 synth corpus   1 validate   2 augment (with --augment true)   3 features   4 train CTC
+#   5 decode test (greedy, beam, beam + lexicon)
 set -euo pipefail
 cd "$(dirname "$0")"
 . ./path.sh
@@ -14,6 +15,7 @@ num_utts=2000
 num_speakers=400  # training voices: variety is what makes held-out speakers work
 seed=0
 config=conf/ctc.yaml
+augment=false  # true: train on data/train plus a speed/reverb/noise copy of it (twice the training time)
 . ../utils/stages.sh "$@"
 
 if run_stage 0 "synthesise the digits corpus"; then
@@ -26,21 +28,32 @@ if run_stage 1 "validate the data dirs"; then
   done_stage 1
 fi
 
-if run_stage 2 "compute fbank features"; then
-  for s in train dev test; do speechseq compute-feats data/$s --type fbank --num-mel-bins 80 -j "$nj"; done
+train=data/train
+[ "$augment" = true ] && train=data/train_comb
+
+if run_stage 2 "augmented copy of the training set"; then
+  if [ "$augment" = true ]; then
+    speechseq data augment data/train data/train_aug --copies 1 --seed "$seed" -j "$nj"
+    speechseq data combine data/train_comb data/train data/train_aug
+  fi
   done_stage 2
 fi
 
-if run_stage 3 "train a character CTC model"; then
-  speechseq train-ctc data/train --dev data/dev --out exp/ctc --config "$config" --seed "$seed" --resume
+if run_stage 3 "compute fbank features"; then
+  for s in $train data/dev data/test; do speechseq compute-feats $s --type fbank --num-mel-bins 80 -j "$nj"; done
   done_stage 3
 fi
 
-if run_stage 4 "decode the held-out test speakers"; then
+if run_stage 4 "train a character CTC model"; then
+  speechseq train-ctc $train --dev data/dev --out exp/ctc --config "$config" --seed "$seed" --resume
+  done_stage 4
+fi
+
+if run_stage 5 "decode the held-out test speakers"; then
   speechseq decode exp/ctc data/test --out exp/ctc/decode_test_greedy
   speechseq decode exp/ctc data/test --beam 10 --out exp/ctc/decode_test_beam10
   ../utils/prepare_char_lexicon.sh data/train/text data/lang/lexicon.txt
   speechseq decode exp/ctc data/test --beam 10 --lexicon data/lang/lexicon.txt --out exp/ctc/decode_test_lexicon
   for d in exp/ctc/decode_test_*; do echo "$d: $(head -n1 $d/wer)"; done
-  done_stage 4
+  done_stage 5
 fi

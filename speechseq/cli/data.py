@@ -106,6 +106,60 @@ def combine(
     info(f"{out}: combined {len(dirs)} directories")
 
 
+@group.command("augment")
+def augment(
+    data_dir: Path = typer.Argument(
+        ..., help="Kaldi data directory (wav.scp, utt2spk; segments honoured)."
+    ),
+    out: Path = typer.Argument(..., help="Output data directory (its own wav/ folder)."),
+    copies: int = typer.Option(1, "--copies", min=1, help="Augmented copies of each utterance."),
+    speeds: str = typer.Option(
+        "0.9,1.0,1.1",
+        "--speeds",
+        help="Speed factors, one drawn per copy ('1.0': no speed change).",
+    ),
+    reverb_prob: float = typer.Option(
+        0.3, "--reverb-prob", help="Chance of a synthetic room response."
+    ),
+    rt60: str = typer.Option(
+        "0.2:0.8", "--rt60", help="Reverberation time range, seconds LOW:HIGH."
+    ),
+    noise_prob: float = typer.Option(1.0, "--noise-prob", help="Chance of additive noise."),
+    noise_types: str = typer.Option(
+        "white,pink,brown,babble,speech",
+        "--noise-types",
+        help="Noise kinds to draw from: white, pink, brown, babble (synthetic), speech (3-6 other "
+        "utterances mixed), file (recordings from --noise-dir).",
+    ),
+    snr: str = typer.Option("5:25", "--snr", help="SNR range in dB, LOW:HIGH."),
+    noise_dir: Path | None = typer.Option(
+        None, "--noise-dir", help="Folder of noise recordings (e.g. MUSAN noise) for type 'file'."
+    ),
+    prefix: str = typer.Option("aug", "--prefix", help="Ids become <prefix><copy>-<id>."),
+    num_jobs: int = NUM_JOBS,
+    seed: int = SEED,
+) -> None:
+    """Speed-perturbed, reverberated and noisy copies of DIR (Kaldi's speed perturbation and
+    augment_data_dir.py in one); combine with DIR to train on both."""
+    from speechseq.data.augment import AugmentConfig, augment_data_dir, parse_list, parse_range
+
+    cfg = AugmentConfig(
+        copies=copies,
+        speeds=parse_list(speeds, "--speeds"),
+        reverb_prob=reverb_prob,
+        rt60_s=parse_range(rt60, "--rt60"),
+        noise_prob=noise_prob,
+        noise_types=parse_list(noise_types, "--noise-types", str),
+        snr_db=parse_range(snr, "--snr"),
+        noise_dir=str(noise_dir) if noise_dir is not None else None,
+        prefix=prefix,
+        seed=seed,
+    )
+    s = augment_data_dir(data_dir, out, cfg, num_jobs=num_jobs)
+    kinds = ", ".join(f"{k} {v}" for k, v in sorted(s.counts.items()))
+    info(f"{out}: {s.num_utts} utterances, {s.hours:.3g} hours ({kinds or 'speed only'})")
+
+
 @group.command("from-folder")
 def from_folder(
     audio_dir: Path = typer.Argument(..., help="Folder of audio files (searched recursively)."),

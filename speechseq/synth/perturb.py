@@ -62,14 +62,25 @@ def make_noise(kind: str, n: int, sr: int, rng: np.random.Generator) -> np.ndarr
     return (y / max(np.sqrt(np.mean(y**2)), 1e-12)).astype(np.float32)
 
 
-def add_noise(
-    x: np.ndarray, snr_db: float, kind: str, sr: int, rng: np.random.Generator
-) -> np.ndarray:
-    """Add noise so that speech power (frames within 30 dB of the loudest) over noise power is
-    ``snr_db``."""
+def speech_power(x: np.ndarray, sr: int) -> float:
+    """Mean power of the 10 ms frames of ``x`` within 30 dB of the loudest (speech, not pauses)."""
     hop = sr // 100
     m = len(x) // hop
     frames = (x[: m * hop].reshape(m, hop) ** 2).mean(axis=1) if m else np.array([np.mean(x**2)])
-    speech_power = frames[frames > frames.max() * 1e-3].mean() if frames.max() > 0 else 0.0
+    return frames[frames > frames.max() * 1e-3].mean() if frames.max() > 0 else 0.0
+
+
+def add_noise(
+    x: np.ndarray, snr_db: float, kind: str, sr: int, rng: np.random.Generator
+) -> np.ndarray:
+    """Add noise of ``kind`` (see :func:`make_noise`) so that :func:`speech_power` over noise
+    power is ``snr_db``."""
     noise = make_noise(kind, len(x), sr, rng)
-    return (x + noise * np.sqrt(speech_power / 10 ** (snr_db / 10))).astype(np.float32)
+    return (x + noise * np.sqrt(speech_power(x, sr) / 10 ** (snr_db / 10))).astype(np.float32)
+
+
+def add_noise_signal(x: np.ndarray, noise: np.ndarray, snr_db: float, sr: int) -> np.ndarray:
+    """Like :func:`add_noise` with a given ``noise`` signal (same length as ``x``, any power)."""
+    noise = np.asarray(noise, np.float64)
+    noise = noise / max(np.sqrt(np.mean(noise**2)), 1e-12)
+    return (x + noise * np.sqrt(speech_power(x, sr) / 10 ** (snr_db / 10))).astype(np.float32)

@@ -1,0 +1,321 @@
+"""Augmented copies of a data directory: speed perturbation, reverberation, additive noise.
+
+What Kaldi does with ``utils/data/perturb_data_dir_speed.sh`` and
+``steps/data/augment_data_dir.py`` (MUSAN noise, babble and room responses), in one step.
+Each of ``copies`` copies of every utterance draws, from a generator seeded by (seed, copy,
+utterance id) — so the output does not depend on ``num_jobs`` —
+
+- a speed factor from ``speeds`` (resampling, like ``sox speed``: tempo and pitch together);
+- with probability ``reverb_prob``, a synthetic room response with RT60 in ``rt60_s``;
+- with probability ``noise_prob``, one noise kind from ``noise_types`` at an SNR drawn
+  uniformly from ``snr_db``: ``white``, ``pink``, ``brown``, ``babble`` (synthetic speech-band
+  babble), ``speech`` (the sum of 3-6 other utterances of the directory, as MUSAN babble is
+  built) or ``file`` (a random stretch of a recording from ``noise_dir``).
+
+The output directory holds ``wav/<utt>.wav`` (16-bit PCM at the source rate), ``wav.scp``,
+``text`` and the other utterance tables, ``utt2spk``/``spk2utt`` with utterance *and* speaker
+ids prefixed ``<prefix><copy>-`` (so every copy's ids sort together, as Kaldi requires),
+``utt2dur``, ``ctm`` with times divided by the speed factor, and ``augment.tsv`` recording what
+each utterance got. Segments are cut out, so the output has none. Combine it with the source
+(``speechseq data combine``) to train on both.
+"""
+
+from __future__ import annotations
+
+import os
+import zlib
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from speechseq.data.audio import read_audio, read_audio_native, write_wav
+from speechseq.data.kaldi_dir import (
+    CtmEntry,
+    DataDir,
+    c_sorted,
+    read_ctm,
+    read_table,
+    spk2utt_from_utt2spk,
+    write_ctm,
+    write_table,
+)
+from speechseq.errors import SpeechseqError, UsageError
+from speechseq.fileio import atomic_dir, atomic_write
+
+NOISE_TYPES = ("white", "pink", "brown", "babble", "speech", "file")
+AUDIO_SUFFIXES = (".wav", ".flac", ".ogg", ".mp3", ".sph")
+# Utterance tables copied with renamed keys; wav.scp, segments, utt2dur, feats and ctm are remade.
+COPIED_TABLES = ("text", "slots")
+
+
+@dataclass(frozen=True)
+class AugmentConfig:
+    copies: int = 1  # augmented copies of each utterance
+    speeds: tuple[float, ...] = (0.9, 1.0, 1.1)  # speed factors, one drawn per copy
+    reverb_prob: float = 0.3  # chance of a synthetic room response
+    rt60_s: tuple[float, float] = (0.2, 0.8)  # reverberation time range, seconds
+    noise_prob: float = 1.0  # chance of additive noise
+    noise_types: tuple[str, ...] = ("white", "pink", "brown", "babble", "speech")
+    snr_db: tuple[float, float] = (5.0, 25.0)  # SNR range, dB (speech power over noise power)
+    noise_dir: str | None = None  # recordings for noise type 'file'
+    prefix: str = "aug"  # ids become <prefix><copy>-<id>
+    seed: int = 0
+
+    def check(self) -> None:
+        if self.copies < 1:
+            raise UsageError(f"--copies {self.copies}: give at least 1")
+        if not self.speeds or any(not 0.5 <= s <= 2.0 for s in self.speeds):
+            raise UsageError(
+                f"--speeds {','.join(map(str, self.speeds))}: give factors between 0.5 and 2.0, e.g. 0.9,1.0,1.1"
+            )
+        for name, p in (("--reverb-prob", self.reverb_prob), ("--noise-prob", self.noise_prob)):
+            if not 0.0 <= p <= 1.0:
+                raise UsageError(f"{name} {p}: give a probability between 0 and 1")
+        lo, hi = self.rt60_s
+        if not 0.05 <= lo <= hi <= 3.0:
+            raise UsageError(
+                f"--rt60 {lo}:{hi}: give LOW:HIGH seconds with 0.05 <= LOW <= HIGH <= 3"
+            )
+        if self.snr_db[0] > self.snr_db[1]:
+            raise UsageError(f"--snr {self.snr_db[0]}:{self.snr_db[1]}: LOW must not exceed HIGH")
+        unknown = [t for t in self.noise_types if t not in NOISE_TYPES]
+        if unknown or not self.noise_types:
+            raise UsageError(
+                f"--noise-types: unknown type(s) {', '.join(unknown) or '(none given)'} — choose from {', '.join(NOISE_TYPES)}"
+            )
+        if ("file" in self.noise_types) != (self.noise_dir is not None):
+            raise UsageError(
+                "noise type 'file' and --noise-dir go together: give --noise-dir DIR with 'file' in --noise-types"
+            )
+        if not self.prefix or any(c.isspace() for c in self.prefix):
+            raise UsageError(f"--prefix '{self.prefix}': give a non-empty prefix without spaces")
+
+
+def parse_range(text: str, what: str) -> tuple[float, float]:
+    """``"5:25"`` -> (5.0, 25.0); a single number is a range of one value."""
+    try:
+        parts = [float(p) for p in text.split(":")]
+    except ValueError:
+        parts = []
+    if len(parts) == 1:
+        parts *= 2
+    if len(parts) != 2:
+        raise UsageError(f"{what} '{text}': give LOW:HIGH, e.g. 5:25")
+    return parts[0], parts[1]
+
+
+def parse_list(text: str, what: str, kind=float) -> tuple:
+    try:
+        return tuple(kind(p) for p in text.split(",") if p.strip())
+    except ValueError:
+        raise UsageError(f"{what} '{text}': give a comma-separated list") from None
+
+
+@dataclass(frozen=True)
+class _Item:
+    utt: str
+    spec: str
+    start_s: float
+    end_s: float | None
+
+
+@dataclass
+class AugmentSummary:
+    num_utts: int = 0
+    hours: float = 0.0
+    counts: dict[str, int] = field(default_factory=dict)  # noise kind / 'reverb' -> utterances
+
+
+_items: list[_Item] = []
+_noise_files: list[str] = []
+_cfg: AugmentConfig | None = None
+
+
+def _init_worker(items, noise_files, cfg) -> None:
+    global _items, _noise_files, _cfg
+    os.environ.setdefault("OMP_NUM_THREADS", "1")
+    _items, _noise_files, _cfg = items, noise_files, cfg
+
+
+def _speech_noise(n: int, sr: int, me: str, rng: np.random.Generator) -> np.ndarray:
+    """3-6 other utterances of the directory, each looped to ``n`` samples at a random offset."""
+    picks = rng.choice(len(_items), size=min(7, len(_items)), replace=False)
+    others = [_items[i] for i in picks if _items[i].utt != me][: int(rng.integers(3, 7))]
+    y = np.zeros(n, np.float64)
+    for it in others:
+        x = read_audio(it.spec, sr, start_s=it.start_s, end_s=it.end_s, what=it.utt)
+        if len(x):
+            x = x / max(np.sqrt(np.mean(x.astype(np.float64) ** 2)), 1e-9)
+            y += np.roll(np.resize(x, n), int(rng.integers(0, n)))
+    if not np.any(y):
+        y = rng.standard_normal(n)
+    return y
+
+
+def _file_noise(n: int, sr: int, rng: np.random.Generator) -> np.ndarray:
+    path = _noise_files[int(rng.integers(len(_noise_files)))]
+    x = read_audio(path, sr, what=f"noise file {path}")
+    if not np.any(x):
+        raise SpeechseqError(f"noise file {path}: silent or empty — remove it from --noise-dir")
+    start = int(rng.integers(0, len(x)))
+    return np.resize(np.roll(x, -start), n).astype(np.float64)
+
+
+def _augment(job) -> tuple[str, float, str, str]:
+    """Worker: make one augmented copy; returns (new utt, duration_s, what it got, error)."""
+    from speechseq.synth import perturb
+
+    k, idx, wav_path = job
+    it, cfg = _items[idx], _cfg
+    rng = np.random.default_rng([cfg.seed, k, zlib.crc32(it.utt.encode())])
+    try:
+        x, sr = read_audio_native(it.spec, 0, it.start_s, it.end_s, it.utt)
+        speed = float(cfg.speeds[int(rng.integers(len(cfg.speeds)))])
+        if speed != 1.0:
+            x = perturb.speed_resample(x, sr, sr, speed)
+        got = [f"speed={speed:g}"]
+        if rng.random() < cfg.reverb_prob:
+            rt60 = float(rng.uniform(*cfg.rt60_s))
+            x = perturb.reverberate(x, sr, rt60, rng)
+            got.append(f"rt60={rt60:.2f}")
+        if rng.random() < cfg.noise_prob and len(x):
+            kind = str(cfg.noise_types[int(rng.integers(len(cfg.noise_types)))])
+            snr = float(rng.uniform(*cfg.snr_db))
+            if kind == "speech":
+                noise = _speech_noise(len(x), sr, it.utt, rng)
+            elif kind == "file":
+                noise = _file_noise(len(x), sr, rng)
+            else:
+                noise = perturb.make_noise(kind, len(x), sr, rng)
+            x = perturb.add_noise_signal(x, noise, snr, sr)
+            got.append(f"noise={kind}:{snr:.1f}dB")
+        peak = float(np.max(np.abs(x))) if len(x) else 0.0
+        if peak > 0.99:  # rescale rather than clip
+            x = x * (0.99 / peak)
+        write_wav(wav_path, x, sr)
+    except SpeechseqError as e:
+        return "", 0.0, "", str(e)
+    return f"{cfg.prefix}{k}-{it.utt}", len(x) / sr, " ".join(got), ""
+
+
+def _list_noise_files(noise_dir: str) -> list[str]:
+    d = Path(noise_dir)
+    if not d.is_dir():
+        raise SpeechseqError(
+            f"--noise-dir {d}: not a directory — give a folder of noise recordings"
+        )
+    files = c_sorted(str(p) for p in d.rglob("*") if p.suffix.lower() in AUDIO_SUFFIXES)
+    if not files:
+        raise SpeechseqError(
+            f"--noise-dir {d}: no audio files ({', '.join(AUDIO_SUFFIXES)}) — give a folder of noise recordings"
+        )
+    return files
+
+
+def augment_data_dir(
+    src: str | os.PathLike,
+    out: str | os.PathLike,
+    cfg: AugmentConfig,
+    num_jobs: int = 1,
+    progress: bool = True,
+) -> AugmentSummary:
+    """Write ``cfg.copies`` augmented copies of every utterance of ``src`` to ``out``."""
+    from speechseq.progress import progress_bar
+
+    cfg.check()
+    src, out = Path(src), Path(out)
+    if out.resolve() == src.resolve():
+        raise UsageError(f"{out}: the output is the input — choose another output directory")
+    data = DataDir(src)
+    utt2spk = data.utt2spk
+    if not utt2spk:
+        raise SpeechseqError(f"{data.file('utt2spk')}: no utterances — nothing to augment")
+    utts = c_sorted(utt2spk)
+    items = [_Item(u, *data.audio_spec(u)) for u in utts]
+    if "speech" in cfg.noise_types and len(items) < 4:
+        raise SpeechseqError(
+            f"{src}: {len(items)} utterance(s) — noise type 'speech' mixes 3-6 other utterances; "
+            f"leave 'speech' out of --noise-types for so small a directory"
+        )
+    noise_files = _list_noise_files(cfg.noise_dir) if cfg.noise_dir else []
+    tables = {
+        n: read_table(src / n, allow_empty=True) for n in COPIED_TABLES if (src / n).is_file()
+    }
+    tables.update(
+        {p.name: read_table(p, allow_empty=True) for p in src.glob("text.*") if p.is_file()}
+    )
+    ctm = read_ctm(src / "ctm") if (src / "ctm").is_file() else None
+
+    summary = AugmentSummary()
+    with atomic_dir(out) as tmp:
+        (tmp / "wav").mkdir()
+        jobs = [
+            (k, i, str(tmp / "wav" / f"{cfg.prefix}{k}-{it.utt}.wav"))
+            for k in range(1, cfg.copies + 1)
+            for i, it in enumerate(items)
+        ]
+        pool = None
+        if num_jobs > 1:
+            import multiprocessing as mp
+
+            pool = mp.get_context("spawn").Pool(
+                num_jobs, initializer=_init_worker, initargs=(items, noise_files, cfg)
+            )
+            results = pool.imap(_augment, jobs, chunksize=8)
+        else:
+            _init_worker(items, noise_files, cfg)
+            results = map(_augment, jobs)
+        made: dict[str, tuple[int, str, float, str]] = {}  # new utt -> (copy, old utt, dur, got)
+        try:
+            with progress_bar("augment", enabled=progress) as bar:
+                task = bar.add_task("augment", total=len(jobs))
+                for (k, i, _), (new, dur, got, err) in zip(jobs, results, strict=True):
+                    if err:
+                        raise SpeechseqError(f"{src}: utterance '{items[i].utt}': {err}")
+                    made[new] = (k, items[i].utt, dur, got)
+                    bar.advance(task)
+        finally:
+            if pool is not None:
+                pool.terminate()
+                pool.join()
+
+        def rename(k: int, key: str) -> str:
+            return f"{cfg.prefix}{k}-{key}"
+
+        final = out.resolve()
+        write_table(tmp / "wav.scp", {u: str(final / "wav" / f"{u}.wav") for u in made})
+        new_utt2spk = {u: rename(k, utt2spk[old]) for u, (k, old, _, _) in made.items()}
+        write_table(tmp / "utt2spk", new_utt2spk)
+        write_table(tmp / "spk2utt", spk2utt_from_utt2spk(new_utt2spk))
+        write_table(tmp / "utt2dur", {u: f"{d:.4f}" for u, (_, _, d, _) in made.items()})
+        for name, table in tables.items():
+            write_table(
+                tmp / name,
+                {u: table[old] for u, (_, old, _, _) in made.items() if old in table},
+            )
+        if ctm is not None:
+            speed_of = {
+                (k, old): float(got.split()[0].split("=")[1]) for k, old, _, got in made.values()
+            }
+            entries = [
+                CtmEntry(rename(k, e.utt), e.channel, e.start_s / s, e.dur_s / s, e.word)
+                for k in range(1, cfg.copies + 1)
+                for e in ctm
+                if (s := speed_of.get((k, e.utt))) is not None
+            ]
+            write_ctm(tmp / "ctm", entries)
+        with atomic_write(tmp / "augment.tsv") as f:
+            f.write("utt\tsource\taugmentation\n")
+            for u in c_sorted(made):
+                _, old, _, got = made[u]
+                f.write(f"{u}\t{old}\t{got}\n")
+    summary.num_utts = len(made)
+    summary.hours = sum(d for _, _, d, _ in made.values()) / 3600
+    for _, _, _, got in made.values():
+        for part in got.split()[1:]:
+            key = (
+                part.split(":")[0].replace("noise=", "") if part.startswith("noise=") else "reverb"
+            )
+            summary.counts[key] = summary.counts.get(key, 0) + 1
+    return summary

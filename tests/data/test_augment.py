@@ -1,0 +1,134 @@
+"""speechseq data augment: speed, reverberation, noise copies of a data directory."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import soundfile as sf
+from typer.testing import CliRunner
+
+from speechseq.cli.main import app
+from speechseq.data.augment import AugmentConfig, augment_data_dir, parse_range
+from speechseq.data.kaldi_dir import CtmEntry, read_ctm, read_table, write_ctm
+from speechseq.data.validate import validate_data_dir
+from speechseq.errors import SpeechseqError, UsageError
+from speechseq.synth.perturb import speech_power
+from tests.data.helpers import build_dir, tone, write_audio
+
+UTTS = {f"s{k}-{i}": (f"s{k}", f"word{i}") for k in range(2) for i in range(3)}
+QUIET = dict(progress=False)
+
+
+@pytest.fixture
+def src(tmp_path):
+    d = build_dir(tmp_path / "src", UTTS, dur_s=0.5)
+    write_ctm(d / "ctm", [CtmEntry(u, "1", 0.1, 0.2, t) for u, (_, t) in UTTS.items()])
+    return d
+
+
+def _audio(d, utt):
+    x, sr = sf.read(read_table(d / "wav.scp")[utt], dtype="float32")
+    return x, sr
+
+
+def test_copies_are_a_valid_dir_with_prefixed_ids(src, tmp_path):
+    out = tmp_path / "aug"
+    s = augment_data_dir(src, out, AugmentConfig(copies=2, seed=3), **QUIET)
+    assert s.num_utts == 12
+    assert validate_data_dir(out) == []
+    utt2spk = read_table(out / "utt2spk")
+    assert utt2spk["aug1-s0-1"] == "aug1-s0" and utt2spk["aug2-s1-2"] == "aug2-s1"
+    assert read_table(out / "text")["aug2-s0-2"] == "word2"
+    assert len(read_table(out / "spk2utt")) == 4
+    assert (out / "augment.tsv").read_text().count("\n") == 13
+    # the copies differ from the source and from each other
+    a, _ = _audio(out, "aug1-s0-0")
+    b, _ = _audio(out, "aug2-s0-0")
+    assert a.shape != b.shape or not np.allclose(a, b)
+
+
+def test_speed_scales_duration_and_ctm(src, tmp_path):
+    out = tmp_path / "aug"
+    cfg = AugmentConfig(speeds=(1.25,), reverb_prob=0.0, noise_prob=0.0)
+    augment_data_dir(src, out, cfg, **QUIET)
+    x, sr = _audio(out, "aug1-s1-0")
+    assert len(x) == pytest.approx(0.5 * sr / 1.25, abs=2)
+    assert float(read_table(out / "utt2dur")["aug1-s1-0"]) == pytest.approx(0.4, abs=1e-3)
+    e = [e for e in read_ctm(out / "ctm") if e.utt == "aug1-s1-0"][0]
+    assert (e.start_s, e.dur_s) == pytest.approx((0.08, 0.16), abs=1e-3)
+
+
+@pytest.mark.parametrize("kind", ["white", "babble", "speech"])
+def test_noise_at_the_asked_snr(src, tmp_path, kind):
+    out = tmp_path / "aug"
+    cfg = AugmentConfig(
+        speeds=(1.0,), reverb_prob=0.0, noise_types=(kind,), snr_db=(10.0, 10.0), seed=1
+    )
+    augment_data_dir(src, out, cfg, **QUIET)
+    clean, sr = _audio(src, "s0-1")
+    noisy, _ = _audio(out, "aug1-s0-1")
+    noise = noisy - clean  # 16-bit rounding is far below this noise
+    snr = 10 * np.log10(speech_power(clean, sr) / np.mean(noise.astype(np.float64) ** 2))
+    assert snr == pytest.approx(10.0, abs=0.3)
+    assert f"noise={kind}:10.0dB" in (out / "augment.tsv").read_text()
+
+
+def test_noise_recordings_from_a_folder(src, tmp_path):
+    write_audio(tmp_path / "noise" / "hum.wav", tone(50, 0.3, amp=0.2))
+    out = tmp_path / "aug"
+    cfg = AugmentConfig(
+        speeds=(1.0,), reverb_prob=0.0, noise_types=("file",), noise_dir=str(tmp_path / "noise")
+    )
+    augment_data_dir(src, out, cfg, **QUIET)
+    noisy, sr = _audio(out, "aug1-s1-1")
+    spec = np.abs(np.fft.rfft(noisy - _audio(src, "s1-1")[0]))
+    assert np.argmax(spec) == pytest.approx(50 * len(noisy) / sr, abs=2)  # the 50 Hz hum
+
+
+def test_same_seed_same_output_independent_of_jobs(src, tmp_path):
+    cfg = AugmentConfig(seed=5)
+    augment_data_dir(src, tmp_path / "a", cfg, num_jobs=1, **QUIET)
+    augment_data_dir(src, tmp_path / "b", cfg, num_jobs=2, **QUIET)
+    for utt in read_table(tmp_path / "a" / "utt2spk"):
+        assert np.array_equal(_audio(tmp_path / "a", utt)[0], _audio(tmp_path / "b", utt)[0])
+
+
+def test_segments_are_cut_out(seg_dir, tmp_path):
+    out = tmp_path / "aug"
+    cfg = AugmentConfig(speeds=(1.0,), noise_types=("white",))
+    augment_data_dir(seg_dir, out, cfg, **QUIET)
+    assert not (out / "segments").exists()
+    assert validate_data_dir(out) == []
+    assert len(_audio(out, "aug1-s-2")[0]) == int(0.3 * 16000)
+
+
+def test_bad_options_are_usage_errors(src, tmp_path):
+    with pytest.raises(UsageError, match="--speeds"):
+        augment_data_dir(src, tmp_path / "x", AugmentConfig(speeds=(3.0,)), **QUIET)
+    with pytest.raises(UsageError, match="--noise-dir"):
+        augment_data_dir(src, tmp_path / "x", AugmentConfig(noise_types=("file",)), **QUIET)
+    with pytest.raises(UsageError, match="unknown type"):
+        augment_data_dir(src, tmp_path / "x", AugmentConfig(noise_types=("pinkish",)), **QUIET)
+    with pytest.raises(UsageError, match="the output is the input"):
+        augment_data_dir(src, src, AugmentConfig(), **QUIET)
+    with pytest.raises(UsageError, match="LOW:HIGH"):
+        parse_range("5-25", "--snr")
+    assert not (tmp_path / "x").exists()
+
+
+def test_unreadable_audio_names_the_utterance_and_leaves_nothing(src, tmp_path):
+    (src / "wav" / "s1-2.wav").write_bytes(b"not audio")
+    with pytest.raises(SpeechseqError, match="s1-2"):
+        augment_data_dir(src, tmp_path / "aug", AugmentConfig(), **QUIET)
+    assert not (tmp_path / "aug").exists()
+    assert [p for p in tmp_path.iterdir() if p.name.startswith(".aug")] == []
+
+
+def test_cli(src, tmp_path):
+    r = CliRunner().invoke(
+        app, ["data", "augment", str(src), str(tmp_path / "aug"), "--speeds", "1.0", "--snr", "20"]
+    )
+    assert r.exit_code == 0, r.output
+    assert "6 utterances" in r.output
+    r = CliRunner().invoke(app, ["data", "augment", str(src), str(tmp_path / "x"), "--rt60", "2:1"])
+    assert r.exit_code == 2 and "--rt60" in r.output
