@@ -1,13 +1,15 @@
 #!/usr/bin/env bash
 # Travel / slot-filling commands on the synthetic espeak-ng corpus: character CTC + a word 3-gram LM.
 #   ./run.sh [--stage N] [--stop-stage N] [--num-utts N] [--nj N]
-#   0 synth   1 validate   2 features   3 LM   4 train CTC   5 decode test: no LM, 3-gram, 3-gram + lexicon
+#   0 synth   1 validate   2 features   3 LM   4 train CTC
+#   5 decode test: no LM, 3-gram, 3-gram + lexicon (LM weight and word bonus tuned on dev)
 set -euo pipefail
 cd "$(dirname "$0")"
 . ./path.sh
 . ./cmd.sh
 
 stage=0; stop_stage=100; num_utts=3000; num_speakers=400; seed=0; config=conf/ctc.yaml
+beam=30; lm_weights="0.5 1.0 1.5"; word_bonuses="0 2 4"  # the grid searched on dev
 . ../utils/stages.sh "$@"
 
 if run_stage 0 "synthesise the commands corpus"; then
@@ -26,13 +28,25 @@ fi
 if run_stage 4 "train a character CTC model"; then
   speechseq train-ctc data/train --dev data/dev --out exp/ctc --config "$config" --seed "$seed" --resume; done_stage 4
 fi
-if run_stage 5 "decode the test speakers: no LM, 3-gram LM, 3-gram LM + lexicon of the training words"; then
-  # LM weight and word bonus chosen on data/dev (0.5/3 of 0.3-1.0 / 1-5 tried)
+if run_stage 5 "decode the test speakers: no LM, 3-gram LM, 3-gram LM + lexicon (LM weight, word bonus chosen on dev)"; then
+  # As Kaldi's score.sh: decode dev over a grid of LM weights and word bonuses, keep the best for test.
   ../utils/prepare_char_lexicon.sh data/train/text data/lang/lexicon.txt
-  speechseq decode exp/ctc data/test --beam 10 --out exp/ctc/decode_test_nolm
-  speechseq decode exp/ctc data/test --beam 10 --lm data/lm/3gram.arpa --lm-weight 0.5 --word-bonus 3 --out exp/ctc/decode_test_3gram
-  speechseq decode exp/ctc data/test --beam 10 --lm data/lm/3gram.arpa --lm-weight 0.5 --word-bonus 3 \
-    --lexicon data/lang/lexicon.txt --out exp/ctc/decode_test_3gram_lexicon
+  lm="--beam $beam --lm data/lm/3gram.arpa"
+  lex="--lexicon data/lang/lexicon.txt"
+  for w in $lm_weights; do
+    for b in $word_bonuses; do
+      speechseq decode exp/ctc data/dev $lm --lm-weight $w --word-bonus $b --out exp/ctc/tune_dev/3gram_w${w}_b${b}
+      speechseq decode exp/ctc data/dev $lm --lm-weight $w --word-bonus $b $lex --out exp/ctc/tune_dev/3gram_lexicon_w${w}_b${b}
+    done
+  done
+  speechseq decode exp/ctc data/test --beam "$beam" --out exp/ctc/decode_test_nolm
+  for kind in 3gram 3gram_lexicon; do
+    best=$(../utils/best_wer.sh exp/ctc/tune_dev/${kind}_w*)
+    echo "best on dev ($kind): $best"
+    d=$(basename "${best%% *}"); w=${d##*_w}; w=${w%_b*}; b=${d##*_b}
+    extra=""; [ "$kind" = 3gram_lexicon ] && extra=$lex
+    speechseq decode exp/ctc data/test $lm --lm-weight "$w" --word-bonus "$b" $extra --out exp/ctc/decode_test_$kind
+  done
   for d in exp/ctc/decode_test_nolm exp/ctc/decode_test_3gram exp/ctc/decode_test_3gram_lexicon; do echo "$d: $(head -n1 $d/wer)"; done
   done_stage 5
 fi
