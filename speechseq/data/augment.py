@@ -42,6 +42,7 @@ from speechseq.data.kaldi_dir import (
 )
 from speechseq.errors import SpeechseqError, UsageError
 from speechseq.fileio import atomic_dir, atomic_write
+from speechseq.parallel import process_map
 
 NOISE_TYPES = ("white", "pink", "brown", "babble", "speech", "file")
 AUDIO_SUFFIXES = (".wav", ".flac", ".ogg", ".mp3", ".sph")
@@ -120,6 +121,27 @@ class _Item:
     end_s: float | None
 
 
+@dataclass(frozen=True)
+class _Copy:
+    """What one augmented copy got (``error`` set instead when its audio could not be read)."""
+
+    utt: str = ""  # new utterance id
+    dur_s: float = 0.0
+    speed: float = 1.0
+    rt60_s: float = 0.0  # 0: no reverberation
+    noise: str = ""  # noise kind, "" for none
+    snr_db: float = 0.0
+    error: str = ""
+
+    def describe(self) -> str:
+        got = [f"speed={self.speed:g}"]
+        if self.rt60_s:
+            got.append(f"rt60={self.rt60_s:.2f}")
+        if self.noise:
+            got.append(f"noise={self.noise}:{self.snr_db:.1f}dB")
+        return " ".join(got)
+
+
 @dataclass
 class AugmentSummary:
     num_utts: int = 0
@@ -134,7 +156,6 @@ _cfg: AugmentConfig | None = None
 
 def _init_worker(items, noise_files, cfg) -> None:
     global _items, _noise_files, _cfg
-    os.environ.setdefault("OMP_NUM_THREADS", "1")
     _items, _noise_files, _cfg = items, noise_files, cfg
 
 
@@ -162,8 +183,8 @@ def _file_noise(n: int, sr: int, rng: np.random.Generator) -> np.ndarray:
     return np.resize(np.roll(x, -start), n).astype(np.float64)
 
 
-def _augment(job) -> tuple[str, float, str, str]:
-    """Worker: make one augmented copy; returns (new utt, duration_s, what it got, error)."""
+def _augment(job) -> _Copy:
+    """Worker: make and write one augmented copy."""
     from speechseq.synth import perturb
 
     k, idx, wav_path = job
@@ -174,29 +195,27 @@ def _augment(job) -> tuple[str, float, str, str]:
         speed = float(cfg.speeds[int(rng.integers(len(cfg.speeds)))])
         if speed != 1.0:
             x = perturb.speed_resample(x, sr, sr, speed)
-        got = [f"speed={speed:g}"]
+        rt60, noise_kind, snr = 0.0, "", 0.0
         if rng.random() < cfg.reverb_prob:
             rt60 = float(rng.uniform(*cfg.rt60_s))
             x = perturb.reverberate(x, sr, rt60, rng)
-            got.append(f"rt60={rt60:.2f}")
         if rng.random() < cfg.noise_prob and len(x):
-            kind = str(cfg.noise_types[int(rng.integers(len(cfg.noise_types)))])
+            noise_kind = str(cfg.noise_types[int(rng.integers(len(cfg.noise_types)))])
             snr = float(rng.uniform(*cfg.snr_db))
-            if kind == "speech":
+            if noise_kind == "speech":
                 noise = _speech_noise(len(x), sr, it.utt, rng)
-            elif kind == "file":
+            elif noise_kind == "file":
                 noise = _file_noise(len(x), sr, rng)
             else:
-                noise = perturb.make_noise(kind, len(x), sr, rng)
+                noise = perturb.make_noise(noise_kind, len(x), sr, rng)
             x = perturb.add_noise_signal(x, noise, snr, sr)
-            got.append(f"noise={kind}:{snr:.1f}dB")
         peak = float(np.max(np.abs(x))) if len(x) else 0.0
         if peak > 0.99:  # rescale rather than clip
             x = x * (0.99 / peak)
         write_wav(wav_path, x, sr)
     except SpeechseqError as e:
-        return "", 0.0, "", str(e)
-    return f"{cfg.prefix}{k}-{it.utt}", len(x) / sr, " ".join(got), ""
+        return _Copy(error=str(e))
+    return _Copy(f"{cfg.prefix}{k}-{it.utt}", len(x) / sr, speed, rt60, noise_kind, snr)
 
 
 def _list_noise_files(noise_dir: str) -> list[str]:
@@ -247,7 +266,6 @@ def augment_data_dir(
     )
     ctm = read_ctm(src / "ctm") if (src / "ctm").is_file() else None
 
-    summary = AugmentSummary()
     with atomic_dir(out) as tmp:
         (tmp / "wav").mkdir()
         jobs = [
@@ -255,49 +273,33 @@ def augment_data_dir(
             for k in range(1, cfg.copies + 1)
             for i, it in enumerate(items)
         ]
-        pool = None
-        if num_jobs > 1:
-            import multiprocessing as mp
-
-            pool = mp.get_context("spawn").Pool(
-                num_jobs, initializer=_init_worker, initargs=(items, noise_files, cfg)
-            )
-            results = pool.imap(_augment, jobs, chunksize=8)
-        else:
-            _init_worker(items, noise_files, cfg)
-            results = map(_augment, jobs)
-        made: dict[str, tuple[int, str, float, str]] = {}  # new utt -> (copy, old utt, dur, got)
-        try:
-            with progress_bar("augment", enabled=progress) as bar:
-                task = bar.add_task("augment", total=len(jobs))
-                for (k, i, _), (new, dur, got, err) in zip(jobs, results, strict=True):
-                    if err:
-                        raise SpeechseqError(f"{src}: utterance '{items[i].utt}': {err}")
-                    made[new] = (k, items[i].utt, dur, got)
-                    bar.advance(task)
-        finally:
-            if pool is not None:
-                pool.terminate()
-                pool.join()
+        made: dict[str, tuple[int, str, _Copy]] = {}  # new utt -> (copy number, source utt, copy)
+        with (
+            process_map(num_jobs, _init_worker, (items, noise_files, cfg)) as imap,
+            progress_bar("augment", enabled=progress) as bar,
+        ):
+            task = bar.add_task("augment", total=len(jobs))
+            for (k, i, _), c in zip(jobs, imap(_augment, jobs, chunksize=8), strict=True):
+                if c.error:
+                    raise SpeechseqError(f"{src}: utterance '{items[i].utt}': {c.error}")
+                made[c.utt] = (k, items[i].utt, c)
+                bar.advance(task)
 
         def rename(k: int, key: str) -> str:
             return f"{cfg.prefix}{k}-{key}"
 
         final = out.resolve()
         write_table(tmp / "wav.scp", {u: str(final / "wav" / f"{u}.wav") for u in made})
-        new_utt2spk = {u: rename(k, utt2spk[old]) for u, (k, old, _, _) in made.items()}
+        new_utt2spk = {u: rename(k, utt2spk[old]) for u, (k, old, _) in made.items()}
         write_table(tmp / "utt2spk", new_utt2spk)
         write_table(tmp / "spk2utt", spk2utt_from_utt2spk(new_utt2spk))
-        write_table(tmp / "utt2dur", {u: f"{d:.4f}" for u, (_, _, d, _) in made.items()})
+        write_table(tmp / "utt2dur", {u: f"{c.dur_s:.4f}" for u, (_, _, c) in made.items()})
         for name, table in tables.items():
             write_table(
-                tmp / name,
-                {u: table[old] for u, (_, old, _, _) in made.items() if old in table},
+                tmp / name, {u: table[old] for u, (_, old, _) in made.items() if old in table}
             )
         if ctm is not None:
-            speed_of = {
-                (k, old): float(got.split()[0].split("=")[1]) for k, old, _, got in made.values()
-            }
+            speed_of = {(k, old): c.speed for k, old, c in made.values()}
             entries = [
                 CtmEntry(rename(k, e.utt), e.channel, e.start_s / s, e.dur_s / s, e.word)
                 for k in range(1, cfg.copies + 1)
@@ -308,14 +310,10 @@ def augment_data_dir(
         with atomic_write(tmp / "augment.tsv") as f:
             f.write("utt\tsource\taugmentation\n")
             for u in c_sorted(made):
-                _, old, _, got = made[u]
-                f.write(f"{u}\t{old}\t{got}\n")
-    summary.num_utts = len(made)
-    summary.hours = sum(d for _, _, d, _ in made.values()) / 3600
-    for _, _, _, got in made.values():
-        for part in got.split()[1:]:
-            key = (
-                part.split(":")[0].replace("noise=", "") if part.startswith("noise=") else "reverb"
-            )
-            summary.counts[key] = summary.counts.get(key, 0) + 1
+                f.write(f"{u}\t{made[u][1]}\t{made[u][2].describe()}\n")
+    summary = AugmentSummary(len(made), sum(c.dur_s for _, _, c in made.values()) / 3600)
+    for _, _, c in made.values():
+        for key in (c.noise, "reverb" if c.rt60_s else ""):
+            if key:
+                summary.counts[key] = summary.counts.get(key, 0) + 1
     return summary

@@ -18,7 +18,6 @@ files are removed and no feats.scp is left, so the next stage never reads half a
 from __future__ import annotations
 
 import contextlib
-import multiprocessing
 import os
 import sys
 import tempfile
@@ -34,8 +33,8 @@ from speechseq.errors import SpeechseqError
 from speechseq.features.cmvn import GLOBAL_KEY, cmvn_stats
 from speechseq.features.config import CONFIG_NAME, FeatureConfig, save_feature_config
 from speechseq.fileio import atomic_write
+from speechseq.parallel import process_map
 
-THREAD_ENV = ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS")
 OUTPUTS = ("feats.scp", "utt2num_frames", "cmvn.ark")  # removed when a run fails
 
 
@@ -130,21 +129,6 @@ def _items(data: DataDir) -> list[_Item]:
 
 
 @contextlib.contextmanager
-def _single_thread_env() -> Iterator[None]:
-    """OMP/MKL/BLAS threads = 1 while worker processes start (they inherit the environment)."""
-    old = {k: os.environ.get(k) for k in THREAD_ENV}
-    os.environ.update({k: "1" for k in THREAD_ENV})
-    try:
-        yield
-    finally:
-        for k, v in old.items():
-            if v is None:
-                os.environ.pop(k, None)
-            else:
-                os.environ[k] = v
-
-
-@contextlib.contextmanager
 def _results(items: list[_Item], cfg: FeatureConfig, num_jobs: int) -> Iterator[Iterator]:
     """Results of :func:`_featurise` in the order of ``items``, from ``num_jobs`` processes."""
     if num_jobs <= 1:
@@ -159,15 +143,8 @@ def _results(items: list[_Item], cfg: FeatureConfig, num_jobs: int) -> Iterator[
         finally:
             torch.set_num_threads(threads)
         return
-    ctx = multiprocessing.get_context("spawn")
-    with _single_thread_env():
-        pool = ctx.Pool(num_jobs, initializer=_init_worker, initargs=(cfg,))
-    try:
-        chunk = max(1, min(16, len(items) // (4 * num_jobs)))
-        yield pool.imap(_featurise, items, chunksize=chunk)
-    finally:
-        pool.terminate()
-        pool.join()
+    with process_map(num_jobs, _init_worker, (cfg,)) as imap:
+        yield imap(_featurise, items, chunksize=max(1, min(16, len(items) // (4 * num_jobs))))
 
 
 def _progress(enabled: bool):

@@ -26,6 +26,7 @@ from speechseq.data.audio import DEFAULT_SR
 from speechseq.data.kaldi_dir import CtmEntry, spk2utt_from_utt2spk, write_ctm, write_table
 from speechseq.errors import UsageError
 from speechseq.fileio import atomic_dir, atomic_write
+from speechseq.parallel import process_map
 from speechseq.synth import tasks
 from speechseq.synth.voices import Speaker, make_speakers
 
@@ -209,10 +210,6 @@ def _render_job(job) -> tuple[str, float, list[tuple[float, float]]]:
     return utt.utt, len(r.audio) / DEFAULT_SR, r.word_times
 
 
-def _init_worker() -> None:
-    os.environ.setdefault("OMP_NUM_THREADS", "1")
-
-
 @dataclass
 class SynthSummary:
     sets: dict[str, tuple[int, int, float]]  # set -> (utterances, speakers, hours)
@@ -273,13 +270,8 @@ def synthesize_corpus(
     plan = plan_corpus(task, num_utts, seed, num_train_speakers, num_heldout_speakers)
     out = Path(out)
     t0 = time.perf_counter()
-    pool = None
-    if num_jobs > 1:
-        import multiprocessing as mp
-
-        pool = mp.get_context("spawn").Pool(num_jobs, initializer=_init_worker)
     summary: dict[str, tuple[int, int, float]] = {}
-    try:
+    with process_map(num_jobs) as imap:
         for name, utts in plan.sets.items():
             final = out / name
             if final.exists():
@@ -297,11 +289,7 @@ def synthesize_corpus(
                     )
                     for u in utts
                 ]
-                it = pool.imap(_render_job, jobs, chunksize=8) if pool else map(_render_job, jobs)
+                it = imap(_render_job, jobs, chunksize=8)
                 results = {utt: (dur, times) for utt, dur, times in it}
                 summary[name] = _write_set(tmp, final, plan, name, results)
-    finally:
-        if pool is not None:
-            pool.close()
-            pool.join()
     return SynthSummary(summary, time.perf_counter() - t0, sum(len(u) for u in plan.sets.values()))
