@@ -118,6 +118,14 @@ def augment(
         "--speeds",
         help="Speed factors, one drawn per copy ('1.0': no speed change).",
     ),
+    channel_prob: float = typer.Option(
+        0.0, "--channel-prob", help="Chance of a first-order channel filter (see --tilt)."
+    ),
+    tilt: str = typer.Option(
+        "-0.6:0.9",
+        "--tilt",
+        help="Channel filter coefficient range LOW:HIGH (> 0 duller, low-passed; < 0 brighter).",
+    ),
     reverb_prob: float = typer.Option(
         0.3, "--reverb-prob", help="Chance of a synthetic room response."
     ),
@@ -139,13 +147,15 @@ def augment(
     num_jobs: int = NUM_JOBS,
     seed: int = SEED,
 ) -> None:
-    """Speed-perturbed, reverberated and noisy copies of DIR (Kaldi's speed perturbation and
-    augment_data_dir.py in one); combine with DIR to train on both."""
+    """Speed-perturbed, channel-filtered, reverberated and noisy copies of DIR (Kaldi's speed
+    perturbation and augment_data_dir.py in one); combine with DIR to train on both."""
     from speechseq.data.augment import AugmentConfig, augment_data_dir, parse_list, parse_range
 
     cfg = AugmentConfig(
         copies=copies,
         speeds=parse_list(speeds, "--speeds"),
+        channel_prob=channel_prob,
+        tilt=parse_range(tilt, "--tilt"),
         reverb_prob=reverb_prob,
         rt60_s=parse_range(rt60, "--rt60"),
         noise_prob=noise_prob,

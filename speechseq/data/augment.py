@@ -6,6 +6,9 @@ Each of ``copies`` copies of every utterance draws, from a generator seeded by (
 utterance id) — so the output does not depend on ``num_jobs`` —
 
 - a speed factor from ``speeds`` (resampling, like ``sox speed``: tempo and pitch together);
+- with probability ``channel_prob``, a first-order channel filter with its coefficient drawn
+  from ``tilt`` (> 0 a duller, low-passed microphone or line; < 0 a brighter one), as the
+  band-limiting filters of SpeechBrain's and ESPnet's augmentation do;
 - with probability ``reverb_prob``, a synthetic room response with RT60 in ``rt60_s``;
 - with probability ``noise_prob``, one noise kind from ``noise_types`` at an SNR drawn
   uniformly from ``snr_db``: ``white``, ``pink``, ``brown``, ``babble`` (synthetic speech-band
@@ -54,6 +57,8 @@ COPIED_TABLES = ("text", "slots")
 class AugmentConfig:
     copies: int = 1  # augmented copies of each utterance
     speeds: tuple[float, ...] = (0.9, 1.0, 1.1)  # speed factors, one drawn per copy
+    channel_prob: float = 0.0  # chance of a channel filter
+    tilt: tuple[float, float] = (-0.6, 0.9)  # channel filter coefficient range (+: duller)
     reverb_prob: float = 0.3  # chance of a synthetic room response
     rt60_s: tuple[float, float] = (0.2, 0.8)  # reverberation time range, seconds
     noise_prob: float = 1.0  # chance of additive noise
@@ -70,9 +75,17 @@ class AugmentConfig:
             raise UsageError(
                 f"--speeds {','.join(map(str, self.speeds))}: give factors between 0.5 and 2.0, e.g. 0.9,1.0,1.1"
             )
-        for name, p in (("--reverb-prob", self.reverb_prob), ("--noise-prob", self.noise_prob)):
+        for name, p in (
+            ("--channel-prob", self.channel_prob),
+            ("--reverb-prob", self.reverb_prob),
+            ("--noise-prob", self.noise_prob),
+        ):
             if not 0.0 <= p <= 1.0:
                 raise UsageError(f"{name} {p}: give a probability between 0 and 1")
+        if not -0.95 <= self.tilt[0] <= self.tilt[1] <= 0.95:
+            raise UsageError(
+                f"--tilt {self.tilt[0]}:{self.tilt[1]}: give LOW:HIGH with -0.95 <= LOW <= HIGH <= 0.95"
+            )
         lo, hi = self.rt60_s
         if not 0.05 <= lo <= hi <= 3.0:
             raise UsageError(
@@ -128,6 +141,7 @@ class _Copy:
     utt: str = ""  # new utterance id
     dur_s: float = 0.0
     speed: float = 1.0
+    tilt: float = 0.0  # 0: no channel filter
     rt60_s: float = 0.0  # 0: no reverberation
     noise: str = ""  # noise kind, "" for none
     snr_db: float = 0.0
@@ -135,6 +149,8 @@ class _Copy:
 
     def describe(self) -> str:
         got = [f"speed={self.speed:g}"]
+        if self.tilt:
+            got.append(f"tilt={self.tilt:.2f}")
         if self.rt60_s:
             got.append(f"rt60={self.rt60_s:.2f}")
         if self.noise:
@@ -195,7 +211,11 @@ def _augment(job) -> _Copy:
         speed = float(cfg.speeds[int(rng.integers(len(cfg.speeds)))])
         if speed != 1.0:
             x = perturb.speed_resample(x, sr, sr, speed)
-        rt60, noise_kind, snr = 0.0, "", 0.0
+        tilt, rt60, noise_kind, snr = 0.0, 0.0, "", 0.0
+        # drawn only when asked for, so that outputs made without it stay the same
+        if cfg.channel_prob and rng.random() < cfg.channel_prob:
+            tilt = float(rng.uniform(*cfg.tilt))
+            x = perturb.channel_tilt(x, tilt)
         if rng.random() < cfg.reverb_prob:
             rt60 = float(rng.uniform(*cfg.rt60_s))
             x = perturb.reverberate(x, sr, rt60, rng)
@@ -215,7 +235,7 @@ def _augment(job) -> _Copy:
         write_wav(wav_path, x, sr)
     except SpeechseqError as e:
         return _Copy(error=str(e))
-    return _Copy(f"{cfg.prefix}{k}-{it.utt}", len(x) / sr, speed, rt60, noise_kind, snr)
+    return _Copy(f"{cfg.prefix}{k}-{it.utt}", len(x) / sr, speed, tilt, rt60, noise_kind, snr)
 
 
 def _list_noise_files(noise_dir: str) -> list[str]:
@@ -313,7 +333,7 @@ def augment_data_dir(
                 f.write(f"{u}\t{made[u][1]}\t{made[u][2].describe()}\n")
     summary = AugmentSummary(len(made), sum(c.dur_s for _, _, c in made.values()) / 3600)
     for _, _, c in made.values():
-        for key in (c.noise, "reverb" if c.rt60_s else ""):
+        for key in (c.noise, "reverb" if c.rt60_s else "", "channel" if c.tilt else ""):
             if key:
                 summary.counts[key] = summary.counts.get(key, 0) + 1
     return summary

@@ -85,8 +85,29 @@ def test_noise_recordings_from_a_folder(src, tmp_path):
     assert np.argmax(spec) == pytest.approx(50 * len(noisy) / sr, abs=2)  # the 50 Hz hum
 
 
+@pytest.mark.parametrize("tilt", [0.8, -0.5])
+def test_channel_filter_gain_matches_its_coefficient(src, tmp_path, tilt):
+    out = tmp_path / "aug"
+    cfg = AugmentConfig(
+        speeds=(1.0,), channel_prob=1.0, tilt=(tilt, tilt), reverb_prob=0.0, noise_prob=0.0
+    )
+    augment_data_dir(src, out, cfg, **QUIET)
+    clean, sr = _audio(src, "s1-2")  # a 550 Hz tone
+    y, _ = _audio(out, "aug1-s1-2")
+    z = np.exp(-2j * np.pi * 550 / sr)
+    gain = abs((1 - tilt) / (1 - tilt * z)) if tilt > 0 else abs(1 + tilt * z) / (1 - tilt)
+    power = np.mean(y[800:].astype(np.float64) ** 2) / np.mean(clean[800:].astype(np.float64) ** 2)
+    assert np.sqrt(power) == pytest.approx(gain, rel=0.02)  # past the filter's onset
+    assert f"tilt={tilt:.2f}" in (out / "augment.tsv").read_text()
+
+
+def test_no_channel_filter_unless_asked(src, tmp_path):
+    augment_data_dir(src, tmp_path / "a", AugmentConfig(seed=2), **QUIET)
+    assert "tilt=" not in (tmp_path / "a" / "augment.tsv").read_text()
+
+
 def test_same_seed_same_output_independent_of_jobs(src, tmp_path):
-    cfg = AugmentConfig(seed=5)
+    cfg = AugmentConfig(seed=5, channel_prob=0.5)
     augment_data_dir(src, tmp_path / "a", cfg, num_jobs=1, **QUIET)
     augment_data_dir(src, tmp_path / "b", cfg, num_jobs=2, **QUIET)
     for utt in read_table(tmp_path / "a" / "utt2spk"):
@@ -109,6 +130,10 @@ def test_bad_options_are_usage_errors(src, tmp_path):
         augment_data_dir(src, tmp_path / "x", AugmentConfig(noise_types=("file",)), **QUIET)
     with pytest.raises(UsageError, match="unknown type"):
         augment_data_dir(src, tmp_path / "x", AugmentConfig(noise_types=("pinkish",)), **QUIET)
+    with pytest.raises(UsageError, match="--tilt"):
+        augment_data_dir(src, tmp_path / "x", AugmentConfig(tilt=(0.5, 1.0)), **QUIET)
+    with pytest.raises(UsageError, match="--channel-prob"):
+        augment_data_dir(src, tmp_path / "x", AugmentConfig(channel_prob=2.0), **QUIET)
     with pytest.raises(UsageError, match="the output is the input"):
         augment_data_dir(src, src, AugmentConfig(), **QUIET)
     with pytest.raises(UsageError, match="LOW:HIGH"):
