@@ -146,11 +146,17 @@ def decode_data(
     out_dir: str | os.PathLike | None = None,
     quiet: bool = False,
 ) -> dict:
-    """Decode every utterance of ``data_dir``; write hyp.txt, per_utt, wer and results.json.
+    """Decode every utterance of ``data_dir``; write hyp.txt, per_utt, per_spk, wer and results.json.
 
     Returns the results dict (``wer``, ``cer`` in percent, ``rtf``, counts).
     """
-    from speechseq.metrics.wer import error_stats, kaldi_wer_line, per_utt_lines
+    from speechseq.metrics.wer import (
+        error_stats,
+        kaldi_wer_line,
+        per_spk_lines,
+        per_spk_stats,
+        per_utt_lines,
+    )
 
     m = load_ctc(exp_dir, device, quiet=quiet)
     data = DataDir(data_dir)
@@ -197,11 +203,15 @@ def decode_data(
             f.write(kaldi_wer_line(w, "WER") + "\n" + kaldi_wer_line(c, "CER") + "\n")
         with atomic_write(out / "per_utt") as f:
             f.write("\n".join(per_utt_lines(refs, hyps)) + "\n")
+        by_spk = per_spk_stats(refs, hyps, data.utt2spk or {})
+        with atomic_write(out / "per_spk") as f:
+            f.write("\n".join(per_spk_lines(by_spk)) + "\n")
         results.update(
             wer=round(100 * w.rate, 2),
             cer=round(100 * c.rate, 2),
             wer_line=kaldi_wer_line(w, "WER"),
             cer_line=kaldi_wer_line(c, "CER"),
+            speaker_wer={spk: round(100 * s.rate, 2) for spk, s in by_spk.items()},
         )
     with atomic_write(out / "results.json") as f:
         json.dump(results, f, indent=2)

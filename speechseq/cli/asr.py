@@ -117,7 +117,7 @@ def register(app: typer.Typer) -> None:
         device: str = typer.Option("auto", "--device", help="auto | cpu | cuda[:N] | mps."),
         out: Path = typer.Option(None, "--out", help="Output dir [default EXP/decode_<set>]."),
     ) -> None:
-        """Decode a data dir: hyp.txt, per_utt, a Kaldi %WER line and results.json."""
+        """Decode a data dir: hyp.txt, per_utt, per_spk, a Kaldi %WER line and results.json."""
         from speechseq.asr.inference import decode_data
 
         if lm and beam <= 1:

@@ -198,3 +198,37 @@ def per_utt_lines(refs: dict[str, str], hyps: dict[str, str], unit: str = "word"
             f"{utt} #csid {ops.count('C')} {ops.count('S')} {ops.count('I')} {ops.count('D')}"
         )
     return lines
+
+
+def per_spk_stats(
+    refs: dict[str, str], hyps: dict[str, str], utt2spk: dict[str, str], unit: str = "word"
+) -> dict[str, ErrorStats]:
+    """Error counts per speaker (speakers in sorted order); utterances not in ``utt2spk``
+    count under the speaker ``<unknown>``."""
+    _check_keys(refs, hyps)
+    by_spk: dict[str, ErrorStats] = {}
+    for utt, ref in refs.items():
+        spk = utt2spk.get(utt, "<unknown>")
+        by_spk[spk] = by_spk.get(spk, ErrorStats()) + utt_stats(ref, hyps.get(utt, ""), unit)
+    return dict(sorted(by_spk.items()))
+
+
+def per_spk_lines(by_spk: dict[str, ErrorStats]) -> list[str]:
+    """Kaldi's ``per_spk`` table (wer_per_spk_details.pl): a ``raw`` counts row and a ``sys``
+    percentages row per speaker, then ``SUM``."""
+    cols = ("#SENT", "#WORD", "Corr", "Sub", "Ins", "Del", "Err", "S.Err")
+    width = max([len("SPEAKER"), len("SUM"), *map(len, by_spk)]) + 2
+    lines = ["SPEAKER".ljust(width) + "id".rjust(5) + "".join(c.rjust(11) for c in cols)]
+    for spk, s in [*by_spk.items(), ("SUM", sum(by_spk.values(), ErrorStats()))]:
+        corr = s.ref_len - s.subs - s.dels
+        raw = (s.utts, s.ref_len, corr, s.subs, s.ins, s.dels, s.errors, s.utt_errors)
+        lines.append(spk.ljust(width) + "raw".rjust(5) + "".join(f"{v:11d}" for v in raw))
+        pct = [100 * v / max(s.ref_len, 1) for v in (corr, s.subs, s.ins, s.dels, s.errors)]
+        pct.append(100 * s.utt_errors / max(s.utts, 1))
+        lines.append(
+            spk.ljust(width)
+            + "sys".rjust(5)
+            + f"{s.utts:11d}{s.ref_len:11d}"
+            + "".join(f"{v:11.2f}" for v in pct)
+        )
+    return lines

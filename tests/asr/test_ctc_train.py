@@ -73,6 +73,12 @@ def test_decode_writes_kaldi_wer_and_results(tiny_model, digits_corpus, tmp_path
         == 10
     )
     assert r["rtf"] > 0
+    # one raw and one sys row per test speaker, then SUM, whose error count is the %WER line's
+    spks = set(read_table(digits_corpus / "test" / "utt2spk").values())
+    per_spk = (tmp_path / "dec" / "per_spk").read_text().splitlines()
+    assert len(per_spk) == 1 + 2 * (len(spks) + 1)
+    assert set(r["speaker_wer"]) == spks
+    assert int(per_spk[-2].split()[8]) == int(wer[0].split()[3])
 
 
 def test_decode_refuses_features_of_another_dimension(tiny_model, digits_corpus, tmp_path):

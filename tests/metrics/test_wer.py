@@ -10,6 +10,8 @@ from speechseq.metrics.wer import (
     align,
     error_stats,
     kaldi_wer_line,
+    per_spk_lines,
+    per_spk_stats,
     per_utt_lines,
     utt_stats,
 )
@@ -85,3 +87,29 @@ def test_per_utt_lines_missing_hypothesis_is_all_deletions():
     lines = per_utt_lines({"u1": "a b"}, {})
     assert lines[1] == "u1 hyp  ***  ***"
     assert lines[3] == "u1 #csid 0 0 0 2"
+
+
+def test_per_spk_table_sums_to_the_total():
+    refs = {"a1": "one two three", "a2": "four", "b1": "five six"}
+    hyps = {"a1": "one too three", "a2": "four four", "b1": "six"}
+    by_spk = per_spk_stats(refs, hyps, {"a1": "A", "a2": "A", "b1": "B"})
+    assert by_spk["A"] == ErrorStats(4, 1, 0, 1, 2, 2)
+    assert by_spk["B"] == ErrorStats(2, 0, 1, 0, 1, 1)
+    lines = per_spk_lines(by_spk)
+    assert lines[0].split() == "SPEAKER id #SENT #WORD Corr Sub Ins Del Err S.Err".split()
+    assert lines[1].split() == ["A", "raw", "2", "4", "3", "1", "1", "0", "2", "2"]
+    assert lines[2].split() == [
+        "A",
+        "sys",
+        "2",
+        "4",
+        "75.00",
+        "25.00",
+        "25.00",
+        "0.00",
+        "50.00",
+        "100.00",
+    ]
+    total = error_stats(refs, hyps)
+    assert lines[-2].split()[:4] == ["SUM", "raw", "3", "6"]
+    assert int(lines[-2].split()[8]) == total.errors == 3
