@@ -33,7 +33,7 @@ train=data/train
 
 if run_stage 2 "augmented copy of the training set"; then
   if [ "$augment" = true ]; then
-    speechseq data augment data/train data/train_aug --copies 1 --seed "$seed" -j "$nj"
+    speechseq data augment data/train data/train_aug --copies 1 --channel-prob 0.5 --seed "$seed" -j "$nj"
     speechseq data combine data/train_comb data/train data/train_aug
   fi
   done_stage 2
