@@ -151,6 +151,7 @@ def decode_data(
     Returns the results dict (``wer``, ``cer`` in percent, ``rtf``, counts).
     """
     from speechseq.metrics.wer import (
+        ErrorStats,
         error_stats,
         kaldi_wer_line,
         per_spk_lines,
@@ -197,13 +198,13 @@ def decode_data(
     }
     if data.text is not None:
         refs = {u: data.text.get(u, "") for u in utts}
-        w = error_stats(refs, hyps, unit="word")
+        by_spk = per_spk_stats(refs, hyps, data.utt2spk or {})
+        w = sum(by_spk.values(), ErrorStats())  # the word totals, aligned once
         c = error_stats(refs, hyps, unit="char")
         with atomic_write(out / "wer") as f:
             f.write(kaldi_wer_line(w, "WER") + "\n" + kaldi_wer_line(c, "CER") + "\n")
         with atomic_write(out / "per_utt") as f:
             f.write("\n".join(per_utt_lines(refs, hyps)) + "\n")
-        by_spk = per_spk_stats(refs, hyps, data.utt2spk or {})
         with atomic_write(out / "per_spk") as f:
             f.write("\n".join(per_spk_lines(by_spk)) + "\n")
         results.update(

@@ -11,7 +11,8 @@ each transcript with spaces removed, like ESPnet's CER.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Iterator
+from dataclasses import dataclass, replace
 
 from speechseq.errors import SpeechseqError
 
@@ -131,28 +132,24 @@ def _check_keys(refs: dict[str, str], hyps: dict[str, str]) -> None:
         )
 
 
+def _scored_utts(
+    refs: dict[str, str], hyps: dict[str, str], unit: str
+) -> Iterator[tuple[str, ErrorStats]]:
+    """``(utt, counts)`` for each reference; one without a hypothesis scores as all deletions
+    and is listed in ``missing``."""
+    _check_keys(refs, hyps)
+    for utt, ref in refs.items():
+        s = utt_stats(ref, hyps.get(utt, ""), unit)
+        yield utt, (s if utt in hyps else replace(s, missing=(utt,)))
+
+
 def error_stats(refs: dict[str, str], hyps: dict[str, str], unit: str = "word") -> ErrorStats:
     """Total error counts of ``hyps`` against ``refs`` (utterance id -> transcript).
 
     A reference without a hypothesis counts as all deletions and is listed in ``missing``;
     a hypothesis without a reference is an error.
     """
-    _check_keys(refs, hyps)
-    total = ErrorStats()
-    missing = []
-    for utt, ref in refs.items():
-        if utt not in hyps:
-            missing.append(utt)
-        total = total + utt_stats(ref, hyps.get(utt, ""), unit)
-    return ErrorStats(
-        total.ref_len,
-        total.ins,
-        total.dels,
-        total.subs,
-        total.utts,
-        total.utt_errors,
-        tuple(missing),
-    )
+    return sum((s for _, s in _scored_utts(refs, hyps, unit)), ErrorStats())
 
 
 def kaldi_wer_line(stats: ErrorStats, name: str = "WER") -> str:
@@ -203,13 +200,12 @@ def per_utt_lines(refs: dict[str, str], hyps: dict[str, str], unit: str = "word"
 def per_spk_stats(
     refs: dict[str, str], hyps: dict[str, str], utt2spk: dict[str, str], unit: str = "word"
 ) -> dict[str, ErrorStats]:
-    """Error counts per speaker (speakers in sorted order); utterances not in ``utt2spk``
-    count under the speaker ``<unknown>``."""
-    _check_keys(refs, hyps)
+    """Error counts per speaker (speakers in sorted order; they add up to :func:`error_stats`);
+    utterances not in ``utt2spk`` count under the speaker ``<unknown>``."""
     by_spk: dict[str, ErrorStats] = {}
-    for utt, ref in refs.items():
+    for utt, s in _scored_utts(refs, hyps, unit):
         spk = utt2spk.get(utt, "<unknown>")
-        by_spk[spk] = by_spk.get(spk, ErrorStats()) + utt_stats(ref, hyps.get(utt, ""), unit)
+        by_spk[spk] = by_spk.get(spk, ErrorStats()) + s
     return dict(sorted(by_spk.items()))
 
 
