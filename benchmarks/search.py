@@ -9,7 +9,7 @@ sphere, a Zipf-distributed number of occurrences per word, each occurrence = cen
 (cosine to its centre ~0.78, between two occurrences ~0.6), normalised. Queries are fresh
 occurrences drawn the same way (not in the index).
 
-Each index is built through ``speechseq.search.index.build_index`` (``--build-threads``
+Each index is built through ``speechseq.std.index.build_index`` (``--build-threads``
 threads), then searched with ONE thread (``faiss.omp_set_num_threads(1)``, the queries in
 one batch call). Recall@10 = |approximate top-10 ∩ exact top-10| / 10, averaged over
 queries, the exact top-10 coming from the flat index. For HNSW (efSearch) and IVF-PQ
@@ -30,7 +30,7 @@ import time  # noqa: E402
 import faiss  # noqa: E402
 import numpy as np  # noqa: E402
 
-from speechseq.search.index import SegmentRow, build_index  # noqa: E402
+from speechseq.std.index import SegmentRow, build_index  # noqa: E402
 
 K = 10  # recall@K
 

@@ -97,7 +97,7 @@ class CTCTask:
 
     @torch.no_grad()
     def evaluate(self, model, loader) -> dict[str, float]:
-        from speechseq.asr.ctc_decode import greedy
+        from speechseq.decode.ctc import greedy
         from speechseq.metrics.wer import error_stats
 
         model.eval()

@@ -89,7 +89,7 @@ def make_searcher(
     word_bonus: float,
 ):
     """A function ``log_probs [T, V] -> list[int] unit ids`` (and words or None) for the chosen search."""
-    from speechseq.asr import ctc_decode
+    from speechseq.decode import ctc as ctc_decode
 
     units = m.units
     if beam <= 1 and not lm_path and not lexicon_path:

@@ -131,7 +131,7 @@ def register(app: typer.Typer) -> None:
         ),
     ) -> None:
         """Build a FAISS index (inner product of normalised vectors)."""
-        from speechseq.search.std import build
+        from speechseq.std.qbe import build
 
         store = build(vecs, out, index_type)
         info(
@@ -145,7 +145,7 @@ def register(app: typer.Typer) -> None:
         device: str = typer.Option("auto", "--device", help="auto | cpu | cuda[:N] | mps."),
     ) -> None:
         """Embed new recordings with the index's embedder and add them without a rebuild."""
-        from speechseq.search.std import add
+        from speechseq.std.qbe import add
 
         n = add(idx, audio, device=device)
         info(f"{idx}: added {n} segments")
@@ -165,7 +165,7 @@ def register(app: typer.Typer) -> None:
         device: str = typer.Option("auto", "--device", help="auto | cpu | cuda[:N] | mps."),
     ) -> None:
         """Query-by-example search: where in the archive is this spoken term?"""
-        from speechseq.search import std
+        from speechseq.std import qbe as std
 
         files = [str(q) for q in queries]
         if method == "embed":
@@ -232,7 +232,7 @@ def register(app: typer.Typer) -> None:
         device: str = typer.Option("auto", "--device", help="auto | cpu | cuda[:N] | mps."),
     ) -> None:
         """Spoken-term detection scores: MAP, P@10, P@N for the embedder and for DTW."""
-        from speechseq.search.std import evaluate_std
+        from speechseq.std.qbe import evaluate_std
 
         rows = evaluate_std(
             idx,
@@ -267,7 +267,7 @@ def register(app: typer.Typer) -> None:
         ),
     ) -> None:
         """A 2-D map of word vectors labelled by word: sound-alike words lie close."""
-        from speechseq.search.plot import plot_embeddings
+        from speechseq.std.plot import plot_embeddings
 
         n = plot_embeddings(
             vecs, labels, out, method=method, words=words.split(",") if words else None

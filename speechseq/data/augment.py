@@ -201,7 +201,7 @@ def _file_noise(n: int, sr: int, rng: np.random.Generator) -> np.ndarray:
 
 def _augment(job) -> _Copy:
     """Worker: make and write one augmented copy."""
-    from speechseq.synth import perturb
+    from speechseq.data import signal as perturb
 
     k, idx, wav_path = job
     it, cfg = _items[idx], _cfg

@@ -14,10 +14,25 @@ occurrence are not relevant (so duplicates count against precision, as they shou
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
 
 from speechseq.data.kaldi_dir import CtmEntry
 from speechseq.errors import SpeechseqError
-from speechseq.search.nms import Hit
+
+
+@dataclass(frozen=True)
+class Hit:
+    """One match of a query in a recording."""
+
+    source: str  # recording / utterance id the hit lies in
+    start_s: float  # start of the matched span, seconds from the start of ``source``
+    end_s: float  # end of the matched span, seconds
+    score: float  # higher is better (cosine similarity, or negative DTW cost)
+    segment_id: str = ""  # the indexed segment that produced the hit ("" for DTW hits)
+
+    @property
+    def dur_s(self) -> float:
+        return self.end_s - self.start_s
 
 
 def _check(ranked_relevance: Sequence[bool], num_relevant: int) -> None:

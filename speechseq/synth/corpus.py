@@ -167,7 +167,7 @@ class Rendered:
 
 def render_utt(utt: UttPlan, speaker: Speaker, seed: int, task: str, set_name: str) -> Rendered:
     """Speak one planned utterance and apply its speaker's perturbation (16 kHz)."""
-    from speechseq.synth import perturb
+    from speechseq.data import signal as perturb
     from speechseq.synth.espeak import synth, trim_spans, word_spans
 
     rng = _rng(seed, task, set_name, utt.index, "audio")

@@ -10,9 +10,9 @@ from typer.testing import CliRunner
 from speechseq.cli.main import app
 from speechseq.data.augment import AugmentConfig, augment_data_dir, parse_range
 from speechseq.data.kaldi_dir import CtmEntry, read_ctm, read_table, write_ctm
+from speechseq.data.signal import speech_power
 from speechseq.data.validate import validate_data_dir
 from speechseq.errors import SpeechseqError, UsageError
-from speechseq.synth.perturb import speech_power
 from tests.data.helpers import build_dir, tone, write_audio
 
 UTTS = {f"s{k}-{i}": (f"s{k}", f"word{i}") for k in range(2) for i in range(3)}

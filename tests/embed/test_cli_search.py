@@ -104,7 +104,7 @@ def test_search_prints_hits_as_json_and_exports_snippets(search_setup, words_cor
 
 
 def test_search_merges_overlapping_windows(search_setup, words_corpus):
-    from speechseq.search.std import search_files
+    from speechseq.std.qbe import search_files
 
     wav = (words_corpus / "queries" / "wav.scp").read_text().split()[1]
     hits = search_files(search_setup / "idx", [wav], top_k=20, device="cpu")[0][0]

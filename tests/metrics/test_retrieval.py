@@ -12,7 +12,7 @@ from speechseq.metrics.retrieval import (
     precision_at_n,
     relevance_of,
 )
-from speechseq.search.nms import Hit
+from speechseq.std.nms import Hit
 
 
 def test_average_precision_of_hand_made_ranking():

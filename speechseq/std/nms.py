@@ -8,22 +8,8 @@ hit of each overlapping group.
 from __future__ import annotations
 
 from collections.abc import Iterable
-from dataclasses import dataclass
 
-
-@dataclass(frozen=True)
-class Hit:
-    """One match of a query in a recording."""
-
-    source: str  # recording / utterance id the hit lies in
-    start_s: float  # start of the matched span, seconds from the start of ``source``
-    end_s: float  # end of the matched span, seconds
-    score: float  # higher is better (cosine similarity, or negative DTW cost)
-    segment_id: str = ""  # the indexed segment that produced the hit ("" for DTW hits)
-
-    @property
-    def dur_s(self) -> float:
-        return self.end_s - self.start_s
+from speechseq.metrics.retrieval import Hit
 
 
 def overlap_fraction(a: Hit, b: Hit) -> float:

@@ -24,7 +24,7 @@ import numba
 import numpy as np
 
 from speechseq.errors import SpeechseqError
-from speechseq.search.nms import Hit, merge_hits, sort_hits
+from speechseq.std.nms import Hit, merge_hits, sort_hits
 
 
 def cosine_distances(query: np.ndarray, doc: np.ndarray) -> np.ndarray:

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 import torch
 
-from speechseq.asr.ctc_decode import (
+from speechseq.decode.ctc import (
     build_lexicon_trie,
     greedy,
     prefix_beam_search,

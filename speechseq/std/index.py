@@ -39,7 +39,7 @@ import numpy as np
 from speechseq import __version__
 from speechseq.errors import SpeechseqError, where
 from speechseq.fileio import atomic_dir, atomic_write
-from speechseq.search.nms import Hit
+from speechseq.std.nms import Hit
 
 INDEX_FILE = "index.faiss"
 SEGMENTS_FILE = "segments.tsv"

@@ -1,8 +1,8 @@
 """Spoken-term detection by example: index an embedded archive, search spoken queries, evaluate.
 
 Glue between the embedder (:mod:`speechseq.embed.inference`), the FAISS store
-(:mod:`speechseq.search.index`), hit merging (:mod:`speechseq.search.nms`), the DTW
-baseline (:mod:`speechseq.search.dtw`) and the retrieval metrics.
+(:mod:`speechseq.std.index`), hit merging (:mod:`speechseq.std.nms`), the DTW
+baseline (:mod:`speechseq.std.dtw`) and the retrieval metrics.
 """
 
 from __future__ import annotations
@@ -16,7 +16,7 @@ import numpy as np
 
 from speechseq.errors import SpeechseqError
 from speechseq.fileio import atomic_write
-from speechseq.search.nms import Hit, merge_hits
+from speechseq.std.nms import Hit, merge_hits
 
 RAW_HITS_PER_HIT = 3  # nearest windows fetched per hit wanted, before overlapping ones are merged
 EMBED_SETTINGS = "embed.json"  # beside the index: how its vectors were made, so `index add` and `search` can repeat it
@@ -24,7 +24,7 @@ EMBED_SETTINGS = "embed.json"  # beside the index: how its vectors were made, so
 
 def read_vectors(vecs_dir: str | os.PathLike):
     """(vectors [N, D], segment rows, meta) from a ``speechseq embed`` output directory."""
-    from speechseq.search.index import SegmentRow
+    from speechseq.std.index import SegmentRow
 
     d = Path(vecs_dir)
     for name in ("vectors.npy", "segments.tsv", "meta.json"):
@@ -57,7 +57,7 @@ def read_vectors(vecs_dir: str | os.PathLike):
 
 def build(vecs_dir, out_dir, index_type: str = "auto"):
     """Build an index from ``speechseq embed`` output; remembers how the vectors were made."""
-    from speechseq.search.index import build_index
+    from speechseq.std.index import build_index
 
     vectors, rows, meta = read_vectors(vecs_dir)
     store = build_index(
@@ -83,7 +83,7 @@ def add(index_dir, audio, device: str = "auto") -> int:
     import tempfile
 
     from speechseq.embed.inference import embed_audio
-    from speechseq.search.index import IndexStore
+    from speechseq.std.index import IndexStore
 
     settings = embed_settings(index_dir)
     store = IndexStore.open(index_dir)
@@ -115,7 +115,7 @@ def add(index_dir, audio, device: str = "auto") -> int:
 def warm_up() -> None:
     """Compile what compiles on first use (librosa's silence trimming, numba) before timing searches."""
     from speechseq.embed.segments import trim_silence
-    from speechseq.search.dtw import subsequence_dtw
+    from speechseq.std.dtw import subsequence_dtw
 
     x = np.random.default_rng(0).standard_normal(16000).astype(np.float32)
     trim_silence(x * 0.1, 16000)
@@ -139,7 +139,7 @@ def search_files(
 ) -> tuple[list[list[Hit]], float]:
     """Hits per query file, and search seconds per query (embedding + index + merging)."""
     from speechseq.embed.inference import load_embedder, query_vectors
-    from speechseq.search.index import IndexStore
+    from speechseq.std.index import IndexStore
 
     store = IndexStore.open(index_dir)
     m = load_embedder(embed_settings(index_dir)["model"], device)
@@ -207,7 +207,7 @@ def dtw_search_files(
     """The classic baseline: segmental DTW of each query's MFCCs against every archive recording."""
     from speechseq.data.audio import read_audio
     from speechseq.embed.segments import trim_silence
-    from speechseq.search.dtw import dtw_search
+    from speechseq.std.dtw import dtw_search
 
     docs = docs if docs is not None else archive_mfcc(embed_settings(index_dir)["audio"])
     warm_up()
@@ -236,7 +236,7 @@ def evaluate_std(
     from speechseq.embed.segments import trim_silence
     from speechseq.features import compute_features
     from speechseq.metrics.retrieval import evaluate_queries
-    from speechseq.search.index import IndexStore
+    from speechseq.std.index import IndexStore
 
     data = DataDir(queries_dir)
     if data.text is None:

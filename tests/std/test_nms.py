@@ -1,6 +1,6 @@
 """Non-maximum suppression of overlapping hits."""
 
-from speechseq.search.nms import Hit, merge_hits
+from speechseq.std.nms import Hit, merge_hits
 
 
 def test_merge_hits_keeps_best_of_overlapping_group_and_separate_hits():

@@ -14,7 +14,7 @@ from speechseq.fileio import atomic_write
 def _labels(vecs_dir: Path, labels_path: Path) -> list[str]:
     """Word of each vector: from a CTM matched on (source, start, end), or a TSV with a label column."""
     from speechseq.data.kaldi_dir import read_ctm
-    from speechseq.search.std import read_vectors
+    from speechseq.std.qbe import read_vectors
 
     _, rows, _ = read_vectors(vecs_dir)
     if labels_path.suffix == ".tsv":
@@ -49,7 +49,7 @@ def plot_embeddings(
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    from speechseq.search.std import read_vectors
+    from speechseq.std.qbe import read_vectors
 
     vectors, _, _ = read_vectors(vecs_dir)
     labels = _labels(Path(vecs_dir), Path(labels_path))

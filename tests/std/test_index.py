@@ -7,7 +7,7 @@ import json
 import numpy as np
 import pytest
 
-from speechseq.search.index import IndexStore, IndexStoreError, SegmentRow, build_index
+from speechseq.std.index import IndexStore, IndexStoreError, SegmentRow, build_index
 
 
 def unit_vectors(n: int, dim: int, seed: int = 0) -> np.ndarray:
@@ -153,7 +153,7 @@ def test_auto_picks_ivfpq_above_exact_limit_and_reopens_with_its_search_params(
 ):
     import faiss
 
-    import speechseq.search.index as index_mod
+    import speechseq.std.index as index_mod
 
     monkeypatch.setattr(index_mod, "AUTO_EXACT_MAX", 1000)
     build_index(unit_vectors(2000, 32), rows(2000), tmp_path / "idx", "m", "auto")

@@ -2,7 +2,7 @@
 
 import numpy as np
 
-from speechseq.search.dtw import dtw_search, subsequence_dtw
+from speechseq.std.dtw import dtw_search, subsequence_dtw
 
 
 def test_subsequence_dtw_finds_planted_query_frames():

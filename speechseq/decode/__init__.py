@@ -1,0 +1,1 @@
+"""Decoding strategies: CTC greedy and prefix beam search (with lexicon and LM)."""
