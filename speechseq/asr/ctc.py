@@ -7,14 +7,20 @@ with natural-log posteriors over ``V`` units, index 0 the blank.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import numpy as np
 import torch
 from torch import nn
 
+from speechseq.core.config import from_dict
 from speechseq.core.encoder import Encoder, EncoderConfig
+from speechseq.core.task import Task
 from speechseq.core.trainer import TrainConfig
+from speechseq.decode.ctc import CTCDecodeOptions, CTCDecoder, greedy
 from speechseq.errors import SpeechseqError
+from speechseq.metrics.wer import error_stats
+from speechseq.text.units import Units
 
 
 @dataclass(frozen=True)
@@ -25,9 +31,7 @@ class CTCOptions:
     grapheme_fallback: bool = (
         False  # phone units: spell out-of-lexicon words letter by letter instead of failing
     )
-    cmvn: str = (
-        "speaker"  # speaker | global | none: mean/variance normalisation applied at load time
-    )
+    cmvn: str = "utterance"  # utterance | speaker | global | none: mean/variance normalisation (train and inference alike)
     spec_augment: bool = True  # time and frequency masks on training batches
     freq_masks: int = 2  # SpecAugment: frequency masks per utterance
     freq_width: int = 15  # SpecAugment: widest frequency mask (bins)
@@ -63,9 +67,11 @@ def frames_needed(target: list[int]) -> int:
     return len(target) + sum(1 for a, b in zip(target, target[1:], strict=False) if a == b)
 
 
-class CTCTask:
-    """Trainer task for CTC (see :mod:`speechseq.core.trainer`)."""
+class CTCTask(Task):
+    """CTC under the core task contract (see :mod:`speechseq.core.task`)."""
 
+    name = "ctc"
+    data_fields = ("text",)
     metric_name = "cer"
     metric_mode = "min"
 
@@ -81,46 +87,66 @@ class CTCTask:
     def build_model(self) -> CTCModel:
         return CTCModel(self.input_dim, len(self.units), self.cfg.encoder)
 
-    def model_meta(self) -> dict:
-        return {"task": "ctc", "input_dim": self.input_dim, "num_units": len(self.units)}
+    def meta(self) -> dict:
+        return {
+            "input_dim": self.input_dim,
+            "num_units": len(self.units),
+            "cmvn": self.cfg.ctc.cmvn,
+        }
 
-    def train_loss(self, model, batch):
-        dev = next(model.parameters()).device
+    @classmethod
+    def from_experiment(cls, exp: Path, config: dict, meta: dict) -> CTCTask:
+        cfg = from_dict(
+            CTCConfig,
+            {k: v for k, v in config.items() if k in CTCConfig.__dataclass_fields__},
+            f"{exp}/config.yaml",
+        )
+        units = Units.load(exp)
+        if len(units) != meta["num_units"]:
+            raise SpeechseqError(
+                f"{exp}: units.txt has {len(units)} units but the model outputs {meta['num_units']} — "
+                f"units.txt does not belong to this model; restore it from training"
+            )
+        return cls(cfg, int(meta["input_dim"]), units)
+
+    def loss(self, model, batch):
         feats, lengths = batch["feats"], batch["lengths"]
         if self.spec_augment is not None:
             feats = self.spec_augment(feats, lengths=lengths)
-        log_probs, out_lengths = model(feats.to(dev), lengths.to(dev))
-        loss = ctc_loss(
-            log_probs, out_lengths, batch["targets"].to(dev), batch["target_lengths"].to(dev)
-        )
-        return loss, {"frames": float(lengths.sum())}
+        log_probs, out_lengths = model(feats, lengths)
+        loss = ctc_loss(log_probs, out_lengths, batch["targets"], batch["target_lengths"])
+        return loss, {}
 
-    @torch.no_grad()
-    def evaluate(self, model, loader) -> dict[str, float]:
-        from speechseq.decode.ctc import greedy
-        from speechseq.metrics.wer import error_stats
-
-        model.eval()
-        dev = next(model.parameters()).device
+    def evaluate(self, model, batches) -> dict[str, float]:
         refs, hyps, loss_sum, n = {}, {}, 0.0, 0
-        for batch in loader:
-            log_probs, out_lengths = model(batch["feats"].to(dev), batch["lengths"].to(dev))
-            loss = ctc_loss(
-                log_probs, out_lengths, batch["targets"].to(dev), batch["target_lengths"].to(dev)
-            )
+        for batch in batches:
+            log_probs, out_lengths = model(batch["feats"], batch["lengths"])
+            loss = ctc_loss(log_probs, out_lengths, batch["targets"], batch["target_lengths"])
             loss_sum += float(loss) * len(batch["utt_ids"])
             n += len(batch["utt_ids"])
-            lp = log_probs.cpu().numpy()
-            for k, utt in enumerate(batch["utt_ids"]):
-                ids = greedy(lp[k, : int(out_lengths[k])])
-                hyps[utt] = self.units.decode(ids)
+            for k, (utt, lp) in enumerate(
+                zip(batch["utt_ids"], to_numpy_log_probs(log_probs, out_lengths), strict=True)
+            ):
+                hyps[utt] = self.units.decode(greedy(lp))
                 refs[utt] = self.units.decode(
                     batch["targets"][k, : int(batch["target_lengths"][k])].tolist()
                 )
-        model.train()
         cer = error_stats(refs, hyps, unit="char")
         wer = error_stats(refs, hyps, unit="word")
         return {"loss": loss_sum / max(n, 1), "cer": cer.rate, "wer": wer.rate}
+
+    def outputs(self, model, batch) -> list[np.ndarray]:
+        """Log-posteriors ``[T', V]`` per utterance (natural log, unit 0 the blank)."""
+        log_probs, out_lengths = model(batch["feats"], batch["lengths"])
+        return to_numpy_log_probs(log_probs, out_lengths)
+
+    def decoder(self, options: CTCDecodeOptions) -> CTCDecoder:
+        return CTCDecoder(self.units, options)
+
+    def frame_shift(self, model: CTCModel) -> float:
+        """Seconds per output frame (10 ms times the encoder's subsampling)."""
+        probe = model.encoder.subsampled_lengths(torch.tensor([3000]))
+        return 0.01 * 3000 / int(probe[0])
 
 
 def ctc_loss(

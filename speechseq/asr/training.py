@@ -9,10 +9,19 @@ from pathlib import Path
 from speechseq.asr.ctc import CTCConfig, CTCTask, check_fit, encode_texts, unfit_error
 from speechseq.core.batching import FeatDataset
 from speechseq.core.encoder import Encoder
-from speechseq.core.experiment import copy_feature_config, write_header
+from speechseq.core.experiment import (
+    copy_feature_config,
+    load_exp_config,
+    save_global_stats,
+    write_header,
+)
 from speechseq.core.trainer import Trainer, TrainState
 from speechseq.data.kaldi_dir import DataDir
 from speechseq.errors import SpeechseqError
+from speechseq.features.augment import spec_augment
+from speechseq.features.reader import FeatureReader
+from speechseq.text.lexicon import Lexicon
+from speechseq.text.units import Units
 
 
 def _texts(data: DataDir, utt_ids: list[str]) -> dict[str, str]:
@@ -30,9 +39,7 @@ def _texts(data: DataDir, utt_ids: list[str]) -> dict[str, str]:
     return {u: text[u] for u in utt_ids}
 
 
-def build_units(cfg: CTCConfig, texts: list[str], exp: Path, resume: bool):
-    from speechseq.text.units import Units
-
+def build_units(cfg: CTCConfig, texts: list[str], exp: Path, resume: bool) -> Units:
     if resume and (exp / "units.txt").is_file():
         units = Units.load(exp)
         if units.kind != cfg.ctc.units:
@@ -43,8 +50,6 @@ def build_units(cfg: CTCConfig, texts: list[str], exp: Path, resume: bool):
         return units
     lexicon = None
     if cfg.ctc.units == "phone":
-        from speechseq.text.lexicon import Lexicon
-
         lexicon = Lexicon.read(cfg.ctc.lexicon) if cfg.ctc.lexicon else Lexicon.from_cmudict()
     units = Units.build(
         cfg.ctc.units,
@@ -68,13 +73,16 @@ def train_ctc(
     quiet: bool = False,
 ) -> TrainState:
     """Train a CTC model on ``train_dir`` (features computed) with ``dev_dir`` for early stopping/CER."""
-    from speechseq.features import FeatureReader
-    from speechseq.features.augment import spec_augment
-
     exp = Path(exp_dir)
     train, dev = DataDir(train_dir), DataDir(dev_dir)
     tr_reader = FeatureReader(train.path, cmvn=cfg.ctc.cmvn)
-    dv_reader = FeatureReader(dev.path, cmvn=cfg.ctc.cmvn)
+    # The dev set is normalised as inference will be: with global CMVN, by the training stats.
+    global_stats = (
+        tr_reader.stats_for(tr_reader.utt_ids[0])
+        if cfg.ctc.cmvn == "global" and len(tr_reader)
+        else None
+    )
+    dv_reader = FeatureReader(dev.path, cmvn=cfg.ctc.cmvn, global_stats=global_stats)
     if len(dv_reader) == 0:
         raise SpeechseqError(
             f"{dev.path}: the dev set has no utterances — give a dev data dir with features"
@@ -90,8 +98,6 @@ def train_ctc(
     tr_text, dv_text = _texts(train, tr_utts), _texts(dev, dv_utts)
     exp.mkdir(parents=True, exist_ok=True)
     if resume and (exp / "config.yaml").is_file():
-        from speechseq.core.experiment import load_exp_config
-
         old, _ = load_exp_config(CTCConfig, exp)
         if old.encoder != cfg.encoder:
             raise SpeechseqError(
@@ -129,6 +135,8 @@ def train_ctc(
         argv,
     )
     copy_feature_config(train.path, exp)
+    if global_stats is not None:
+        save_global_stats(exp, global_stats)
     o = cfg.ctc
     augment = (
         functools.partial(

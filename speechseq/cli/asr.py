@@ -44,6 +44,21 @@ def trainer_overrides(max_epochs, max_frames, device, seed, num_workers) -> dict
     }
 
 
+def parse_floats(text: str, option: str) -> list[float]:
+    """``"0.5,1,1.5"`` -> ``[0.5, 1.0, 1.5]``; anything else is a usage error naming the option."""
+    from speechseq.errors import UsageError
+
+    try:
+        values = [float(v) for v in text.split(",") if v.strip()]
+    except ValueError:
+        values = []
+    if not values:
+        raise UsageError(
+            f"{option} {text!r}: give a number or numbers separated by commas, e.g. 0.5,1.0"
+        )
+    return values
+
+
 def register(app: typer.Typer) -> None:
     @app.command("train-ctc")
     def train_ctc_cmd(
@@ -108,37 +123,47 @@ def register(app: typer.Typer) -> None:
             "--lexicon",
             help="Restrict words to this lexicon (Kaldi lexicon.txt or word list).",
         ),
-        lm_weight: float = typer.Option(
-            0.5, "--lm-weight", help="LM weight (log10 scores converted to nats)."
+        lm_weight: str = typer.Option(
+            "0.5",
+            "--lm-weight",
+            help="LM weight (log10 scores converted to nats); a comma list (0.5,1,1.5) decodes a grid from one network pass.",
         ),
-        word_bonus: float = typer.Option(
-            1.0, "--word-bonus", help="Score added per word with an LM."
+        word_bonus: str = typer.Option(
+            "1.0",
+            "--word-bonus",
+            help="Score added per word with an LM or lexicon; a comma list decodes a grid.",
         ),
         device: str = typer.Option("auto", "--device", help="auto | cpu | cuda[:N] | mps."),
-        out: Path = typer.Option(None, "--out", help="Output dir [default EXP/decode_<set>]."),
+        out: Path = typer.Option(
+            None,
+            "--out",
+            help="Output dir [default EXP/decode_<set>_<options>, e.g. decode_test_beam10].",
+        ),
     ) -> None:
         """Decode a data dir: hyp.txt, per_utt, per_spk, a Kaldi %WER line and results.json."""
-        from speechseq.asr.inference import decode_data
+        from speechseq.decode.ctc import CTCDecodeOptions
+        from speechseq.decode.run import decode_data
 
         if lm and beam <= 1:
             beam = 10
-        r = decode_data(
-            exp,
-            data,
+        weights, bonuses = (
+            parse_floats(lm_weight, "--lm-weight"),
+            parse_floats(word_bonus, "--word-bonus"),
+        )
+        opts = CTCDecodeOptions(
             beam=beam,
-            lm=lm,
-            lexicon=lexicon,
-            lm_weight=lm_weight,
-            word_bonus=word_bonus,
-            device=device,
-            out_dir=out,
+            lm=lm or "",
+            lexicon=lexicon or "",
+            lm_weight=weights[0],
+            word_bonus=bonuses[0],
         )
-        if "wer_line" in r:
-            print(r["wer_line"])
-            print(r["cer_line"])
-        info(
-            f"decoded {r['utterances']} utterances ({r['audio_s']:.1f} s audio) in {r['decode_s']:.2f} s: RTF {r['rtf']:.4f} (search alone {r['search_rtf']:.4f}) -> {r['out_dir']}"
-        )
+        for r in decode_data(exp, data, opts, weights, bonuses, device=device, out_dir=out):
+            if "wer_line" in r:
+                print(r["wer_line"], r["out_dir"] if len(weights) * len(bonuses) > 1 else "")
+                print(r["cer_line"], r["out_dir"] if len(weights) * len(bonuses) > 1 else "")
+            info(
+                f"decoded {r['utterances']} utterances ({r['audio_s']:.1f} s audio) in {r['decode_s']:.2f} s: RTF {r['rtf']:.4f} (search alone {r['search_rtf']:.4f}) -> {r['out_dir']}"
+            )
 
     @app.command("align")
     def align_cmd(
@@ -169,7 +194,10 @@ def register(app: typer.Typer) -> None:
         """Transcribe audio files: one line of text per file, or JSON with word timings."""
         from speechseq.asr.inference import transcribe_files
 
-        results = transcribe_files(exp, [str(f) for f in files], device=device, beam=beam, lm=lm)
+        from speechseq.decode.ctc import CTCDecodeOptions
+
+        opts = CTCDecodeOptions(beam=beam, lm=lm or "")
+        results = transcribe_files(exp, [str(f) for f in files], device=device, options=opts)
         if as_json:
             print(json.dumps(results if len(results) > 1 else results[0], indent=2))
         else:

@@ -1,82 +1,116 @@
 """Datasets over feats.scp and length-bucketed batches capped by total frames.
 
-A batch is a dict of tensors: ``feats: [N, T, C]`` float32 (zero padded),
-``lengths: [N]`` (frames), ``utt_ids`` (list of str), and, when the dataset has
-targets, ``targets: [N, L]`` (padded with -1) with ``target_lengths: [N]``.
+A dataset item is a dict of fields (``utt_id``, ``feats [T, C]``, and whatever streams a
+task adds); :func:`pad_collate` turns a list of them into a batch dict of padded tensors,
+one per field, each with its lengths: ``feats: [N, T, C]`` float32 (zero padded) with
+``lengths: [N]`` (frames), ``utt_ids`` (list of str), ``targets: [N, L]`` (padded with -1)
+with ``target_lengths: [N]``, and so on for any other field.
 """
 
 from __future__ import annotations
 
 import random
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 
 import numpy as np
 import torch
 from torch.utils.data import DataLoader, Dataset, Sampler
 
 from speechseq.errors import SpeechseqError
+from speechseq.features.reader import ArrayReader  # noqa: F401  (re-exported: the in-memory reader)
 
 
 class FeatDataset(Dataset):
-    """Utterances of a data dir: ``(utt_id, feats [T, C] float32, target list[int] | None)``.
+    """Utterances of a data dir as items ``{"utt_id": str, "feats": float32 [T, C], <field>: ...}``.
 
-    ``reader`` maps an utterance id to its (CMVN-normalised) features and knows
-    ``num_frames(utt)`` without loading them; ``targets`` maps ids to unit-id lists.
+    ``reader`` maps an utterance id to its (normalised) features and knows
+    ``num_frames(utt)`` without loading them. ``fields`` adds any number of per-utterance
+    streams by name (``{"targets": {utt: [ids]}, "frame_labels": {utt: array [T]}}``);
+    ``targets`` is shorthand for ``fields={"targets": targets}``.
     """
 
     def __init__(
         self,
         reader,
         utt_ids: Sequence[str] | None = None,
-        targets: dict[str, list[int]] | None = None,
+        targets: Mapping[str, Sequence[int]] | None = None,
+        fields: Mapping[str, Mapping[str, object]] | None = None,
     ):
         self.reader = reader
         self.utt_ids = list(utt_ids if utt_ids is not None else reader.utt_ids)
-        self.targets = targets
+        self.fields = dict(fields or {})
+        if targets is not None:
+            self.fields["targets"] = targets
         self.lengths = [reader.num_frames(u) for u in self.utt_ids]  # frames, for bucketing
 
     def __len__(self) -> int:
         return len(self.utt_ids)
 
-    def __getitem__(self, i: int):
+    def __getitem__(self, i: int) -> dict:
         utt = self.utt_ids[i]
-        feats = np.asarray(self.reader[utt], dtype=np.float32)
-        return utt, feats, (self.targets[utt] if self.targets is not None else None)
+        item = {"utt_id": utt, "feats": np.asarray(self.reader[utt], dtype=np.float32)}
+        for name, table in self.fields.items():
+            item[name] = table[utt]
+        return item
 
 
-class ArrayReader:
-    """An in-memory feature reader: ``{utt: feats [T, C]}`` served like a FeatureReader."""
-
-    def __init__(self, feats: dict[str, np.ndarray]):
-        self.feats = feats
-        self.utt_ids = sorted(feats)
-        self.dim = next(iter(feats.values())).shape[1] if feats else 0
-
-    def __getitem__(self, utt: str) -> np.ndarray:
-        return self.feats[utt]
-
-    def __len__(self) -> int:
-        return len(self.feats)
-
-    def num_frames(self, utt: str) -> int:
-        return self.feats[utt].shape[0]
+PAD_VALUES: dict[str, float | int] = {"feats": 0.0, "targets": -1}  # what pad_collate pads with
+LENGTH_KEYS: dict[str, str] = {
+    "feats": "lengths",
+    "targets": "target_lengths",
+}  # else <name>_lengths
 
 
-def collate(items) -> dict:
-    utts = [it[0] for it in items]
-    lengths = torch.tensor([it[1].shape[0] for it in items], dtype=torch.long)
-    dim = items[0][1].shape[1]
-    feats = torch.zeros(len(items), int(lengths.max()), dim, dtype=torch.float32)
-    for k, it in enumerate(items):
-        feats[k, : it[1].shape[0]] = torch.from_numpy(it[1])
-    batch = {"utt_ids": utts, "feats": feats, "lengths": lengths}
-    if items[0][2] is not None:
-        tl = torch.tensor([len(it[2]) for it in items], dtype=torch.long)
-        targets = torch.full((len(items), max(int(tl.max()), 1)), -1, dtype=torch.long)
-        for k, it in enumerate(items):
-            targets[k, : len(it[2])] = torch.tensor(it[2], dtype=torch.long)
-        batch["targets"], batch["target_lengths"] = targets, tl
+def lengths_key(name: str) -> str:
+    """The batch key holding the lengths of field ``name`` (``feats`` -> ``lengths``)."""
+    return LENGTH_KEYS.get(name, f"{name}_lengths")
+
+
+def pad_collate(items: Sequence[dict], pad_values: Mapping[str, float | int] | None = None) -> dict:
+    """Collate dict items field by field into one batch dict.
+
+    - ``utt_id`` (str) -> ``utt_ids``: list of str;
+    - a sequence field (array or list, first axis = time or tokens) -> a tensor ``[N, L, ...]``
+      padded with ``pad_values[name]`` (default :data:`PAD_VALUES`, else 0), and its lengths
+      ``[N]`` under :func:`lengths_key` (``feats`` -> ``lengths``, ``targets`` -> ``target_lengths``);
+    - a scalar field (int or float) -> a tensor ``[N]``;
+    - any other value -> a list.
+
+    Floating arrays become float32, integer ones int64. Any number of input and target
+    streams, each with its own lengths and padding, so a task rarely needs its own collate.
+    """
+    pads = {**PAD_VALUES, **(pad_values or {})}
+    batch: dict = {"utt_ids": [it["utt_id"] for it in items]}
+    for name in items[0]:
+        if name == "utt_id":
+            continue
+        values = [it[name] for it in items]
+        first = values[0]
+        if isinstance(first, (bool, int, float, np.integer, np.floating)):
+            batch[name] = torch.tensor(values)
+            continue
+        if not isinstance(first, (np.ndarray, list, tuple, torch.Tensor)):
+            batch[name] = values
+            continue
+        arrays = [np.asarray(v) for v in values]
+        floating = any(a.dtype.kind == "f" for a in arrays)
+        dtype = torch.float32 if floating else torch.long
+        lens = torch.tensor([a.shape[0] for a in arrays], dtype=torch.long)
+        tail = next((a.shape[1:] for a in arrays if a.size), arrays[0].shape[1:])
+        out = torch.full(
+            (len(arrays), max(int(lens.max()), 1), *tail), pads.get(name, 0), dtype=dtype
+        )
+        for k, a in enumerate(arrays):
+            if a.shape[0]:
+                out[k, : a.shape[0]] = torch.as_tensor(a, dtype=dtype)
+        batch[name] = out
+        batch[lengths_key(name)] = lens
     return batch
+
+
+def collate(items: Sequence[dict]) -> dict:
+    """:func:`pad_collate` with the default padding values (features 0, targets -1)."""
+    return pad_collate(items)
 
 
 class BucketBatchSampler(Sampler[list[int]]):
@@ -154,6 +188,7 @@ def make_loader(
     num_workers: int = 0,
     rank: int = 0,
     world_size: int = 1,
+    collate_fn: Callable[[Sequence[dict]], dict] = collate,
 ) -> DataLoader:
     """A DataLoader over bucketed batches; ``loader.batch_sampler`` has ``set_epoch``/``start_at``."""
     sampler = BucketBatchSampler(
@@ -162,7 +197,7 @@ def make_loader(
     return DataLoader(
         dataset,
         batch_sampler=sampler,
-        collate_fn=collate,
+        collate_fn=collate_fn,
         num_workers=num_workers,
         persistent_workers=False,
         worker_init_fn=_one_thread if num_workers else None,

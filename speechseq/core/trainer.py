@@ -1,16 +1,13 @@
 """One Trainer for every task.
 
-A *task* (CTC, hybrid, embedder, translation) is a small object with three duties::
-
-    task.build_model() -> nn.Module
-    task.train_loss(model, batch) -> (loss: scalar tensor, stats: dict[str, float])
-    task.evaluate(model, loader) -> dict[str, float]   # holds task.metric_name and "loss"
-
-plus ``metric_name`` (e.g. ``"cer"``) and ``metric_mode`` (``"min"`` or ``"max"``).
-The Trainer owns everything else: device and mixed precision, AdamW with warmup and
-cosine decay, gradient-norm clipping, a guard that skips and counts non-finite steps,
-rotating atomic checkpoints and ``--resume``, early stopping, best / averaged final
-weights, metrics.csv, TensorBoard, a progress bar, curves.png, and DDP under torchrun.
+A task implements the contract of :class:`speechseq.core.task.Task` (model, loss with
+stats, dev evaluation, metadata, optional hooks). The Trainer owns everything else: device
+and mixed precision, moving batches to the device, AdamW (over the task's parameter groups)
+with warmup and cosine decay, gradient-norm clipping, a guard that skips and counts
+non-finite steps, starting from another experiment's weights (``init_from``/``init_part``)
+and freezing parts (``freeze``), rotating atomic checkpoints and ``--resume``, early
+stopping, best / averaged final weights, metrics.csv (the task's stats included),
+TensorBoard, a progress bar, curves.png, and DDP under torchrun.
 """
 
 from __future__ import annotations
@@ -30,9 +27,12 @@ import torch
 from torch import nn
 
 from speechseq.core import checkpoint as ckpt
-from speechseq.core.batching import batch_audio_seconds
+from speechseq.core.batching import FeatDataset, batch_audio_seconds, make_loader
 from speechseq.core.device import autocast_dtype, resolve_device
+from speechseq.core.task import Task
 from speechseq.errors import SpeechseqError
+from speechseq.fileio import atomic_write
+from speechseq.progress import progress_bar
 
 
 @dataclass(frozen=True)
@@ -58,6 +58,11 @@ class TrainConfig:
     seed: int = 0  # seeds Python, NumPy and torch; batches depend on (seed, epoch)
     num_workers: int = 0  # data-loading worker processes
     deterministic: bool = False  # torch deterministic algorithms (for exact resume checks)
+    init_from: str = (
+        ""  # start from the weights of another experiment dir (its final.pt) or a .pt file
+    )
+    init_part: str = ""  # with init_from: only parameters under this prefix (e.g. "encoder"); "" = all that match
+    freeze: str = ""  # comma-separated parameter-name prefixes kept fixed (e.g. "encoder")
 
 
 @dataclass
@@ -109,16 +114,18 @@ def _distributed() -> tuple[int, int, int]:
 class Trainer:
     """Trains ``task``'s model into ``exp_dir``; see the module docstring."""
 
-    def __init__(self, task, cfg: TrainConfig, exp_dir: str | os.PathLike, quiet: bool = False):
+    def __init__(
+        self, task: Task, cfg: TrainConfig, exp_dir: str | os.PathLike, quiet: bool = False
+    ):
         self.task, self.cfg, self.exp = task, cfg, Path(exp_dir)
         self.ckpt_dir = self.exp / "checkpoints"
         self.rank, self.world, local_rank = _distributed()
         self.quiet = quiet or self.rank != 0
         if self.world > 1:
-            import torch.distributed as dist
-
-            if not dist.is_initialized():
-                dist.init_process_group("nccl" if torch.cuda.is_available() else "gloo")
+            if not torch.distributed.is_initialized():
+                torch.distributed.init_process_group(
+                    "nccl" if torch.cuda.is_available() else "gloo"
+                )
             self.device = (
                 torch.device(f"cuda:{local_rank}")
                 if torch.cuda.is_available()
@@ -183,21 +190,63 @@ class Trainer:
             else metric > state.best_metric
         )
 
-    def loaders(self, train_set, dev_set=None):
-        """Bucketed loaders for a training and a dev :class:`~speechseq.core.batching.FeatDataset`;
-        the training batches are shared out among DDP ranks."""
-        from speechseq.core.batching import make_loader
-
-        c = self.cfg
+    def loaders(self, train_set: FeatDataset, dev_set: FeatDataset | None = None):
+        """Bucketed loaders for a training and a dev :class:`~speechseq.core.batching.FeatDataset`,
+        collated by the task; the training batches are shared out among DDP ranks."""
+        c, collate = self.cfg, self.task.collate
         train = make_loader(
-            train_set, c.max_frames, True, c.seed, c.num_workers, self.rank, self.world
+            train_set, c.max_frames, True, c.seed, c.num_workers, self.rank, self.world, collate
         )
         dev = (
-            make_loader(dev_set, c.max_frames, False, 0, c.num_workers)
+            make_loader(dev_set, c.max_frames, False, 0, c.num_workers, collate_fn=collate)
             if dev_set is not None
             else None
         )
         return train, dev
+
+    def to_device(self, batch: dict) -> dict:
+        """The batch with every tensor on the training device."""
+        nb = self.device.type == "cuda"
+        return {
+            k: v.to(self.device, non_blocking=nb) if isinstance(v, torch.Tensor) else v
+            for k, v in batch.items()
+        }
+
+    def evaluate(self, model, loader) -> dict[str, float]:
+        """The task's dev figures, with the model in eval mode and no gradients."""
+        raw = model.module if hasattr(model, "module") else model
+        raw.eval()
+        try:
+            with torch.no_grad(), self._autocast():
+                return self.task.evaluate(raw, (self.to_device(b) for b in loader))
+        finally:
+            raw.train()
+
+    def _prepare(self, model: nn.Module, fresh: bool) -> None:
+        """Freeze the ``freeze`` prefixes; load ``init_from`` weights into a ``fresh`` model
+        (a resumed one gets its weights from the checkpoint)."""
+        cfg = self.cfg
+        prefixes = [p.strip() for p in cfg.freeze.split(",") if p.strip()]
+        if prefixes:
+            frozen = 0
+            for name, p in model.named_parameters():
+                if any(name == q or name.startswith(q + ".") for q in prefixes):
+                    p.requires_grad_(False)
+                    frozen += p.numel()
+            if not frozen:
+                raise SpeechseqError(
+                    f"freeze '{cfg.freeze}': no parameter has that prefix — parameter names start with "
+                    f"{', '.join(sorted({n.split('.')[0] for n, _ in model.named_parameters()}))}"
+                )
+            self.log(
+                f"freeze: {frozen / 1e6:.2f}M parameters under {', '.join(prefixes)} kept fixed"
+            )
+        if cfg.init_from and fresh:
+            n, source = init_weights(model, cfg.init_from, cfg.init_part)
+            self.log(
+                f"init-from {source}: {n} tensors"
+                + (f" under '{cfg.init_part}'" if cfg.init_part else "")
+            )
 
     # -- the loop --------------------------------------------------------------------------
 
@@ -207,7 +256,10 @@ class Trainer:
         self.exp.mkdir(parents=True, exist_ok=True)
         self.ckpt_dir.mkdir(exist_ok=True)
         seed_everything(cfg.seed)
-        model = task.build_model().to(self.device)
+        model = task.build_model()
+        resume_from = ckpt.latest(self.ckpt_dir) if resume else None
+        self._prepare(model, fresh=resume_from is None)
+        model = model.to(self.device)
         if self.world > 1:
             model = nn.parallel.DistributedDataParallel(
                 model, device_ids=[self.device.index] if self.device.type == "cuda" else None
@@ -215,13 +267,16 @@ class Trainer:
         sampler = train_loader.batch_sampler
         steps_per_epoch = len(sampler)
         total_steps = steps_per_epoch * cfg.max_epochs
-        opt = torch.optim.AdamW(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
+        raw_model = model.module if hasattr(model, "module") else model
+        opt = torch.optim.AdamW(
+            task.parameter_groups(raw_model), lr=cfg.lr, weight_decay=cfg.weight_decay
+        )
         sched = torch.optim.lr_scheduler.LambdaLR(opt, self._schedule(total_steps))
         scaler = torch.amp.GradScaler(self.device.type, enabled=self.amp_dtype == torch.float16)
         state = TrainState()
 
         if resume:
-            last = ckpt.latest(self.ckpt_dir)
+            last = resume_from
             if last is None:
                 self.log(f"resume: no checkpoint in {self.ckpt_dir}, starting from scratch")
             else:
@@ -246,30 +301,34 @@ class Trainer:
         while state.epoch < cfg.max_epochs:
             sampler.set_epoch(state.epoch)
             sampler.start_at(state.batch_in_epoch)
+            task.on_epoch_start(state.epoch, raw_model)
             model.train()
             t0, audio_s, loss_sum, loss_n = time.time(), 0.0, 0.0, 0
+            stat_sums: dict[str, float] = {}
             with self._progress(steps_per_epoch, state) as bar:
                 for batch in train_loader:
-                    loss, stats = self._step(model, batch, opt, sched, scaler, state)
                     audio_s += batch_audio_seconds(batch)
+                    loss, stats = self._step(
+                        model, self.to_device(batch), opt, sched, scaler, state
+                    )
                     if loss is not None:
                         loss_sum, loss_n = loss_sum + loss, loss_n + 1
+                        for k, v in stats.items():
+                            stat_sums[k] = stat_sums.get(k, 0.0) + float(v)
                     elapsed = max(time.time() - t0, 1e-9)
                     bar(loss=loss, audio_per_s=audio_s / elapsed)
                     if tb is not None and loss is not None:
                         tb.add_scalar("train/loss", loss, state.step)
                         tb.add_scalar("train/lr", sched.get_last_lr()[0], state.step)
+                        for k, v in stats.items():
+                            tb.add_scalar(f"train/{k}", float(v), state.step)
                     if cfg.checkpoint_every and state.step % cfg.checkpoint_every == 0:
                         self._save(f"step-{state.step}.pt", model, opt, sched, scaler, state)
                         if self.rank == 0:
                             ckpt.rotate(self.ckpt_dir, "step", cfg.keep_checkpoints)
             elapsed = time.time() - t0
             train_loss = loss_sum / max(loss_n, 1)
-            dev = (
-                task.evaluate(model.module if hasattr(model, "module") else model, dev_loader)
-                if dev_loader is not None
-                else {}
-            )
+            dev = self.evaluate(model, dev_loader) if dev_loader is not None else {}
             metric = dev.get(
                 task.metric_name, -train_loss if task.metric_mode == "max" else train_loss
             )
@@ -279,6 +338,7 @@ class Trainer:
                 "epoch": state.epoch,
                 "step": state.step,
                 "train_loss": round(train_loss, 5),
+                **{f"train_{k}": round(v / max(loss_n, 1), 5) for k, v in stat_sums.items()},
                 "lr": sched.get_last_lr()[0],
                 "audio_s_per_s": round(audio_s / max(elapsed, 1e-9), 1),
                 "epoch_time_s": round(elapsed, 1),
@@ -328,7 +388,7 @@ class Trainer:
         """One optimiser step; returns (loss or None if skipped, stats)."""
         opt.zero_grad(set_to_none=True)
         with self._autocast():
-            loss, stats = self.task.train_loss(model, batch)
+            loss, stats = self.task.loss(model, batch)
         scaler.scale(loss).backward()
         scaler.unscale_(opt)
         grad_norm = torch.nn.utils.clip_grad_norm_(model.parameters(), self.cfg.clip_norm)
@@ -362,16 +422,14 @@ class Trainer:
     def _tensorboard(self):
         if self.rank != 0:
             return None
-        try:
+        try:  # deferred: tensorboard is slow to import and optional at run time
             from torch.utils.tensorboard import SummaryWriter
-        except Exception:  # tensorboard is optional at run time
+        except Exception:
             return None
         return SummaryWriter(str(self.exp / "tensorboard"))
 
     @contextlib.contextmanager
     def _progress(self, total: int, state: TrainState):
-        from speechseq.progress import progress_bar
-
         label = f"epoch {state.epoch + 1}/{self.cfg.max_epochs}"
         with progress_bar(
             label,
@@ -396,8 +454,6 @@ class Trainer:
     def _write_metrics(self, state: TrainState) -> None:
         if self.rank != 0 or not state.history:
             return
-        from speechseq.fileio import atomic_write
-
         keys: list[str] = []
         for row in state.history:
             keys += [k for k in row if k not in keys]
@@ -421,7 +477,7 @@ class Trainer:
         else:
             weights, source = ckpt.load(epochs[-1])["model"], epochs[-1].name
         ckpt.save(
-            {"model": weights, "meta": self.task.model_meta(), "source": source},
+            {"model": weights, "meta": self.task.full_meta(), "source": source},
             self.exp / "final.pt",
         )
         self.log(f"wrote {self.exp / 'final.pt'} ({source})")
@@ -432,12 +488,10 @@ def plot_curves(history: list[dict], path: Path) -> None:
     """Train loss and every dev metric against epoch, one panel each."""
     if not history:
         return
-    import matplotlib
+    import matplotlib  # deferred: matplotlib is slow to import and only needed here
 
     matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    from speechseq.fileio import atomic_write
+    import matplotlib.pyplot as plt  # deferred, as above
 
     dev_keys = [k for k in history[0] if k.startswith("dev_")]
     panels = ["train_loss", *dev_keys]
@@ -452,3 +506,45 @@ def plot_curves(history: list[dict], path: Path) -> None:
     with atomic_write(path, "wb") as f:
         fig.savefig(f, format="png", dpi=100)
     plt.close(fig)
+
+
+def init_weights(model: nn.Module, source: str, part: str = "") -> tuple[int, str]:
+    """Copy weights from ``source`` (an experiment dir's final.pt, or a checkpoint file) into
+    ``model``: those under ``part`` (a parameter-name prefix such as ``encoder``), or with
+    ``part=""`` every tensor whose name and shape match. Returns (tensors copied, file)."""
+    path = Path(source)
+    if path.is_dir():
+        path = path / "final.pt"
+    saved = ckpt.load(path)["model"]
+    own = model.state_dict()
+    prefix = f"{part}." if part else ""
+    wanted = {k: v for k, v in saved.items() if k.startswith(prefix)}
+    if part and not wanted:
+        raise SpeechseqError(
+            f"--init-from {source}: the model has no parameters under '{part}' — its parts are "
+            f"{', '.join(sorted({k.split('.')[0] for k in saved}))}"
+        )
+    missing = sorted(k for k in wanted if k not in own)
+    shapes = sorted(
+        f"{k} {tuple(v.shape)} vs {tuple(own[k].shape)}"
+        for k, v in wanted.items()
+        if k in own and own[k].shape != v.shape
+    )
+    if part and (missing or shapes):
+        what = (
+            f"{len(missing)} tensor(s) the new model lacks (first: {missing[0]})"
+            if missing
+            else f"shapes differ: {shapes[0]}"
+        )
+        raise SpeechseqError(
+            f"--init-from {source} --init-part {part}: {what} — give the same encoder settings "
+            f"(and input features) as the source experiment"
+        )
+    use = {k: v for k, v in wanted.items() if k in own and own[k].shape == v.shape}
+    if not use:
+        raise SpeechseqError(
+            f"--init-from {source}: no tensor matches the new model by name and shape — "
+            f"give the same encoder settings, or --init-part encoder"
+        )
+    model.load_state_dict(use, strict=False)
+    return len(use), str(path)

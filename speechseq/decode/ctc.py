@@ -38,12 +38,14 @@ from __future__ import annotations
 import heapq
 import math
 from collections.abc import Callable, Collection, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any, NamedTuple
 
 import numpy as np
 
 from speechseq.errors import SpeechseqError
+from speechseq.lm.ngram import NgramLM
+from speechseq.text.lexicon import Lexicon
 
 NEG_INF = float("-inf")
 LN10 = math.log(10.0)  # log10 LM scores times this are natural-log scores
@@ -409,3 +411,98 @@ def prefix_beam_search(
     hyps = done or unfinished
     hyps.sort(key=lambda h: h.score, reverse=True)
     return hyps[:beam]
+
+
+# -- the strategy object ------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class CTCDecodeOptions:
+    beam: int = 1  # prefix beam width; 1 with no LM and no lexicon = greedy
+    lm: str = ""  # word n-gram LM in ARPA format ("" = none)
+    lexicon: str = ""  # Kaldi lexicon.txt: words only from it ("" = free spelling)
+    lm_weight: float = 0.5  # weight of the LM's natural-log score
+    word_bonus: float = 1.0  # added per word (only with an LM or a lexicon)
+
+    @property
+    def greedy(self) -> bool:
+        return self.beam <= 1 and not self.lm and not self.lexicon
+
+    def tag(self) -> str:
+        """A name for a decode dir made with these options: ``greedy``,
+        ``beam10``, ``beam10_lex-lexicon_lm-3gram_w0.5_b1.0``."""
+        if self.greedy:
+            return "greedy"
+        parts = [f"beam{max(self.beam, 1)}"]
+        if self.lexicon:
+            parts.append(f"lex-{_stem(self.lexicon)}")
+        if self.lm:
+            parts.append(f"lm-{_stem(self.lm)}_w{self.lm_weight:g}_b{self.word_bonus:g}")
+        elif self.lexicon:
+            parts.append(f"b{self.word_bonus:g}")
+        return "_".join(parts)
+
+
+def _stem(path: str) -> str:
+    name = path.replace("\\", "/").rstrip("/").rsplit("/", 1)[-1]
+    for ext in (".gz", ".arpa", ".txt"):
+        name = name.removesuffix(ext)
+    return name or "x"
+
+
+@dataclass(frozen=True)
+class Decoded:
+    ids: list[int]  # unit ids of the best hypothesis
+    text: str  # its words, space-separated
+
+
+class CTCDecoder:
+    """CTC greedy or prefix beam search (+ lexicon, word LM) over one utterance's posteriors.
+
+    ``units`` is the model's unit set (:class:`speechseq.text.units.Units`); the LM and the
+    lexicon are read once, so :meth:`with_weights` makes a decoder for another LM weight /
+    word bonus without reading them again (for grids over cached posteriors).
+    """
+
+    def __init__(self, units, options: CTCDecodeOptions, _resources=None):
+        self.units, self.options = units, options
+        self.lm, self.trie = _resources if _resources is not None else self._load(units, options)
+
+    @staticmethod
+    def _load(units, o: CTCDecodeOptions):
+        lm = NgramLM.read_arpa(o.lm) if o.lm else None
+        trie = None
+        if o.lexicon:
+            if units.word_boundary is None:
+                raise SpeechseqError(
+                    f"--lexicon needs units with a word boundary (char or phone); this model uses {units.kind}"
+                )
+            trie = build_lexicon_trie(Lexicon.read(o.lexicon).spellings(units))
+        return lm, trie
+
+    def with_weights(self, lm_weight: float, word_bonus: float) -> CTCDecoder:
+        o = replace(self.options, lm_weight=lm_weight, word_bonus=word_bonus)
+        return CTCDecoder(self.units, o, _resources=(self.lm, self.trie))
+
+    def decode(self, log_probs: np.ndarray) -> Decoded:
+        """Best hypothesis for ``log_probs: [T, V]``."""
+        units, o = self.units, self.options
+        if o.greedy:
+            ids = greedy(log_probs, units.blank)
+            return Decoded(ids, units.decode(ids))
+        word_starts = set(units.word_start_units or ()) if units.word_boundary is None else None
+        best = prefix_beam_search(
+            log_probs,
+            beam=max(o.beam, 1),
+            blank=units.blank,
+            word_boundary=units.word_boundary,
+            lm=self.lm,
+            lm_weight=o.lm_weight,
+            word_bonus=o.word_bonus,
+            lexicon_trie=self.trie,
+            units_to_word=lambda ids: units.decode(list(ids)),
+            word_start_units=word_starts,
+        )[0]
+        return Decoded(
+            best.ids, " ".join(best.words) if best.words is not None else units.decode(best.ids)
+        )

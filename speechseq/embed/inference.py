@@ -6,12 +6,12 @@
 
 from __future__ import annotations
 
-import hashlib
+import dataclasses
 import json
 import os
 import sys
 import time
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -19,11 +19,10 @@ import soundfile as sf
 import torch
 
 from speechseq import __version__
-from speechseq.core import checkpoint as ckpt
-from speechseq.core.batching import ArrayReader, FeatDataset, make_loader
-from speechseq.core.device import resolve_device
-from speechseq.core.experiment import load_exp_config
-from speechseq.data.kaldi_dir import DataDir
+from speechseq.core.batching import FeatDataset, make_loader
+from speechseq.core.experiment import load_experiment
+from speechseq.data.audio import read_audio
+from speechseq.data.kaldi_dir import DataDir, read_ctm, read_segments
 from speechseq.embed.model import EmbedConfig, SegmentAutoencoder
 from speechseq.embed.segments import (
     SegmentReader,
@@ -36,7 +35,10 @@ from speechseq.embed.segments import (
     window_segments,
 )
 from speechseq.errors import SpeechseqError
+from speechseq.features.frontend import FrontEnd
+from speechseq.features.reader import ArrayReader
 from speechseq.fileio import atomic_dir
+from speechseq.progress import progress_bar
 
 
 @dataclass
@@ -44,40 +46,23 @@ class LoadedEmbedder:
     exp: Path
     cfg: EmbedConfig
     model: SegmentAutoencoder
-    feat_cfg: object  # speechseq.features.FeatureConfig
+    frontend: FrontEnd  # audio -> the model's features (segment normalisation is the reader's)
     device: torch.device
     embedder_id: str  # model dir + hash of its weights: an index refuses vectors from another
+
+    @property
+    def feat_cfg(self):
+        """The model's feature settings (speechseq.features.FeatureConfig)."""
+        return self.frontend._cfg()
 
 
 def load_embedder(
     exp_dir: str | os.PathLike, device: str = "auto", quiet: bool = True
 ) -> LoadedEmbedder:
-    from speechseq.features import feature_config_from_yaml
-
-    exp = Path(exp_dir).resolve()
-    cfg, _ = load_exp_config(EmbedConfig, exp)
-    final = ckpt.load(exp / "final.pt")
-    meta = final.get("meta", {})
-    if meta.get("task") != "embed":
-        raise SpeechseqError(
-            f"{exp}/final.pt: a {meta.get('task')} model, not a segment embedder — give a train-embedder model directory"
-        )
-    if not (exp / "feats.yaml").is_file():
-        raise SpeechseqError(
-            f"{exp}/feats.yaml: not found — the model directory lacks its feature settings; retrain or restore it"
-        )
-    dev = resolve_device(device, quiet=quiet)
-    model = SegmentAutoencoder(meta["input_dim"], cfg.encoder, cfg.embed)
-    model.load_state_dict(final["model"])
-    model.to(dev).eval()
-    digest = hashlib.sha1((exp / "final.pt").read_bytes()).hexdigest()[:16]
+    ex = load_experiment(Path(exp_dir).resolve(), device, task="embed", quiet=quiet)
+    _ = ex.frontend.sample_rate  # a model dir without feats.yaml fails here, not at the first file
     return LoadedEmbedder(
-        exp,
-        cfg,
-        model,
-        replace(feature_config_from_yaml(exp / "feats.yaml"), dither=0.0),
-        dev,
-        f"{exp}@{digest}",
+        ex.path, ex.task.cfg, ex.model, ex.frontend, ex.device, f"{ex.path}@{ex.weights_digest}"
     )
 
 
@@ -86,8 +71,6 @@ def embed_reader(
     m: LoadedEmbedder, reader, max_frames: int = 40000, progress: bool = False
 ) -> np.ndarray:
     """Vectors ``[len(reader), dim]`` in ``reader.utt_ids`` order (batched; a progress bar on request)."""
-    from speechseq.progress import progress_bar
-
     ids = list(reader.utt_ids)
     out = np.zeros((len(ids), m.cfg.embed.dim), dtype=np.float32)
     pos = {u: k for k, u in enumerate(ids)}
@@ -136,12 +119,9 @@ class Sources:
     ``feats(source) -> [T, C]`` (model feature settings), ``audio(source) -> samples``.
     """
 
-    def __init__(self, path: Path, feat_cfg):
-        from speechseq.data.audio import read_audio
-        from speechseq.features import compute_features
-
-        self.path, self.feat_cfg = path, feat_cfg
-        self._read, self._compute = read_audio, compute_features
+    def __init__(self, path: Path, frontend: FrontEnd):
+        self.path, self.frontend = path, frontend
+        self.sample_rate = frontend.sample_rate
         self.data = DataDir(path) if (path / "wav.scp").is_file() else None
         if self.data is not None:
             self.ids = self.data.utt_ids
@@ -155,15 +135,11 @@ class Sources:
     def audio(self, source: str) -> np.ndarray:
         if self.data is not None:
             spec, start, end = self.data.audio_spec(source)
-            return self._read(
-                spec, self.feat_cfg.sample_rate, start_s=start, end_s=end, what=source
-            )
-        return self._read(
-            self.files[source], self.feat_cfg.sample_rate, what=str(self.files[source])
-        )
+            return read_audio(spec, self.sample_rate, start_s=start, end_s=end, what=source)
+        return read_audio(self.files[source], self.sample_rate, what=str(self.files[source]))
 
     def feats(self, source: str) -> np.ndarray:
-        f = self._compute(self.audio(source), self.feat_cfg)
+        f = self.frontend.normalise(self.frontend.audio_features(self.audio(source)))
         self._frames[source] = f.shape[0]
         return f
 
@@ -183,17 +159,13 @@ def segments_for(
         segs = [
             seg
             for s in sources.ids
-            for seg in vad_segments(s, sources.audio(s), sources.feat_cfg.sample_rate)
+            for seg in vad_segments(s, sources.audio(s), sources.sample_rate)
         ]
     elif how == "ctm":
-        from speechseq.data.kaldi_dir import read_ctm
-
         path = Path(ctm_path) if ctm_path else (sources.path / "ctm")
         entries = [e for e in read_ctm(path) if e.utt in feats]
         segs, _ = ctm_segments(entries)
     elif how == "segments":
-        from speechseq.data.kaldi_dir import read_segments
-
         path = Path(ctm_path) if ctm_path else (sources.path / "segments")
         table = read_segments(path)
         unknown = sorted({seg.reco for seg in table.values()} - set(feats))
@@ -227,7 +199,7 @@ def embed_audio(
     widths_s = parse_widths(widths or m.cfg.embed.window_s)
     hop = hop_s if hop_s is not None else m.cfg.embed.hop_s
     t0 = time.perf_counter()
-    sources = Sources(Path(audio), m.feat_cfg)
+    sources = Sources(Path(audio), m.frontend)
     segs, feats = segments_for(sources, segments, widths_s, hop, ctm)
     reader = SegmentReader(feats.__getitem__, segs, {s: f.shape[0] for s, f in feats.items()})
     vectors = embed_reader(m, reader, progress=True)
@@ -242,9 +214,7 @@ def embed_audio(
         "segments": segments,
         "window_s": widths_s if segments == "window" else None,
         "hop_s": hop if segments == "window" else None,
-        "features": {k: v for k, v in vars(m.feat_cfg).items()}
-        if hasattr(m.feat_cfg, "__dict__")
-        else str(m.feat_cfg),
+        "features": dataclasses.asdict(m.feat_cfg),
         "audio_s": round(audio_s, 2),
         "seconds": round(elapsed, 2),
         "audio_s_per_s": round(audio_s / max(elapsed, 1e-9), 1),
@@ -268,11 +238,6 @@ def embed_audio(
 
 def query_vectors(m: LoadedEmbedder, files: list[str]) -> tuple[np.ndarray, list[np.ndarray]]:
     """Embed spoken queries (silence trimmed); also returns their features for DTW."""
-    from speechseq.data.audio import read_audio
-    from speechseq.features import compute_features
-
-    feats = []
-    for f in files:
-        x = trim_silence(read_audio(f, m.feat_cfg.sample_rate), m.feat_cfg.sample_rate)
-        feats.append(compute_features(x, m.feat_cfg))
+    sr = m.frontend.sample_rate
+    feats = [m.frontend.audio_features(trim_silence(read_audio(f, sr), sr)) for f in files]
     return embed_features(m, feats), feats

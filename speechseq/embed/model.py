@@ -13,11 +13,14 @@ masks and Gaussian noise) and still reconstructs the clean segment.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import torch
 from torch import nn
 
+from speechseq.core.config import from_dict
 from speechseq.core.encoder import Encoder, EncoderConfig
+from speechseq.core.task import Task
 from speechseq.core.trainer import TrainConfig
 
 
@@ -146,9 +149,15 @@ def corrupt(feats: torch.Tensor, lengths: torch.Tensor, opts: EmbedOptions) -> t
     return x
 
 
-class EmbedTask:
-    """Trainer task for the segment autoencoder (see :mod:`speechseq.core.trainer`)."""
+class EmbedTask(Task):
+    """The segment autoencoder under the core task contract (see :mod:`speechseq.core.task`).
 
+    Batches may carry a ``word`` field (one int per segment: the word label of ctm
+    segments), which the same-word variant's contrastive term uses.
+    """
+
+    name = "embed"
+    data_fields = ("ctm",)
     metric_name = "loss"
     metric_mode = "min"
 
@@ -158,33 +167,35 @@ class EmbedTask:
     def build_model(self) -> SegmentAutoencoder:
         return SegmentAutoencoder(self.input_dim, self.cfg.encoder, self.cfg.embed)
 
-    def model_meta(self) -> dict:
-        return {"task": "embed", "input_dim": self.input_dim, "dim": self.cfg.embed.dim}
+    def meta(self) -> dict:
+        return {"input_dim": self.input_dim, "dim": self.cfg.embed.dim, "cmvn": "none"}
 
-    def train_loss(self, model, batch):
-        dev = next(model.parameters()).device
-        feats, lengths = batch["feats"].to(dev), batch["lengths"].to(dev)
+    @classmethod
+    def from_experiment(cls, exp: Path, config: dict, meta: dict) -> EmbedTask:
+        cfg = from_dict(
+            EmbedConfig,
+            {k: v for k, v in config.items() if k in EmbedConfig.__dataclass_fields__},
+            f"{exp}/config.yaml",
+        )
+        return cls(cfg, int(meta["input_dim"]))
+
+    def loss(self, model, batch):
+        feats, lengths = batch["feats"], batch["lengths"]
         opts = self.cfg.embed
         inp = corrupt(feats, lengths, opts) if opts.variant == "dsa" else feats
-        if opts.same_word_weight <= 0 or "targets" not in batch:
+        if opts.same_word_weight <= 0 or "word" not in batch:
             return model(inp, lengths, target=feats), {}
         z = model.code(inp, lengths)
         mse = reconstruction_loss(model.reconstruct(z, lengths, feats.shape[1]), feats, lengths)
-        same = same_word_loss(z, batch["targets"][:, 0].to(dev), opts.temperature)
+        same = same_word_loss(z, batch["word"], opts.temperature)
         return mse + opts.same_word_weight * same, {
             "mse": float(mse.detach()),
             "same_word": float(same.detach()),
         }
 
-    @torch.no_grad()
-    def evaluate(self, model, loader) -> dict[str, float]:
-        model.eval()
-        dev = next(model.parameters()).device
+    def evaluate(self, model, batches) -> dict[str, float]:
         total, n = 0.0, 0
-        for batch in loader:
-            total += float(model(batch["feats"].to(dev), batch["lengths"].to(dev))) * len(
-                batch["utt_ids"]
-            )
+        for batch in batches:
+            total += float(model(batch["feats"], batch["lengths"])) * len(batch["utt_ids"])
             n += len(batch["utt_ids"])
-        model.train()
         return {"loss": total / max(n, 1)}

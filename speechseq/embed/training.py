@@ -121,16 +121,16 @@ def train_embedder(
         f"{len(segs)} training segments, {len(dv_segs)} dev segments ({cfg.embed.segments}, variant {variant_name(cfg.embed)})"
     )
     tr_reader = segment_reader(reader, segs)
-    labels = None
+    fields = {}
     if cfg.embed.same_word_weight > 0:
         if cfg.embed.segments != "ctm":
             raise SpeechseqError(
                 "the same-word variant (embed.same_word_weight > 0) needs word labels: use --segments ctm"
             )
         vocab = {w: k for k, w in enumerate(sorted({s.label for s in segs}))}
-        labels = {s.segment_id: [vocab[s.label]] for s in segs}
+        fields["word"] = {s.segment_id: vocab[s.label] for s in segs}
     dv = segment_reader(dv_reader, dv_segs)
     train_loader, dev_loader = trainer.loaders(
-        FeatDataset(tr_reader, tr_reader.utt_ids, labels), FeatDataset(dv, dv.utt_ids)
+        FeatDataset(tr_reader, tr_reader.utt_ids, fields=fields), FeatDataset(dv, dv.utt_ids)
     )
     return trainer.fit(train_loader, dev_loader, resume=resume)

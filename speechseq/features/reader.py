@@ -1,7 +1,7 @@
 """``FeatureReader``: random access to a data dir's features, normalised at load time.
 
 ``reader[utt]`` loads one matrix from its ark (kaldiio, lazily), applies CMVN
-(per speaker or global, from ``DATA/cmvn.ark``) and then deltas, as Kaldi's
+(per utterance, or per speaker or global from ``DATA/cmvn.ark``) and then deltas, as Kaldi's
 ``apply-cmvn ... | add-deltas`` pipeline does. The reader holds only tables and
 statistics, so it pickles into DataLoader workers.
 """
@@ -11,14 +11,15 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
+import kaldiio
 import numpy as np
 
 from speechseq.data.kaldi_dir import DataDir, c_sorted, read_table
 from speechseq.errors import SpeechseqError, UsageError
-from speechseq.features.cmvn import GLOBAL_KEY, apply_cmvn
+from speechseq.features.cmvn import GLOBAL_KEY, apply_cmvn, cmvn_stats
 from speechseq.features.deltas import add_deltas
 
-CMVN_MODES = ("speaker", "global", "none")
+CMVN_MODES = ("utterance", "speaker", "global", "none")
 
 
 def _missing(path: Path, what: str) -> SpeechseqError:
@@ -30,12 +31,20 @@ def _missing(path: Path, what: str) -> SpeechseqError:
 class FeatureReader:
     """Features of ``data_dir``: ``reader[utt] -> float32 [T, dim]``.
 
-    ``cmvn``: "speaker" (stats of the utterance's speaker), "global" (stats of the whole
-    data dir) or "none"; mean and variance are normalised. ``deltas``: add that many
-    orders of delta features (Kaldi's add-deltas, window 2), so ``dim = C * (deltas + 1)``.
+    ``cmvn``: "utterance" (stats of the utterance itself), "speaker" (stats of the
+    utterance's speaker), "global" (``global_stats`` if given — a model's training-set
+    statistics — else those of the whole data dir) or "none"; mean and variance are
+    normalised. ``deltas``: add that many orders of delta features (Kaldi's add-deltas,
+    window 2), so ``dim = C * (deltas + 1)``.
     """
 
-    def __init__(self, data_dir: str | os.PathLike, cmvn: str = "speaker", deltas: int = 0):
+    def __init__(
+        self,
+        data_dir: str | os.PathLike,
+        cmvn: str = "speaker",
+        deltas: int = 0,
+        global_stats: np.ndarray | None = None,
+    ):
         if cmvn not in CMVN_MODES:
             raise UsageError(f"cmvn '{cmvn}' is unknown — use one of {', '.join(CMVN_MODES)}")
         if deltas < 0:
@@ -51,7 +60,9 @@ class FeatureReader:
         self._num_frames = self._read_num_frames()
         self._stats: dict[str, np.ndarray] = {}
         self._utt2spk: dict[str, str] = {}
-        if cmvn != "none":
+        if cmvn == "global" and global_stats is not None:
+            self._stats = {GLOBAL_KEY: np.asarray(global_stats, dtype=np.float64)}
+        elif cmvn in ("speaker", "global"):
             self._stats = self._read_stats()
             if cmvn == "speaker":
                 self._utt2spk = DataDir(self.path).utt2spk
@@ -80,8 +91,6 @@ class FeatureReader:
         return out
 
     def _read_stats(self) -> dict[str, np.ndarray]:
-        import kaldiio
-
         path = self.path / "cmvn.ark"
         if not path.is_file():
             raise _missing(path, "CMVN statistics are needed for cmvn='speaker' or 'global'")
@@ -100,8 +109,6 @@ class FeatureReader:
         return int(self._load(self.utt_ids[0]).shape[1])
 
     def _load(self, utt: str) -> np.ndarray:
-        import kaldiio
-
         try:
             return kaldiio.load_mat(self._scp[utt])
         except KeyError:
@@ -116,6 +123,8 @@ class FeatureReader:
         """CMVN statistics ``[2, C + 1]`` used for ``utt`` (None when cmvn is "none")."""
         if self.cmvn == "none":
             return None
+        if self.cmvn == "utterance":
+            return cmvn_stats(self.raw(utt))
         return self._stats[GLOBAL_KEY if self.cmvn == "global" else self._utt2spk[utt]]
 
     def raw(self, utt: str) -> np.ndarray:
@@ -124,7 +133,7 @@ class FeatureReader:
 
     def __getitem__(self, utt: str) -> np.ndarray:
         feats = self.raw(utt)
-        stats = self.stats_for(utt)
+        stats = cmvn_stats(feats) if self.cmvn == "utterance" else self.stats_for(utt)
         if stats is not None:
             feats = apply_cmvn(feats, stats, norm_vars=True)
         if self.deltas:
@@ -143,3 +152,21 @@ class FeatureReader:
 
     def __iter__(self):
         return iter(self.utt_ids)
+
+
+class ArrayReader:
+    """An in-memory feature reader: ``{utt: feats [T, C]}`` served like a FeatureReader."""
+
+    def __init__(self, feats: dict[str, np.ndarray]):
+        self.feats = feats
+        self.utt_ids = sorted(feats)
+        self.dim = next(iter(feats.values())).shape[1] if feats else 0
+
+    def __getitem__(self, utt: str) -> np.ndarray:
+        return self.feats[utt]
+
+    def __len__(self) -> int:
+        return len(self.feats)
+
+    def num_frames(self, utt: str) -> int:
+        return self.feats[utt].shape[0]

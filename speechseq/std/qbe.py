@@ -14,8 +14,23 @@ from pathlib import Path
 
 import numpy as np
 
+from speechseq.data.audio import read_audio, write_wav
+from speechseq.data.kaldi_dir import DataDir, read_ctm
+from speechseq.embed.inference import (
+    Sources,
+    embed_audio,
+    embed_features,
+    load_embedder,
+    query_vectors,
+)
+from speechseq.embed.segments import trim_silence
 from speechseq.errors import SpeechseqError
+from speechseq.features.config import FeatureConfig
+from speechseq.features.frontend import FrontEnd
 from speechseq.fileio import atomic_write
+from speechseq.metrics.retrieval import evaluate_queries
+from speechseq.std.dtw import dtw_search, subsequence_dtw
+from speechseq.std.index import IndexStore, SegmentRow, build_index
 from speechseq.std.nms import Hit, merge_hits
 
 RAW_HITS_PER_HIT = 3  # nearest windows fetched per hit wanted, before overlapping ones are merged
@@ -24,7 +39,6 @@ EMBED_SETTINGS = "embed.json"  # beside the index: how its vectors were made, so
 
 def read_vectors(vecs_dir: str | os.PathLike):
     """(vectors [N, D], segment rows, meta) from a ``speechseq embed`` output directory."""
-    from speechseq.std.index import SegmentRow
 
     d = Path(vecs_dir)
     for name in ("vectors.npy", "segments.tsv", "meta.json"):
@@ -57,7 +71,6 @@ def read_vectors(vecs_dir: str | os.PathLike):
 
 def build(vecs_dir, out_dir, index_type: str = "auto"):
     """Build an index from ``speechseq embed`` output; remembers how the vectors were made."""
-    from speechseq.std.index import build_index
 
     vectors, rows, meta = read_vectors(vecs_dir)
     store = build_index(
@@ -81,9 +94,6 @@ def embed_settings(index_dir) -> dict:
 def add(index_dir, audio, device: str = "auto") -> int:
     """Embed new recordings the way the index's vectors were made, and add them."""
     import tempfile
-
-    from speechseq.embed.inference import embed_audio
-    from speechseq.std.index import IndexStore
 
     settings = embed_settings(index_dir)
     store = IndexStore.open(index_dir)
@@ -114,8 +124,6 @@ def add(index_dir, audio, device: str = "auto") -> int:
 
 def warm_up() -> None:
     """Compile what compiles on first use (librosa's silence trimming, numba) before timing searches."""
-    from speechseq.embed.segments import trim_silence
-    from speechseq.std.dtw import subsequence_dtw
 
     x = np.random.default_rng(0).standard_normal(16000).astype(np.float32)
     trim_silence(x * 0.1, 16000)
@@ -138,8 +146,6 @@ def search_files(
     index_dir, queries: list[str], top_k: int = 10, device: str = "auto"
 ) -> tuple[list[list[Hit]], float]:
     """Hits per query file, and search seconds per query (embedding + index + merging)."""
-    from speechseq.embed.inference import load_embedder, query_vectors
-    from speechseq.std.index import IndexStore
 
     store = IndexStore.open(index_dir)
     m = load_embedder(embed_settings(index_dir)["model"], device)
@@ -160,8 +166,6 @@ def export_hits(
     hits: list[Hit], audio_root: str, out_dir, prefix: str, data_dir: str | None = None
 ) -> list[Path]:
     """Write each hit as a wav snippet ``OUT/<prefix>_<rank>.wav``."""
-    from speechseq.data.audio import read_audio, write_wav
-    from speechseq.data.kaldi_dir import DataDir
 
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
@@ -179,35 +183,28 @@ def export_hits(
     return paths
 
 
-def mfcc_config():
-    """Features of the DTW baseline: 13 MFCCs (Kaldi defaults, no dither)."""
-    from speechseq.features import FeatureConfig
-
-    return FeatureConfig(type="mfcc", dither=0.0)
+# The DTW baseline's front end: 13 MFCCs (Kaldi defaults, no dither), each recording
+# mean/variance normalised over itself.
+DTW_FRONTEND = FrontEnd(
+    FeatureConfig(type="mfcc", dither=0.0), "utterance", 13, where="DTW baseline"
+)
 
 
 def _mfcc(x: np.ndarray) -> np.ndarray:
-    from speechseq.embed.segments import segment_cmvn
-    from speechseq.features import compute_features
-
-    return segment_cmvn(compute_features(x, mfcc_config()))
+    return DTW_FRONTEND.normalise(DTW_FRONTEND.audio_features(x))
 
 
 def archive_mfcc(audio_root: str) -> dict[str, np.ndarray]:
     """MFCC frames (mean/variance normalised per recording) of every archive recording."""
-    from speechseq.embed.inference import Sources
 
-    sources = Sources(Path(audio_root), mfcc_config())
-    return {s: _mfcc(sources.audio(s)) for s in sources.ids}
+    sources = Sources(Path(audio_root), DTW_FRONTEND)
+    return {s: sources.feats(s) for s in sources.ids}
 
 
 def dtw_search_files(
     index_dir, queries: list[str], top_k: int = 10, docs: dict | None = None
 ) -> tuple[list[list[Hit]], float]:
     """The classic baseline: segmental DTW of each query's MFCCs against every archive recording."""
-    from speechseq.data.audio import read_audio
-    from speechseq.embed.segments import trim_silence
-    from speechseq.std.dtw import dtw_search
 
     docs = docs if docs is not None else archive_mfcc(embed_settings(index_dir)["audio"])
     warm_up()
@@ -230,13 +227,6 @@ def evaluate_std(
     device: str = "auto",
 ) -> list[dict]:
     """MAP, P@10 and P@N of the embedder's index search (and of DTW) over a data dir of spoken queries."""
-    from speechseq.data.audio import read_audio
-    from speechseq.data.kaldi_dir import DataDir, read_ctm
-    from speechseq.embed.inference import embed_features, load_embedder
-    from speechseq.embed.segments import trim_silence
-    from speechseq.features import compute_features
-    from speechseq.metrics.retrieval import evaluate_queries
-    from speechseq.std.index import IndexStore
 
     data = DataDir(queries_dir)
     if data.text is None:
@@ -260,7 +250,7 @@ def evaluate_std(
     m = load_embedder(embed_settings(index_dir)["model"], device)
     warm_up()
     t0 = time.perf_counter()
-    feats = [compute_features(trim_silence(audio[q], 16000), m.feat_cfg) for q in qids]
+    feats = [m.frontend.audio_features(trim_silence(audio[q], 16000)) for q in qids]
     vecs = embed_features(m, feats)
     scores, idx = store.search(vecs, top_k * RAW_HITS_PER_HIT)
     emb_results = {q: hits_for(store, scores[k], idx[k], top_k) for k, q in enumerate(qids)}

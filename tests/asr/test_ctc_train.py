@@ -7,7 +7,8 @@ import torch
 from typer.testing import CliRunner
 
 from speechseq.asr.ctc import CTCConfig, CTCOptions, frames_needed
-from speechseq.asr.inference import decode_data
+from speechseq.decode.ctc import CTCDecodeOptions
+from speechseq.decode.run import decode_data
 from speechseq.asr.training import train_ctc
 from speechseq.cli.main import app
 from speechseq.core.encoder import EncoderConfig
@@ -54,10 +55,10 @@ def test_training_writes_a_self_contained_model_dir(tiny_model):
 
 
 def test_decode_writes_kaldi_wer_and_results(tiny_model, digits_corpus, tmp_path):
-    r = decode_data(
+    [r] = decode_data(
         tiny_model,
         digits_corpus / "test",
-        beam=4,
+        CTCDecodeOptions(beam=4),
         out_dir=tmp_path / "dec",
         device="cpu",
         quiet=True,
@@ -81,7 +82,7 @@ def test_decode_writes_kaldi_wer_and_results(tiny_model, digits_corpus, tmp_path
     assert int(per_spk[-2].split()[8]) == int(wer[0].split()[3])
 
 
-def test_decode_refuses_features_of_another_dimension(tiny_model, digits_corpus, tmp_path):
+def test_decode_refuses_features_made_with_other_settings(tiny_model, digits_corpus, tmp_path):
     import shutil
 
     from speechseq.features import FeatureConfig, compute_feats
@@ -89,8 +90,12 @@ def test_decode_refuses_features_of_another_dimension(tiny_model, digits_corpus,
     other = tmp_path / "mfcc"
     shutil.copytree(digits_corpus / "test", other)
     compute_feats(other, FeatureConfig(type="mfcc", dither=0.0), progress=False)
+    with pytest.raises(SpeechseqError, match="type 'mfcc' \\(model: 'fbank'\\)"):
+        decode_data(tiny_model, other, CTCDecodeOptions(), device="cpu", quiet=True)
+    # Without the data's feats.yaml (e.g. Kaldi-made features) the dimension still decides.
+    (other / "conf" / "feats.yaml").unlink()
     with pytest.raises(SpeechseqError, match="dimension 13 but the model .* expects 40"):
-        decode_data(tiny_model, other, device="cpu", quiet=True)
+        decode_data(tiny_model, other, CTCDecodeOptions(), device="cpu", quiet=True)
 
 
 def test_cli_decode_align_transcribe(tiny_model, digits_corpus, tmp_path):
@@ -288,4 +293,4 @@ def test_decode_with_word_lm_and_lexicon(tiny_model, digits_corpus, tmp_path):
     assert all(
         w in words for h in hyps.values() for w in h.split()
     )  # the lexicon allows only its words
-    assert json.loads((tmp_path / "d" / "results.json").read_text())["beam"] == 10
+    assert json.loads((tmp_path / "d" / "results.json").read_text())["options"]["beam"] == 10

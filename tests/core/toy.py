@@ -11,6 +11,7 @@ from torch import nn
 
 from speechseq.core.batching import ArrayReader
 from speechseq.core.encoder import Encoder, EncoderConfig
+from speechseq.core.task import Task
 
 
 def toy_reader(n=24, dim=8, seed=0, nan_utt=None) -> ArrayReader:
@@ -24,7 +25,7 @@ def toy_reader(n=24, dim=8, seed=0, nan_utt=None) -> ArrayReader:
     return ArrayReader(feats)
 
 
-class ToyTask:
+class ToyTask(Task):
     """Predict each utterance's mean feature vector from the encoder's final state (MSE)."""
 
     metric_name = "loss"
@@ -39,8 +40,10 @@ class ToyTask:
         enc = Encoder(self.dim, EncoderConfig(subsample="stack2", hidden=16, layers=2, dropout=0.1))
         return nn.ModuleDict({"enc": enc, "out": nn.Linear(enc.output_dim, self.dim)})
 
-    def model_meta(self):
-        return {"task": "toy", "input_dim": self.dim}
+    name = "toy"
+
+    def meta(self):
+        return {"input_dim": self.dim}
 
     def _loss(self, model, batch):
         h, lengths = model["enc"](batch["feats"], batch["lengths"])
@@ -50,15 +53,11 @@ class ToyTask:
         )
         return ((pred - target) ** 2).mean()
 
-    def train_loss(self, model, batch):
+    def loss(self, model, batch):
         self.calls += 1
         if self.kill_at_step is not None and self.calls == self.kill_at_step:
             os.kill(os.getpid(), signal.SIGKILL)
         return self._loss(model, batch), {}
 
-    @torch.no_grad()
-    def evaluate(self, model, loader):
-        model.eval()
-        losses = [float(self._loss(model, b)) for b in loader]
-        model.train()
-        return {"loss": float(np.mean(losses))}
+    def evaluate(self, model, batches):
+        return {"loss": float(np.mean([float(self._loss(model, b)) for b in batches]))}

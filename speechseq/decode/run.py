@@ -1,0 +1,135 @@
+"""``speechseq decode EXP DATA``: any decodable experiment over a data dir, scored as Kaldi does.
+
+The experiment's task says how (:meth:`speechseq.core.task.Task.outputs` gives the network
+outputs per utterance, :meth:`~speechseq.core.task.Task.decoder` the search strategy);
+this module runs the network once, keeps its outputs, and searches them once per point of
+an LM-weight x word-bonus grid, so a grid costs one network pass. Each point is written to
+its own decode dir, named after its options unless ``out_dir`` is given:
+``hyp.txt``, ``per_utt``, ``per_spk``, ``wer`` (Kaldi's ``%WER`` line) and ``results.json``.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+from collections.abc import Iterator, Sequence
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from speechseq.core.batching import FeatDataset, make_loader
+from speechseq.core.experiment import Experiment, load_experiment
+from speechseq.data.kaldi_dir import DataDir, write_table
+from speechseq.errors import SpeechseqError, UsageError
+from speechseq.fileio import atomic_write
+from speechseq.metrics.wer import (
+    ErrorStats,
+    error_stats,
+    kaldi_wer_line,
+    per_spk_lines,
+    per_spk_stats,
+    per_utt_lines,
+)
+
+
+@torch.no_grad()
+def network_outputs(
+    ex: Experiment, reader, utt_ids: Sequence[str], max_frames: int = 30000
+) -> Iterator[tuple[str, np.ndarray]]:
+    """``(utt, output)`` for the given utterances of ``reader``, batched through the model."""
+    loader = make_loader(
+        FeatDataset(reader, utt_ids), max_frames, shuffle=False, collate_fn=ex.task.collate
+    )
+    for batch in loader:
+        batch = {k: v.to(ex.device) if isinstance(v, torch.Tensor) else v for k, v in batch.items()}
+        yield from zip(batch["utt_ids"], ex.task.outputs(ex.model, batch), strict=True)
+
+
+def decode_data(
+    exp_dir: str | os.PathLike,
+    data_dir: str | os.PathLike,
+    options,
+    lm_weights: Sequence[float] | None = None,
+    word_bonuses: Sequence[float] | None = None,
+    device: str = "auto",
+    out_dir: str | os.PathLike | None = None,
+    quiet: bool = False,
+) -> list[dict]:
+    """Decode every utterance of ``data_dir`` with ``options`` (the task's options dataclass,
+    e.g. :class:`speechseq.decode.ctc.CTCDecodeOptions`), once per grid point of
+    ``lm_weights`` x ``word_bonuses`` (default: the options' own). Returns one results dict
+    per point (``wer``, ``cer`` in percent, ``rtf``, ``out_dir`` ...)."""
+    grid = [
+        (w, b)
+        for w in (lm_weights or [options.lm_weight])
+        for b in (word_bonuses or [options.word_bonus])
+    ]
+    if out_dir is not None and len(grid) > 1:
+        raise UsageError(
+            "--out names one decode dir, but the LM-weight / word-bonus grid has "
+            f"{len(grid)} points — leave out --out (each point gets a dir named after its options)"
+        )
+    ex = load_experiment(exp_dir, device, quiet=quiet)
+    data = DataDir(data_dir)
+    reader = ex.frontend.data_reader(data.path)
+    utts = list(reader.utt_ids)
+    if not utts:
+        raise SpeechseqError(f"{data.path}: no utterances to decode")
+    base = ex.task.decoder(options)
+    t0 = time.perf_counter()
+    outputs = dict(network_outputs(ex, reader, utts))
+    nn_s = time.perf_counter() - t0
+    audio_s = sum(reader.num_frames(u) for u in utts) * 0.01
+    results = []
+    for w, b in grid:
+        decoder = (
+            base.with_weights(w, b) if (w, b) != (options.lm_weight, options.word_bonus) else base
+        )
+        t1 = time.perf_counter()
+        hyps = {u: decoder.decode(outputs[u]).text for u in utts}
+        search_s = time.perf_counter() - t1
+        o = decoder.options
+        out = Path(out_dir) if out_dir else Path(exp_dir) / f"decode_{data.path.name}_{o.tag()}"
+        r = {
+            "data": str(data.path),
+            "utterances": len(utts),
+            "options": {k: v for k, v in vars(o).items()},
+            "audio_s": round(audio_s, 2),
+            "decode_s": round(nn_s + search_s, 3),
+            "rtf": round((nn_s + search_s) / max(audio_s, 1e-9), 5),
+            "search_rtf": round(search_s / max(audio_s, 1e-9), 5),
+        }
+        r.update(write_scored(out, data, hyps))
+        r["out_dir"] = str(out)
+        with atomic_write(out / "results.json") as f:
+            json.dump({k: v for k, v in r.items() if k != "out_dir"}, f, indent=2)
+        results.append(r)
+    return results
+
+
+def write_scored(out: Path, data: DataDir, hyps: dict[str, str]) -> dict:
+    """Write ``hyp.txt`` and, when ``data`` has transcripts, ``wer``, ``per_utt`` and ``per_spk``;
+    returns the figures for results.json."""
+    out.mkdir(parents=True, exist_ok=True)
+    write_table(out / "hyp.txt", hyps)
+    if data.text is None:
+        return {}
+    refs = {u: data.text.get(u, "") for u in hyps}
+    by_spk = per_spk_stats(refs, hyps, data.utt2spk or {})
+    w = sum(by_spk.values(), ErrorStats())  # the word totals, aligned once
+    c = error_stats(refs, hyps, unit="char")
+    with atomic_write(out / "wer") as f:
+        f.write(kaldi_wer_line(w, "WER") + "\n" + kaldi_wer_line(c, "CER") + "\n")
+    with atomic_write(out / "per_utt") as f:
+        f.write("\n".join(per_utt_lines(refs, hyps)) + "\n")
+    with atomic_write(out / "per_spk") as f:
+        f.write("\n".join(per_spk_lines(by_spk)) + "\n")
+    return {
+        "wer": round(100 * w.rate, 2),
+        "cer": round(100 * c.rate, 2),
+        "wer_line": kaldi_wer_line(w, "WER"),
+        "cer_line": kaldi_wer_line(c, "CER"),
+        "speaker_wer": {spk: round(100 * s.rate, 2) for spk, s in by_spk.items()},
+    }
