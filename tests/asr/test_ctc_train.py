@@ -7,13 +7,13 @@ import torch
 from typer.testing import CliRunner
 
 from speechseq.asr.ctc import CTCConfig, CTCOptions, frames_needed
-from speechseq.decode.ctc import CTCDecodeOptions
-from speechseq.decode.run import decode_data
 from speechseq.asr.training import train_ctc
 from speechseq.cli.main import app
 from speechseq.core.encoder import EncoderConfig
 from speechseq.core.trainer import TrainConfig
 from speechseq.data.kaldi_dir import read_ctm, read_table
+from speechseq.decode.ctc import CTCDecodeOptions
+from speechseq.decode.run import decode_data
 from speechseq.errors import SpeechseqError
 
 runner = CliRunner()
