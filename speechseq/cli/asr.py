@@ -193,7 +193,6 @@ def register(app: typer.Typer) -> None:
     ) -> None:
         """Transcribe audio files: one line of text per file, or JSON with word timings."""
         from speechseq.asr.inference import transcribe_files
-
         from speechseq.decode.ctc import CTCDecodeOptions
 
         opts = CTCDecodeOptions(beam=beam, lm=lm or "")

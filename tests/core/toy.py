@@ -61,3 +61,80 @@ class ToyTask(Task):
 
     def evaluate(self, model, batches):
         return {"loss": float(np.mean([float(self._loss(model, b)) for b in batches]))}
+
+
+def frame_reader(n=16, dim=6, classes=3, seed=0) -> tuple[ArrayReader, dict[str, np.ndarray]]:
+    """Features whose frames carry their class in the first ``classes`` dims, and the labels."""
+    rng = np.random.default_rng(seed)
+    feats, labels = {}, {}
+    for i in range(n):
+        t = int(rng.integers(10, 30))
+        lab = rng.integers(0, classes, size=t)
+        x = 0.3 * rng.standard_normal((t, dim)).astype(np.float32)
+        x[np.arange(t), lab] += 1.5
+        feats[f"f{i:03d}"], labels[f"f{i:03d}"] = x, lab.astype(np.int64)
+    return ArrayReader(feats), labels
+
+
+class FrameTask(Task):
+    """A third task written from the contract alone: frame classification (as the hybrid's
+    state posteriors), a frame-level target stream padded with -100, cross-entropy loss,
+    accuracy as the dev metric (higher is better), stats and hooks recorded."""
+
+    name = "frame-toy"
+    metric_name = "accuracy"
+    metric_mode = "max"
+    pad_values = {"feats": 0.0, "frame_labels": -100}
+
+    def __init__(self, dim: int, classes: int = 3, crash_at_epoch: int | None = None):
+        self.dim, self.classes = dim, classes
+        self.crash_at_epoch = crash_at_epoch  # raise when this epoch starts (an interrupted run)
+        self.epochs_started: list[int] = []
+
+    def build_model(self):
+        enc = Encoder(self.dim, EncoderConfig(subsample="none", hidden=16, layers=1, dropout=0.0))
+        return nn.ModuleDict({"encoder": enc, "out": nn.Linear(enc.output_dim, self.classes)})
+
+    def meta(self):
+        return {"input_dim": self.dim, "classes": self.classes}
+
+    @classmethod
+    def from_experiment(cls, exp, config, meta):
+        return cls(meta["input_dim"], meta["classes"])
+
+    def _logits(self, model, batch):
+        h, _ = model["encoder"](batch["feats"], batch["lengths"])
+        return model["out"](h)
+
+    def loss(self, model, batch):
+        assert batch["frame_labels"].shape == batch["feats"].shape[:2]  # lengths match the features
+        logits = self._logits(model, batch)
+        loss = nn.functional.cross_entropy(
+            logits.transpose(1, 2), batch["frame_labels"], ignore_index=-100
+        )
+        return loss, {"frames": float(batch["frame_labels_lengths"].sum())}
+
+    def evaluate(self, model, batches):
+        right = total = 0
+        loss_sum = 0.0
+        for b in batches:
+            logits = self._logits(model, b)
+            mask = b["frame_labels"] != -100
+            right += int((logits.argmax(-1) == b["frame_labels"])[mask].sum())
+            total += int(mask.sum())
+            loss_sum += float(
+                nn.functional.cross_entropy(
+                    logits.transpose(1, 2), b["frame_labels"], ignore_index=-100
+                )
+            )
+        return {"loss": loss_sum, "accuracy": right / max(total, 1)}
+
+    def on_epoch_start(self, epoch, model):
+        if epoch == self.crash_at_epoch:
+            raise RuntimeError(f"interrupted at epoch {epoch}")
+        self.epochs_started.append(epoch)
+
+    def parameter_groups(self, model):
+        # a lower learning rate for the encoder than for the output layer
+        enc = [p for p in model["encoder"].parameters() if p.requires_grad]
+        return [{"params": enc, "lr_scale": 0.5}, {"params": list(model["out"].parameters())}]
