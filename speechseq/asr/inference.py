@@ -104,7 +104,7 @@ def make_searcher(
         from speechseq.text.lexicon import Lexicon
 
         lex = Lexicon.read(lexicon_path)
-        trie = ctc_decode.build_lexicon_trie(lex.spellings(units))
+        trie = ctc_decode.build_lexicon_trie(units.spellings(lex))
     if trie is not None and units.word_boundary is None:
         raise SpeechseqError(
             f"{m.exp}: --lexicon needs units with a word boundary (char or phone); this model uses {units.kind}"

@@ -94,7 +94,7 @@ class LexiconTrie:
 def build_lexicon_trie(
     spellings: dict[str, list[list[int]]], blank: int = 0, word_boundary: int | None = None
 ) -> LexiconTrie:
-    """Trie of ``spellings`` (word -> its unit-id sequences, e.g. ``Lexicon.spellings(units)``).
+    """Trie of ``spellings`` (word -> its unit-id sequences, e.g. ``Units.spellings(lexicon)``).
 
     Raises :class:`SpeechseqError` naming the word when a spelling is empty or contains the
     blank or the word-boundary unit.
