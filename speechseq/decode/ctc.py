@@ -96,7 +96,7 @@ class LexiconTrie:
 def build_lexicon_trie(
     spellings: dict[str, list[list[int]]], blank: int = 0, word_boundary: int | None = None
 ) -> LexiconTrie:
-    """Trie of ``spellings`` (word -> its unit-id sequences, e.g. ``Lexicon.spellings(units)``).
+    """Trie of ``spellings`` (word -> its unit-id sequences, e.g. ``Units.spellings(lexicon)``).
 
     Raises :class:`SpeechseqError` naming the word when a spelling is empty or contains the
     blank or the word-boundary unit.
@@ -477,7 +477,7 @@ class CTCDecoder:
                 raise SpeechseqError(
                     f"--lexicon needs units with a word boundary (char or phone); this model uses {units.kind}"
                 )
-            trie = build_lexicon_trie(Lexicon.read(o.lexicon).spellings(units))
+            trie = build_lexicon_trie(units.spellings(Lexicon.read(o.lexicon)))
         return lm, trie
 
     def with_weights(self, lm_weight: float, word_bonus: float) -> CTCDecoder:

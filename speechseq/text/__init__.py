@@ -1,1 +1,2 @@
-"""Text for models: CTC output units (characters, phones through a lexicon, sentencepiece BPE)."""
+"""Text for models: vocabularies with declared specials (vocab), CTC output units (characters,
+phones through a lexicon, sentencepiece BPE) and sequence-to-sequence targets (target_vocab)."""

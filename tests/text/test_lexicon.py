@@ -1,4 +1,4 @@
-"""Lexicons: Kaldi lexicon.txt reading and errors, CMUdict, spellings for the decoder."""
+"""Lexicons: Kaldi lexicon.txt reading and errors, CMUdict."""
 
 from __future__ import annotations
 
@@ -6,7 +6,6 @@ import pytest
 
 from speechseq.errors import SpeechseqError
 from speechseq.text.lexicon import Lexicon
-from speechseq.text.units import Units
 
 
 def write_lexicon(path, text: str):
@@ -52,30 +51,3 @@ def test_cmudict_strips_stress_by_default():
     lex = Lexicon.from_cmudict()
     assert lex.pronunciations("cat") == [["K", "AE", "T"]]
     assert Lexicon.from_cmudict(keep_stress=True).pronunciations("cat") == [["K", "AE1", "T"]]
-
-
-def test_spellings_for_char_and_phone_units(tmp_path):
-    lex = Lexicon.read(
-        write_lexicon(tmp_path / "lexicon.txt", "cat K AE T\ntack T AE K\nzz Z Z\nact AE K T\n")
-    )
-    char = Units.build("char", ["CAT TACK"])
-    sp = lex.spellings(char)
-    assert sp["CAT"] == [char.encode("CAT")]  # keys in the training text's case
-    assert "ZZ" not in sp and "ACT" in sp  # only words the units can write
-    phone = Units.build("phone", ["cat tack"], lexicon=lex)
-    sp = lex.spellings(phone)
-    assert sp["cat"] == [phone.encode("cat")]
-    assert sp["zz"] == [phone.ids_of(["Z", "Z"])]
-
-
-def test_spellings_for_bpe_units():
-    texts = ["the cat sat on the mat", "a cat and a hat"] * 5
-    bpe = Units.build("bpe", texts, bpe_size=40)
-    sp = Lexicon({"cat": [["K"]], "hat": [["H"]]}).spellings(bpe)
-    assert bpe.decode(sp["cat"][0]) == "cat"
-
-
-def test_spellings_error_when_no_word_fits():
-    char = Units.build("char", ["abc"])
-    with pytest.raises(SpeechseqError, match="no word can be written"):
-        Lexicon({"xyz": [["X"]]}).spellings(char)

@@ -1,6 +1,8 @@
-"""CTC units: char / phone / bpe encode-decode round trips, files, and errors."""
+"""CTC units: char / phone / bpe encode-decode round trips, files, errors, lexicon spellings."""
 
 from __future__ import annotations
+
+import json
 
 import pytest
 
@@ -158,3 +160,85 @@ def test_bpe_word_start_units_are_the_pieces_with_the_word_marker():
     ids = u.encode("THE CAT")
     assert ids[0] in starts
     assert Units.build("char", TEXTS).word_start_units is None
+
+
+def test_spellings_for_char_and_phone_units(tmp_path):
+    (tmp_path / "lexicon.txt").write_text("cat K AE T\ntack T AE K\nzz Z Z\nact AE K T\n")
+    lex = Lexicon.read(tmp_path / "lexicon.txt")
+    char = Units.build("char", ["CAT TACK"])
+    sp = char.spellings(lex)
+    assert sp["CAT"] == [char.encode("CAT")]  # keys in the training text's case
+    assert "ZZ" not in sp and "ACT" in sp  # only words the units can write
+    phone = Units.build("phone", ["cat tack"], lexicon=lex)
+    sp = phone.spellings(lex)
+    assert sp["cat"] == [phone.encode("cat")]
+    assert sp["zz"] == [phone.ids_of(["Z", "Z"])]
+
+
+def test_spellings_for_bpe_units():
+    texts = ["the cat sat on the mat", "a cat and a hat"] * 5
+    bpe = Units.build("bpe", texts, bpe_size=40)
+    sp = bpe.spellings(Lexicon({"cat": [["K"]], "hat": [["H"]]}))
+    assert bpe.decode(sp["cat"][0]) == "cat"
+
+
+def test_spellings_error_when_no_word_fits():
+    char = Units.build("char", ["abc"])
+    with pytest.raises(SpeechseqError, match="no word can be written"):
+        char.spellings(Lexicon({"xyz": [["X"]]}))
+
+
+def test_units_json_records_the_blank_as_the_only_special(tmp_path):
+    u = Units.build("char", TEXTS)
+    u.save(tmp_path)
+    meta = json.loads((tmp_path / "units.json").read_text())
+    assert meta["kind"] == "char" and meta["specials"]["blank"] == BLANK
+    assert [k for k, v in meta["specials"].items() if v is not None] == ["blank"]
+    assert u.vocab.specials.declared() == {"blank": 0}
+
+
+def test_old_format_char_dir_without_specials_loads(tmp_path):
+    # as written before units.json recorded specials
+    (tmp_path / "units.txt").write_text("<blank> 0\n| 1\nA 2\nB 3\nC 4\n")
+    (tmp_path / "units.json").write_text(
+        '{"kind": "char", "case": "upper", "grapheme_fallback": false, "notes": []}\n'
+    )
+    u = Units.load(tmp_path)
+    assert u.kind == "char" and u.blank == 0 and u.word_boundary == 1
+    assert u.encode("ab c") == [2, 3, 1, 4] and u.decode([0, 2, 3, 1, 4]) == "AB C"
+
+
+def test_old_format_dirs_without_units_json_load_by_their_files(lexicon, tmp_path):
+    (tmp_path / "char").mkdir()
+    (tmp_path / "char" / "units.txt").write_text("<blank> 0\n| 1\na 2\n")
+    assert Units.load(tmp_path / "char").kind == "char"
+    phone = Units.build("phone", TEXTS, lexicon=lexicon)
+    phone.save(tmp_path / "phone")
+    (tmp_path / "phone" / "units.json").unlink()
+    back = Units.load(tmp_path / "phone")
+    assert back.kind == "phone" and back.decode(phone.encode("THE CAT")) == "THE CAT"
+
+
+def test_old_format_bpe_dir_without_specials_loads(tmp_path):
+    u = Units.build("bpe", TEXTS * 4, bpe_size=60)
+    u.save(tmp_path)
+    meta = json.loads((tmp_path / "units.json").read_text())
+    del meta["specials"]
+    (tmp_path / "units.json").write_text(json.dumps(meta))
+    back = Units.load(tmp_path)
+    assert back.kind == "bpe" and back.encode("HELLO THE CAT") == u.encode("HELLO THE CAT")
+
+
+def test_units_json_declaring_other_specials_is_an_error(tmp_path):
+    Units.build("char", TEXTS).save(tmp_path)
+    meta = json.loads((tmp_path / "units.json").read_text())
+    meta["specials"]["eos"] = "|"
+    (tmp_path / "units.json").write_text(json.dumps(meta))
+    with pytest.raises(SpeechseqError, match=r"units\.json: CTC units have one special"):
+        Units.load(tmp_path)
+
+
+def test_units_txt_without_blank_first_names_the_line(tmp_path):
+    (tmp_path / "units.txt").write_text("| 0\n<blank> 1\n")
+    with pytest.raises(SpeechseqError, match=r"units\.txt:1: the first unit must be '<blank> 0'"):
+        Units.load(tmp_path)
