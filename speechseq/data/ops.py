@@ -2,9 +2,16 @@
 
 Tables are filtered by the key they are indexed by: utterance tables (text, utt2spk,
 segments, utt2dur, utt2num_frames, feats.scp, slots, text.<lang>, ctm), recording tables
-(wav.scp when there are segments, reco2dur) and speaker tables (cmvn.scp, spk2gender);
-spk2utt is always rebuilt from utt2spk. Other files of the directory are not copied.
-Every output table is written atomically, in C order.
+(wav.scp when there are segments, reco2dur, reco2file_and_channel) and speaker tables
+(cmvn.scp, spk2gender); spk2utt is always rebuilt from utt2spk.
+
+Features go with the utterances: feats.scp and utt2num_frames are utterance tables,
+``conf/feats.yaml`` is copied (combine: only when every input has the same settings), and
+``cmvn.ark`` (with feats.scp) is rewritten for what is kept — a speaker kept whole keeps his
+statistics, one kept in part gets them recomputed from the features of his kept utterances,
+combine adds the inputs' statistics; ``<global>`` is the sum over the speakers (see
+:mod:`speechseq.data.cmvn_stats`). Other files of the directory are not copied.
+Every output file is written atomically, tables in C order.
 """
 
 from __future__ import annotations
@@ -15,6 +22,15 @@ import shutil
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import numpy as np
+import yaml
+
+from speechseq.data.cmvn_stats import (
+    add_cmvn_stats,
+    kept_cmvn_stats,
+    read_cmvn_ark,
+    write_cmvn_ark,
+)
 from speechseq.data.kaldi_dir import (
     TableError,
     c_key,
@@ -27,14 +43,16 @@ from speechseq.data.kaldi_dir import (
     write_ctm,
     write_table,
 )
+from speechseq.data.validate import validate_data_dir
 from speechseq.errors import SpeechseqError, UsageError
-from speechseq.fileio import atomic_dir
+from speechseq.fileio import atomic_dir, atomic_write
 
 UTT_TABLES = ("text", "utt2spk", "segments", "utt2dur", "utt2num_frames", "feats.scp", "slots")
-RECO_TABLES = ("reco2dur",)  # plus wav.scp when the directory has segments
+RECO_TABLES = ("reco2dur", "reco2file_and_channel")  # plus wav.scp when there are segments
 SPK_TABLES = ("cmvn.scp", "spk2gender")
 # Tables whose values may be empty (an empty transcript is a problem `fix` removes).
 EMPTY_OK = ("text", "slots")
+FEATS_YAML = "conf/feats.yaml"  # feature settings (speechseq.features.config.CONFIG_NAME)
 
 
 def _table_names(d: Path) -> list[str]:
@@ -62,8 +80,6 @@ def _require_dir(path: Path) -> Path:
 
 
 def _require_valid(path: Path) -> None:
-    from speechseq.data.validate import validate_data_dir
-
     problems = [p for p in validate_data_dir(path, check_audio=False) if not p.warning]
     if problems:
         raise SpeechseqError(
@@ -79,8 +95,37 @@ def _read_all(path: Path) -> dict[str, dict[str, str]]:
     }
 
 
-def _write_filtered(tables: dict[str, dict[str, str]], ctm, out: Path, utts: set[str]) -> None:
-    """Write the rows of ``tables`` that belong to ``utts`` into ``out`` (plus spk2utt, ctm)."""
+@dataclass(frozen=True)
+class _FeatureFiles:
+    """The files of a data dir's features that are not tables."""
+
+    # cmvn.ark entries {speaker or <global>: [2, C + 1]}; None without cmvn.ark or feats.scp
+    cmvn: dict[str, np.ndarray] | None = None
+    feats_yaml: str | None = None  # text of conf/feats.yaml; None = not written
+
+
+def _read_feature_files(path: Path, with_yaml: bool = True) -> _FeatureFiles:
+    has_cmvn = (path / "cmvn.ark").is_file() and (path / "feats.scp").is_file()
+    has_yaml = with_yaml and (path / FEATS_YAML).is_file()
+    return _FeatureFiles(
+        cmvn=read_cmvn_ark(path / "cmvn.ark") if has_cmvn else None,
+        feats_yaml=(path / FEATS_YAML).read_text(encoding="utf-8") if has_yaml else None,
+    )
+
+
+def _write_filtered(
+    tables: dict[str, dict[str, str]],
+    ctm,
+    out: Path,
+    utts: set[str],
+    feats: _FeatureFiles,
+    source: Path,
+) -> None:
+    """Write the rows of ``tables`` that belong to ``utts`` into ``out`` (plus spk2utt, ctm,
+    and the feature files: cmvn.ark for the kept utterances, conf/feats.yaml as it is).
+
+    ``source``: the directory the tables come from (its feats.scp is named in errors).
+    """
     utt2spk = {u: s for u, s in tables["utt2spk"].items() if u in utts}
     spks = set(utt2spk.values())
     segs = tables.get("segments")
@@ -96,6 +141,14 @@ def _write_filtered(tables: dict[str, dict[str, str]], ctm, out: Path, utts: set
     write_table(out / "spk2utt", spk2utt_from_utt2spk(utt2spk))
     if ctm is not None:
         write_ctm(out / "ctm", [e for e in ctm if e.utt in utts])
+    if feats.cmvn is not None and "feats.scp" in tables:
+        stats = kept_cmvn_stats(
+            feats.cmvn, tables["utt2spk"], utts, tables["feats.scp"], source / "feats.scp"
+        )
+        write_cmvn_ark(out / "cmvn.ark", stats)
+    if feats.feats_yaml is not None:
+        with atomic_write(out / FEATS_YAML) as f:
+            f.write(feats.feats_yaml)
 
 
 # --- fix --------------------------------------------------------------------------------
@@ -144,6 +197,7 @@ def fix_data_dir(path: str | os.PathLike, backup: bool = True) -> FixReport:
     tables = {n: _read_lenient(path / n, report) for n in _table_names(path)}
     has_segs = "segments" in tables
     ctm = read_ctm(path / "ctm") if (path / "ctm").is_file() else None
+    feats = _read_feature_files(path, with_yaml=False)  # conf/feats.yaml stays as it is
 
     def drop(ids, reason):
         ids = c_sorted(ids)
@@ -189,10 +243,10 @@ def fix_data_dir(path: str | os.PathLike, backup: bool = True) -> FixReport:
     if backup:
         bdir = path / ".backup"
         bdir.mkdir(exist_ok=True)
-        for name in [*tables, "spk2utt", "ctm"]:
+        for name in [*tables, "spk2utt", "ctm", "cmvn.ark"]:
             if (path / name).is_file():
                 shutil.copy2(path / name, bdir / name)
-    _write_filtered(tables, ctm, path, utts)
+    _write_filtered(tables, ctm, path, utts, feats, path)
     report.kept = len(utts)
     return report
 
@@ -226,6 +280,7 @@ def split_data_dir(path: str | os.PathLike, num_parts: int) -> list[Path]:
     _require_valid(path)
     tables = _read_all(path)
     ctm = read_ctm(path / "ctm") if (path / "ctm").is_file() else None
+    feats = _read_feature_files(path)
     utt2spk = tables["utt2spk"]
     groups = split_by_speaker(utt2spk, num_parts)
     spk2utt = spk2utt_from_utt2spk(utt2spk)
@@ -234,7 +289,7 @@ def split_data_dir(path: str | os.PathLike, num_parts: int) -> list[Path]:
         for k, spks in enumerate(groups, start=1):
             part = tmp / str(k)
             part.mkdir()
-            _write_filtered(tables, ctm, part, {u for s in spks for u in spk2utt[s]})
+            _write_filtered(tables, ctm, part, {u for s in spks for u in spk2utt[s]}, feats, path)
     return [out / str(k) for k in range(1, num_parts + 1)]
 
 
@@ -291,8 +346,9 @@ def subset_data_dir(
             )
         utts = {u for u, s in utt2spk.items() if s in set(wanted)}
     ctm = read_ctm(path / "ctm") if (path / "ctm").is_file() else None
+    feats = _read_feature_files(path)
     with atomic_dir(out) as tmp:
-        _write_filtered(tables, ctm, tmp, utts)
+        _write_filtered(tables, ctm, tmp, utts, feats, path)
     return len(utts)
 
 
@@ -349,7 +405,61 @@ def combine_data_dirs(out: str | os.PathLike, dirs: list[str | os.PathLike]) -> 
         ctm = [e for p in paths for e in read_ctm(p / "ctm")]
     elif any(have_ctm):
         notes.append("left out ctm: not in every input")
+    feats = _combine_feature_files(paths, notes)
     utts = set(combined["utt2spk"])
     with atomic_dir(out) as tmp:
-        _write_filtered(combined, ctm, tmp, utts)
+        _write_filtered(combined, ctm, tmp, utts, feats, out)
     return notes
+
+
+def _combine_feature_files(paths: list[Path], notes: list[str]) -> _FeatureFiles:
+    """conf/feats.yaml when every input has the same one; the sum of their cmvn.ark when every
+    input has one (with feats.scp). What is left out is added to ``notes``."""
+    inputs = [_read_feature_files(p) for p in paths]
+    with_yaml = [
+        (p, f.feats_yaml) for p, f in zip(paths, inputs, strict=True) if f.feats_yaml is not None
+    ]
+    _check_same_settings(with_yaml)
+    feats_yaml = None
+    if len(with_yaml) == len(paths):
+        feats_yaml = with_yaml[0][1]
+    elif with_yaml:
+        missing = [str(p) for p, f in zip(paths, inputs, strict=True) if f.feats_yaml is None]
+        notes.append(f"left out {FEATS_YAML}: not in {', '.join(missing)}")
+    cmvn = None
+    if all(f.cmvn is not None for f in inputs):
+        cmvn = add_cmvn_stats(
+            [(p / "cmvn.ark", f.cmvn) for p, f in zip(paths, inputs, strict=True)]
+        )
+    elif any((p / "cmvn.ark").is_file() for p in paths):
+        missing = [str(p) for p, f in zip(paths, inputs, strict=True) if f.cmvn is None]
+        notes.append(f"left out cmvn.ark: no cmvn.ark with feats.scp in {', '.join(missing)}")
+    return _FeatureFiles(cmvn=cmvn, feats_yaml=feats_yaml)
+
+
+def _check_same_settings(with_yaml: list[tuple[Path, str]]) -> None:
+    """One clear error when two inputs' conf/feats.yaml differ."""
+    settings = []
+    for p, text in with_yaml:
+        try:
+            d = yaml.safe_load(text)
+        except yaml.YAMLError as e:
+            raise SpeechseqError(
+                f"{p / FEATS_YAML}: not valid YAML ({e}) — rerun speechseq compute-feats {p}"
+            ) from None
+        settings.append((p, d if isinstance(d, dict) else {"(settings)": d}))
+    if not settings:
+        return
+    first, ref = settings[0]
+    for p, d in settings[1:]:
+        for key in [*ref, *(k for k in d if k not in ref)]:  # in the order of the file
+            a, b = ref.get(key, "<missing>"), d.get(key, "<missing>")
+            if a != b:
+                raise SpeechseqError(
+                    f"{first / FEATS_YAML} and {p / FEATS_YAML}: the feature settings differ "
+                    f"({key}: {a} in {first}, {b} in {p}) — features computed with different "
+                    f"settings cannot be combined; recompute the features of one with the settings "
+                    f"of the other (speechseq compute-feats {p} with the options that give "
+                    f"{key}: {a}), or combine copies without feats.scp, cmvn.ark and conf/ and run "
+                    f"speechseq compute-feats on the result"
+                )

@@ -3,25 +3,21 @@
 Statistics are a float64 matrix ``[2, C + 1]``: row 0 is the sum of the feature vectors
 followed by the frame count, row 1 the sum of their squares followed by 0 (what Kaldi's
 ``compute-cmvn-stats`` writes). ``DATA/cmvn.ark`` holds one entry per speaker id plus one
-entry for the whole data dir under :data:`GLOBAL_KEY`.
+entry for the whole data dir under :data:`GLOBAL_KEY`. The statistics themselves
+(:func:`cmvn_stats`, :data:`GLOBAL_KEY`, reading and writing ``cmvn.ark``) live in
+:mod:`speechseq.data.cmvn_stats`, so that ``speechseq data subset|split|combine`` can keep
+them right; this module applies them.
 """
 
 from __future__ import annotations
 
 import numpy as np
 
-GLOBAL_KEY = "<global>"  # cmvn.ark key of the whole-set statistics; compute-feats rejects a speaker of that name
+from speechseq.data.cmvn_stats import GLOBAL_KEY, cmvn_stats
+
+__all__ = ["GLOBAL_KEY", "VAR_FLOOR", "apply_cmvn", "cmvn_stats", "normalise_utterance"]
+
 VAR_FLOOR = 1e-10  # Kaldi's floor on the variance in apply-cmvn
-
-
-def cmvn_stats(feats: np.ndarray) -> np.ndarray:
-    """Statistics ``[2, C + 1]`` float64 of ``feats: [T, C]``."""
-    f = np.asarray(feats, dtype=np.float64)
-    stats = np.zeros((2, f.shape[1] + 1), dtype=np.float64)
-    stats[0, :-1] = f.sum(0)
-    stats[0, -1] = f.shape[0]
-    stats[1, :-1] = np.square(f).sum(0)
-    return stats
 
 
 def apply_cmvn(feats: np.ndarray, stats: np.ndarray, norm_vars: bool = True) -> np.ndarray:

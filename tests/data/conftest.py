@@ -7,6 +7,7 @@ from pathlib import Path
 import pytest
 
 from speechseq.data.kaldi_dir import spk2utt_from_utt2spk, write_table
+from speechseq.features import FeatureConfig, compute_feats
 from tests.data.helpers import build_dir, tone, write_audio
 
 UTTS = {
@@ -39,4 +40,17 @@ def seg_dir(tmp_path) -> Path:
     utt2spk = {"s-1": "s", "s-2": "s", "s-3": "s"}
     write_table(d / "utt2spk", utt2spk)
     write_table(d / "spk2utt", spk2utt_from_utt2spk(utt2spk))
+    return d
+
+
+@pytest.fixture
+def feats_dir(tmp_path) -> Path:
+    """``data_dir`` with 23-dim fbank features, cmvn.ark, conf/feats.yaml and a
+    reco2file_and_channel (each recording its own file, channel A).
+
+    Dither 1 (seeded, so reproducible): without it some mel bins of the pure tones are
+    constant and their variance is 0."""
+    d = build_dir(tmp_path / "f", UTTS)
+    write_table(d / "reco2file_and_channel", {u: f"{u} A" for u in UTTS})
+    compute_feats(d, FeatureConfig(type="fbank", num_mel_bins=23, dither=1.0), progress=False)
     return d
