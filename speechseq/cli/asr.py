@@ -7,171 +7,169 @@ from pathlib import Path
 
 import typer
 
-from speechseq.cli.common import info
-
-# The trainer's shared options: every train-* command takes them the same way.
-CONFIG = typer.Option(
-    None, "--config", help="YAML config (sections encoder/train/...); options below override it."
+from speechseq.cli.common import (
+    CONFIG,
+    DEVICE,
+    NUM_WORKERS,
+    RESUME,
+    TRAIN_DEVICE,
+    TRAIN_SEED,
+    commands,
+    dev_option,
+    info,
+    json_option,
+    max_epochs_option,
+    max_frames_option,
+    out_option,
+    trainer_overrides,
 )
-MAX_EPOCHS = typer.Option(
-    None,
-    "--max-epochs",
-    help="Passes over the training set [config: train.max_epochs, default 30].",
-)
-MAX_FRAMES = typer.Option(
-    None, "--max-frames", help="Padded frames per batch [config: train.max_frames, default 12000]."
-)
-DEVICE = typer.Option(
-    None, "--device", help="auto | cpu | cuda[:N] | mps [config: train.device, default auto]."
-)
-RESUME = typer.Option(False, "--resume", help="Continue from the last checkpoint in OUT.")
-SEED = typer.Option(None, "--seed", help="Random seed [config: train.seed, default 0].")
-WORKERS = typer.Option(
-    None,
-    "-j",
-    "--num-workers",
-    help="Data-loading worker processes [config: train.num_workers, default 0].",
-)
+from speechseq.core.experiment import resolve_config
+
+app = commands()
+
+BEAM = typer.Option(1, "--beam", help="Beam size; 1 = greedy.")
+LM = typer.Option(None, "--lm", help="Word n-gram LM in ARPA format (speechseq lm train).")
 
 
-def trainer_overrides(max_epochs, max_frames, device, seed, num_workers) -> dict:
-    return {
-        "max_epochs": max_epochs,
-        "max_frames": max_frames,
-        "device": device,
-        "seed": seed,
-        "num_workers": num_workers,
-    }
+@app.command("train-ctc")
+def train_ctc_cmd(
+    train: Path = typer.Argument(..., help="Training data dir (with feats.scp and text)."),
+    dev: Path = dev_option("Dev data dir, for CER and early stopping."),
+    out: Path = out_option("Model directory to write (exp/<model>)."),
+    units: str | None = typer.Option(
+        None, "--units", help="char | phone | bpe [config: ctc.units, default char]."
+    ),
+    lexicon: str | None = typer.Option(
+        None, "--lexicon", help="Kaldi lexicon.txt for phone units (default: CMUdict)."
+    ),
+    drop_unfit: bool | None = typer.Option(
+        None,
+        "--drop-unfit/--no-drop-unfit",
+        help="Leave out utterances too short for their targets instead of stopping with a list "
+        "[config: ctc.drop_unfit, default off].",
+    ),
+    spec_augment: bool | None = typer.Option(
+        None,
+        "--spec-augment/--no-spec-augment",
+        help="SpecAugment masks on training batches [config: ctc.spec_augment, default on].",
+    ),
+    config: Path | None = CONFIG,
+    max_epochs: int | None = max_epochs_option(30),
+    max_frames: int | None = max_frames_option(12000),
+    device: str | None = TRAIN_DEVICE,
+    resume: bool = RESUME,
+    seed: int | None = TRAIN_SEED,
+    num_workers: int | None = NUM_WORKERS,
+) -> None:
+    """Train a CTC acoustic model (shared encoder + CTC loss).
 
+    Writes config.yaml, units.txt, checkpoints/, final.pt and metrics.csv into OUT; the dev
+    CER picks the best epoch.
+    """
+    # deferred: the CTC task imports torch, which is slow to import
+    from speechseq.asr.ctc import CTCConfig
+    from speechseq.asr.training import train_ctc
 
-def register(app: typer.Typer) -> None:
-    @app.command("train-ctc")
-    def train_ctc_cmd(
-        train: Path = typer.Argument(..., help="Training data dir (with feats.scp and text)."),
-        dev: Path = typer.Option(..., "--dev", help="Dev data dir, for CER and early stopping."),
-        out: Path = typer.Option(..., "--out", help="Model directory to write (exp/<model>)."),
-        units: str = typer.Option(
-            None, "--units", help="char | phone | bpe [config: ctc.units, default char]."
-        ),
-        lexicon: str = typer.Option(
-            None, "--lexicon", help="Kaldi lexicon.txt for phone units (default: CMUdict)."
-        ),
-        drop_unfit: bool = typer.Option(
-            None,
-            "--drop-unfit/--no-drop-unfit",
-            help="Leave out utterances too short for their targets.",
-        ),
-        spec_augment: bool = typer.Option(
-            None, "--spec-augment/--no-spec-augment", help="SpecAugment masks on training batches."
-        ),
-        config: Path = CONFIG,
-        max_epochs: int = MAX_EPOCHS,
-        max_frames: int = MAX_FRAMES,
-        device: str = DEVICE,
-        resume: bool = RESUME,
-        seed: int = SEED,
-        num_workers: int = WORKERS,
-    ) -> None:
-        """Train a CTC acoustic model (shared encoder + CTC loss)."""
-        from speechseq.asr.ctc import CTCConfig
-        from speechseq.asr.training import train_ctc
-        from speechseq.core.experiment import resolve_config
-
-        cfg = resolve_config(
-            CTCConfig,
-            config,
-            {
-                "train": trainer_overrides(max_epochs, max_frames, device, seed, num_workers),
-                "ctc": {
-                    "units": units,
-                    "lexicon": lexicon,
-                    "drop_unfit": drop_unfit,
-                    "spec_augment": spec_augment,
-                },
+    cfg = resolve_config(
+        CTCConfig,
+        config,
+        {
+            "train": trainer_overrides(
+                max_epochs=max_epochs,
+                max_frames=max_frames,
+                device=device,
+                seed=seed,
+                num_workers=num_workers,
+            ),
+            "ctc": {
+                "units": units,
+                "lexicon": lexicon,
+                "drop_unfit": drop_unfit,
+                "spec_augment": spec_augment,
             },
-        )
-        state = train_ctc(train, dev, out, cfg, resume=resume)
-        info(
-            f"{out}: best dev CER {100 * (state.best_metric or 0):.2f}% at epoch {state.best_epoch}"
-        )
+        },
+    )
+    state = train_ctc(train, dev, out, cfg, resume=resume)
+    info(f"{out}: best dev CER {100 * (state.best_metric or 0):.2f}% at epoch {state.best_epoch}")
 
-    @app.command("decode")
-    def decode_cmd(
-        exp: Path = typer.Argument(..., help="Model directory from train-ctc."),
-        data: Path = typer.Argument(..., help="Data dir with feats.scp (and text for scoring)."),
-        beam: int = typer.Option(1, "--beam", help="Beam size; 1 = greedy."),
-        lm: str = typer.Option(
-            None, "--lm", help="Word n-gram LM in ARPA format (speechseq lm train)."
-        ),
-        lexicon: str = typer.Option(
-            None,
-            "--lexicon",
-            help="Restrict words to this lexicon (Kaldi lexicon.txt or word list).",
-        ),
-        lm_weight: float = typer.Option(
-            0.5, "--lm-weight", help="LM weight (log10 scores converted to nats)."
-        ),
-        word_bonus: float = typer.Option(
-            1.0, "--word-bonus", help="Score added per word with an LM."
-        ),
-        device: str = typer.Option("auto", "--device", help="auto | cpu | cuda[:N] | mps."),
-        out: Path = typer.Option(None, "--out", help="Output dir [default EXP/decode_<set>]."),
-    ) -> None:
-        """Decode a data dir: hyp.txt, per_utt, per_spk, a Kaldi %WER line and results.json."""
-        from speechseq.asr.inference import decode_data
 
-        if lm and beam <= 1:
-            beam = 10
-        r = decode_data(
-            exp,
-            data,
-            beam=beam,
-            lm=lm,
-            lexicon=lexicon,
-            lm_weight=lm_weight,
-            word_bonus=word_bonus,
-            device=device,
-            out_dir=out,
-        )
-        if "wer_line" in r:
-            print(r["wer_line"])
-            print(r["cer_line"])
-        info(
-            f"decoded {r['utterances']} utterances ({r['audio_s']:.1f} s audio) in {r['decode_s']:.2f} s: RTF {r['rtf']:.4f} (search alone {r['search_rtf']:.4f}) -> {r['out_dir']}"
-        )
+@app.command("decode")
+def decode_cmd(
+    exp: Path = typer.Argument(..., help="Model directory from train-ctc."),
+    data: Path = typer.Argument(..., help="Data dir with feats.scp (and text for scoring)."),
+    beam: int = BEAM,
+    lm: str | None = LM,
+    lexicon: str | None = typer.Option(
+        None,
+        "--lexicon",
+        help="Restrict words to this lexicon (Kaldi lexicon.txt or word list).",
+    ),
+    lm_weight: float = typer.Option(
+        0.5, "--lm-weight", help="LM weight (log10 scores converted to nats)."
+    ),
+    word_bonus: float = typer.Option(1.0, "--word-bonus", help="Score added per word with an LM."),
+    device: str = DEVICE,
+    out: Path | None = out_option("Output dir [default: EXP/decode_<set>].", required=False),
+) -> None:
+    """Decode a data dir: hyp.txt, per_utt, per_spk, a Kaldi %WER line and results.json.
 
-    @app.command("align")
-    def align_cmd(
-        exp: Path = typer.Argument(..., help="Model directory from train-ctc."),
-        data: Path = typer.Argument(..., help="Data dir with feats.scp and text."),
-        out: Path = typer.Option(
-            ..., "--out", help="Word CTM to write; the unit CTM goes beside it (*.units.ctm)."
-        ),
-        device: str = typer.Option("auto", "--device", help="auto | cpu | cuda[:N] | mps."),
-    ) -> None:
-        """CTC forced alignment of transcripts to word and unit CTM."""
-        from speechseq.asr.inference import align_data
+    With --lm and --beam 1 the beam becomes 10.
+    """
+    # deferred: inference imports torch, which is slow to import
+    from speechseq.asr.inference import decode_data
 
-        n, unit_path = align_data(exp, data, out, device=device)
-        info(f"aligned {n} utterances: {out} (words), {unit_path} (units)")
+    if lm and beam <= 1:
+        beam = 10
+    r = decode_data(
+        exp,
+        data,
+        beam=beam,
+        lm=lm,
+        lexicon=lexicon,
+        lm_weight=lm_weight,
+        word_bonus=word_bonus,
+        device=device,
+        out_dir=out,
+    )
+    if "wer_line" in r:
+        print(r["wer_line"])
+        print(r["cer_line"])
+    info(
+        f"decoded {r['utterances']} utterances ({r['audio_s']:.1f} s audio) in {r['decode_s']:.2f} s: RTF {r['rtf']:.4f} (search alone {r['search_rtf']:.4f}) -> {r['out_dir']}"
+    )
 
-    @app.command("transcribe")
-    def transcribe_cmd(
-        exp: Path = typer.Argument(..., help="Model directory from train-ctc."),
-        files: list[Path] = typer.Argument(..., help="Audio files (any format soundfile reads)."),
-        beam: int = typer.Option(1, "--beam", help="Beam size; 1 = greedy."),
-        lm: str = typer.Option(None, "--lm", help="Word n-gram LM (ARPA)."),
-        as_json: bool = typer.Option(
-            False, "--json", help="JSON with word timings instead of text lines."
-        ),
-        device: str = typer.Option("auto", "--device", help="auto | cpu | cuda[:N] | mps."),
-    ) -> None:
-        """Transcribe audio files: one line of text per file, or JSON with word timings."""
-        from speechseq.asr.inference import transcribe_files
 
-        results = transcribe_files(exp, [str(f) for f in files], device=device, beam=beam, lm=lm)
-        if as_json:
-            print(json.dumps(results if len(results) > 1 else results[0], indent=2))
-        else:
-            for r in results:
-                print(f"{r['file']}\t{r['text']}" if len(results) > 1 else r["text"])
+@app.command("align")
+def align_cmd(
+    exp: Path = typer.Argument(..., help="Model directory from train-ctc."),
+    data: Path = typer.Argument(..., help="Data dir with feats.scp and text."),
+    out: Path = out_option("Word CTM to write; the unit CTM goes beside it (*.units.ctm)."),
+    device: str = DEVICE,
+) -> None:
+    """CTC forced alignment of transcripts to word and unit CTM."""
+    # deferred: inference imports torch, which is slow to import
+    from speechseq.asr.inference import align_data
+
+    n, unit_path = align_data(exp, data, out, device=device)
+    info(f"aligned {n} utterances: {out} (words), {unit_path} (units)")
+
+
+@app.command("transcribe")
+def transcribe_cmd(
+    exp: Path = typer.Argument(..., help="Model directory from train-ctc."),
+    files: list[Path] = typer.Argument(..., help="Audio files (any format soundfile reads)."),
+    beam: int = BEAM,
+    lm: str | None = LM,
+    as_json: bool = json_option("JSON with word timings instead of text lines."),
+    device: str = DEVICE,
+) -> None:
+    """Transcribe audio files: one line of text per file, or JSON with word timings."""
+    # deferred: inference imports torch, which is slow to import
+    from speechseq.asr.inference import transcribe_files
+
+    results = transcribe_files(exp, [str(f) for f in files], device=device, beam=beam, lm=lm)
+    if as_json:
+        print(json.dumps(results if len(results) > 1 else results[0], indent=2))
+    else:
+        for r in results:
+            print(f"{r['file']}\t{r['text']}" if len(results) > 1 else r["text"])
