@@ -6,15 +6,21 @@ from pathlib import Path
 
 import typer
 
-from speechseq.cli.common import NUM_JOBS, SEED, info, sub_app
+from speechseq.cli.common import NUM_JOBS, SEED, info, noun_group, num_utts_option
+from speechseq.data.augment import AugmentConfig, augment_data_dir, parse_list, parse_range
+from speechseq.data.ops import combine_data_dirs, fix_data_dir, split_data_dir, subset_data_dir
+from speechseq.data.prepare import prepare_from_folder, prepare_librispeech
+from speechseq.data.validate import data_dir_stats, format_problems, validate_data_dir
 
-group = sub_app(
-    "Kaldi data directories: validate, fix, split, subset, combine, and prepare from audio folders."
+app = noun_group(
+    "data",
+    "Kaldi data directories: validate, fix, split, subset, combine, augment, and prepare from "
+    "audio folders.",
 )
 
 
-@group.command("validate")
-def validate(
+@app.command("validate")
+def validate_cmd(
     data_dir: Path = typer.Argument(..., help="Kaldi data directory."),
     no_audio: bool = typer.Option(
         False, "--no-audio", help="Do not decode audio (files are still checked to exist)."
@@ -23,8 +29,6 @@ def validate(
     max_shown: int = typer.Option(20, "--max-shown", min=1, help="Problems printed per kind."),
 ) -> None:
     """Check DIR like Kaldi's validate_data_dir.sh; one line per problem, exit 1 if any."""
-    from speechseq.data.validate import data_dir_stats, format_problems, validate_data_dir
-
     problems = validate_data_dir(data_dir, check_audio=not no_audio, num_jobs=num_jobs)
     for line in format_problems(problems, max_per_kind=max_shown):
         print(line)
@@ -39,43 +43,37 @@ def validate(
     print(f"{data_dir}: OK ({stats.num_utts} utterances, {stats.num_spks} speakers, {hours})")
 
 
-@group.command("fix")
-def fix(
+@app.command("fix")
+def fix_cmd(
     data_dir: Path = typer.Argument(..., help="Kaldi data directory, repaired in place."),
     no_backup: bool = typer.Option(
         False, "--no-backup", help="Do not copy the original files to DIR/.backup/."
     ),
 ) -> None:
     """Keep the utterances in every table, drop empty transcripts, sort, rebuild spk2utt."""
-    from speechseq.data.ops import fix_data_dir
-
     report = fix_data_dir(data_dir, backup=not no_backup)
     for line in report.lines():
         info(line)
     info(f"{data_dir}: {report.kept} utterances kept")
 
 
-@group.command("split")
-def split(
+@app.command("split")
+def split_cmd(
     data_dir: Path = typer.Argument(..., help="Kaldi data directory."),
     num_parts: int = typer.Argument(
         ..., min=1, help="Number of parts (at most the number of speakers)."
     ),
 ) -> None:
     """Split by speaker into DIR/split<N>/<1..N>, balanced by utterance count."""
-    from speechseq.data.ops import split_data_dir
-
     for part in split_data_dir(data_dir, num_parts):
         print(part)
 
 
-@group.command("subset")
-def subset(
+@app.command("subset")
+def subset_cmd(
     data_dir: Path = typer.Argument(..., help="Kaldi data directory."),
     out: Path = typer.Argument(..., help="Output data directory."),
-    num_utts: int | None = typer.Option(
-        None, "--num-utts", help="Keep N utterances (the first N in C order)."
-    ),
+    num_utts: int | None = num_utts_option(None, "Keep N utterances (the first N in C order)."),
     speakers: str | None = typer.Option(
         None, "--speakers", help="Keep these speakers: a comma list or a file of ids."
     ),
@@ -85,29 +83,25 @@ def subset(
     seed: int = SEED,
 ) -> None:
     """Write a part of DIR (by utterance count or by speakers) to OUT."""
-    from speechseq.data.ops import subset_data_dir
-
     n = subset_data_dir(
         data_dir, out, num_utts=num_utts, speakers=speakers, random=random, seed=seed
     )
     info(f"{out}: {n} utterances")
 
 
-@group.command("combine")
-def combine(
+@app.command("combine")
+def combine_cmd(
     out: Path = typer.Argument(..., help="Output data directory."),
     dirs: list[Path] = typer.Argument(..., help="Input data directories."),
 ) -> None:
     """Union of data directories; an id in two inputs is an error."""
-    from speechseq.data.ops import combine_data_dirs
-
     for note in combine_data_dirs(out, dirs):
         info(f"note: {note}")
     info(f"{out}: combined {len(dirs)} directories")
 
 
-@group.command("augment")
-def augment(
+@app.command("augment")
+def augment_cmd(
     data_dir: Path = typer.Argument(
         ..., help="Kaldi data directory (wav.scp, utt2spk; segments honoured)."
     ),
@@ -147,10 +141,11 @@ def augment(
     num_jobs: int = NUM_JOBS,
     seed: int = SEED,
 ) -> None:
-    """Speed-perturbed, channel-filtered, reverberated and noisy copies of DIR (Kaldi's speed
-    perturbation and augment_data_dir.py in one); combine with DIR to train on both."""
-    from speechseq.data.augment import AugmentConfig, augment_data_dir, parse_list, parse_range
+    """Speed-perturbed, channel-filtered, reverberated and noisy copies of DIR.
 
+    Kaldi's speed perturbation and augment_data_dir.py in one; combine OUT with DIR to train
+    on both.
+    """
     cfg = AugmentConfig(
         copies=copies,
         speeds=parse_list(speeds, "--speeds"),
@@ -170,8 +165,8 @@ def augment(
     info(f"{out}: {s.num_utts} utterances, {s.hours:.3g} hours ({kinds or 'speed only'})")
 
 
-@group.command("from-folder")
-def from_folder(
+@app.command("from-folder")
+def from_folder_cmd(
     audio_dir: Path = typer.Argument(..., help="Folder of audio files (searched recursively)."),
     out: Path = typer.Argument(..., help="Output data directory."),
     transcripts: Path | None = typer.Option(
@@ -192,8 +187,6 @@ def from_folder(
     ),
 ) -> None:
     """A data directory from a folder of audio files with transcripts."""
-    from speechseq.data.prepare import prepare_from_folder
-
     report = prepare_from_folder(
         audio_dir,
         out,
@@ -206,8 +199,8 @@ def from_folder(
         info(line)
 
 
-@group.command("librispeech")
-def librispeech(
+@app.command("librispeech")
+def librispeech_cmd(
     root: Path = typer.Argument(
         ..., help="A LibriSpeech subset folder, e.g. LibriSpeech/dev-clean."
     ),
@@ -219,11 +212,5 @@ def librispeech(
     ),
 ) -> None:
     """A data directory from the LibriSpeech tree <spk>/<chapter>/*.flac and *.trans.txt."""
-    from speechseq.data.prepare import prepare_librispeech
-
     for line in prepare_librispeech(root, out, lowercase=lowercase).lines():
         info(line)
-
-
-def register(app) -> None:
-    app.add_typer(group, name="data")

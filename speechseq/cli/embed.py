@@ -1,4 +1,7 @@
-"""``train-embedder``, ``embed``, ``index build|add``, ``search``, ``eval-std``, ``plot-embeddings``."""
+"""``train-embedder``, ``embed``, ``search``, ``eval-std``, ``plot-embeddings``.
+
+The index these commands search is built by ``speechseq index`` (cli/index.py).
+"""
 
 from __future__ import annotations
 
@@ -6,270 +9,260 @@ import json
 from pathlib import Path
 
 import typer
+from rich.console import Console
+from rich.table import Table
 
-from speechseq.cli.asr import (
+from speechseq.cli.common import (
     CONFIG,
     DEVICE,
-    MAX_EPOCHS,
-    MAX_FRAMES,
+    FREEZE,
+    INIT_FROM,
+    INIT_PART,
+    NUM_WORKERS,
     RESUME,
-    SEED,
-    WORKERS,
+    TRAIN_DEVICE,
+    TRAIN_SEED,
+    commands,
+    dev_option,
+    info,
+    json_option,
+    max_epochs_option,
+    max_frames_option,
+    out_option,
     trainer_overrides,
 )
-from speechseq.cli.common import info, sub_app
+from speechseq.core.experiment import resolve_config
+from speechseq.std import qbe
+from speechseq.std.plot import plot_embeddings
+
+app = commands()
+
+INDEX = typer.Option(..., "--index", help="Index directory (speechseq index build).")
 
 
-def register(app: typer.Typer) -> None:
-    @app.command("train-embedder")
-    def train_embedder_cmd(
-        train: Path = typer.Argument(
-            ..., help="Training data dir with feats.scp (and ctm for --segments ctm)."
-        ),
-        out: Path = typer.Option(..., "--out", help="Model directory to write."),
-        dev: Path = typer.Option(
-            None, "--dev", help="Dev data dir [default: every 20th training segment]."
-        ),
-        segments: str = typer.Option(
-            None, "--segments", help="ctm | vad | window [config: embed.segments, default ctm]."
-        ),
-        variant: str = typer.Option(
-            None, "--variant", help="sa (autoencoder) | dsa (denoising) [default sa]."
-        ),
-        dim: int = typer.Option(
-            None, "--dim", help="Vector size [config: embed.dim, default 256]."
-        ),
-        same_word: float = typer.Option(
-            None,
-            "--same-word",
-            help="Weight of the same-word contrastive term (the '+same-word' variant; needs --segments ctm) [default 0: off].",
-        ),
-        config: Path = CONFIG,
-        max_epochs: int = MAX_EPOCHS,
-        max_frames: int = MAX_FRAMES,
-        device: str = DEVICE,
-        resume: bool = RESUME,
-        seed: int = SEED,
-        num_workers: int = WORKERS,
-    ) -> None:
-        """Train a segment-to-vector seq2seq autoencoder (Audio Word2Vec)."""
-        from speechseq.core.experiment import resolve_config
-        from speechseq.embed.model import EmbedConfig
-        from speechseq.embed.training import train_embedder
+@app.command("train-embedder")
+def train_embedder_cmd(
+    train: Path = typer.Argument(
+        ..., help="Training data dir with feats.scp (and ctm for --segments ctm)."
+    ),
+    out: Path = out_option("Model directory to write."),
+    dev: Path | None = dev_option(
+        "Dev data dir [default: every 20th training segment].", required=False
+    ),
+    segments: str | None = typer.Option(
+        None, "--segments", help="ctm | vad | window [config: embed.segments, default ctm]."
+    ),
+    variant: str | None = typer.Option(
+        None,
+        "--variant",
+        help="sa (autoencoder) | dsa (denoising) [config: embed.variant, default sa].",
+    ),
+    dim: int | None = typer.Option(
+        None, "--dim", help="Vector size [config: embed.dim, default 256]."
+    ),
+    same_word: float | None = typer.Option(
+        None,
+        "--same-word",
+        help="Weight of the same-word contrastive term, the '+same-word' variant (needs "
+        "--segments ctm; 0: off) [config: embed.same_word_weight, default 0.0].",
+    ),
+    config: Path | None = CONFIG,
+    max_epochs: int | None = max_epochs_option(20),
+    max_frames: int | None = max_frames_option(8000),
+    device: str | None = TRAIN_DEVICE,
+    resume: bool = RESUME,
+    seed: int | None = TRAIN_SEED,
+    num_workers: int | None = NUM_WORKERS,
+    init_from: str | None = INIT_FROM,
+    init_part: str | None = INIT_PART,
+    freeze: str | None = FREEZE,
+) -> None:
+    """Train a segment-to-vector seq2seq autoencoder (Audio Word2Vec)."""
+    # deferred: the embedder task imports torch, which is slow to import
+    from speechseq.embed.model import EmbedConfig
+    from speechseq.embed.training import train_embedder
 
-        cfg = resolve_config(
-            EmbedConfig,
-            config,
-            {
-                "train": trainer_overrides(max_epochs, max_frames, device, seed, num_workers),
-                "embed": {
-                    "segments": segments,
-                    "variant": variant,
-                    "dim": dim,
-                    "same_word_weight": same_word,
-                },
+    cfg = resolve_config(
+        EmbedConfig,
+        config,
+        {
+            "train": trainer_overrides(
+                max_epochs=max_epochs,
+                max_frames=max_frames,
+                device=device,
+                seed=seed,
+                num_workers=num_workers,
+                init_from=init_from,
+                init_part=init_part,
+                freeze=freeze,
+            ),
+            "embed": {
+                "segments": segments,
+                "variant": variant,
+                "dim": dim,
+                "same_word_weight": same_word,
             },
+        },
+    )
+    state = train_embedder(train, out, cfg, dev_dir=dev, resume=resume)
+    info(f"{out}: best dev reconstruction loss {state.best_metric:.4f} at epoch {state.best_epoch}")
+
+
+@app.command("embed")
+def embed_cmd(
+    exp: Path = typer.Argument(..., help="Model directory from train-embedder."),
+    audio: Path = typer.Argument(
+        ..., help="A folder of audio files (searched recursively) or a data dir."
+    ),
+    out: Path = out_option("Directory for vectors.npy, segments.tsv, meta.json."),
+    segments: str = typer.Option(
+        "window",
+        "--segments",
+        help="window | vad | ctm (word timings) | segments (a Kaldi segments file over the "
+        "recordings).",
+    ),
+    widths: str | None = typer.Option(
+        None,
+        "--widths",
+        help="Window widths in seconds, comma separated [default: the model's].",
+    ),
+    hop: float | None = typer.Option(
+        None, "--hop", help="Window hop in seconds [default: the model's]."
+    ),
+    ctm: Path | None = typer.Option(
+        None,
+        "--ctm",
+        help="The CTM (--segments ctm) or Kaldi segments file (--segments segments) to cut "
+        "[default: AUDIO/ctm or AUDIO/segments].",
+    ),
+    device: str = DEVICE,
+) -> None:
+    """Embed candidate segments of recordings into L2-normalised vectors."""
+    # deferred: inference imports torch, which is slow to import
+    from speechseq.embed.inference import embed_audio
+
+    meta = embed_audio(
+        exp,
+        audio,
+        out,
+        segments=segments,
+        widths=widths,
+        hop_s=hop,
+        ctm=str(ctm) if ctm else None,
+        device=device,
+    )
+    info(f"{out}: {meta['count']} vectors of dimension {meta['dim']}")
+
+
+@app.command("search")
+def search_cmd(
+    queries: list[Path] = typer.Argument(..., help="Spoken query files."),
+    idx: Path = INDEX,
+    top_k: int = typer.Option(10, "--top-k", help="Hits per query (after merging overlaps)."),
+    as_json: bool = json_option("JSON instead of a table."),
+    export: Path | None = typer.Option(
+        None, "--export", help="Write each hit as a wav snippet here."
+    ),
+    method: str = typer.Option(
+        "embed",
+        "--method",
+        help="embed (index) | dtw (segmental DTW on MFCC frames, slow baseline).",
+    ),
+    device: str = DEVICE,
+) -> None:
+    """Query-by-example search: where in the archive is this spoken term?"""
+    files = [str(q) for q in queries]
+    if method == "embed":
+        results, per_query_s = qbe.search_files(idx, files, top_k=top_k, device=device)
+    elif method == "dtw":
+        results, per_query_s = qbe.dtw_search_files(idx, files, top_k=top_k)
+    else:
+        raise typer.BadParameter(f"--method {method}: use embed or dtw")
+    audio_root = qbe.embed_settings(idx)["audio"]
+    if export is not None:
+        for q, hits in zip(files, results, strict=True):
+            qbe.export_hits(hits, audio_root, export, Path(q).stem)
+    if as_json:
+        out = [
+            {
+                "query": q,
+                "hits": [
+                    {
+                        "rank": r,
+                        "source": h.source,
+                        "start_s": h.start_s,
+                        "end_s": h.end_s,
+                        "score": round(h.score, 4),
+                    }
+                    for r, h in enumerate(hits, 1)
+                ],
+            }
+            for q, hits in zip(files, results, strict=True)
+        ]
+        print(json.dumps(out if len(out) > 1 else out[0], indent=2))
+    else:
+        console = Console()
+        for q, hits in zip(files, results, strict=True):
+            t = Table(title=f"{q}", title_justify="left")
+            for col in ("rank", "file", "start", "end", "score"):
+                t.add_column(col, justify="right" if col != "file" else "left")
+            for r, h in enumerate(hits, 1):
+                t.add_row(str(r), h.source, f"{h.start_s:.2f}", f"{h.end_s:.2f}", f"{h.score:.3f}")
+            console.print(t)
+    info(f"{len(files)} queries, {1000 * per_query_s:.1f} ms per query ({method})")
+
+
+@app.command("eval-std")
+def eval_std_cmd(
+    idx: Path = INDEX,
+    queries: Path = typer.Option(
+        ..., "--queries", help="Data dir of spoken queries (text holds each query's word)."
+    ),
+    ref: Path = typer.Option(..., "--ref", help="CTM of the archive: the true occurrences."),
+    top_k: int = typer.Option(100, "--top-k", help="Hits ranked per query."),
+    dtw: bool = typer.Option(
+        True, "--dtw/--no-dtw", help="Also evaluate the segmental DTW baseline."
+    ),
+    max_queries: int = typer.Option(
+        0, "--max-queries", help="Evaluate only the first N queries (0: all)."
+    ),
+    out: Path | None = out_option("Write results.json (and per-query TSV) here.", required=False),
+    device: str = DEVICE,
+) -> None:
+    """Spoken-term detection scores: MAP, P@10, P@N for the embedder and for DTW."""
+    rows = qbe.evaluate_std(
+        idx,
+        queries,
+        ref,
+        top_k=top_k,
+        with_dtw=dtw,
+        max_queries=max_queries,
+        out_dir=out,
+        device=device,
+    )
+    print(f"{'method':<10}{'MAP':>8}{'P@10':>8}{'P@N':>8}{'ms/query':>10}{'queries':>9}")
+    for r in rows:
+        print(
+            f"{r['method']:<10}{r['map']:>8.3f}{r['p_at_10']:>8.3f}{r['p_at_n']:>8.3f}{r['ms_per_query']:>10.1f}{r['queries']:>9}"
         )
-        state = train_embedder(train, out, cfg, dev_dir=dev, resume=resume)
-        info(
-            f"{out}: best dev reconstruction loss {state.best_metric:.4f} at epoch {state.best_epoch}"
-        )
 
-    @app.command("embed")
-    def embed_cmd(
-        exp: Path = typer.Argument(..., help="Model directory from train-embedder."),
-        audio: Path = typer.Argument(
-            ..., help="A folder of audio files (searched recursively) or a data dir."
-        ),
-        out: Path = typer.Option(
-            ..., "--out", help="Directory for vectors.npy, segments.tsv, meta.json."
-        ),
-        segments: str = typer.Option(
-            "window",
-            "--segments",
-            help="window | vad | ctm (word timings) | segments (a Kaldi segments file over the recordings).",
-        ),
-        widths: str = typer.Option(
-            None,
-            "--widths",
-            help="Window widths in seconds, comma separated [default: the model's].",
-        ),
-        hop: float = typer.Option(
-            None, "--hop", help="Window hop in seconds [default: the model's]."
-        ),
-        ctm: Path = typer.Option(
-            None,
-            "--ctm",
-            help="The CTM (--segments ctm) or Kaldi segments file (--segments segments) to cut [default: AUDIO/ctm or AUDIO/segments].",
-        ),
-        device: str = typer.Option("auto", "--device", help="auto | cpu | cuda[:N] | mps."),
-    ) -> None:
-        """Embed candidate segments of recordings into L2-normalised vectors."""
-        from speechseq.embed.inference import embed_audio
 
-        meta = embed_audio(
-            exp,
-            audio,
-            out,
-            segments=segments,
-            widths=widths,
-            hop_s=hop,
-            ctm=str(ctm) if ctm else None,
-            device=device,
-        )
-        info(f"{out}: {meta['count']} vectors of dimension {meta['dim']}")
-
-    index = sub_app("FAISS indexes of segment vectors.")
-    app.add_typer(index, name="index")
-
-    @index.command("build")
-    def index_build_cmd(
-        vecs: Path = typer.Argument(..., help="Output directory of speechseq embed."),
-        out: Path = typer.Option(..., "--out", help="Index directory to write."),
-        index_type: str = typer.Option(
-            "auto", "--type", help="auto | flat | hnsw | ivfpq (auto: exact below ~100k vectors)."
-        ),
-    ) -> None:
-        """Build a FAISS index (inner product of normalised vectors)."""
-        from speechseq.std.qbe import build
-
-        store = build(vecs, out, index_type)
-        info(
-            f"{out}: {store.meta.get('index_type')} index of {store.meta.get('count', len(store.segments))} vectors"
-        )
-
-    @index.command("add")
-    def index_add_cmd(
-        idx: Path = typer.Argument(..., help="Index directory."),
-        audio: Path = typer.Argument(..., help="New recordings: a folder of audio or a data dir."),
-        device: str = typer.Option("auto", "--device", help="auto | cpu | cuda[:N] | mps."),
-    ) -> None:
-        """Embed new recordings with the index's embedder and add them without a rebuild."""
-        from speechseq.std.qbe import add
-
-        n = add(idx, audio, device=device)
-        info(f"{idx}: added {n} segments")
-
-    @app.command("search")
-    def search_cmd(
-        queries: list[Path] = typer.Argument(..., help="Spoken query files."),
-        idx: Path = typer.Option(..., "--index", help="Index directory."),
-        top_k: int = typer.Option(10, "--top-k", help="Hits per query (after merging overlaps)."),
-        as_json: bool = typer.Option(False, "--json", help="JSON instead of a table."),
-        export: Path = typer.Option(None, "--export", help="Write each hit as a wav snippet here."),
-        method: str = typer.Option(
-            "embed",
-            "--method",
-            help="embed (index) | dtw (segmental DTW on MFCC frames, slow baseline).",
-        ),
-        device: str = typer.Option("auto", "--device", help="auto | cpu | cuda[:N] | mps."),
-    ) -> None:
-        """Query-by-example search: where in the archive is this spoken term?"""
-        from speechseq.std import qbe as std
-
-        files = [str(q) for q in queries]
-        if method == "embed":
-            results, per_query_s = std.search_files(idx, files, top_k=top_k, device=device)
-        elif method == "dtw":
-            results, per_query_s = std.dtw_search_files(idx, files, top_k=top_k)
-        else:
-            raise typer.BadParameter(f"--method {method}: use embed or dtw")
-        audio_root = std.embed_settings(idx)["audio"]
-        if export is not None:
-            for q, hits in zip(files, results, strict=True):
-                std.export_hits(hits, audio_root, export, Path(q).stem)
-        if as_json:
-            out = [
-                {
-                    "query": q,
-                    "hits": [
-                        {
-                            "rank": r,
-                            "source": h.source,
-                            "start_s": h.start_s,
-                            "end_s": h.end_s,
-                            "score": round(h.score, 4),
-                        }
-                        for r, h in enumerate(hits, 1)
-                    ],
-                }
-                for q, hits in zip(files, results, strict=True)
-            ]
-            print(json.dumps(out if len(out) > 1 else out[0], indent=2))
-        else:
-            from rich.console import Console
-            from rich.table import Table
-
-            console = Console()
-            for q, hits in zip(files, results, strict=True):
-                t = Table(title=f"{q}", title_justify="left")
-                for col in ("rank", "file", "start", "end", "score"):
-                    t.add_column(col, justify="right" if col != "file" else "left")
-                for r, h in enumerate(hits, 1):
-                    t.add_row(
-                        str(r), h.source, f"{h.start_s:.2f}", f"{h.end_s:.2f}", f"{h.score:.3f}"
-                    )
-                console.print(t)
-        info(f"{len(files)} queries, {1000 * per_query_s:.1f} ms per query ({method})")
-
-    @app.command("eval-std")
-    def eval_std_cmd(
-        idx: Path = typer.Option(..., "--index", help="Index directory over the archive."),
-        queries: Path = typer.Option(
-            ..., "--queries", help="Data dir of spoken queries (text holds each query's word)."
-        ),
-        ref: Path = typer.Option(..., "--ref", help="CTM of the archive: the true occurrences."),
-        top_k: int = typer.Option(100, "--top-k", help="Hits ranked per query."),
-        dtw: bool = typer.Option(
-            True, "--dtw/--no-dtw", help="Also evaluate the segmental DTW baseline."
-        ),
-        max_queries: int = typer.Option(
-            0, "--max-queries", help="Evaluate only the first N queries (0: all)."
-        ),
-        out: Path = typer.Option(
-            None, "--out", help="Write results.json (and per-query TSV) here."
-        ),
-        device: str = typer.Option("auto", "--device", help="auto | cpu | cuda[:N] | mps."),
-    ) -> None:
-        """Spoken-term detection scores: MAP, P@10, P@N for the embedder and for DTW."""
-        from speechseq.std.qbe import evaluate_std
-
-        rows = evaluate_std(
-            idx,
-            queries,
-            ref,
-            top_k=top_k,
-            with_dtw=dtw,
-            max_queries=max_queries,
-            out_dir=out,
-            device=device,
-        )
-        print(f"{'method':<10}{'MAP':>8}{'P@10':>8}{'P@N':>8}{'ms/query':>10}{'queries':>9}")
-        for r in rows:
-            print(
-                f"{r['method']:<10}{r['map']:>8.3f}{r['p_at_10']:>8.3f}{r['p_at_n']:>8.3f}{r['ms_per_query']:>10.1f}{r['queries']:>9}"
-            )
-
-    @app.command("plot-embeddings")
-    def plot_cmd(
-        vecs: Path = typer.Argument(
-            ..., help="Output of speechseq embed (over word segments: --segments ctm)."
-        ),
-        labels: Path = typer.Option(
-            ...,
-            "--labels",
-            help="CTM (or segments TSV with a label column) giving each segment's word.",
-        ),
-        out: Path = typer.Option(..., "--out", help="PNG to write."),
-        method: str = typer.Option("pca", "--method", help="pca | tsne."),
-        words: str = typer.Option(
-            None, "--words", help="Comma-separated words to show [default: the 12 most frequent]."
-        ),
-    ) -> None:
-        """A 2-D map of word vectors labelled by word: sound-alike words lie close."""
-        from speechseq.std.plot import plot_embeddings
-
-        n = plot_embeddings(
-            vecs, labels, out, method=method, words=words.split(",") if words else None
-        )
-        info(f"{out}: {n} vectors plotted")
+@app.command("plot-embeddings")
+def plot_embeddings_cmd(
+    vecs: Path = typer.Argument(
+        ..., help="Output of speechseq embed (over word segments: --segments ctm)."
+    ),
+    labels: Path = typer.Option(
+        ...,
+        "--labels",
+        help="CTM (or segments TSV with a label column) giving each segment's word.",
+    ),
+    out: Path = out_option("PNG to write."),
+    method: str = typer.Option("pca", "--method", help="pca | tsne."),
+    words: str | None = typer.Option(
+        None, "--words", help="Comma-separated words to show [default: the 12 most frequent]."
+    ),
+) -> None:
+    """A 2-D map of word vectors labelled by word: sound-alike words lie close."""
+    n = plot_embeddings(vecs, labels, out, method=method, words=words.split(",") if words else None)
+    info(f"{out}: {n} vectors plotted")

@@ -4,15 +4,18 @@ from __future__ import annotations
 
 import typer
 
-from speechseq.cli.common import NUM_JOBS, SEED
+from speechseq.cli.common import NUM_JOBS, SEED, commands, type_option
+
+app = commands()
 
 
+@app.command("compute-feats")
 def compute_feats_cmd(
     data: str = typer.Argument(
         ..., help="Kaldi data directory (wav.scp, utt2spk, optional segments)."
     ),
-    type: str = typer.Option("fbank", "--type", help="fbank (log mel filterbank) or mfcc."),
-    num_mel_bins: int = typer.Option(
+    type: str = type_option("fbank", "fbank (log mel filterbank) or mfcc."),
+    num_mel_bins: int | None = typer.Option(
         None, "--num-mel-bins", help="Mel bins (default: 80 for fbank, 23 for mfcc)."
     ),
     num_ceps: int = typer.Option(13, "--num-ceps", help="Cepstra kept (mfcc)."),
@@ -33,7 +36,12 @@ def compute_feats_cmd(
     ),
     seed: int = SEED,
 ) -> None:
-    """Compute fbank/MFCC features, CMVN stats and utt2num_frames for a data dir."""
+    """Compute Kaldi-compatible fbank/MFCC features (feats.scp, cmvn.ark) for a data dir.
+
+    Writes feats.scp with its ark files, per-speaker CMVN stats (cmvn.ark), utt2num_frames and
+    conf/feats.yaml into DATA.
+    """
+    # deferred: speechseq.features imports torch, which is slow to import
     from speechseq.features import FeatureConfig, compute_feats
     from speechseq.features.extract import print_summary
 
@@ -48,10 +56,3 @@ def compute_feats_cmd(
     )
     summary = compute_feats(data, cfg, num_jobs=num_jobs, skip_bad=skip_bad, progress=True)
     print_summary(summary, cfg)
-
-
-def register(app) -> None:
-    app.command(
-        "compute-feats",
-        help="Compute Kaldi-compatible fbank/MFCC features (feats.scp, cmvn.ark) for a data dir.",
-    )(compute_feats_cmd)

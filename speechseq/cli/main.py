@@ -1,29 +1,33 @@
 """Entry point of the ``speechseq`` command.
 
-Each module in ``COMMAND_MODULES`` defines ``register(app)``, which adds its commands or
-command group. Commands import heavy libraries (torch) inside their bodies so that
+Every command module under ``speechseq/cli/`` exposes one ``app``: either
+``common.commands()`` (its commands become top-level: ``speechseq train-ctc``) or
+``common.noun_group(name, help)`` (``speechseq data validate``). Its command functions are
+module-level and named for the command's last word (``train_ctc_cmd``, ``data.validate_cmd``),
+so a test can import and call them. ``main.py`` adds the apps in ``SUB_APPS`` order, which is
+the order of ``speechseq --help``.
+
+Commands import heavy libraries (torch) inside their bodies, each with a comment, so that
 ``speechseq --help`` stays fast.
 """
 
 from __future__ import annotations
 
-import importlib
 import sys
 
 import typer
-from typer.core import TyperGroup
 
 from speechseq import __version__
+from speechseq.cli import asr, data, embed, features, index, lm, synth
+from speechseq.cli.common import Group
 from speechseq.errors import SpeechseqError
 
-COMMAND_MODULES = ("synth", "data", "features", "asr", "embed", "lm")
+# In the order of the data flow: corpus, data dir, features, model, decoding, search.
+SUB_APPS = (synth.app, data.app, features.app, asr.app, embed.app, index.app, lm.app)
 
 
-class _Group(TyperGroup):
+class _RootGroup(Group):
     """Turns a :class:`SpeechseqError` anywhere below into one line on stderr and its exit code."""
-
-    def list_commands(self, ctx):  # keep registration order in --help
-        return list(self.commands)
 
     def invoke(self, ctx):
         try:
@@ -34,12 +38,15 @@ class _Group(TyperGroup):
 
 
 app = typer.Typer(
-    cls=_Group,
-    help="speechseq: speech and audio sequence tasks — data, features, CTC and LSTM-HMM acoustic "
-    "models, segment embedders, spoken-term search, speech translation.",
+    cls=_RootGroup,
+    help="speechseq: speech and audio sequence tasks — synthetic corpora, Kaldi data directories, "
+    "features, CTC acoustic models with n-gram LM decoding, segment embedders, spoken-term search.",
     no_args_is_help=True,
     add_completion=False,
     pretty_exceptions_enable=False,
+    # Plain click help: rich markup would eat every "[config: ...]" in the option help and
+    # print boolean flags as "--resume <bool>".
+    rich_markup_mode=None,
     context_settings={"help_option_names": ["-h", "--help"]},
 )
 
@@ -59,8 +66,8 @@ def _root(
     pass
 
 
-for _name in COMMAND_MODULES:
-    importlib.import_module(f"speechseq.cli.{_name}").register(app)
+for _sub in SUB_APPS:
+    app.add_typer(_sub)
 
 
 def main() -> None:

@@ -6,18 +6,25 @@ from pathlib import Path
 
 import typer
 
-from speechseq.cli.common import NUM_JOBS, SEED, info
-from speechseq.synth.corpus import DEFAULT_HELDOUT_SPEAKERS, DEFAULT_TRAIN_SPEAKERS
+from speechseq.cli.common import NUM_JOBS, SEED, commands, info, num_utts_option
+from speechseq.errors import UsageError
+from speechseq.synth.corpus import (
+    DEFAULT_HELDOUT_SPEAKERS,
+    DEFAULT_TRAIN_SPEAKERS,
+    TASKS,
+    synthesize_corpus,
+)
+
+app = commands()
 
 
-def synth(
+@app.command("synth")
+def synth_cmd(
     task: str = typer.Argument(..., help="digits | commands | words | translate"),
     out: Path = typer.Argument(
         ..., help="Output folder; gets one Kaldi data dir per set (existing set dirs are replaced)."
     ),
-    num_utts: int = typer.Option(
-        1000, "--num-utts", help="Utterances in all sets together (about 80/10/10)."
-    ),
+    num_utts: int = num_utts_option(1000, "Utterances in all sets together (about 80/10/10)."),
     num_speakers: int = typer.Option(
         DEFAULT_TRAIN_SPEAKERS,
         "--num-speakers",
@@ -33,10 +40,11 @@ def synth(
     seed: int = SEED,
     num_jobs: int = NUM_JOBS,
 ) -> None:
-    """Generate a corpus of spoken TASK sentences with word timings into OUT/<set>/."""
-    from speechseq.errors import UsageError
-    from speechseq.synth.corpus import TASKS, synthesize_corpus
+    """Generate a synthetic spoken corpus (digits, commands, words, translate) with espeak-ng.
 
+    Speaks TASK sentences in many voices and writes one Kaldi data dir per set, with word
+    timings, into OUT/<set>/.
+    """
     if task not in TASKS:
         raise UsageError(f"unknown task '{task}' — choose one of: {', '.join(TASKS)}")
     s = synthesize_corpus(
@@ -47,10 +55,3 @@ def synth(
     info(
         f"synthesized {s.num_utts} utterances in {s.elapsed_s:.1f} s ({s.utts_per_s:.1f} utterances/s, -j {num_jobs})"
     )
-
-
-def register(app) -> None:
-    app.command(
-        "synth",
-        help="Generate a synthetic spoken corpus (digits, commands, words, translate) with espeak-ng.",
-    )(synth)
