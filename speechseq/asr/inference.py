@@ -14,7 +14,7 @@ import numpy as np
 
 from speechseq.asr import alignment
 from speechseq.asr.ctc import encode_texts
-from speechseq.core.experiment import Experiment, load_experiment
+from speechseq.core.loading import Experiment, load_experiment
 from speechseq.data.kaldi_dir import CtmEntry, DataDir, write_ctm
 from speechseq.decode.ctc import CTCDecodeOptions
 from speechseq.decode.run import network_outputs

@@ -9,12 +9,8 @@ from pathlib import Path
 from speechseq.asr.ctc import CTCConfig, CTCTask, check_fit, encode_texts, unfit_error
 from speechseq.core.batching import FeatDataset
 from speechseq.core.encoder import Encoder
-from speechseq.core.experiment import (
-    copy_feature_config,
-    load_exp_config,
-    save_global_stats,
-    write_header,
-)
+from speechseq.core.experiment import copy_feature_config, load_exp_config, write_header
+from speechseq.core.loading import save_global_stats
 from speechseq.core.trainer import Trainer, TrainState
 from speechseq.data.kaldi_dir import DataDir
 from speechseq.errors import SpeechseqError

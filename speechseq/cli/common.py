@@ -129,7 +129,7 @@ INIT_PART = typer.Option(
     None,
     "--init-part",
     help="With --init-from: only the parameters under this prefix, e.g. encoder "
-    "[config: train.init_part, default all that match by name and shape].",
+    "(default: all that match by name and shape) [config: train.init_part].",
 )
 FREEZE = typer.Option(
     None,

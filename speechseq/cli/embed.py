@@ -32,7 +32,6 @@ from speechseq.cli.common import (
     trainer_overrides,
 )
 from speechseq.core.experiment import resolve_config
-from speechseq.std import qbe
 from speechseq.std.plot import plot_embeddings
 
 app = commands()
@@ -171,6 +170,9 @@ def search_cmd(
     device: str = DEVICE,
 ) -> None:
     """Query-by-example search: where in the archive is this spoken term?"""
+    # deferred: spoken-term search loads the embedder, which imports torch (slow to import)
+    from speechseq.std import qbe
+
     files = [str(q) for q in queries]
     if method == "embed":
         results, per_query_s = qbe.search_files(idx, files, top_k=top_k, device=device)
@@ -230,6 +232,9 @@ def eval_std_cmd(
     device: str = DEVICE,
 ) -> None:
     """Spoken-term detection scores: MAP, P@10, P@N for the embedder and for DTW."""
+    # deferred: spoken-term search loads the embedder, which imports torch (slow to import)
+    from speechseq.std import qbe
+
     rows = qbe.evaluate_std(
         idx,
         queries,

@@ -7,7 +7,6 @@ from pathlib import Path
 import typer
 
 from speechseq.cli.common import DEVICE, info, noun_group, out_option, type_option
-from speechseq.std import qbe
 
 app = noun_group("index", "FAISS indexes of segment vectors.")
 
@@ -21,6 +20,9 @@ def build_cmd(
     ),
 ) -> None:
     """Build a FAISS index (inner product of normalised vectors)."""
+    # deferred: spoken-term search loads the embedder, which imports torch (slow to import)
+    from speechseq.std import qbe
+
     store = qbe.build(vecs, out, index_type)
     info(
         f"{out}: {store.meta.get('index_type')} index of {store.meta.get('count', len(store.segments))} vectors"
@@ -34,5 +36,8 @@ def add_cmd(
     device: str = DEVICE,
 ) -> None:
     """Embed new recordings with the index's embedder and add them without a rebuild."""
+    # deferred: spoken-term search loads the embedder, which imports torch (slow to import)
+    from speechseq.std import qbe
+
     n = qbe.add(idx, audio, device=device)
     info(f"{idx}: added {n} segments")

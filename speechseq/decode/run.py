@@ -20,7 +20,7 @@ import numpy as np
 import torch
 
 from speechseq.core.batching import FeatDataset, make_loader
-from speechseq.core.experiment import Experiment, load_experiment
+from speechseq.core.loading import Experiment, load_experiment
 from speechseq.data.kaldi_dir import DataDir, write_table
 from speechseq.errors import SpeechseqError, UsageError
 from speechseq.fileio import atomic_write

@@ -20,7 +20,7 @@ import torch
 
 from speechseq import __version__
 from speechseq.core.batching import FeatDataset, make_loader
-from speechseq.core.experiment import load_experiment
+from speechseq.core.loading import load_experiment
 from speechseq.data.audio import read_audio
 from speechseq.data.kaldi_dir import DataDir, read_ctm, read_segments
 from speechseq.embed.model import EmbedConfig, SegmentAutoencoder

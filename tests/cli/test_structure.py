@@ -105,7 +105,8 @@ def test_no_option_name_is_declared_in_two_cli_modules():
 def test_shared_options_live_in_common():
     shared = _declared_options(_source("common"))
     wanted = (
-        "--config --max-epochs --max-frames --resume --seed --device -j --num-workers --num-jobs"
+        "--config --max-epochs --max-frames --resume --seed --device -j --num-workers --num-jobs "
+        "--init-from --init-part --freeze"
     )
     for opt in [*wanted.split(), "--out", "--dev", "--json", "--type", "--num-utts"]:
         assert opt in shared
@@ -121,6 +122,9 @@ def test_the_trainer_options_become_the_train_section():
         "device": "cpu",
         "seed": None,
         "num_workers": 2,
+        "init_from": None,
+        "init_part": None,
+        "freeze": None,
     }
 
 

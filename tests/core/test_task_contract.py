@@ -7,7 +7,7 @@ import torch
 
 from speechseq.core import checkpoint as ckpt
 from speechseq.core.batching import FeatDataset, pad_collate
-from speechseq.core.experiment import load_experiment
+from speechseq.core.loading import load_experiment
 from speechseq.core.task import Task, task_class
 from speechseq.core.trainer import TrainConfig, Trainer
 from speechseq.errors import SpeechseqError
