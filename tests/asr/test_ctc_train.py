@@ -1,7 +1,9 @@
 """CTC training, decoding, alignment and transcription end to end on a tiny synthetic corpus."""
 
 import json
+from pathlib import Path
 
+import numpy as np
 import pytest
 import torch
 from typer.testing import CliRunner
@@ -23,7 +25,7 @@ TINY = CTCConfig(
     train=TrainConfig(
         max_epochs=2, max_frames=4000, lr=3e-3, warmup_steps=5, device="cpu", checkpoint_every=0
     ),
-    ctc=CTCOptions(units="char", cmvn="speaker", spec_augment=False),
+    ctc=CTCOptions(units="char", cmvn="utterance", spec_augment=False),
 )
 
 
@@ -294,3 +296,98 @@ def test_decode_with_word_lm_and_lexicon(tiny_model, digits_corpus, tmp_path):
         w in words for h in hyps.values() for w in h.split()
     )  # the lexicon allows only its words
     assert json.loads((tmp_path / "d" / "results.json").read_text())["options"]["beam"] == 10
+
+
+def test_transcribe_of_a_file_equals_decode_of_a_data_dir_holding_it(
+    tiny_model, digits_corpus, tmp_path
+):
+    """One front end: the wav on its own and as an utterance of a data dir give the same
+    network outputs and the same hypothesis."""
+    from speechseq.asr.inference import transcribe_files
+    from speechseq.core.loading import load_experiment
+    from speechseq.decode.run import network_outputs
+
+    test = digits_corpus / "test"
+    utt, wav = next(iter(read_table(test / "wav.scp").items()))
+    [r] = decode_data(
+        tiny_model, test, CTCDecodeOptions(beam=4), out_dir=tmp_path / "d", device="cpu", quiet=True
+    )
+    hyp = read_table(tmp_path / "d" / "hyp.txt", allow_empty=True)[utt]
+    [t] = transcribe_files(tiny_model, [wav], device="cpu", options=CTCDecodeOptions(beam=4))
+    assert t["text"] == hyp
+    ex = load_experiment(tiny_model, device="cpu", quiet=True)
+    [(_, from_dir)] = network_outputs(ex, ex.frontend.data_reader(test), [utt])
+    [(_, from_file)] = network_outputs(ex, ex.frontend.files_reader([wav]), [wav])
+    np.testing.assert_allclose(from_file, from_dir, atol=1e-4)
+
+
+def test_decode_grid_runs_the_network_once_and_names_dirs_after_options(
+    tiny_model, digits_corpus, tmp_path, monkeypatch
+):
+    from speechseq.asr.ctc import CTCTask
+    from speechseq.lm.ngram import read_sentences, train_ngram
+
+    sentences, _ = read_sentences(digits_corpus / "train" / "text", kaldi_text=True)
+    train_ngram(sentences, order=2).write_arpa(tmp_path / "lm.arpa")
+    calls = []
+    real = CTCTask.outputs
+    monkeypatch.setattr(CTCTask, "outputs", lambda self, m, b: calls.append(1) or real(self, m, b))
+    opts = CTCDecodeOptions(beam=4, lm=str(tmp_path / "lm.arpa"))
+    results = decode_data(
+        tiny_model, digits_corpus / "test", opts, [0.5, 1.5], [0.0, 2.0], device="cpu", quiet=True
+    )
+    batches = len(calls)
+    assert len(results) == 4 and batches >= 1
+    names = sorted(Path(r["out_dir"]).name for r in results)
+    assert names == [
+        f"decode_test_beam4_lm-lm_w{w}_b{b}" for w in ("0.5", "1.5") for b in ("0", "2")
+    ]
+    # a grid point decoded on its own gives the same hypotheses as from the cached outputs
+    calls.clear()
+    [alone] = decode_data(
+        tiny_model,
+        digits_corpus / "test",
+        CTCDecodeOptions(beam=4, lm=opts.lm, lm_weight=1.5, word_bonus=2.0),
+        out_dir=tmp_path / "alone",
+        device="cpu",
+        quiet=True,
+    )
+    assert len(calls) == batches  # one network pass for one point, the same for four
+    grid_dir = Path(next(r["out_dir"] for r in results if r["out_dir"].endswith("w1.5_b2")))
+    assert (grid_dir / "hyp.txt").read_text() == (tmp_path / "alone" / "hyp.txt").read_text()
+    with pytest.raises(Exception, match="--out names one decode dir"):
+        decode_data(
+            tiny_model,
+            digits_corpus / "test",
+            opts,
+            [0.5, 1.0],
+            None,
+            out_dir=tmp_path / "x",
+            device="cpu",
+            quiet=True,
+        )
+
+
+def test_decode_dirs_default_to_names_of_their_options(tiny_model, digits_corpus, tmp_path):
+    import shutil
+
+    exp = tmp_path / "exp"
+    shutil.copytree(tiny_model, exp)
+    for beam in (1, 4):
+        res = runner.invoke(
+            app,
+            [
+                "decode",
+                str(exp),
+                str(digits_corpus / "test"),
+                "--beam",
+                str(beam),
+                "--device",
+                "cpu",
+            ],
+        )
+        assert res.exit_code == 0, res.output
+    assert (exp / "decode_test_greedy" / "wer").is_file()
+    assert (exp / "decode_test_beam4" / "wer").is_file()
+    res = runner.invoke(app, ["decode", str(exp), str(digits_corpus / "test"), "--lm-weight", "x"])
+    assert res.exit_code == 2 and "--lm-weight 'x'" in res.output
