@@ -30,21 +30,21 @@ if run_stage 4 "train a character CTC model"; then
 fi
 if run_stage 5 "decode the test speakers: no LM, 3-gram LM, 3-gram LM + lexicon (LM weight, word bonus chosen on dev)"; then
   # As Kaldi's score.sh: decode dev over a grid of LM weights and word bonuses, keep the best for test.
+  # One decode call per kind searches the whole grid from one pass of the network (one dir per point,
+  # named after its options: exp/ctc/decode_dev_beam30_lm-3gram_w0.5_b0, ..._lex-lexicon_lm-3gram_...).
   ../utils/prepare_char_lexicon.sh data/train/text data/lang/lexicon.txt
   lm="--beam $beam --lm data/lm/3gram.arpa"
   lex="--lexicon data/lang/lexicon.txt"
-  for w in $lm_weights; do
-    for b in $word_bonuses; do
-      speechseq decode exp/ctc data/dev $lm --lm-weight $w --word-bonus $b --out exp/ctc/tune_dev/3gram_w${w}_b${b}
-      speechseq decode exp/ctc data/dev $lm --lm-weight $w --word-bonus $b $lex --out exp/ctc/tune_dev/3gram_lexicon_w${w}_b${b}
-    done
-  done
+  grid="--lm-weight $(echo $lm_weights | tr ' ' ,) --word-bonus $(echo $word_bonuses | tr ' ' ,)"
+  speechseq decode exp/ctc data/dev $lm $grid
+  speechseq decode exp/ctc data/dev $lm $lex $grid
   speechseq decode exp/ctc data/test --beam "$beam" --out exp/ctc/decode_test_nolm
   for kind in 3gram 3gram_lexicon; do
-    best=$(../utils/best_wer.sh exp/ctc/tune_dev/${kind}_w*)
+    tag=lm-3gram; extra=""
+    [ "$kind" = 3gram_lexicon ] && { tag=lex-lexicon_lm-3gram; extra=$lex; }
+    best=$(../utils/best_wer.sh exp/ctc/decode_dev_beam${beam}_${tag}_w*)
     echo "best on dev ($kind): $best"
     d=$(basename "${best%% *}"); w=${d##*_w}; w=${w%_b*}; b=${d##*_b}
-    extra=""; [ "$kind" = 3gram_lexicon ] && extra=$lex
     speechseq decode exp/ctc data/test $lm --lm-weight "$w" --word-bonus "$b" $extra --out exp/ctc/decode_test_$kind
   done
   for d in exp/ctc/decode_test_nolm exp/ctc/decode_test_3gram exp/ctc/decode_test_3gram_lexicon; do echo "$d: $(head -n1 $d/wer)"; done

@@ -260,3 +260,74 @@ def test_embed_cuts_a_given_kaldi_segments_file(search_setup, words_corpus, tmp_
         ],
     )
     assert res.exit_code == 1 and "nosuchrecording" in res.stderr
+
+
+def test_the_same_word_stats_reach_metrics_csv(search_setup):
+    import csv
+
+    rows = list(csv.DictReader((search_setup / "emb" / "metrics.csv").open()))
+    assert len(rows) == 2
+    for r in rows:  # the embedder's loss parts, averaged per epoch by the Trainer
+        assert float(r["train_mse"]) > 0 and float(r["train_same_word"]) > 0
+
+
+def test_train_embedder_starts_from_a_ctc_encoder(words_corpus, tmp_path):
+    """--init-from EXP --init-part encoder: a CTC model's encoder starts the embedder."""
+    from speechseq.core import checkpoint as ckpt
+
+    enc = "encoder: {subsample: none, rnn: gru, hidden: 16, layers: 1, dropout: 0.0}\n"
+    train = "train: {max_epochs: 1, max_frames: 3000, warmup_steps: 2, device: cpu, checkpoint_every: 0}\n"
+    (tmp_path / "ctc.yaml").write_text(enc + train + "ctc: {spec_augment: false}\n")
+    (tmp_path / "emb.yaml").write_text(enc + train + "embed: {dim: 8, decoder_hidden: 8}\n")
+    d = words_corpus
+    _ok(
+        [
+            "train-ctc",
+            str(d / "train"),
+            "--dev",
+            str(d / "train"),
+            "--out",
+            str(tmp_path / "ctc"),
+            "--config",
+            str(tmp_path / "ctc.yaml"),
+        ]
+    )
+    res = _ok(
+        [
+            "train-embedder",
+            str(d / "train"),
+            "--out",
+            str(tmp_path / "emb"),
+            "--config",
+            str(tmp_path / "emb.yaml"),
+            "--init-from",
+            str(tmp_path / "ctc"),
+            "--init-part",
+            "encoder",
+            "--freeze",
+            "encoder",
+        ]
+    )
+    assert "init-from" in res.output and "under 'encoder'" in res.output
+    ctc = ckpt.load(tmp_path / "ctc" / "final.pt")["model"]
+    emb = ckpt.load(tmp_path / "emb" / "final.pt")["model"]
+    keys = [k for k in ctc if k.startswith("encoder.")]
+    assert keys and all(torch.equal(ctc[k], emb[k]) for k in keys)
+    cfg = (tmp_path / "emb" / "config.yaml").read_text()
+    assert "init_part: encoder" in cfg  # the run's origin is in its config
+    bad = runner.invoke(
+        app,
+        [
+            "train-embedder",
+            str(d / "train"),
+            "--out",
+            str(tmp_path / "e2"),
+            "--config",
+            str(tmp_path / "emb.yaml"),
+            "--init-from",
+            str(tmp_path / "ctc"),
+            "--init-part",
+            "decoder",
+        ],
+    )
+    assert bad.exit_code == 1 and "no parameters under 'decoder'" in bad.output
