@@ -10,6 +10,7 @@ its own decode dir, named after its options unless ``out_dir`` is given:
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import time
@@ -95,7 +96,7 @@ def decode_data(
         r = {
             "data": str(data.path),
             "utterances": len(utts),
-            "options": {k: v for k, v in vars(o).items()},
+            "options": dataclasses.asdict(o),
             "audio_s": round(audio_s, 2),
             "decode_s": round(nn_s + search_s, 3),
             "rtf": round((nn_s + search_s) / max(audio_s, 1e-9), 5),
