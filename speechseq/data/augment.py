@@ -46,6 +46,7 @@ from speechseq.data.kaldi_dir import (
 from speechseq.errors import SpeechseqError, UsageError
 from speechseq.fileio import atomic_dir, atomic_write
 from speechseq.parallel import process_map
+from speechseq.progress import progress_bar
 
 NOISE_TYPES = ("white", "pink", "brown", "babble", "speech", "file")
 AUDIO_SUFFIXES = (".wav", ".flac", ".ogg", ".mp3", ".sph")
@@ -201,6 +202,7 @@ def _file_noise(n: int, sr: int, rng: np.random.Generator) -> np.ndarray:
 
 def _augment(job) -> _Copy:
     """Worker: make and write one augmented copy."""
+    # deferred: data.signal imports scipy.signal, too slow (~0.5 s) for `speechseq --help`
     from speechseq.data import signal as perturb
 
     k, idx, wav_path = job
@@ -260,8 +262,6 @@ def augment_data_dir(
     progress: bool = True,
 ) -> AugmentSummary:
     """Write ``cfg.copies`` augmented copies of every utterance of ``src`` to ``out``."""
-    from speechseq.progress import progress_bar
-
     cfg.check()
     src, out = Path(src), Path(out)
     if out.resolve() == src.resolve():

@@ -20,6 +20,7 @@ from pathlib import Path
 
 from speechseq.data.audio import audio_info
 from speechseq.data.kaldi_dir import read_table_lines, spk2utt_from_utt2spk, write_table
+from speechseq.data.validate import validate_data_dir
 from speechseq.errors import SpeechseqError, UsageError
 from speechseq.fileio import atomic_dir
 
@@ -70,8 +71,6 @@ def _read_text_file(path: Path) -> str:
 
 def _write_dir(out: Path, wav: dict, text: dict | None, utt2spk: dict, utt2dur: dict) -> None:
     """Write the tables into a temporary directory, validate, then rename it to ``out``."""
-    from speechseq.data.validate import validate_data_dir
-
     with atomic_dir(out) as tmp:
         write_table(tmp / "wav.scp", wav)
         if text is not None:

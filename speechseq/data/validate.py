@@ -27,7 +27,9 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
+from speechseq.data.audio import audio_duration, read_audio_native
 from speechseq.data.kaldi_dir import (
+    DataDir,
     TableError,
     TableLine,
     c_key,
@@ -443,8 +445,6 @@ class _Checker:
                         )
 
     def check_audio_files(self, wav, segs, utt2dur):
-        from speechseq.data.audio import read_audio_native
-
         wav_path = self.dir / "wav.scp"
 
         def decode(item):
@@ -534,9 +534,6 @@ def validate_data_dir(
 
 def data_dir_stats(path: str | os.PathLike) -> DirStats:
     """Utterance and speaker counts and total hours of a (valid) data directory."""
-    from speechseq.data.audio import audio_duration
-    from speechseq.data.kaldi_dir import DataDir
-
     d = DataDir(path)
     utt2spk = d.utt2spk
     hours = None

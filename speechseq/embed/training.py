@@ -9,6 +9,7 @@ from pathlib import Path
 from speechseq.core.batching import FeatDataset
 from speechseq.core.experiment import copy_feature_config, write_header
 from speechseq.core.trainer import Trainer, TrainState
+from speechseq.data.audio import read_audio
 from speechseq.data.kaldi_dir import DataDir, write_table
 from speechseq.embed.model import EmbedConfig, EmbedTask, variant_name
 from speechseq.embed.segments import (
@@ -20,6 +21,7 @@ from speechseq.embed.segments import (
     window_segments,
 )
 from speechseq.errors import SpeechseqError
+from speechseq.features.reader import FeatureReader
 
 
 def data_segments(data: DataDir, reader, how: str, opts) -> list[SegmentSpec]:
@@ -47,8 +49,6 @@ def data_segments(data: DataDir, reader, how: str, opts) -> list[SegmentSpec]:
             for s in window_segments(u, reader.num_frames(u) * 0.01, widths, opts.hop_s)
         ]
     if how == "vad":
-        from speechseq.data.audio import read_audio
-
         out = []
         for u in reader.utt_ids:
             spec, start, end = data.audio_spec(u)
@@ -75,8 +75,6 @@ def train_embedder(
     quiet: bool = False,
 ) -> TrainState:
     """Train the segment autoencoder on ``train_dir``'s segments; dev: ``dev_dir`` or every 20th segment."""
-    from speechseq.features import FeatureReader
-
     if cfg.embed.variant not in ("sa", "dsa"):
         raise SpeechseqError(
             f"--variant {cfg.embed.variant}: use sa (autoencoder) or dsa (denoising)"

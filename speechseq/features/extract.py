@@ -26,14 +26,20 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import kaldiio
+import kaldiio.matio
 import numpy as np
+import torch
 
+from speechseq.data.audio import read_audio
 from speechseq.data.kaldi_dir import DataDir, c_sorted, write_table
 from speechseq.errors import SpeechseqError
 from speechseq.features.cmvn import GLOBAL_KEY, cmvn_stats
 from speechseq.features.config import CONFIG_NAME, FeatureConfig, save_feature_config
+from speechseq.features.kaldi import compute_features, dither_seed
 from speechseq.fileio import atomic_write
 from speechseq.parallel import process_map
+from speechseq.progress import progress_bar
 
 OUTPUTS = ("feats.scp", "utt2num_frames", "cmvn.ark")  # removed when a run fails
 
@@ -66,8 +72,6 @@ _worker_cfg: FeatureConfig | None = None
 
 
 def _init_worker(cfg: FeatureConfig) -> None:
-    import torch
-
     global _worker_cfg
     torch.set_num_threads(1)
     _worker_cfg = cfg
@@ -75,9 +79,6 @@ def _init_worker(cfg: FeatureConfig) -> None:
 
 def _featurise(item: _Item) -> tuple[str, np.ndarray | None, str | None, float]:
     """``(utt, feats [T, C] or None, error message or None, audio seconds)`` for one utterance."""
-    from speechseq.data.audio import read_audio
-    from speechseq.features.kaldi import compute_features, dither_seed
-
     cfg = _worker_cfg
     try:
         x = read_audio(
@@ -132,8 +133,6 @@ def _items(data: DataDir) -> list[_Item]:
 def _results(items: list[_Item], cfg: FeatureConfig, num_jobs: int) -> Iterator[Iterator]:
     """Results of :func:`_featurise` in the order of ``items``, from ``num_jobs`` processes."""
     if num_jobs <= 1:
-        import torch
-
         threads = torch.get_num_threads()
         global _worker_cfg
         _worker_cfg = cfg
@@ -148,8 +147,6 @@ def _results(items: list[_Item], cfg: FeatureConfig, num_jobs: int) -> Iterator[
 
 
 def _progress(enabled: bool):
-    from speechseq.progress import progress_bar
-
     return progress_bar("compute-feats", enabled=enabled)
 
 
@@ -167,8 +164,6 @@ def compute_feats(
     ``DATA/bad_utts`` and the run goes on. The output does not depend on ``num_jobs``:
     dither noise is seeded from ``(cfg.seed, utt id)``.
     """
-    import kaldiio.matio
-
     t0 = time.perf_counter()
     data = DataDir(data_dir)
     items = _items(data)
@@ -249,8 +244,6 @@ def compute_feats(
 def _write_outputs(
     data: DataDir, cfg: FeatureConfig, spk_stats: dict, utt2num_frames: dict, bad: list
 ) -> None:
-    import kaldiio
-
     stats = {spk: spk_stats[spk] for spk in c_sorted(spk_stats)}
     stats[GLOBAL_KEY] = sum(spk_stats.values())
     with atomic_write(data.file("cmvn.ark"), "wb") as f:

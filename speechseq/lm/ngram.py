@@ -32,6 +32,7 @@ import os
 from collections import Counter, defaultdict
 from collections.abc import Iterable, Sequence
 
+from speechseq.data.kaldi_dir import read_table, read_table_lines
 from speechseq.errors import SpeechseqError, where
 from speechseq.fileio import atomic_write
 
@@ -406,8 +407,6 @@ def read_sentences(
     is dropped. Empty lines of a plain text are not sentences; their number is returned so a
     caller can report it. ``<s>``/``</s>`` inside a line is an error naming ``file:line``.
     """
-    from speechseq.data.kaldi_dir import read_table, read_table_lines
-
     if kaldi_text:
         rows = read_table(path)  # checks ids and empty transcripts, errors name file:line
         lines = {tl.key: tl.lineno for tl in read_table_lines(path)}

@@ -7,15 +7,14 @@ from pathlib import Path
 
 import numpy as np
 
+from speechseq.data.kaldi_dir import read_ctm
 from speechseq.errors import SpeechseqError
 from speechseq.fileio import atomic_write
+from speechseq.std.vectors import read_vectors
 
 
 def _labels(vecs_dir: Path, labels_path: Path) -> list[str]:
     """Word of each vector: from a CTM matched on (source, start, end), or a TSV with a label column."""
-    from speechseq.data.kaldi_dir import read_ctm
-    from speechseq.std.qbe import read_vectors
-
     _, rows, _ = read_vectors(vecs_dir)
     if labels_path.suffix == ".tsv":
         lines = labels_path.read_text(encoding="utf-8").splitlines()[1:]
@@ -48,8 +47,6 @@ def plot_embeddings(
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
-
-    from speechseq.std.qbe import read_vectors
 
     vectors, _, _ = read_vectors(vecs_dir)
     labels = _labels(Path(vecs_dir), Path(labels_path))

@@ -8,7 +8,6 @@ baseline (:mod:`speechseq.std.dtw`) and the retrieval metrics.
 from __future__ import annotations
 
 import json
-import os
 import time
 from pathlib import Path
 
@@ -30,43 +29,12 @@ from speechseq.features.frontend import FrontEnd
 from speechseq.fileio import atomic_write
 from speechseq.metrics.retrieval import evaluate_queries
 from speechseq.std.dtw import dtw_search, subsequence_dtw
-from speechseq.std.index import IndexStore, SegmentRow, build_index
+from speechseq.std.index import IndexStore, build_index
 from speechseq.std.nms import Hit, merge_hits
+from speechseq.std.vectors import read_vectors
 
 RAW_HITS_PER_HIT = 3  # nearest windows fetched per hit wanted, before overlapping ones are merged
 EMBED_SETTINGS = "embed.json"  # beside the index: how its vectors were made, so `index add` and `search` can repeat it
-
-
-def read_vectors(vecs_dir: str | os.PathLike):
-    """(vectors [N, D], segment rows, meta) from a ``speechseq embed`` output directory."""
-
-    d = Path(vecs_dir)
-    for name in ("vectors.npy", "segments.tsv", "meta.json"):
-        if not (d / name).is_file():
-            raise SpeechseqError(
-                f"{d / name}: not found — VECS must be a directory written by speechseq embed"
-            )
-    try:
-        vectors = np.load(d / "vectors.npy")
-    except Exception as e:
-        raise SpeechseqError(
-            f"{d / 'vectors.npy'}: unreadable ({e}) — re-run speechseq embed"
-        ) from None
-    meta = json.loads((d / "meta.json").read_text(encoding="utf-8"))
-    rows = []
-    lines = (d / "segments.tsv").read_text(encoding="utf-8").splitlines()
-    for lineno, line in enumerate(lines[1:], start=2):
-        f = line.split("\t")
-        if len(f) != 4:
-            raise SpeechseqError(
-                f"{d / 'segments.tsv'}:{lineno}: expected 4 tab-separated fields — re-run speechseq embed"
-            )
-        rows.append(SegmentRow(f[0], f[1], float(f[2]), float(f[3])))
-    if len(rows) != vectors.shape[0]:
-        raise SpeechseqError(
-            f"{d}: {vectors.shape[0]} vectors but {len(rows)} segments — re-run speechseq embed"
-        )
-    return vectors.astype(np.float32, copy=False), rows, meta
 
 
 def build(vecs_dir, out_dir, index_type: str = "auto"):

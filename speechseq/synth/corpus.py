@@ -28,6 +28,7 @@ from speechseq.errors import UsageError
 from speechseq.fileio import atomic_dir, atomic_write
 from speechseq.parallel import process_map
 from speechseq.synth import tasks
+from speechseq.synth.espeak import synth, trim_spans, word_spans
 from speechseq.synth.voices import Speaker, make_speakers
 
 TASKS = ("digits", "commands", "words", "translate")
@@ -167,8 +168,8 @@ class Rendered:
 
 def render_utt(utt: UttPlan, speaker: Speaker, seed: int, task: str, set_name: str) -> Rendered:
     """Speak one planned utterance and apply its speaker's perturbation (16 kHz)."""
+    # deferred: data.signal imports scipy.signal, too slow (~0.5 s) for `speechseq --help`
     from speechseq.data import signal as perturb
-    from speechseq.synth.espeak import synth, trim_spans, word_spans
 
     rng = _rng(seed, task, set_name, utt.index, "audio")
     spk_rng = _rng(seed, "speaker", speaker.spk)
