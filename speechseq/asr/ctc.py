@@ -13,7 +13,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from speechseq.core.config import from_dict
+from speechseq.core.config import sections_of
 from speechseq.core.encoder import Encoder, EncoderConfig
 from speechseq.core.task import Task
 from speechseq.core.trainer import TrainConfig
@@ -96,11 +96,7 @@ class CTCTask(Task):
 
     @classmethod
     def from_experiment(cls, exp: Path, config: dict, meta: dict) -> CTCTask:
-        cfg = from_dict(
-            CTCConfig,
-            {k: v for k, v in config.items() if k in CTCConfig.__dataclass_fields__},
-            f"{exp}/config.yaml",
-        )
+        cfg = sections_of(CTCConfig, config, f"{exp}/config.yaml")
         units = Units.load(exp)
         if len(units) != meta["num_units"]:
             raise SpeechseqError(

@@ -8,24 +8,15 @@ from pathlib import Path
 import typer
 
 from speechseq.cli.common import (
-    CONFIG,
     DEVICE,
-    FREEZE,
-    INIT_FROM,
-    INIT_PART,
-    NUM_WORKERS,
-    RESUME,
-    TRAIN_DEVICE,
-    TRAIN_SEED,
+    TrainingOptions,
     commands,
     dev_option,
     float_list,
     info,
     json_option,
-    max_epochs_option,
-    max_frames_option,
     out_option,
-    trainer_overrides,
+    training_command,
 )
 from speechseq.core.experiment import resolve_config
 
@@ -35,7 +26,7 @@ BEAM = typer.Option(1, "--beam", help="Beam size; 1 = greedy.")
 LM = typer.Option(None, "--lm", help="Word n-gram LM in ARPA format (speechseq lm train).")
 
 
-@app.command("train-ctc")
+@training_command(app, "train-ctc", max_epochs=30, max_frames=12000)
 def train_ctc_cmd(
     train: Path = typer.Argument(..., help="Training data dir (with feats.scp and text)."),
     dev: Path = dev_option("Dev data dir, for CER and early stopping."),
@@ -57,16 +48,8 @@ def train_ctc_cmd(
         "--spec-augment/--no-spec-augment",
         help="SpecAugment masks on training batches [config: ctc.spec_augment, default on].",
     ),
-    config: Path | None = CONFIG,
-    max_epochs: int | None = max_epochs_option(30),
-    max_frames: int | None = max_frames_option(12000),
-    device: str | None = TRAIN_DEVICE,
-    resume: bool = RESUME,
-    seed: int | None = TRAIN_SEED,
-    num_workers: int | None = NUM_WORKERS,
-    init_from: str | None = INIT_FROM,
-    init_part: str | None = INIT_PART,
-    freeze: str | None = FREEZE,
+    *,
+    training: TrainingOptions,
 ) -> None:
     """Train a CTC acoustic model (shared encoder + CTC loss).
 
@@ -79,18 +62,9 @@ def train_ctc_cmd(
 
     cfg = resolve_config(
         CTCConfig,
-        config,
+        training.config,
         {
-            "train": trainer_overrides(
-                max_epochs=max_epochs,
-                max_frames=max_frames,
-                device=device,
-                seed=seed,
-                num_workers=num_workers,
-                init_from=init_from,
-                init_part=init_part,
-                freeze=freeze,
-            ),
+            "train": training.overrides,
             "ctc": {
                 "units": units,
                 "lexicon": lexicon,
@@ -99,7 +73,7 @@ def train_ctc_cmd(
             },
         },
     )
-    state = train_ctc(train, dev, out, cfg, resume=resume)
+    state = train_ctc(train, dev, out, cfg, resume=training.resume)
     info(f"{out}: best dev CER {100 * (state.best_metric or 0):.2f}% at epoch {state.best_epoch}")
 
 

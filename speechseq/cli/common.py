@@ -9,7 +9,12 @@ which are small factories that take that help.
 
 from __future__ import annotations
 
+import functools
+import inspect
 import sys
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import typer
@@ -86,7 +91,7 @@ def num_utts_option(default: int | None, help: str) -> Any:
 # in the help are the task configs' (tests/cli checks them against the dataclasses).
 
 CONFIG = typer.Option(
-    None, "--config", help="YAML config (sections encoder/train/...); options below override it."
+    None, "--config", help="YAML config (sections encoder/train/...); options given on the command line override it."
 )
 RESUME = typer.Option(False, "--resume", help="Continue from the last checkpoint in OUT.")
 TRAIN_DEVICE = typer.Option(
@@ -136,6 +141,68 @@ FREEZE = typer.Option(
     "--freeze",
     help="Comma-separated parameter-name prefixes kept fixed, e.g. encoder [config: train.freeze].",
 )
+
+
+@dataclass(frozen=True)
+class TrainingOptions:
+    """The trainer's options as a ``train-*`` command received them (``None``: not given)."""
+
+    config: Path | None  # --config YAML
+    resume: bool  # --resume
+    overrides: dict[str, Any]  # the ``train`` config section they override
+
+
+# (name, annotation, option) of the parameters :func:`training_command` adds to a command.
+def _training_parameters(max_epochs: int, max_frames: int) -> list[tuple[str, Any, Any]]:
+    return [
+        ("config", Path | None, CONFIG),
+        ("max_epochs", int | None, max_epochs_option(max_epochs)),
+        ("max_frames", int | None, max_frames_option(max_frames)),
+        ("device", str | None, TRAIN_DEVICE),
+        ("resume", bool, RESUME),
+        ("seed", int | None, TRAIN_SEED),
+        ("num_workers", int | None, NUM_WORKERS),
+        ("init_from", str | None, INIT_FROM),
+        ("init_part", str | None, INIT_PART),
+        ("freeze", str | None, FREEZE),
+    ]
+
+
+def training_command(
+    app: typer.Typer, name: str, *, max_epochs: int, max_frames: int
+) -> Callable[[Callable[..., None]], Callable[..., None]]:
+    """Register a ``train-*`` command that takes the trainer's shared options.
+
+    The decorated function declares its own options and one ``training: TrainingOptions``
+    parameter; the shared options (``--config``, ``--max-epochs`` (help default
+    ``max_epochs``), ``--max-frames``, ``--device``, ``--resume``, ``--seed``, ``-j``,
+    ``--init-from``, ``--init-part``, ``--freeze``) are added to its signature here, once,
+    and handed to it gathered in ``training``.
+    """
+    params = _training_parameters(max_epochs, max_frames)
+
+    def register(fn: Callable[..., None]) -> Callable[..., None]:
+        sig = inspect.signature(fn)
+        own = [p for p in sig.parameters.values() if p.name != "training"]
+        added = [
+            inspect.Parameter(n, inspect.Parameter.KEYWORD_ONLY, default=opt, annotation=ann)
+            for n, ann, opt in params
+        ]
+
+        @functools.wraps(fn)
+        def command(**kwargs: Any) -> None:
+            given = {n: kwargs.pop(n) for n, _, _ in params}
+            overrides = trainer_overrides(
+                **{k: v for k, v in given.items() if k not in ("config", "resume")}
+            )
+            fn(**kwargs, training=TrainingOptions(given["config"], given["resume"], overrides))
+
+        command.__signature__ = sig.replace(parameters=own + added)  # type: ignore[attr-defined]
+        del command.__wrapped__  # typer must read the new signature, not fn's
+        app.command(name)(command)
+        return command
+
+    return register
 
 
 def trainer_overrides(

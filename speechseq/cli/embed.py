@@ -13,23 +13,14 @@ from rich.console import Console
 from rich.table import Table
 
 from speechseq.cli.common import (
-    CONFIG,
     DEVICE,
-    FREEZE,
-    INIT_FROM,
-    INIT_PART,
-    NUM_WORKERS,
-    RESUME,
-    TRAIN_DEVICE,
-    TRAIN_SEED,
+    TrainingOptions,
     commands,
     dev_option,
     info,
     json_option,
-    max_epochs_option,
-    max_frames_option,
     out_option,
-    trainer_overrides,
+    training_command,
 )
 from speechseq.core.experiment import resolve_config
 from speechseq.std.plot import plot_embeddings
@@ -39,7 +30,7 @@ app = commands()
 INDEX = typer.Option(..., "--index", help="Index directory (speechseq index build).")
 
 
-@app.command("train-embedder")
+@training_command(app, "train-embedder", max_epochs=20, max_frames=8000)
 def train_embedder_cmd(
     train: Path = typer.Argument(
         ..., help="Training data dir with feats.scp (and ctm for --segments ctm)."
@@ -65,16 +56,8 @@ def train_embedder_cmd(
         help="Weight of the same-word contrastive term, the '+same-word' variant (needs "
         "--segments ctm; 0: off) [config: embed.same_word_weight, default 0.0].",
     ),
-    config: Path | None = CONFIG,
-    max_epochs: int | None = max_epochs_option(20),
-    max_frames: int | None = max_frames_option(8000),
-    device: str | None = TRAIN_DEVICE,
-    resume: bool = RESUME,
-    seed: int | None = TRAIN_SEED,
-    num_workers: int | None = NUM_WORKERS,
-    init_from: str | None = INIT_FROM,
-    init_part: str | None = INIT_PART,
-    freeze: str | None = FREEZE,
+    *,
+    training: TrainingOptions,
 ) -> None:
     """Train a segment-to-vector seq2seq autoencoder (Audio Word2Vec)."""
     # deferred: the embedder task imports torch, which is slow to import
@@ -83,18 +66,9 @@ def train_embedder_cmd(
 
     cfg = resolve_config(
         EmbedConfig,
-        config,
+        training.config,
         {
-            "train": trainer_overrides(
-                max_epochs=max_epochs,
-                max_frames=max_frames,
-                device=device,
-                seed=seed,
-                num_workers=num_workers,
-                init_from=init_from,
-                init_part=init_part,
-                freeze=freeze,
-            ),
+            "train": training.overrides,
             "embed": {
                 "segments": segments,
                 "variant": variant,
@@ -103,7 +77,7 @@ def train_embedder_cmd(
             },
         },
     )
-    state = train_embedder(train, out, cfg, dev_dir=dev, resume=resume)
+    state = train_embedder(train, out, cfg, dev_dir=dev, resume=training.resume)
     info(f"{out}: best dev reconstruction loss {state.best_metric:.4f} at epoch {state.best_epoch}")
 
 

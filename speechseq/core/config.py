@@ -38,6 +38,13 @@ def from_dict(cls: type[T], data: dict[str, Any] | None, where: str) -> T:
     return cls(**kwargs)
 
 
+def sections_of(cls: type[T], data: dict[str, Any], where: str) -> T:
+    """``cls`` from the sections of a whole config mapping that are its fields (others, such
+    as ``data:`` in an experiment's config.yaml, are left out)."""
+    fields = {f.name for f in dataclasses.fields(cls)}
+    return from_dict(cls, {k: v for k, v in data.items() if k in fields}, where)
+
+
 def _coerce(tp, value, where):
     origin = typing.get_origin(tp)
     if origin in (typing.Union, types.UnionType):

@@ -11,7 +11,7 @@ import sys
 from pathlib import Path
 from typing import Any, TypeVar
 
-from speechseq.core.config import from_dict, read_yaml, to_dict, write_yaml
+from speechseq.core.config import from_dict, read_yaml, sections_of, to_dict, write_yaml
 from speechseq.errors import SpeechseqError
 from speechseq.fileio import atomic_write
 
@@ -58,5 +58,4 @@ def load_exp_config(cls: type[T], exp: Path) -> tuple[T, dict[str, Any]]:
             f"{exp}: no config.yaml — not a speechseq model directory (train one with speechseq train-*)"
         )
     data = read_yaml(path)
-    fields = {f for f in cls.__dataclass_fields__}
-    return from_dict(cls, {k: v for k, v in data.items() if k in fields}, str(path)), data
+    return sections_of(cls, data, str(path)), data

@@ -18,7 +18,7 @@ from pathlib import Path
 import torch
 from torch import nn
 
-from speechseq.core.config import from_dict
+from speechseq.core.config import sections_of
 from speechseq.core.encoder import Encoder, EncoderConfig
 from speechseq.core.task import Task
 from speechseq.core.trainer import TrainConfig
@@ -172,11 +172,7 @@ class EmbedTask(Task):
 
     @classmethod
     def from_experiment(cls, exp: Path, config: dict, meta: dict) -> EmbedTask:
-        cfg = from_dict(
-            EmbedConfig,
-            {k: v for k, v in config.items() if k in EmbedConfig.__dataclass_fields__},
-            f"{exp}/config.yaml",
-        )
+        cfg = sections_of(EmbedConfig, config, f"{exp}/config.yaml")
         return cls(cfg, int(meta["input_dim"]))
 
     def loss(self, model, batch):

@@ -23,7 +23,7 @@ from pathlib import Path
 from speechseq.errors import SpeechseqError
 from speechseq.fileio import atomic_write
 from speechseq.text.bpe import train_bpe
-from speechseq.text.vocab import Specials, Vocabulary, read_json
+from speechseq.text.vocab import BuiltOnVocabulary, Specials, Vocabulary, read_json
 
 PAD, UNK, SOS, EOS = "<pad>", "<unk>", "<sos>", "<eos>"
 SPACE = "<space>"  # the word separator of char targets
@@ -31,7 +31,7 @@ TARGET_SPECIALS = Specials(pad=0, unk=1, sos=2, eos=3)
 TARGET_KINDS = ("char", "bpe")
 
 
-class TargetVocab:
+class TargetVocab(BuiltOnVocabulary):
     """Text <-> token ids for a sequence-to-sequence decoder; ``vocab`` holds symbols and specials."""
 
     def __init__(self, kind: str, vocab: Vocabulary, sp_model: bytes | None = None):
@@ -61,16 +61,6 @@ class TargetVocab:
                     "the token list or its specials do not match the sentencepiece model — "
                     "restore tokens.txt, tokens.json and bpe.model from the same run"
                 )
-
-    def __len__(self) -> int:
-        return len(self.vocab)
-
-    def __repr__(self) -> str:
-        return f"TargetVocab(kind={self.kind!r}, {len(self)} symbols)"
-
-    @property
-    def symbols(self) -> list[str]:
-        return self.vocab.symbols
 
     @property
     def pad(self) -> int:

@@ -27,6 +27,7 @@ from speechseq.fileio import atomic_write
 from speechseq.text.bpe import train_bpe
 from speechseq.text.lexicon import Lexicon
 from speechseq.text.vocab import (
+    BuiltOnVocabulary,
     Specials,
     Vocabulary,
     read_json,
@@ -67,7 +68,7 @@ def grapheme_pronunciation(word: str) -> list[str]:
     return [p for c in word.lower() for p in LETTER_TO_PHONES.get(c, [])]
 
 
-class Units:
+class Units(BuiltOnVocabulary):
     """A CTC unit inventory with ``encode`` (text -> ids) and ``decode`` (ids -> text).
 
     ``vocab`` is its :class:`Vocabulary` (symbols and specials: the blank at id 0).
@@ -110,17 +111,6 @@ class Units:
             for word, prons in lexicon.items():
                 for pron in prons:
                     self._reverse.setdefault(tuple(pron), word)
-
-    def __len__(self) -> int:
-        return len(self.vocab)
-
-    def __repr__(self) -> str:
-        return f"Units(kind={self.kind!r}, {len(self)} symbols)"
-
-    @property
-    def symbols(self) -> list[str]:
-        """Unit symbols; a unit's id is its position."""
-        return self.vocab.symbols
 
     @property
     def blank(self) -> int:

@@ -250,3 +250,23 @@ def write_json(path: Path, obj: dict) -> None:
     with atomic_write(path) as f:
         json.dump(obj, f, indent=2)
         f.write("\n")
+
+
+class BuiltOnVocabulary:
+    """What a unit set built on a :class:`Vocabulary` (CTC units, seq2seq targets) shares:
+    its size, its symbols (an id is a position) and a readable repr. Subclasses set
+    ``self.vocab`` and ``self.kind``."""
+
+    vocab: Vocabulary
+    kind: str
+
+    def __len__(self) -> int:
+        return len(self.vocab)
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}(kind={self.kind!r}, {len(self)} symbols)"
+
+    @property
+    def symbols(self) -> list[str]:
+        """The symbols; a symbol's id is its position."""
+        return self.vocab.symbols
