@@ -9,7 +9,12 @@ from pathlib import Path
 from speechseq.asr.ctc import CTCConfig, CTCTask, check_fit, encode_texts, unfit_error
 from speechseq.core.batching import FeatDataset
 from speechseq.core.encoder import Encoder
-from speechseq.core.experiment import copy_feature_config, load_exp_config, write_header
+from speechseq.core.experiment import (
+    copy_feature_config,
+    experiment_run,
+    load_exp_config,
+    write_header,
+)
 from speechseq.core.loading import save_global_stats
 from speechseq.core.trainer import Trainer, TrainState
 from speechseq.data.kaldi_dir import DataDir
@@ -67,9 +72,18 @@ def train_ctc(
     resume: bool = False,
     argv: list[str] | None = None,
     quiet: bool = False,
+    overwrite: bool = False,
 ) -> TrainState:
-    """Train a CTC model on ``train_dir`` (features computed) with ``dev_dir`` for early stopping/CER."""
-    exp = Path(exp_dir)
+    """Train a CTC model on ``train_dir`` (features computed) with ``dev_dir`` for early stopping/CER.
+
+    ``exp_dir`` belongs to this run (:func:`speechseq.core.experiment.experiment_run`): one
+    holding another run needs ``resume`` or ``overwrite``.
+    """
+    with experiment_run(exp_dir, resume, overwrite, argv) as exp:
+        return _train_ctc(train_dir, dev_dir, exp, cfg, resume, argv, quiet)
+
+
+def _train_ctc(train_dir, dev_dir, exp: Path, cfg: CTCConfig, resume, argv, quiet) -> TrainState:
     train, dev = DataDir(train_dir), DataDir(dev_dir)
     tr_reader = FeatureReader(train.path, cmvn=cfg.ctc.cmvn)
     # The dev set is normalised as inference will be: with global CMVN, by the training stats.

@@ -73,7 +73,7 @@ def train_ctc_cmd(
             },
         },
     )
-    state = train_ctc(train, dev, out, cfg, resume=training.resume)
+    state = train_ctc(train, dev, out, cfg, resume=training.resume, overwrite=training.overwrite)
     info(f"{out}: best dev CER {100 * (state.best_metric or 0):.2f}% at epoch {state.best_epoch}")
 
 

@@ -91,9 +91,16 @@ def num_utts_option(default: int | None, help: str) -> Any:
 # in the help are the task configs' (tests/cli checks them against the dataclasses).
 
 CONFIG = typer.Option(
-    None, "--config", help="YAML config (sections encoder/train/...); options given on the command line override it."
+    None,
+    "--config",
+    help="YAML config (sections encoder/train/...); options given on the command line override it.",
 )
 RESUME = typer.Option(False, "--resume", help="Continue from the last checkpoint in OUT.")
+OVERWRITE = typer.Option(
+    False,
+    "--overwrite",
+    help="Replace the run OUT holds (its checkpoints and final.pt are removed).",
+)
 TRAIN_DEVICE = typer.Option(
     None, "--device", help="auto | cpu | cuda[:N] | mps [config: train.device, default auto]."
 )
@@ -149,6 +156,7 @@ class TrainingOptions:
 
     config: Path | None  # --config YAML
     resume: bool  # --resume
+    overwrite: bool  # --overwrite
     overrides: dict[str, Any]  # the ``train`` config section they override
 
 
@@ -160,6 +168,7 @@ def _training_parameters(max_epochs: int, max_frames: int) -> list[tuple[str, An
         ("max_frames", int | None, max_frames_option(max_frames)),
         ("device", str | None, TRAIN_DEVICE),
         ("resume", bool, RESUME),
+        ("overwrite", bool, OVERWRITE),
         ("seed", int | None, TRAIN_SEED),
         ("num_workers", int | None, NUM_WORKERS),
         ("init_from", str | None, INIT_FROM),
@@ -175,7 +184,7 @@ def training_command(
 
     The decorated function declares its own options and one ``training: TrainingOptions``
     parameter; the shared options (``--config``, ``--max-epochs`` (help default
-    ``max_epochs``), ``--max-frames``, ``--device``, ``--resume``, ``--seed``, ``-j``,
+    ``max_epochs``), ``--max-frames``, ``--device``, ``--resume``, ``--overwrite``, ``--seed``, ``-j``,
     ``--init-from``, ``--init-part``, ``--freeze``) are added to its signature here, once,
     and handed to it gathered in ``training``.
     """
@@ -193,9 +202,12 @@ def training_command(
         def command(**kwargs: Any) -> None:
             given = {n: kwargs.pop(n) for n, _, _ in params}
             overrides = trainer_overrides(
-                **{k: v for k, v in given.items() if k not in ("config", "resume")}
+                **{k: v for k, v in given.items() if k not in ("config", "resume", "overwrite")}
             )
-            fn(**kwargs, training=TrainingOptions(given["config"], given["resume"], overrides))
+            options = TrainingOptions(
+                given["config"], given["resume"], given["overwrite"], overrides
+            )
+            fn(**kwargs, training=options)
 
         command.__signature__ = sig.replace(parameters=own + added)  # type: ignore[attr-defined]
         del command.__wrapped__  # typer must read the new signature, not fn's

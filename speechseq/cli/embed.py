@@ -77,7 +77,9 @@ def train_embedder_cmd(
             },
         },
     )
-    state = train_embedder(train, out, cfg, dev_dir=dev, resume=training.resume)
+    state = train_embedder(
+        train, out, cfg, dev_dir=dev, resume=training.resume, overwrite=training.overwrite
+    )
     info(f"{out}: best dev reconstruction loss {state.best_metric:.4f} at epoch {state.best_epoch}")
 
 

@@ -26,14 +26,15 @@ def save(obj, path: str | os.PathLike) -> None:
         torch.save(obj, f)
 
 
-def load(path: str | os.PathLike, map_location="cpu"):
+def load(path: str | os.PathLike, map_location="cpu", mmap: bool = False):
     path = Path(path)
     if not path.is_file():
         raise SpeechseqError(
             f"{path}: checkpoint not found — train a model first or check the path"
         )
     try:
-        return torch.load(path, map_location=map_location, weights_only=False)
+        # weights_only: tensors and plain values only — a checkpoint from elsewhere cannot run code
+        return torch.load(path, map_location=map_location, weights_only=True, mmap=mmap)
     except Exception as e:  # torch raises many kinds for a torn or foreign file
         raise SpeechseqError(
             f"{path}: not a readable checkpoint ({type(e).__name__}: {e}) — remove it and resume from an earlier one"
@@ -50,8 +51,19 @@ def listing(ckpt_dir: str | os.PathLike, kind: str) -> list[Path]:
     return [p for _, p in sorted(found)]
 
 
-def rotate(ckpt_dir: str | os.PathLike, kind: str, keep: int) -> None:
-    for p in listing(ckpt_dir, kind)[:-keep] if keep > 0 else []:
+def run_id(path: Path) -> str:
+    """The run that wrote checkpoint ``path`` ("" for checkpoints older than run ids)."""
+    return str(load(path, mmap=True)["state"].get("run_id", ""))
+
+
+def of_run(ckpt_dir: str | os.PathLike, kind: str, run: str) -> list[Path]:
+    """``kind`` checkpoints written by run ``run``, oldest first."""
+    return [p for p in listing(ckpt_dir, kind) if run_id(p) == run]
+
+
+def rotate(ckpt_dir: str | os.PathLike, kind: str, keep: int, run: str) -> None:
+    """Remove all but the newest ``keep`` ``kind`` checkpoints of run ``run``."""
+    for p in of_run(ckpt_dir, kind, run)[:-keep] if keep > 0 else []:
         p.unlink(missing_ok=True)
 
 
@@ -62,12 +74,19 @@ def mark_latest(ckpt_dir: str | os.PathLike, path: Path) -> None:
 
 
 def latest(ckpt_dir: str | os.PathLike) -> Path | None:
-    """The checkpoint written last (see :func:`mark_latest`), or None."""
+    """The checkpoint written last (see :func:`mark_latest`), or None when none was marked.
+
+    A marker that names a missing checkpoint is an error, not a silent restart."""
     marker = Path(ckpt_dir) / "latest"
     if not marker.is_file():
         return None
     path = Path(ckpt_dir) / marker.read_text().strip()
-    return path if path.is_file() else None
+    if not path.is_file():
+        raise SpeechseqError(
+            f"{marker}: names {path.name}, which is missing — restore it, or point the marker at "
+            f"another checkpoint of {ckpt_dir} (e.g. the newest epoch-N.pt), or retrain with --overwrite"
+        )
+    return path
 
 
 def average(paths: list[Path]) -> dict[str, torch.Tensor]:

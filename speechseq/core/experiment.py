@@ -4,15 +4,17 @@ feature settings. Loading a trained one back is :func:`speechseq.core.loading.lo
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shlex
 import shutil
 import sys
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any, TypeVar
 
 from speechseq.core.config import from_dict, read_yaml, sections_of, to_dict, write_yaml
-from speechseq.errors import SpeechseqError
+from speechseq.errors import SpeechseqError, UsageError
 from speechseq.fileio import atomic_write
 
 T = TypeVar("T")
@@ -59,3 +61,72 @@ def load_exp_config(cls: type[T], exp: Path) -> tuple[T, dict[str, Any]]:
         )
     data = read_yaml(path)
     return sections_of(cls, data, str(path)), data
+
+
+UNFINISHED = "UNFINISHED"  # in an exp dir whose run stopped after a checkpoint and before final.pt
+
+
+def _holds_a_run(exp: Path) -> bool:
+    ckpts = exp / "checkpoints"
+    return (exp / "final.pt").is_file() or (ckpts.is_dir() and any(ckpts.iterdir()))
+
+
+@contextlib.contextmanager
+def experiment_run(
+    exp: str | os.PathLike,
+    resume: bool = False,
+    overwrite: bool = False,
+    argv: list[str] | None = None,
+) -> Iterator[Path]:
+    """An experiment directory belongs to one run.
+
+    - A directory that already holds a run (checkpoints or final.pt) is continued only with
+      ``resume``, replaced only with ``overwrite`` (its old contents are removed first), and
+      otherwise refused with one line saying which.
+    - A run that fails before its first checkpoint leaves nothing behind (a directory it
+      created is removed; in one that existed, what it wrote is removed).
+    - A run that fails later leaves the directory marked ``UNFINISHED``, with the command that
+      resumes it.
+    """
+    exp = Path(exp)
+    if resume and overwrite:
+        raise UsageError("--resume and --overwrite contradict each other — give one of them")
+    if _holds_a_run(exp) and not resume:
+        if not overwrite:
+            what = (
+                "final.pt" if (exp / "final.pt").is_file() else "checkpoints of an unfinished run"
+            )
+            raise SpeechseqError(
+                f"{exp}: holds another run ({what}) — add --resume to continue it, --overwrite to "
+                f"replace it, or give another --out"
+            )
+        for name in os.listdir(exp):
+            path = exp / name
+            shutil.rmtree(path) if path.is_dir() and not path.is_symlink() else path.unlink()
+    existed = exp.exists()
+    before = set(os.listdir(exp)) if existed else set()
+    exp.mkdir(parents=True, exist_ok=True)
+    (exp / UNFINISHED).unlink(missing_ok=True)
+    try:
+        yield exp
+    except BaseException as e:
+        ckpts = exp / "checkpoints"
+        if (ckpts / "latest").is_file():
+            argv = argv if argv is not None else ["speechseq", *sys.argv[1:]]
+            again = shlex.join(
+                [a for a in argv if a not in ("--resume", "--overwrite")] + ["--resume"]
+            )
+            reason = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
+            with atomic_write(exp / UNFINISHED) as f:
+                f.write(
+                    f"this run stopped before final.pt ({reason})\ncontinue it with:\n{again}\n"
+                )
+        elif not existed:
+            shutil.rmtree(exp, ignore_errors=True)
+        else:
+            for name in set(os.listdir(exp)) - before:
+                path = exp / name
+                shutil.rmtree(path, ignore_errors=True) if path.is_dir() else path.unlink(
+                    missing_ok=True
+                )
+        raise

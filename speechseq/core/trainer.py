@@ -19,6 +19,7 @@ import os
 import random
 import sys
 import time
+import uuid
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
@@ -67,6 +68,7 @@ class TrainConfig:
 
 @dataclass
 class TrainState:
+    run_id: str = ""  # drawn when a run starts, kept when it resumes; in every checkpoint
     epoch: int = 0  # epochs finished
     step: int = 0  # batches processed (skipped ones included)
     batch_in_epoch: int = 0  # batches processed in the current epoch
@@ -79,9 +81,12 @@ class TrainState:
 
 
 def _rng_state() -> dict:
+    """Every random generator's state, as tensors and plain values (checkpoints load with
+    ``weights_only=True``, which refuses NumPy objects)."""
+    name, keys, pos, has_gauss, cached = np.random.get_state()
     st = {
         "python": random.getstate(),
-        "numpy": np.random.get_state(),
+        "numpy": [name, torch.from_numpy(keys.astype(np.int64)), pos, has_gauss, cached],
         "torch": torch.get_rng_state(),
     }
     if torch.cuda.is_available():
@@ -91,7 +96,8 @@ def _rng_state() -> dict:
 
 def _set_rng_state(st: dict) -> None:
     random.setstate(st["python"])
-    np.random.set_state(st["numpy"])
+    name, keys, pos, has_gauss, cached = st["numpy"]
+    np.random.set_state((name, keys.numpy().astype(np.uint32), pos, has_gauss, cached))
     torch.set_rng_state(st["torch"])
     if "cuda" in st and torch.cuda.is_available():
         torch.cuda.set_rng_state_all(st["cuda"])
@@ -273,7 +279,7 @@ class Trainer:
         )
         sched = torch.optim.lr_scheduler.LambdaLR(opt, self._schedule(total_steps))
         scaler = torch.amp.GradScaler(self.device.type, enabled=self.amp_dtype == torch.float16)
-        state = TrainState()
+        state = TrainState(run_id=uuid.uuid4().hex[:12])
 
         if resume:
             last = resume_from
@@ -325,7 +331,7 @@ class Trainer:
                     if cfg.checkpoint_every and state.step % cfg.checkpoint_every == 0:
                         self._save(f"step-{state.step}.pt", model, opt, sched, scaler, state)
                         if self.rank == 0:
-                            ckpt.rotate(self.ckpt_dir, "step", cfg.keep_checkpoints)
+                            ckpt.rotate(self.ckpt_dir, "step", cfg.keep_checkpoints, state.run_id)
             elapsed = time.time() - t0
             train_loss = loss_sum / max(loss_n, 1)
             dev = self.evaluate(model, dev_loader) if dev_loader is not None else {}
@@ -365,7 +371,7 @@ class Trainer:
                 state.epochs_since_best += 1
             self._save(f"epoch-{state.epoch}.pt", model, opt, sched, scaler, state)
             if self.rank == 0:
-                ckpt.rotate(self.ckpt_dir, "epoch", max(cfg.average_last, 1))
+                ckpt.rotate(self.ckpt_dir, "epoch", max(cfg.average_last, 1), state.run_id)
             self._write_metrics(state)
             dev_txt = " ".join(f"dev_{k}={v:.4f}" for k, v in dev.items())
             self.log(
@@ -463,8 +469,8 @@ class Trainer:
             w.writerows(state.history)
 
     def _finish(self, state: TrainState) -> None:
-        """final.pt (best, or average of the last k epochs) and curves.png."""
-        epochs = ckpt.listing(self.ckpt_dir, "epoch")
+        """final.pt (best, or average of the last k epochs of this run) and curves.png."""
+        epochs = ckpt.of_run(self.ckpt_dir, "epoch", state.run_id)
         if self.cfg.average_last > 1 and len(epochs) > 1:
             use = epochs[-self.cfg.average_last :]
             weights = ckpt.average(use)

@@ -7,7 +7,7 @@ import os
 from pathlib import Path
 
 from speechseq.core.batching import FeatDataset
-from speechseq.core.experiment import copy_feature_config, write_header
+from speechseq.core.experiment import copy_feature_config, experiment_run, write_header
 from speechseq.core.trainer import Trainer, TrainState
 from speechseq.data.audio import read_audio
 from speechseq.data.kaldi_dir import DataDir, write_table
@@ -73,13 +73,23 @@ def train_embedder(
     resume: bool = False,
     argv: list[str] | None = None,
     quiet: bool = False,
+    overwrite: bool = False,
 ) -> TrainState:
-    """Train the segment autoencoder on ``train_dir``'s segments; dev: ``dev_dir`` or every 20th segment."""
+    """Train the segment autoencoder on ``train_dir``'s segments; dev: ``dev_dir`` or every 20th segment.
+
+    ``exp_dir`` belongs to this run: one holding another run needs ``resume`` or ``overwrite``.
+    """
+    with experiment_run(exp_dir, resume, overwrite, argv) as exp:
+        return _train_embedder(train_dir, exp, cfg, dev_dir, resume, argv, quiet)
+
+
+def _train_embedder(
+    train_dir, exp: Path, cfg: EmbedConfig, dev_dir, resume, argv, quiet
+) -> TrainState:
     if cfg.embed.variant not in ("sa", "dsa"):
         raise SpeechseqError(
             f"--variant {cfg.embed.variant}: use sa (autoencoder) or dsa (denoising)"
         )
-    exp = Path(exp_dir)
     train = DataDir(train_dir)
     reader = FeatureReader(train.path, cmvn="none")
     segs = data_segments(train, reader, cfg.embed.segments, cfg.embed)

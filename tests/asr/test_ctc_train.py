@@ -391,3 +391,40 @@ def test_decode_dirs_default_to_names_of_their_options(tiny_model, digits_corpus
     assert (exp / "decode_test_beam4" / "wer").is_file()
     res = runner.invoke(app, ["decode", str(exp), str(digits_corpus / "test"), "--lm-weight", "x"])
     assert res.exit_code == 2 and "--lm-weight 'x'" in res.output
+
+
+def test_train_ctc_into_a_directory_holding_a_run_needs_resume_or_overwrite(
+    tiny_model, digits_corpus, tmp_path
+):
+    import shutil
+
+    from speechseq.core import checkpoint as ckpt
+
+    exp = tmp_path / "exp"
+    shutil.copytree(tiny_model, exp)
+    old = ckpt.load(exp / "final.pt")["model"]
+    (tmp_path / "c.yaml").write_text(
+        "encoder: {subsample: stack3, hidden: 64, layers: 2, dropout: 0.0}\n"
+        "train: {max_epochs: 1, max_frames: 4000, warmup_steps: 5, device: cpu, checkpoint_every: 0, seed: 2}\n"
+        "ctc: {cmvn: utterance, spec_augment: false}\n"
+    )
+    args = [
+        "train-ctc",
+        str(digits_corpus / "train"),
+        "--dev",
+        str(digits_corpus / "dev"),
+        "--out",
+        str(exp),
+        "--config",
+        str(tmp_path / "c.yaml"),
+    ]
+    res = runner.invoke(app, args)
+    assert res.exit_code == 1 and "holds another run" in res.output and "--overwrite" in res.output
+    assert "Traceback" not in res.output
+    assert torch.equal(ckpt.load(exp / "final.pt")["model"]["output.weight"], old["output.weight"])
+    res = runner.invoke(app, [*args, "--overwrite"])
+    assert res.exit_code == 0, res.output
+    new = ckpt.load(exp / "final.pt")
+    assert new["source"] == "best.pt (epoch 1)"  # the new one-epoch run, not the old model
+    assert not torch.equal(new["model"]["output.weight"], old["output.weight"])
+    assert [p.name for p in ckpt.listing(exp / "checkpoints", "epoch")] == ["epoch-1.pt"]

@@ -42,10 +42,12 @@ def test_training_lowers_the_loss_and_writes_the_exp_dir(tmp_path):
     assert (tmp_path / "exp" / "metrics.csv").read_text().count("\n") == 7  # header + 6 epochs
 
 
-def test_step_checkpoints_rotate(tmp_path):
-    _fit(tmp_path / "exp")
+def test_step_checkpoints_rotate_keeping_exactly_the_newest(tmp_path):
+    state = _fit(tmp_path / "exp")
     steps = ckpt.listing(tmp_path / "exp" / "checkpoints", "step")
-    assert 1 <= len(steps) <= CFG.keep_checkpoints
+    written = list(range(CFG.checkpoint_every, state.step + 1, CFG.checkpoint_every))
+    assert len(written) > CFG.keep_checkpoints  # rotation had something to remove
+    assert [p.name for p in steps] == [f"step-{n}.pt" for n in written[-CFG.keep_checkpoints :]]
 
 
 def test_planted_nan_batch_is_skipped_and_counted(tmp_path):

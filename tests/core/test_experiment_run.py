@@ -1,0 +1,149 @@
+"""An experiment directory belongs to one run; checkpoints load without running code."""
+
+import shutil
+
+import pytest
+import torch
+
+from speechseq.core import checkpoint as ckpt
+from speechseq.core.batching import FeatDataset
+from speechseq.core.experiment import UNFINISHED, experiment_run
+from speechseq.core.trainer import TrainConfig, Trainer
+from speechseq.errors import SpeechseqError, UsageError
+
+from .toy import FrameTask, frame_reader
+
+CFG = TrainConfig(
+    max_epochs=3,
+    max_frames=150,
+    lr=2e-2,
+    warmup_steps=2,
+    checkpoint_every=0,
+    device="cpu",
+    average_last=2,
+)
+
+
+def _fit(exp, cfg=CFG, task=None, resume=False):
+    reader, labels = frame_reader()
+    trainer = Trainer(task or FrameTask(reader.dim), cfg, exp, quiet=True)
+    train, _ = trainer.loaders(FeatDataset(reader, fields={"frame_labels": labels}))
+    return trainer.fit(train, resume=resume)
+
+
+def test_a_directory_holding_a_run_needs_resume_or_overwrite(tmp_path):
+    exp = tmp_path / "exp"
+    with experiment_run(exp):
+        _fit(exp)
+    with pytest.raises(SpeechseqError, match="holds another run .*--resume .*--overwrite"):
+        with experiment_run(exp):
+            pass
+    with experiment_run(exp, resume=True):
+        pass  # continuing is allowed
+    with experiment_run(exp, overwrite=True):
+        assert list(exp.iterdir()) == []  # the old run is gone before the new one starts
+    with pytest.raises(UsageError):
+        with experiment_run(exp, resume=True, overwrite=True):
+            pass
+
+
+def test_final_pt_averages_only_this_runs_checkpoints(tmp_path):
+    exp = tmp_path / "exp"
+    _fit(exp, TrainConfig(**{**CFG.__dict__, "max_epochs": 4, "average_last": 1}))
+    old = {p.name for p in ckpt.listing(exp / "checkpoints", "epoch")}
+    assert old == {"epoch-4.pt"}
+    # A second run written over the first without clearing it (the old bug): epoch-4.pt of the
+    # first run outranks the new run's epochs by number, but belongs to another run.
+    (exp / "checkpoints" / "latest").unlink()
+    state = _fit(exp, TrainConfig(**{**CFG.__dict__, "max_epochs": 2}))
+    final = ckpt.load(exp / "final.pt")
+    assert final["source"] == "average of epoch-1.pt, epoch-2.pt"
+    mean = {
+        k: (
+            ckpt.load(exp / "checkpoints" / "epoch-1.pt")["model"][k]
+            + ckpt.load(exp / "checkpoints" / "epoch-2.pt")["model"][k]
+        )
+        / 2
+        for k in final["model"]
+        if final["model"][k].is_floating_point()
+    }
+    for k, v in mean.items():  # final.pt is the element-wise mean of the named checkpoints
+        torch.testing.assert_close(final["model"][k], v)
+    assert (
+        state.run_id
+        and ckpt.load(exp / "checkpoints" / "epoch-4.pt")["state"]["run_id"] != state.run_id
+    )
+
+
+def test_a_run_failing_before_its_first_checkpoint_leaves_nothing(tmp_path):
+    exp = tmp_path / "new"
+    with pytest.raises(RuntimeError):
+        with experiment_run(exp):
+            (exp / "config.yaml").write_text("x: 1\n")
+            raise RuntimeError("bad data")
+    assert not exp.exists()
+    mine = tmp_path / "mine"
+    mine.mkdir()
+    (mine / "notes.txt").write_text("the user's own file\n")
+    with pytest.raises(RuntimeError):
+        with experiment_run(mine):
+            (mine / "config.yaml").write_text("x: 1\n")
+            raise RuntimeError("bad data")
+    assert sorted(p.name for p in mine.iterdir()) == ["notes.txt"]
+
+
+def test_a_run_failing_later_is_marked_unfinished_with_the_resume_command(tmp_path):
+    exp = tmp_path / "exp"
+    with pytest.raises(RuntimeError, match="interrupted"):
+        with experiment_run(exp, argv=["speechseq", "train-ctc", "d", "--out", str(exp)]):
+            _fit(exp, task=FrameTask(6, crash_at_epoch=2))
+    text = (exp / UNFINISHED).read_text()
+    assert "interrupted at epoch 2" in text
+    assert text.splitlines()[-1] == f"speechseq train-ctc d --out {exp} --resume"
+    assert not (exp / "final.pt").exists()
+    with experiment_run(exp, resume=True):
+        _fit(exp, resume=True)
+    assert (exp / "final.pt").is_file() and not (exp / UNFINISHED).exists()
+
+
+def test_resume_with_a_marker_naming_a_missing_checkpoint_is_an_error(tmp_path):
+    exp = tmp_path / "exp"
+    _fit(exp)
+    for p in ckpt.listing(exp / "checkpoints", "epoch"):
+        p.unlink()
+    with pytest.raises(SpeechseqError, match="latest: names epoch-3.pt, which is missing"):
+        _fit(exp, resume=True)
+
+
+def test_rotation_keeps_exactly_the_newest_epochs(tmp_path):
+    _fit(tmp_path / "exp", TrainConfig(**{**CFG.__dict__, "max_epochs": 5, "average_last": 3}))
+    assert [p.name for p in ckpt.listing(tmp_path / "exp" / "checkpoints", "epoch")] == [
+        "epoch-3.pt",
+        "epoch-4.pt",
+        "epoch-5.pt",
+    ]
+
+
+class _Evil:
+    def __reduce__(self):
+        import os
+
+        return (os.system, (f"touch {_Evil.target}",))
+
+
+def test_a_crafted_checkpoint_does_not_run_code_on_load(tmp_path):
+    _Evil.target = tmp_path / "pwned"
+    torch.save({"model": {}, "meta": _Evil()}, tmp_path / "final.pt")
+    with pytest.raises(SpeechseqError, match="not a readable checkpoint"):
+        ckpt.load(tmp_path / "final.pt")
+    assert not _Evil.target.exists()
+
+
+def test_checkpoints_hold_only_plain_values_and_tensors(tmp_path):
+    _fit(tmp_path / "exp")
+    for p in [
+        *ckpt.listing(tmp_path / "exp" / "checkpoints", "epoch"),
+        tmp_path / "exp" / "final.pt",
+    ]:
+        torch.load(p, weights_only=True)  # raises on anything else
+    shutil.rmtree(tmp_path / "exp")
