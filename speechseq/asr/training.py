@@ -20,6 +20,8 @@ from speechseq.core.trainer import Trainer, TrainState
 from speechseq.data.kaldi_dir import DataDir
 from speechseq.errors import SpeechseqError
 from speechseq.features.augment import spec_augment
+from speechseq.features.config import CONFIG_NAME, load_feature_config
+from speechseq.features.frontend import check_same_settings
 from speechseq.features.reader import FeatureReader
 from speechseq.text.lexicon import Lexicon
 from speechseq.text.units import Units
@@ -99,6 +101,10 @@ def _train_ctc(train_dir, dev_dir, exp: Path, cfg: CTCConfig, resume, argv, quie
         )
     if len(tr_reader) == 0:
         raise SpeechseqError(f"{train.path}: the training set has no utterances")
+    if (train.path / CONFIG_NAME).is_file():
+        check_same_settings(
+            dev.path, load_feature_config(train.path), str(train.path / CONFIG_NAME)
+        )
     if tr_reader.dim != dv_reader.dim:
         raise SpeechseqError(
             f"{dev.path}: features have dimension {dv_reader.dim} but {train.path} has {tr_reader.dim} — "

@@ -91,23 +91,8 @@ class FrontEnd:
 
     def check_settings(self, data_dir: Path) -> None:
         """The data's feature settings must be the model's (dither and its seed aside)."""
-        path = data_dir / CONFIG_NAME
-        if self.feat_cfg is None or not path.is_file():
-            return
-        data_cfg = feature_config_from_yaml(path)
-        diff = [
-            f.name
-            for f in dataclasses.fields(FeatureConfig)
-            if f.name not in IGNORED and getattr(data_cfg, f.name) != getattr(self.feat_cfg, f.name)
-        ]
-        if diff:
-            shown = ", ".join(
-                f"{k} {getattr(data_cfg, k)!r} (model: {getattr(self.feat_cfg, k)!r})" for k in diff
-            )
-            raise SpeechseqError(
-                f"{path}: features made with other settings than the model's — {shown}; "
-                f"recompute them with the settings in {self.where}/feats.yaml (speechseq compute-feats {data_dir} ...)"
-            )
+        if self.feat_cfg is not None:
+            check_same_settings(data_dir, self.feat_cfg, f"{self.where}/feats.yaml")
 
     # -- audio -------------------------------------------------------------------------------------
 
@@ -150,3 +135,28 @@ class FrontEnd:
                 f"audio cannot be featurised as in training; restore the file or decode a data dir with features"
             )
         return self.feat_cfg
+
+
+def check_same_settings(
+    data_dir: str | os.PathLike, reference: FeatureConfig, ref_name: str, label: str = "model"
+) -> None:
+    """``data_dir``'s features (its conf/feats.yaml) must have been made with ``reference``'s
+    settings, dither and its seed aside; a data dir without the file is not checked (Kaldi-made
+    features: only their dimension can be compared)."""
+    path = Path(data_dir) / CONFIG_NAME
+    if not path.is_file():
+        return
+    data_cfg = feature_config_from_yaml(path)
+    diff = [
+        f.name
+        for f in dataclasses.fields(FeatureConfig)
+        if f.name not in IGNORED and getattr(data_cfg, f.name) != getattr(reference, f.name)
+    ]
+    if diff:
+        shown = ", ".join(
+            f"{k} {getattr(data_cfg, k)!r} ({label}: {getattr(reference, k)!r})" for k in diff
+        )
+        raise SpeechseqError(
+            f"{path}: features made with other settings than {ref_name} — {shown}; recompute "
+            f"them with those settings (speechseq compute-feats {data_dir} ...)"
+        )

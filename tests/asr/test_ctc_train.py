@@ -428,3 +428,21 @@ def test_train_ctc_into_a_directory_holding_a_run_needs_resume_or_overwrite(
     assert new["source"] == "best.pt (epoch 1)"  # the new one-epoch run, not the old model
     assert not torch.equal(new["model"]["output.weight"], old["output.weight"])
     assert [p.name for p in ckpt.listing(exp / "checkpoints", "epoch")] == ["epoch-1.pt"]
+
+
+def test_train_ctc_refuses_a_dev_set_with_other_feature_settings(digits_corpus, tmp_path):
+    """Same dimension, other settings (issue 14's 'MFCC-80 against fbank-80'): refused by name."""
+    import shutil
+
+    from speechseq.features import FeatureConfig, compute_feats
+
+    dev = tmp_path / "dev"
+    shutil.copytree(digits_corpus / "dev", dev)
+    compute_feats(
+        dev, FeatureConfig(type="fbank", num_mel_bins=40, low_freq=60.0, dither=0.0), progress=False
+    )
+    with pytest.raises(SpeechseqError, match=r"low_freq 60.0 \(train: 20.0\)"):
+        train_ctc(digits_corpus / "train", dev, tmp_path / "exp", TINY, quiet=True)
+    assert not (
+        tmp_path / "exp"
+    ).exists()  # a run failing before its first checkpoint leaves nothing
