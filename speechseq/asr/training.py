@@ -103,7 +103,7 @@ def _train_ctc(train_dir, dev_dir, exp: Path, cfg: CTCConfig, resume, argv, quie
         raise SpeechseqError(f"{train.path}: the training set has no utterances")
     if (train.path / CONFIG_NAME).is_file():
         check_same_settings(
-            dev.path, load_feature_config(train.path), str(train.path / CONFIG_NAME)
+            dev.path, load_feature_config(train.path), str(train.path / CONFIG_NAME), "train"
         )
     if tr_reader.dim != dv_reader.dim:
         raise SpeechseqError(
