@@ -91,6 +91,9 @@ def experiment_run(
     exp = Path(exp)
     if resume and overwrite:
         raise UsageError("--resume and --overwrite contradict each other — give one of them")
+    if int(os.environ.get("RANK", "0")) != 0:  # under torchrun only rank 0 owns the directory
+        yield exp
+        return
     if _holds_a_run(exp) and not resume:
         if not overwrite:
             what = (
