@@ -36,8 +36,11 @@ def load(path: str | os.PathLike, map_location="cpu", mmap: bool = False):
         # weights_only: tensors and plain values only — a checkpoint from elsewhere cannot run code
         return torch.load(path, map_location=map_location, weights_only=True, mmap=mmap)
     except Exception as e:  # torch raises many kinds for a torn or foreign file
+        why = (str(e).strip().splitlines() or [""])[0][:160]
         raise SpeechseqError(
-            f"{path}: not a readable checkpoint ({type(e).__name__}: {e}) — remove it and resume from an earlier one"
+            f"{path}: not a readable checkpoint ({type(e).__name__}: {why}) — it is torn, not a "
+            f"speechseq checkpoint, or holds objects other than tensors and plain values (refused: "
+            f"loading them could run code); restore it from training or resume from an earlier one"
         ) from None
 
 

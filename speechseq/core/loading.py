@@ -62,7 +62,8 @@ def load_experiment(
     meta = dict(final.get("meta", {}))
     if task is not None and meta.get("task") != task:
         raise SpeechseqError(
-            f"{final_path}: a {meta.get('task')} model, not a {task} model — give a model directory of the right kind"
+            f"{final_path}: a model of task '{meta.get('task')}', not '{task}' — give a model "
+            f"directory of the right kind"
         )
     cls = task_class(meta, str(final_path))
     the_task = cls.from_experiment(exp, config, meta)
@@ -71,7 +72,8 @@ def load_experiment(
     try:
         model.load_state_dict(final["model"])
     except RuntimeError as e:
-        first = str(e).strip().splitlines()[0]
+        lines = [ln.strip() for ln in str(e).strip().splitlines() if ln.strip()]
+        first = next((ln for ln in lines[1:] if ln), lines[0] if lines else "")[:200]
         raise SpeechseqError(
             f"{final_path}: the weights do not fit the model that config.yaml describes ({first}) — "
             f"config.yaml and final.pt come from different runs; restore them from one run"

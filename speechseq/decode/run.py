@@ -22,6 +22,7 @@ import torch
 
 from speechseq.core.batching import FeatDataset, make_loader
 from speechseq.core.loading import Experiment, load_experiment
+from speechseq.core.task import Task
 from speechseq.data.kaldi_dir import DataDir, write_table
 from speechseq.errors import SpeechseqError, UsageError
 from speechseq.fileio import atomic_write
@@ -73,6 +74,11 @@ def decode_data(
             f"{len(grid)} points — leave out --out (each point gets a dir named after its options)"
         )
     ex = load_experiment(exp_dir, device, quiet=quiet)
+    if type(ex.task).decoder is Task.decoder:
+        raise SpeechseqError(
+            f"{exp_dir}: a model of task '{ex.task.name}' has nothing to decode — use the command "
+            f"made for it (an embedder: speechseq embed)"
+        )
     data = DataDir(data_dir)
     reader = ex.frontend.data_reader(data.path)
     utts = list(reader.utt_ids)

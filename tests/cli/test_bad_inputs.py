@@ -1,0 +1,690 @@
+"""The bad-input catalogue: every case runs through the CLI and must give its exit code
+(1 for bad input, 2 for a usage error), exactly one ``error:`` line naming the file, line,
+utterance or key, no Python traceback, and — where the command writes — outputs that are
+entirely old or absent afterwards, never half-written.
+
+Each case is a function ``(env) -> (args, code, pattern)`` registered with :func:`case`;
+``env`` holds the shared tiny corpora, a tiny CTC model, a tiny embedder and index, and a
+fresh temporary directory. A case may also return a fourth item, a check of the state
+afterwards.
+"""
+
+from __future__ import annotations
+
+import re
+import shutil
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pytest
+from typer.testing import CliRunner
+
+from speechseq.cli.main import app
+
+runner = CliRunner()
+SHOW = False  # True: print each case's error line (pytest -s), to read them as a user would
+CASES: dict[str, object] = {}
+
+
+def case(fn):
+    CASES[fn.__name__] = fn
+    return fn
+
+
+@dataclass
+class Env:
+    digits: Path  # tiny digits corpus with 40-dim fbank features (train/dev/test)
+    words: Path  # tiny words corpus (train/archive/queries)
+    ctc: Path  # a tiny CTC model directory (read-only: copy it before changing it)
+    emb: Path  # a tiny embedder
+    vecs: Path  # embed output of the words archive
+    idx: Path  # an index of those vectors
+    tmp: Path  # this case's own directory
+
+    def copy(self, src: Path, name: str) -> Path:
+        dst = self.tmp / name
+        shutil.copytree(src, dst)
+        return dst
+
+    def point_audio(self, data: Path, index: int, to: Path) -> str:
+        """Make the ``index``-th wav.scp entry of ``data`` name ``to``; returns its utterance id."""
+        lines = (data / "wav.scp").read_text().splitlines()
+        utt = lines[index].split()[0]
+        lines[index] = f"{utt} {to}"
+        (data / "wav.scp").write_text("\n".join(lines) + "\n")
+        return utt
+
+
+TINY_CTC = (
+    "encoder: {subsample: stack3, hidden: 16, layers: 1, dropout: 0.0}\n"
+    "train: {max_epochs: 1, max_frames: 4000, warmup_steps: 2, device: cpu, checkpoint_every: 0}\n"
+    "ctc: {spec_augment: false}\n"
+)
+TINY_EMB = (
+    "encoder: {subsample: none, rnn: gru, hidden: 8, layers: 1, dropout: 0.0}\n"
+    "train: {max_epochs: 1, max_frames: 3000, warmup_steps: 2, device: cpu, checkpoint_every: 0}\n"
+    "embed: {dim: 8, decoder_hidden: 8}\n"
+)
+
+
+def _ok(args):
+    res = runner.invoke(app, [str(a) for a in args])
+    assert res.exit_code == 0, res.output
+    return res
+
+
+@pytest.fixture(scope="module")
+def shared(digits_corpus, words_corpus, tmp_path_factory):
+    root = tmp_path_factory.mktemp("catalogue")
+    (root / "ctc.yaml").write_text(TINY_CTC)
+    (root / "emb.yaml").write_text(TINY_EMB)
+    d, w = digits_corpus, words_corpus
+    _ok(
+        [
+            "train-ctc",
+            d / "train",
+            "--dev",
+            d / "dev",
+            "--out",
+            root / "ctc",
+            "--config",
+            root / "ctc.yaml",
+        ]
+    )
+    _ok(["train-embedder", w / "train", "--out", root / "emb", "--config", root / "emb.yaml"])
+    _ok(
+        [
+            "embed",
+            root / "emb",
+            w / "archive",
+            "--out",
+            root / "vecs",
+            "--device",
+            "cpu",
+            "--widths",
+            "0.4",
+            "--hop",
+            "0.2",
+        ]
+    )
+    _ok(["index", "build", root / "vecs", "--out", root / "idx"])
+    return root
+
+
+@pytest.fixture
+def env(shared, digits_corpus, words_corpus, tmp_path):
+    return Env(
+        digits_corpus,
+        words_corpus,
+        shared / "ctc",
+        shared / "emb",
+        shared / "vecs",
+        shared / "idx",
+        tmp_path,
+    )
+
+
+def _tree(path: Path) -> dict[str, bytes]:
+    return {
+        str(p.relative_to(path)): p.read_bytes() for p in sorted(path.rglob("*")) if p.is_file()
+    }
+
+
+# ---------------------------------------------------------------------------------------------
+# data dirs
+
+
+# `data validate` reports one FILE:LINE line per problem and a summary line, exit 1.
+@case
+def validate_unsorted_utt2spk(env):
+    d = env.copy(env.digits / "dev", "d")
+    lines = (d / "utt2spk").read_text().splitlines()
+    (d / "utt2spk").write_text("\n".join(reversed(lines)) + "\n")
+    return ["data", "validate", d], 1, r"utt2spk:\d+: not sorted"
+
+
+@case
+def validate_missing_audio_file(env):
+    d = env.copy(env.digits / "dev", "d")
+    utt = env.point_audio(d, 2, env.tmp / "gone.wav")
+    return ["data", "validate", d], 1, rf"{utt}.*gone.wav|gone.wav.*{utt}"
+
+
+@case
+def validate_unreadable_audio(env):
+    d = env.copy(env.digits / "dev", "d")
+    (env.tmp / "bad.wav").write_bytes(b"RIFF not really a wave file")
+    utt = env.point_audio(d, 1, env.tmp / "bad.wav")
+    return ["data", "validate", d], 1, rf"{utt}"
+
+
+@case
+def validate_text_of_an_unknown_utterance(env):
+    d = env.copy(env.digits / "dev", "d")
+    with (d / "text").open("a") as f:
+        f.write("zz-unknown one two\n")
+    return ["data", "validate", d], 1, r"text:\d+: utterance 'zz-unknown'"
+
+
+@case
+def validate_a_directory_that_does_not_exist(env):
+    return ["data", "validate", env.tmp / "nope"], 1, r"nope: not a directory"
+
+
+@case
+def split_into_zero_parts(env):
+    return ["data", "split", env.digits / "dev", "0"], 2, r"0|range|N"
+
+
+@case
+def combine_with_a_duplicate_utterance(env):
+    return ["data", "combine", env.tmp / "out", env.digits / "dev", env.digits / "dev"], 1, r"dev"
+
+
+@case
+def combine_features_of_other_settings(env):
+    from speechseq.features import FeatureConfig, compute_feats
+
+    a = env.copy(env.digits / "dev", "a")
+    b = env.copy(env.digits / "test", "b")
+    compute_feats(
+        b, FeatureConfig(type="fbank", num_mel_bins=40, low_freq=60.0, dither=0.0), progress=False
+    )
+    out = env.tmp / "out"
+    return ["data", "combine", out, a, b], 1, r"low_freq", lambda: not out.exists()
+
+
+@case
+def subset_of_a_directory_without_wav_scp(env):
+    (env.tmp / "empty").mkdir()
+    return ["data", "subset", env.tmp / "empty", env.tmp / "out", "--num-utts", "2"], 1, r"empty"
+
+
+@case
+def from_folder_with_no_audio(env):
+    (env.tmp / "audio").mkdir()
+    return ["data", "from-folder", env.tmp / "audio", env.tmp / "out"], 1, r"audio"
+
+
+@case
+def librispeech_root_that_does_not_exist(env):
+    return ["data", "librispeech", env.tmp / "LibriSpeech", env.tmp / "out"], 1, r"LibriSpeech"
+
+
+@case
+def augment_with_an_unreadable_snr_range(env):
+    return ["data", "augment", env.digits / "dev", env.tmp / "aug", "--snr", "loud"], 2, r"--snr"
+
+
+@case
+def augment_with_a_channel_probability_above_one(env):
+    return (
+        ["data", "augment", env.digits / "dev", env.tmp / "aug", "--channel-prob", "2"],
+        2,
+        r"channel",
+    )
+
+
+@case
+def synth_of_an_unknown_task(env):
+    return ["synth", "poems", env.tmp / "out"], 2, r"poems"
+
+
+# ---------------------------------------------------------------------------------------------
+# features
+
+
+@case
+def compute_feats_of_an_unknown_type(env):
+    d = env.copy(env.digits / "dev", "d")
+    return ["compute-feats", d, "--type", "plp"], 2, r"plp"
+
+
+@case
+def compute_feats_with_a_corrupt_wav(env):
+    d = env.copy(env.digits / "dev", "d")
+    (env.tmp / "bad.wav").write_bytes(b"RIFF not really a wave file")
+    utt = env.point_audio(d, 1, env.tmp / "bad.wav")
+    before = _tree(d)
+    return ["compute-feats", d], 1, re.escape(utt), lambda: _tree(d) == before
+
+
+@case
+def compute_feats_of_a_missing_directory(env):
+    return ["compute-feats", env.tmp / "none"], 1, r"none"
+
+
+@case
+def compute_feats_with_zero_mel_bins(env):
+    d = env.copy(env.digits / "dev", "d")
+    return ["compute-feats", d, "--num-mel-bins", "0"], 2, r"mel"
+
+
+# ---------------------------------------------------------------------------------------------
+# training
+
+
+def _train_args(env, train=None, dev=None, out=None, config=True):
+    (env.tmp / "c.yaml").write_text(TINY_CTC)
+    args = [
+        "train-ctc",
+        train or env.digits / "train",
+        "--dev",
+        dev or env.digits / "dev",
+        "--out",
+        out or env.tmp / "exp",
+    ]
+    return args + (["--config", env.tmp / "c.yaml"] if config else [])
+
+
+def _no_exp(env):
+    return lambda: not (env.tmp / "exp").exists()
+
+
+@case
+def train_without_transcripts(env):
+    t = env.copy(env.digits / "train", "t")
+    (t / "text").unlink()
+    return _train_args(env, train=t), 1, r"text: file not found", _no_exp(env)
+
+
+@case
+def train_with_an_empty_dev_set(env):
+    d = env.copy(env.digits / "dev", "d")
+    for name in ("feats.scp", "utt2num_frames"):
+        (d / name).write_text("")
+    return _train_args(env, dev=d), 1, r"dev", _no_exp(env)
+
+
+@case
+def train_with_an_unknown_config_key(env):
+    (env.tmp / "bad.yaml").write_text("train: {max_epoch: 3}\n")
+    args = _train_args(env, config=False) + ["--config", env.tmp / "bad.yaml"]
+    return args, 1, r"max_epoch", _no_exp(env)
+
+
+@case
+def train_with_a_config_that_is_not_yaml(env):
+    (env.tmp / "bad.yaml").write_text("train: [unclosed\n")
+    return _train_args(env, config=False) + ["--config", env.tmp / "bad.yaml"], 1, r"bad.yaml"
+
+
+@case
+def train_with_a_missing_config_file(env):
+    return _train_args(env, config=False) + ["--config", env.tmp / "none.yaml"], 1, r"none.yaml"
+
+
+@case
+def train_into_a_directory_holding_another_run(env):
+    exp = env.copy(env.ctc, "exp")
+    before = _tree(exp)
+    return _train_args(env, out=exp), 1, r"holds another run", lambda: _tree(exp) == before
+
+
+@case
+def train_with_resume_and_overwrite(env):
+    return _train_args(env) + ["--resume", "--overwrite"], 2, r"--resume and --overwrite"
+
+
+@case
+def train_with_a_dev_set_of_other_feature_settings(env):
+    from speechseq.features import FeatureConfig, compute_feats
+
+    d = env.copy(env.digits / "dev", "d")
+    compute_feats(
+        d,
+        FeatureConfig(type="fbank", num_mel_bins=40, high_freq=-400.0, dither=0.0),
+        progress=False,
+    )
+    return _train_args(env, dev=d), 1, r"high_freq -400.0 \(train: 0.0\)", _no_exp(env)
+
+
+@case
+def train_with_features_missing(env):
+    t = env.copy(env.digits / "train", "t")
+    (t / "feats.scp").unlink()
+    return _train_args(env, train=t), 1, r"feats.scp: not found", _no_exp(env)
+
+
+@case
+def train_with_a_missing_ark(env):
+    t = env.copy(env.digits / "train", "t")
+    scp = (t / "feats.scp").read_text().splitlines()
+    utt, ark = scp[0].split(maxsplit=1)
+    (t / "feats.scp").write_text("\n".join([f"{utt} {env.tmp}/gone.ark:13", *scp[1:]]) + "\n")
+    return _train_args(env, train=t), 1, re.escape(utt)
+
+
+@case
+def train_with_unknown_units(env):
+    return _train_args(env) + ["--units", "syllable"], 1, r"syllable"
+
+
+@case
+def train_phone_units_with_words_missing_from_the_lexicon(env):
+    (env.tmp / "lex.txt").write_text("one W AH N\n")
+    args = _train_args(env) + ["--units", "phone", "--lexicon", env.tmp / "lex.txt"]
+    return args, 1, r"lexicon|lex.txt", _no_exp(env)
+
+
+@case
+def train_init_from_a_directory_without_a_model(env):
+    (env.tmp / "nothing").mkdir()
+    return _train_args(env) + ["--init-from", env.tmp / "nothing"], 1, r"final.pt", _no_exp(env)
+
+
+@case
+def train_init_part_the_source_lacks(env):
+    return _train_args(env) + ["--init-from", env.ctc, "--init-part", "decoder"], 1, r"'decoder'"
+
+
+@case
+def train_freezing_an_unknown_part(env):
+    return _train_args(env) + ["--freeze", "decoder"], 1, r"freeze 'decoder'"
+
+
+@case
+def train_with_max_frames_below_the_longest_utterance(env):
+    return _train_args(env) + ["--max-frames", "50"], 1, r"--max-frames 50", _no_exp(env)
+
+
+# ---------------------------------------------------------------------------------------------
+# decoding, alignment, transcription
+
+
+@case
+def decode_a_directory_that_is_no_model(env):
+    (env.tmp / "m").mkdir()
+    return ["decode", env.tmp / "m", env.digits / "test"], 1, r"no config.yaml"
+
+
+@case
+def decode_features_of_other_settings(env):
+    from speechseq.features import FeatureConfig, compute_feats
+
+    d = env.copy(env.digits / "test", "d")
+    compute_feats(d, FeatureConfig(type="mfcc", dither=0.0), progress=False)
+    return ["decode", env.ctc, d, "--device", "cpu"], 1, r"type 'mfcc' \(model: 'fbank'\)"
+
+
+@case
+def decode_with_a_malformed_arpa(env):
+    (env.tmp / "lm.arpa").write_text("\\data\\\nngram 1=2\n\n\\1-grams:\n-1.0 a\n")
+    args = ["decode", env.ctc, env.digits / "test", "--lm", env.tmp / "lm.arpa", "--device", "cpu"]
+    return args, 1, r"lm.arpa"
+
+
+@case
+def decode_with_a_missing_lexicon(env):
+    args = [
+        "decode",
+        env.ctc,
+        env.digits / "test",
+        "--beam",
+        "2",
+        "--lexicon",
+        env.tmp / "no.txt",
+        "--device",
+        "cpu",
+    ]
+    return args, 1, r"no.txt"
+
+
+@case
+def decode_with_an_lm_weight_that_is_no_number(env):
+    return ["decode", env.ctc, env.digits / "test", "--lm-weight", "high"], 2, r"--lm-weight 'high'"
+
+
+@case
+def decode_a_grid_into_one_out_dir(env):
+    args = ["decode", env.ctc, env.digits / "test", "--lm-weight", "0.5,1", "--out", env.tmp / "o"]
+    return args, 2, r"--out names one decode dir", lambda: not (env.tmp / "o").exists()
+
+
+@case
+def decode_an_embedder(env):
+    return (
+        ["decode", env.emb, env.digits / "test", "--device", "cpu"],
+        1,
+        r"emb: .*'embed' has nothing to decode",
+    )
+
+
+@case
+def decode_with_a_corrupt_final_pt(env):
+    m = env.copy(env.ctc, "m")
+    (m / "final.pt").write_bytes(b"\x00" * 64)
+    return (
+        ["decode", m, env.digits / "test", "--device", "cpu"],
+        1,
+        r"final.pt: not a readable checkpoint",
+    )
+
+
+@case
+def decode_with_units_of_another_model(env):
+    m = env.copy(env.ctc, "m")
+    lines = (m / "units.txt").read_text().splitlines()
+    (m / "units.txt").write_text("\n".join(lines[:-1]) + "\n")
+    return ["decode", m, env.digits / "test", "--device", "cpu"], 1, r"units"
+
+
+@case
+def decode_a_model_whose_weights_do_not_fit_its_config(env):
+    m = env.copy(env.ctc, "m")
+    cfg = (m / "config.yaml").read_text().replace("hidden: 16", "hidden: 24")
+    (m / "config.yaml").write_text(cfg)
+    return ["decode", m, env.digits / "test", "--device", "cpu"], 1, r"do not fit .*size mismatch"
+
+
+@case
+def decode_on_a_device_this_machine_lacks(env):
+    return ["decode", env.ctc, env.digits / "test", "--device", "cuda:7"], 2, r"cuda:7"
+
+
+@case
+def align_a_data_dir_without_transcripts(env):
+    d = env.copy(env.digits / "test", "d")
+    (d / "text").unlink()
+    return ["align", env.ctc, d, "--out", env.tmp / "a.ctm", "--device", "cpu"], 1, r"text"
+
+
+@case
+def transcribe_a_file_that_is_not_audio(env):
+    (env.tmp / "notes.wav").write_text("hello")
+    return ["transcribe", env.ctc, env.tmp / "notes.wav", "--device", "cpu"], 1, r"notes.wav"
+
+
+@case
+def transcribe_a_missing_file(env):
+    return ["transcribe", env.ctc, env.tmp / "gone.wav", "--device", "cpu"], 1, r"gone.wav"
+
+
+@case
+def transcribe_with_an_embedder(env):
+    wav = next((env.digits / "test" / "wav").glob("*.wav"))
+    return ["transcribe", env.emb, wav, "--device", "cpu"], 1, r"task 'embed', not 'ctc'"
+
+
+# ---------------------------------------------------------------------------------------------
+# embedding, indexing, search
+
+
+@case
+def train_embedder_ctm_segments_without_a_ctm(env):
+    t = env.copy(env.words / "train", "t")
+    (t / "ctm").unlink()
+    (env.tmp / "e.yaml").write_text(TINY_EMB)
+    args = ["train-embedder", t, "--out", env.tmp / "emb", "--config", env.tmp / "e.yaml"]
+    return args, 1, r"ctm: file not found", lambda: not (env.tmp / "emb").exists()
+
+
+@case
+def train_embedder_of_an_unknown_variant(env):
+    (env.tmp / "e.yaml").write_text(TINY_EMB)
+    args = [
+        "train-embedder",
+        env.words / "train",
+        "--out",
+        env.tmp / "emb",
+        "--config",
+        env.tmp / "e.yaml",
+        "--variant",
+        "vae",
+    ]
+    return args, 1, r"--variant vae", lambda: not (env.tmp / "emb").exists()
+
+
+@case
+def embed_a_folder_without_audio(env):
+    (env.tmp / "a").mkdir()
+    return (
+        ["embed", env.emb, env.tmp / "a", "--out", env.tmp / "v", "--device", "cpu"],
+        1,
+        r"no audio files",
+    )
+
+
+@case
+def embed_with_a_ctc_model(env):
+    args = ["embed", env.ctc, env.words / "archive", "--out", env.tmp / "v", "--device", "cpu"]
+    return args, 1, r"task 'ctc', not 'embed'", lambda: not (env.tmp / "v").exists()
+
+
+@case
+def index_build_from_a_directory_without_vectors(env):
+    (env.tmp / "v").mkdir()
+    return ["index", "build", env.tmp / "v", "--out", env.tmp / "i"], 1, r"vectors.npy: not found"
+
+
+@case
+def index_build_with_a_bad_segments_line(env):
+    v = env.copy(env.vecs, "v")
+    lines = (v / "segments.tsv").read_text().splitlines()
+    lines[3] = "broken line"
+    (v / "segments.tsv").write_text("\n".join(lines) + "\n")
+    out = env.tmp / "i"
+    return ["index", "build", v, "--out", out], 1, r"segments.tsv:4", lambda: not out.exists()
+
+
+@case
+def index_build_with_vectors_and_segments_of_other_counts(env):
+    v = env.copy(env.vecs, "v")
+    np.save(v / "vectors.npy", np.load(v / "vectors.npy")[:-1])
+    return ["index", "build", v, "--out", env.tmp / "i"], 1, r"vectors but"
+
+
+@case
+def index_add_vectors_of_another_embedder(env):
+    idx = env.copy(env.idx, "i")
+    emb = env.copy(env.emb, "emb2")  # same files, another directory: another embedder id
+    import json
+
+    settings = json.loads((idx / "embed.json").read_text())
+    settings["model"] = str(emb)
+    (idx / "embed.json").write_text(json.dumps(settings))
+    before = _tree(idx)
+    return (
+        ["index", "add", idx, env.words / "queries", "--device", "cpu"],
+        1,
+        r"another embedder",
+        lambda: _tree(idx) == before,
+    )
+
+
+@case
+def search_an_index_that_does_not_exist(env):
+    wav = next((env.words / "queries" / "wav").glob("*.wav"))
+    return ["search", wav, "--index", env.tmp / "none", "--device", "cpu"], 1, r"none"
+
+
+@case
+def search_with_a_missing_query_file(env):
+    return ["search", env.tmp / "q.wav", "--index", env.idx, "--device", "cpu"], 1, r"q.wav"
+
+
+@case
+def eval_std_with_queries_without_text(env):
+    q = env.copy(env.words / "queries", "q")
+    (q / "text").unlink()
+    args = ["eval-std", "--index", env.idx, "--queries", q, "--ref", env.words / "archive" / "ctm"]
+    return args, 1, r"text: not found"
+
+
+@case
+def plot_embeddings_with_a_missing_label_file(env):
+    args = [
+        "plot-embeddings",
+        env.vecs,
+        "--labels",
+        env.tmp / "none.ctm",
+        "--out",
+        env.tmp / "m.png",
+    ]
+    return args, 1, r"none.ctm", lambda: not (env.tmp / "m.png").exists()
+
+
+# ---------------------------------------------------------------------------------------------
+# language models
+
+
+@case
+def lm_train_on_a_missing_file(env):
+    return ["lm", "train", env.tmp / "none.txt", "--out", env.tmp / "lm.arpa"], 1, r"none.txt"
+
+
+@case
+def lm_train_on_an_empty_text(env):
+    (env.tmp / "t.txt").write_text("")
+    out = env.tmp / "lm.arpa"
+    return ["lm", "train", env.tmp / "t.txt", "--out", out], 1, r"t.txt", lambda: not out.exists()
+
+
+@case
+def lm_train_of_order_zero(env):
+    (env.tmp / "t.txt").write_text("a b c\n")
+    return (
+        ["lm", "train", env.tmp / "t.txt", "--order", "0", "--out", env.tmp / "lm.arpa"],
+        2,
+        r"order",
+    )
+
+
+@case
+def decode_with_an_lm_that_is_not_arpa(env):
+    (env.tmp / "lm.arpa").write_text("this is not an ARPA file\n")
+    args = ["decode", env.ctc, env.digits / "test", "--lm", env.tmp / "lm.arpa", "--device", "cpu"]
+    return args, 1, r"lm.arpa"
+
+
+# ---------------------------------------------------------------------------------------------
+
+
+def test_the_catalogue_has_at_least_sixty_cases():
+    assert len(CASES) >= 60, len(CASES)
+
+
+@pytest.mark.parametrize("name", sorted(CASES))
+def test_bad_input(name, env):
+    got = CASES[name](env)
+    args, code, pattern = got[:3]
+    check = got[3] if len(got) > 3 else None
+    res = runner.invoke(app, [str(a) for a in args])
+    out = res.output
+    assert res.exception is None or isinstance(res.exception, SystemExit), repr(res.exception)
+    assert "Traceback" not in out, out
+    assert res.exit_code == code, f"exit {res.exit_code}, wanted {code}:\n{out}"
+    if args[:2] == ["data", "validate"]:  # its report: problem lines, then a summary line
+        errors = [line for line in out.splitlines() if re.search(pattern, line)][:1]
+    else:
+        errors = [line for line in out.splitlines() if line.startswith(("error:", "Error"))]
+    if code == 1:
+        assert len(errors) == 1, f"wanted one error line:\n{out}"
+        assert re.search(pattern, errors[0]), f"{pattern!r} not in {errors[0]!r}"
+    else:  # usage errors: ours ("error: ...") or click's ("Error: Invalid value ...")
+        assert re.search(pattern, out), f"{pattern!r} not in:\n{out}"
+    if check is not None:
+        assert check(), "the outputs are not as they were (or absent) after the failure"
+    if SHOW:
+        print(f"\n[{name}] exit {res.exit_code}: {(errors or [out.strip()])[0][:300]}")
