@@ -15,6 +15,7 @@ import numpy as np
 from speechseq.asr import alignment
 from speechseq.asr.ctc import encode_texts
 from speechseq.core.loading import Experiment, load_experiment
+from speechseq.data.audio import MIX, Channel
 from speechseq.data.kaldi_dir import CtmEntry, DataDir, write_ctm
 from speechseq.decode.ctc import CTCDecodeOptions
 from speechseq.decode.run import network_outputs
@@ -71,11 +72,15 @@ def transcribe_files(
     device: str = "auto",
     options: CTCDecodeOptions | None = None,
     quiet: bool = True,
+    channel: Channel = MIX,
 ) -> list[dict]:
-    """Text and word timings of audio files, through the model's own front end."""
+    """Text and word timings of audio files, through the model's own front end.
+
+    ``channel``: which channel of multi-channel files (an index, or ``"mix"``: the average).
+    """
     ex = load_experiment(exp_dir, device, task="ctc", quiet=quiet)
     decoder = ex.task.decoder(options or CTCDecodeOptions())
-    reader = ex.frontend.files_reader([str(f) for f in files])
+    reader = ex.frontend.files_reader([str(f) for f in files], channel)
     outputs = dict(network_outputs(ex, reader, list(reader.utt_ids)))
     results = []
     for path in files:

@@ -8,6 +8,7 @@ from pathlib import Path
 import typer
 
 from speechseq.cli.common import (
+    CHANNEL,
     DEVICE,
     TrainingOptions,
     commands,
@@ -157,6 +158,7 @@ def transcribe_cmd(
     lm: str | None = LM,
     as_json: bool = json_option("JSON with word timings instead of text lines."),
     device: str = DEVICE,
+    channel: str = CHANNEL,
 ) -> None:
     """Transcribe audio files: one line of text per file, or JSON with word timings."""
     # deferred: inference imports torch, which is slow to import
@@ -164,7 +166,9 @@ def transcribe_cmd(
     from speechseq.decode.ctc import CTCDecodeOptions  # deferred, as above
 
     opts = CTCDecodeOptions(beam=10 if lm and beam <= 1 else beam, lm=lm or "")
-    results = transcribe_files(exp, [str(f) for f in files], device=device, options=opts)
+    results = transcribe_files(
+        exp, [str(f) for f in files], device=device, options=opts, channel=channel
+    )
     if as_json:
         print(json.dumps(results if len(results) > 1 else results[0], indent=2))
     else:

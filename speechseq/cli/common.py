@@ -2,9 +2,9 @@
 
 Each command module exposes one ``app`` (a :func:`commands` or a :func:`noun_group` Typer) and
 ``main.py`` adds them all. An option that two modules take is declared here, once: the
-trainer's options, ``--device``, ``-j/--num-jobs``, ``--seed``, and the options whose name is
-shared but whose help each command words for itself (``--out``, ``--dev``, ``--json``, ...),
-which are small factories that take that help.
+trainer's options, ``--device``, ``-j/--num-jobs``, ``--seed``, ``--channel``, and the options
+whose name is shared but whose help each command words for itself (``--out``, ``--dev``,
+``--json``, ...), which are small factories that take that help.
 """
 
 from __future__ import annotations
@@ -20,6 +20,7 @@ from typing import Any
 import typer
 from typer.core import TyperGroup
 
+from speechseq.data.audio import parse_channel
 from speechseq.errors import UsageError
 
 
@@ -58,6 +59,14 @@ NUM_JOBS = typer.Option(1, "-j", "--num-jobs", min=1, help="Worker processes.")
 SEED = typer.Option(0, "--seed", help="Random seed; the same seed gives the same output.")
 DEVICE = typer.Option(
     "auto", "--device", help="auto | cpu | cuda[:N] | mps (auto: cuda, then mps, then cpu)."
+)
+# Every command that reads audio takes it; the value reaching the command is an int or "mix".
+CHANNEL = typer.Option(
+    "mix",
+    "--channel",
+    callback=parse_channel,
+    help="Which channel of multi-channel audio to read: N (0 = the first) or mix (the average "
+    "of the channels). A data dir's reco2file_and_channel chooses for the recordings it lists.",
 )
 
 

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import typer
 
-from speechseq.cli.common import NUM_JOBS, SEED, info, noun_group, num_utts_option
+from speechseq.cli.common import CHANNEL, NUM_JOBS, SEED, info, noun_group, num_utts_option
 from speechseq.data.augment import AugmentConfig, augment_data_dir, parse_list, parse_range
 from speechseq.data.ops import combine_data_dirs, fix_data_dir, split_data_dir, subset_data_dir
 from speechseq.data.prepare import prepare_from_folder, prepare_librispeech
@@ -27,12 +27,18 @@ def validate_cmd(
     ),
     num_jobs: int = NUM_JOBS,
     max_shown: int = typer.Option(20, "--max-shown", min=1, help="Problems printed per kind."),
+    channel: str = CHANNEL,
 ) -> None:
-    """Check DIR like Kaldi's validate_data_dir.sh; one line per problem, exit 1 if any."""
-    problems = validate_data_dir(data_dir, check_audio=not no_audio, num_jobs=num_jobs)
+    """Check DIR like Kaldi's validate_data_dir.sh; one line per problem, exit 1 if any.
+
+    Warnings and notes (multi-channel recordings, and how they are read) do not fail it.
+    """
+    problems = validate_data_dir(
+        data_dir, check_audio=not no_audio, num_jobs=num_jobs, channel=channel
+    )
     for line in format_problems(problems, max_per_kind=max_shown):
         print(line)
-    errors = [p for p in problems if not p.warning]
+    errors = [p for p in problems if p.is_error]
     if errors:
         info(
             f"{data_dir}: {len(errors)} problem(s) — see above; many are repaired by: speechseq data fix {data_dir}"
@@ -140,6 +146,7 @@ def augment_cmd(
     prefix: str = typer.Option("aug", "--prefix", help="Ids become <prefix><copy>-<id>."),
     num_jobs: int = NUM_JOBS,
     seed: int = SEED,
+    channel: str = CHANNEL,
 ) -> None:
     """Speed-perturbed, channel-filtered, reverberated and noisy copies of DIR.
 
@@ -160,7 +167,7 @@ def augment_cmd(
         prefix=prefix,
         seed=seed,
     )
-    s = augment_data_dir(data_dir, out, cfg, num_jobs=num_jobs)
+    s = augment_data_dir(data_dir, out, cfg, num_jobs=num_jobs, channel=channel)
     kinds = ", ".join(f"{k} {v}" for k, v in sorted(s.counts.items()))
     info(f"{out}: {s.num_utts} utterances, {s.hours:.3g} hours ({kinds or 'speed only'})")
 

@@ -13,6 +13,7 @@ from rich.console import Console
 from rich.table import Table
 
 from speechseq.cli.common import (
+    CHANNEL,
     DEVICE,
     TrainingOptions,
     commands,
@@ -111,6 +112,7 @@ def embed_cmd(
         "[default: AUDIO/ctm or AUDIO/segments].",
     ),
     device: str = DEVICE,
+    channel: str = CHANNEL,
 ) -> None:
     """Embed candidate segments of recordings into L2-normalised vectors."""
     # deferred: inference imports torch, which is slow to import
@@ -125,6 +127,7 @@ def embed_cmd(
         hop_s=hop,
         ctm=str(ctm) if ctm else None,
         device=device,
+        channel=channel,
     )
     info(f"{out}: {meta['count']} vectors of dimension {meta['dim']}")
 
@@ -144,6 +147,7 @@ def search_cmd(
         help="embed (index) | dtw (segmental DTW on MFCC frames, slow baseline).",
     ),
     device: str = DEVICE,
+    channel: str = CHANNEL,
 ) -> None:
     """Query-by-example search: where in the archive is this spoken term?"""
     # deferred: spoken-term search loads the embedder, which imports torch (slow to import)
@@ -151,15 +155,15 @@ def search_cmd(
 
     files = [str(q) for q in queries]
     if method == "embed":
-        results, per_query_s = qbe.search_files(idx, files, top_k=top_k, device=device)
+        results, per_query_s = qbe.search_files(
+            idx, files, top_k=top_k, device=device, channel=channel
+        )
     elif method == "dtw":
-        results, per_query_s = qbe.dtw_search_files(idx, files, top_k=top_k)
+        results, per_query_s = qbe.dtw_search_files(idx, files, top_k=top_k, channel=channel)
     else:
         raise typer.BadParameter(f"--method {method}: use embed or dtw")
-    audio_root = qbe.embed_settings(idx)["audio"]
     if export is not None:
-        for q, hits in zip(files, results, strict=True):
-            qbe.export_hits(hits, audio_root, export, Path(q).stem)
+        qbe.export_query_hits(idx, files, results, export)
     if as_json:
         out = [
             {
@@ -206,6 +210,7 @@ def eval_std_cmd(
     ),
     out: Path | None = out_option("Write results.json (and per-query TSV) here.", required=False),
     device: str = DEVICE,
+    channel: str = CHANNEL,
 ) -> None:
     """Spoken-term detection scores: MAP, P@10, P@N for the embedder and for DTW."""
     # deferred: spoken-term search loads the embedder, which imports torch (slow to import)
@@ -220,6 +225,7 @@ def eval_std_cmd(
         max_queries=max_queries,
         out_dir=out,
         device=device,
+        channel=channel,
     )
     print(f"{'method':<10}{'MAP':>8}{'P@10':>8}{'P@N':>8}{'ms/query':>10}{'queries':>9}")
     for r in rows:

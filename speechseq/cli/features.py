@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import typer
 
-from speechseq.cli.common import NUM_JOBS, SEED, commands, type_option
+from speechseq.cli.common import CHANNEL, NUM_JOBS, SEED, commands, type_option
 
 app = commands()
 
@@ -35,6 +35,7 @@ def compute_feats_cmd(
         help="List unreadable utterances in DATA/bad_utts and go on, instead of stopping.",
     ),
     seed: int = SEED,
+    channel: str = CHANNEL,
 ) -> None:
     """Compute Kaldi-compatible fbank/MFCC features (feats.scp, cmvn.ark) for a data dir.
 
@@ -54,5 +55,7 @@ def compute_feats_cmd(
         snip_edges=snip_edges,
         seed=seed,
     )
-    summary = compute_feats(data, cfg, num_jobs=num_jobs, skip_bad=skip_bad, progress=True)
+    summary = compute_feats(
+        data, cfg, num_jobs=num_jobs, skip_bad=skip_bad, progress=True, channel=channel
+    )
     print_summary(summary, cfg)

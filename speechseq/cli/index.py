@@ -6,7 +6,7 @@ from pathlib import Path
 
 import typer
 
-from speechseq.cli.common import DEVICE, info, noun_group, out_option, type_option
+from speechseq.cli.common import CHANNEL, DEVICE, info, noun_group, out_option, type_option
 
 app = noun_group("index", "FAISS indexes of segment vectors.")
 
@@ -34,10 +34,11 @@ def add_cmd(
     idx: Path = typer.Argument(..., help="Index directory."),
     audio: Path = typer.Argument(..., help="New recordings: a folder of audio or a data dir."),
     device: str = DEVICE,
+    channel: str = CHANNEL,
 ) -> None:
     """Embed new recordings with the index's embedder and add them without a rebuild."""
     # deferred: spoken-term search loads the embedder, which imports torch (slow to import)
     from speechseq.std import qbe
 
-    n = qbe.add(idx, audio, device=device)
+    n = qbe.add(idx, audio, device=device, channel=channel)
     info(f"{idx}: added {n} segments")

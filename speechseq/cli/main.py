@@ -20,6 +20,7 @@ import typer
 from speechseq import __version__
 from speechseq.cli import asr, data, embed, features, index, lm, synth
 from speechseq.cli.common import Group
+from speechseq.data.audio import NO_PIPES_ENV, refuse_pipes
 from speechseq.errors import SpeechseqError
 
 # In the order of the data flow: corpus, data dir, features, model, decoding, search.
@@ -59,11 +60,19 @@ def _version(value: bool) -> None:
 
 @app.callback()
 def _root(
+    ctx: typer.Context,
     version: bool = typer.Option(
         False, "--version", callback=_version, is_eager=True, help="Print the version and exit."
     ),
+    no_pipes: bool = typer.Option(
+        False,
+        "--no-pipes",
+        help="Refuse wav.scp entries that are commands ('sox ... |'): they run through the "
+        f"shell. For data from elsewhere; the same as {NO_PIPES_ENV}=1.",
+    ),
 ) -> None:
-    pass
+    if no_pipes:
+        ctx.call_on_close(refuse_pipes())  # set for the command (and its workers), then undone
 
 
 for _sub in SUB_APPS:

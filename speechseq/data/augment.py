@@ -32,7 +32,15 @@ from pathlib import Path
 
 import numpy as np
 
-from speechseq.data.audio import read_audio, read_audio_native, write_wav
+from speechseq.data.audio import (
+    MIX,
+    AudioSpec,
+    Channel,
+    read_audio,
+    read_spec,
+    read_spec_native,
+    write_wav,
+)
 from speechseq.data.kaldi_dir import (
     CtmEntry,
     DataDir,
@@ -130,9 +138,7 @@ def parse_list(text: str, what: str, kind=float) -> tuple:
 @dataclass(frozen=True)
 class _Item:
     utt: str
-    spec: str
-    start_s: float
-    end_s: float | None
+    audio: AudioSpec  # wav.scp entry, span and channel
 
 
 @dataclass(frozen=True)
@@ -182,7 +188,7 @@ def _speech_noise(n: int, sr: int, me: str, rng: np.random.Generator) -> np.ndar
     others = [_items[i] for i in picks if _items[i].utt != me][: int(rng.integers(3, 7))]
     y = np.zeros(n, np.float64)
     for it in others:
-        x = read_audio(it.spec, sr, start_s=it.start_s, end_s=it.end_s, what=it.utt)
+        x = read_spec(it.audio, sr, what=it.utt)
         if len(x):
             x = x / max(np.sqrt(np.mean(x.astype(np.float64) ** 2)), 1e-9)
             y += np.roll(np.resize(x, n), int(rng.integers(0, n)))
@@ -209,7 +215,7 @@ def _augment(job) -> _Copy:
     it, cfg = _items[idx], _cfg
     rng = np.random.default_rng([cfg.seed, k, zlib.crc32(it.utt.encode())])
     try:
-        x, sr = read_audio_native(it.spec, 0, it.start_s, it.end_s, it.utt)
+        x, sr = read_spec_native(it.audio, what=it.utt)
         speed = float(cfg.speeds[int(rng.integers(len(cfg.speeds)))])
         if speed != 1.0:
             x = perturb.speed_resample(x, sr, sr, speed)
@@ -260,8 +266,13 @@ def augment_data_dir(
     cfg: AugmentConfig,
     num_jobs: int = 1,
     progress: bool = True,
+    channel: Channel = MIX,
 ) -> AugmentSummary:
-    """Write ``cfg.copies`` augmented copies of every utterance of ``src`` to ``out``."""
+    """Write ``cfg.copies`` augmented copies of every utterance of ``src`` to ``out``.
+
+    Multi-channel audio is read as ``reco2file_and_channel`` says, else as ``channel`` (an
+    index, or ``"mix"``: the average of the channels); the copies are one-channel.
+    """
     cfg.check()
     src, out = Path(src), Path(out)
     if out.resolve() == src.resolve():
@@ -271,7 +282,7 @@ def augment_data_dir(
     if not utt2spk:
         raise SpeechseqError(f"{data.file('utt2spk')}: no utterances — nothing to augment")
     utts = c_sorted(utt2spk)
-    items = [_Item(u, *data.audio_spec(u)) for u in utts]
+    items = [_Item(u, data.audio_spec(u, channel)) for u in utts]
     if "speech" in cfg.noise_types and len(items) < 4:
         raise SpeechseqError(
             f"{src}: {len(items)} utterance(s) — noise type 'speech' mixes 3-6 other utterances; "

@@ -15,6 +15,8 @@ feats.scp          ``utt ark_path:offset``
 ctm                ``utt channel start_s dur_s word [conf]`` (word timings)
 text.<lang>        ``utt translation ...``
 slots              ``utt TAG TAG ...`` (one BIO tag per word of ``text``)
+reco2file_and_channel  ``reco file channel``: which channel of a multi-channel
+                   recording to read (``A``/``1`` the first, ``B``/``2`` the second)
 =================  ==========================================================
 
 Without ``segments`` each recording is one utterance and wav.scp is keyed by utterance id.
@@ -27,6 +29,15 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
+from speechseq.data.audio import (
+    MIX,
+    NO_PIPES_ENV,
+    PIPES_FIX,
+    AudioSpec,
+    Channel,
+    is_pipe,
+    pipes_refused,
+)
 from speechseq.errors import SpeechseqError
 from speechseq.fileio import atomic_write
 
@@ -210,6 +221,37 @@ def write_segments(path, segs: Mapping[str, Segment]) -> None:
     write_table(path, {u: f"{s.reco} {s.start_s:.3f} {s.end_s:.3f}" for u, s in segs.items()})
 
 
+@dataclass(frozen=True)
+class FileAndChannel:
+    file: str  # the file id the recording comes from
+    label: str  # the channel as written: A, B, ... or 1, 2, ...
+    index: int  # 0-based channel index (A/1 -> 0, B/2 -> 1)
+    lineno: int  # line of reco2file_and_channel
+
+
+def parse_file_and_channel(path, lineno: int, reco: str, rest: str) -> FileAndChannel:
+    """One ``reco2file_and_channel`` line (``reco file channel``); channels are letters
+    (``A`` = the first) or numbers from 1, as Kaldi writes them. :class:`TableError` if not."""
+    f = rest.split()
+    if len(f) != 2:
+        raise TableError(
+            path, lineno, f"expected 'reco file channel', got '{reco} {rest}'", "fix the line"
+        )
+    label = f[1]
+    if len(label) == 1 and label.isascii() and label.isalpha():
+        index = ord(label.upper()) - ord("A")
+    elif label.isascii() and label.isdigit() and int(label) >= 1:
+        index = int(label) - 1
+    else:
+        raise TableError(
+            path,
+            lineno,
+            f"channel '{label}' of recording '{reco}' is not A, B, ... or 1, 2, ...",
+            "write A (or 1) for the first channel, B (or 2) for the second",
+        )
+    return FileAndChannel(f[0], label, index, lineno)
+
+
 def read_ctm(path: str | os.PathLike) -> list[CtmEntry]:
     """Read a CTM (``utt channel start_s dur_s word [conf]``), in file order."""
     out = []
@@ -343,6 +385,20 @@ class DataDir:
         return {k: v.split() for k, v in t.items()} if t is not None else None
 
     @property
+    def reco2file_and_channel(self) -> dict[str, FileAndChannel] | None:
+        """``{reco: FileAndChannel}``, or None without the file."""
+        if "reco2file_and_channel" not in self._cache:
+            table = None
+            if self._table("reco2file_and_channel") is not None:
+                path = self.file("reco2file_and_channel")
+                table = {
+                    tl.key: parse_file_and_channel(path, tl.lineno, tl.key, tl.value)
+                    for tl in read_table_lines(path)
+                }
+            self._cache["reco2file_and_channel"] = table
+        return self._cache["reco2file_and_channel"]
+
+    @property
     def ctm(self) -> list[CtmEntry] | None:
         return read_ctm(self.file("ctm")) if self.has("ctm") else None
 
@@ -358,8 +414,13 @@ class DataDir:
         """Utterance ids in C order (from utt2spk)."""
         return c_sorted(self.utt2spk)
 
-    def audio_spec(self, utt: str) -> tuple[str, float, float | None]:
-        """(wav.scp entry, start_s, end_s or None) for an utterance, honouring segments."""
+    def audio_spec(self, utt: str, channel: Channel = MIX) -> AudioSpec:
+        """Where an utterance's audio is: wav.scp entry, span (segments honoured), channel.
+
+        The channel is the one ``reco2file_and_channel`` names for the recording, else
+        ``channel`` (an index, or ``"mix"``). A pipe entry while pipes are refused
+        (``SPEECHSEQ_NO_PIPES``) is an error naming its wav.scp line.
+        """
         segs = self.segments
         reco, start_s, end_s = utt, 0.0, None
         if segs is not None:
@@ -374,4 +435,23 @@ class DataDir:
                 f"{self.file('wav.scp')}: no entry for '{reco}' (utterance '{utt}') — add it, "
                 f"or run speechseq data fix {self.path}"
             )
-        return self.wav_scp[reco], start_s, end_s
+        entry = self.wav_scp[reco]
+        if is_pipe(entry) and pipes_refused():
+            lineno = next(
+                (tl.lineno for tl in read_table_lines(self.file("wav.scp")) if tl.key == reco),
+                None,
+            )
+            of = f"recording '{reco}'" + (f" (utterance '{utt}')" if reco != utt else "")
+            raise TableError(
+                self.file("wav.scp"),
+                lineno,
+                f"{of} is a pipe, '{entry}': pipes run shell commands and are refused "
+                f"(--no-pipes or {NO_PIPES_ENV}=1)",
+                PIPES_FIX,
+            )
+        r2fc = self.reco2file_and_channel
+        if r2fc is not None and reco in r2fc:
+            fc = r2fc[reco]
+            origin = f"{self.file('reco2file_and_channel')}:{fc.lineno} (channel {fc.label})"
+            return AudioSpec(entry, start_s, end_s, fc.index, origin)
+        return AudioSpec(entry, start_s, end_s, channel)

@@ -80,7 +80,7 @@ def _require_dir(path: Path) -> Path:
 
 
 def _require_valid(path: Path) -> None:
-    problems = [p for p in validate_data_dir(path, check_audio=False) if not p.warning]
+    problems = [p for p in validate_data_dir(path, check_audio=False) if p.is_error]
     if problems:
         raise SpeechseqError(
             f"{path}: not a valid data directory ({len(problems)} problem(s)); the first: {problems[0]}. "

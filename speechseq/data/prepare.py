@@ -78,7 +78,7 @@ def _write_dir(out: Path, wav: dict, text: dict | None, utt2spk: dict, utt2dur: 
         write_table(tmp / "utt2spk", utt2spk)
         write_table(tmp / "spk2utt", spk2utt_from_utt2spk(utt2spk))
         write_table(tmp / "utt2dur", utt2dur)
-        problems = [p for p in validate_data_dir(tmp, check_audio=False) if not p.warning]
+        problems = [p for p in validate_data_dir(tmp, check_audio=False) if p.is_error]
         if problems:
             first = str(problems[0]).replace(str(tmp), str(out))
             raise SpeechseqError(

@@ -13,8 +13,12 @@ fix it``. The checks:
   every wav.scp recording used by some segment;
 - spk2utt agrees with utt2spk; speakers sort consistently with utterances (speaker ids
   prefixes of utterance ids);
-- wav.scp files and feats.scp archives exist; with ``check_audio``, every recording decodes
-  (not empty, not truncated), its length matches utt2dur, and sample rates are uniform.
+- reco2file_and_channel (if present): ``reco file channel`` lines with channel A, B, ... or
+  1, 2, ..., one for every recording of wav.scp and none for others;
+- wav.scp files and feats.scp archives exist; pipe entries are errors while pipes are refused
+  (``SPEECHSEQ_NO_PIPES``); with ``check_audio``, every recording decodes (not empty, not
+  truncated), has the channel it is read from, its length matches utt2dur, and sample rates
+  are uniform. Multi-channel recordings get a note saying how they are read.
 """
 
 from __future__ import annotations
@@ -27,13 +31,25 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
-from speechseq.data.audio import audio_duration, read_audio_native
+from speechseq.data.audio import (
+    MIX,
+    NO_PIPES_ENV,
+    PIPES_FIX,
+    Channel,
+    audio_duration,
+    is_pipe,
+    parse_channel,
+    pipes_refused,
+    read_audio_channels,
+)
 from speechseq.data.kaldi_dir import (
     DataDir,
+    FileAndChannel,
     TableError,
     TableLine,
     c_key,
     c_sorted,
+    parse_file_and_channel,
     parse_segment,
     read_ctm,
     read_table_lines,
@@ -56,6 +72,12 @@ class Problem:
     fix: str  # how to fix it
     kind: str = ""  # short tag used to cap how many problems of one kind are printed
     warning: bool = False  # worth knowing, but the directory is usable (mixed sample rates)
+    note: bool = False  # not a problem: how the data will be read (multi-channel audio)
+
+    @property
+    def is_error(self) -> bool:
+        """Whether the directory needs fixing (not a warning, not a note)."""
+        return not (self.warning or self.note)
 
     def __str__(self) -> str:
         loc = f"{self.file}:{self.line}" if self.line is not None else self.file
@@ -70,15 +92,15 @@ class DirStats:
 
 
 def format_problems(problems: Iterable[Problem], max_per_kind: int = 20) -> list[str]:
-    """One line per problem (warnings prefixed ``warning:``), at most ``max_per_kind`` per
-    kind, then a count of the rest."""
+    """One line per problem (warnings prefixed ``warning:``, notes ``note:``), at most
+    ``max_per_kind`` per kind, then a count of the rest."""
     shown: Counter = Counter()
     hidden: Counter = Counter()
     lines = []
     for p in problems:
         if shown[p.kind] < max_per_kind:
             shown[p.kind] += 1
-            lines.append(f"warning: {p}" if p.warning else str(p))
+            lines.append(f"note: {p}" if p.note else f"warning: {p}" if p.warning else str(p))
         else:
             hidden[p.kind] += 1
     for kind, n in hidden.items():
@@ -87,14 +109,15 @@ def format_problems(problems: Iterable[Problem], max_per_kind: int = 20) -> list
 
 
 class _Checker:
-    def __init__(self, path: Path, check_audio: bool, num_jobs: int):
+    def __init__(self, path: Path, check_audio: bool, num_jobs: int, channel: Channel = MIX):
         self.dir = path
         self.check_audio = check_audio
         self.num_jobs = num_jobs
+        self.channel = channel
         self.problems: list[Problem] = []
 
-    def add(self, file, line, message, fix, kind, warning=False):
-        self.problems.append(Problem(str(file), line, message, fix, kind, warning))
+    def add(self, file, line, message, fix, kind, warning=False, note=False):
+        self.problems.append(Problem(str(file), line, message, fix, kind, warning, note))
 
     def fixcmd(self) -> str:
         return f"run speechseq data fix {self.dir}"
@@ -215,9 +238,10 @@ class _Checker:
                 self.check_slots(tables["text"], tables["slots"])
         self.check_numbers(tables)
         self.check_ctm(utts, tables.get("text"))
+        r2fc = self.check_file_and_channel(wav)
         self.check_files(wav, tables.get("feats.scp"))
         if self.check_audio:
-            self.check_audio_files(wav, segs, tables.get("utt2dur"))
+            self.check_audio_files(wav, segs, tables.get("utt2dur"), r2fc)
         return self.problems
 
     def check_speakers(self, utts: dict[str, TableLine]):
@@ -417,10 +441,52 @@ class _Checker:
                     "missing-from-ctm",
                 )
 
+    def check_file_and_channel(self, wav) -> dict[str, FileAndChannel]:
+        """Check reco2file_and_channel; returns ``{reco: FileAndChannel}`` ({} without it)."""
+        lines = self.lines("reco2file_and_channel")
+        if lines is None:
+            return {}
+        path = self.dir / "reco2file_and_channel"
+        out = {}
+        for reco, tl in lines.items():
+            try:
+                out[reco] = parse_file_and_channel(path, tl.lineno, reco, tl.value)
+            except TableError as e:
+                self.add(e.path, e.line, e.what, e.fix, "reco2file_and_channel-format")
+                continue
+            if reco not in wav:
+                self.add(
+                    path,
+                    tl.lineno,
+                    f"recording '{reco}' is not in wav.scp",
+                    f"remove the line or {self.fixcmd()}",
+                    "extra-in-reco2file_and_channel",
+                )
+        for reco, tl in wav.items():
+            if reco not in lines:
+                self.add(
+                    path,
+                    None,
+                    f"recording '{reco}' (wav.scp line {tl.lineno}) is missing",
+                    "give every recording of wav.scp its file and channel (A or 1 = the first)",
+                    "missing-from-reco2file_and_channel",
+                )
+        return out
+
     def check_files(self, wav, feats):
         wav_path = self.dir / "wav.scp"
+        refused = pipes_refused()
         for key, tl in wav.items():
             spec = tl.value.strip()
+            if refused and is_pipe(spec):
+                self.add(
+                    wav_path,
+                    tl.lineno,
+                    f"recording '{key}' is a pipe, '{spec}': pipes run shell commands and are "
+                    f"refused (--no-pipes or {NO_PIPES_ENV}=1)",
+                    PIPES_FIX,
+                    "pipe",
+                )
             if spec and not spec.endswith("|") and not Path(spec).is_file():
                 self.add(
                     wav_path,
@@ -444,28 +510,113 @@ class _Checker:
                             "missing-ark",
                         )
 
-    def check_audio_files(self, wav, segs, utt2dur):
+    def check_channels(self, decoded, r2fc: dict[str, FileAndChannel]):
+        """Each recording has the channel it will be read from; notes on multi-channel ones.
+
+        ``decoded``: ``(reco, wav.scp line, number of channels)`` of the recordings that decode.
+        """
+        wav_path = self.dir / "wav.scp"
+        r2fc_path = self.dir / "reco2file_and_channel"
+        by_option: list[tuple[str, int]] = []  # multi-channel recordings read as --channel says
+        by_table: list[tuple[str, int]] = []  # ... read as reco2file_and_channel says
+        one_channel: list[str] = []  # one-channel recordings reco2file_and_channel calls B, C...
+        for key, tl, n in decoded:
+            fc = r2fc.get(key)
+            if fc is not None:
+                if n == 1 and fc.index > 0:
+                    one_channel.append(key)
+                elif n > 1 and fc.index >= n:
+                    self.add(
+                        r2fc_path,
+                        fc.lineno,
+                        f"recording '{key}' is channel {fc.label} here, but its audio "
+                        f"({tl.value.strip()}) has {n} channels",
+                        "fix the line (A or 1 is the first channel, B or 2 the second)",
+                        "channel",
+                    )
+                elif n > 1:
+                    by_table.append((key, n))
+            elif isinstance(self.channel, int) and self.channel >= n:
+                self.add(
+                    wav_path,
+                    tl.lineno,
+                    f"recording '{key}' has {n} channel(s), so channel {self.channel} "
+                    f"(--channel {self.channel}) does not exist",
+                    f"give --channel {'0' if n == 1 else f'0 to {n - 1}'}, or --channel mix "
+                    f"(the average of the channels)",
+                    "channel",
+                )
+            elif n > 1:
+                by_option.append((key, n))
+        if by_option:
+            key, n = by_option[0]
+            how = (
+                "the average of their channels (--channel mix)"
+                if self.channel == MIX
+                else f"channel {self.channel} (--channel {self.channel})"
+            )
+            self.add(
+                wav_path,
+                None,
+                f"{len(by_option)} recording(s) have more than one channel (e.g. '{key}': "
+                f"{n} channels)",
+                f"they are read as {how}; to choose, give --channel N (0 = the first) or "
+                f"mix, or list them in reco2file_and_channel",
+                "multi-channel",
+                note=True,
+            )
+        if by_table:
+            key, n = by_table[0]
+            fc = r2fc[key]
+            self.add(
+                wav_path,
+                None,
+                f"{len(by_table)} recording(s) have more than one channel (e.g. '{key}': "
+                f"{n} channels)",
+                f"each is read as the channel reco2file_and_channel names (e.g. '{key}': "
+                f"{fc.label}, channel index {fc.index})",
+                "multi-channel",
+                note=True,
+            )
+        if one_channel:
+            fc = r2fc[one_channel[0]]
+            self.add(
+                r2fc_path,
+                None,
+                f"{len(one_channel)} recording(s) are one-channel audio though named channel "
+                f"{fc.label} or later here (e.g. '{one_channel[0]}', line {fc.lineno})",
+                "they are read as they are: their wav.scp entries are taken to pick the "
+                "channel themselves (as sph2pipe -c 2 does)",
+                "one-channel",
+                note=True,
+            )
+
+    def check_audio_files(self, wav, segs, utt2dur, r2fc: dict[str, FileAndChannel]):
         wav_path = self.dir / "wav.scp"
 
         def decode(item):
             key, tl = item
             try:
-                x, sr = read_audio_native(tl.value, what=f"recording '{key}'")
-                return key, tl, sr, len(x) / sr, None
+                x, sr = read_audio_channels(tl.value, what=f"recording '{key}'")
+                return key, tl, sr, x.shape[0] / sr, x.shape[1], None
             except SpeechseqError as e:
-                return key, tl, None, None, str(e)
+                return key, tl, None, None, 0, str(e)
 
+        refused = pipes_refused()
         items = [
             (k, tl)
             for k, tl in wav.items()
-            if tl.value.strip().endswith("|") or Path(tl.value.strip()).is_file()
+            if (is_pipe(tl.value) and not refused) or Path(tl.value.strip()).is_file()
         ]
         with ThreadPoolExecutor(max_workers=max(1, self.num_jobs)) as pool:
             results = list(pool.map(decode, items))
+        self.check_channels(
+            [(key, tl, n) for key, tl, _, _, n, err in results if err is None], r2fc
+        )
         rates: Counter = Counter()
         dur_of: dict[str, float] = {}
         first_of_rate: dict[int, str] = {}
-        for key, tl, sr, dur, err in results:
+        for key, tl, sr, dur, _, err in results:
             if err is not None:
                 self.add(
                     wav_path,
@@ -522,14 +673,17 @@ class _Checker:
 
 
 def validate_data_dir(
-    path: str | os.PathLike, check_audio: bool = True, num_jobs: int = 1
+    path: str | os.PathLike, check_audio: bool = True, num_jobs: int = 1, channel: Channel = MIX
 ) -> list[Problem]:
-    """Every problem found in the data directory ``path`` (empty list: it is valid).
+    """Every problem found in the data directory ``path`` (no :attr:`Problem.is_error` one:
+    it is valid; warnings and notes may remain).
 
     ``check_audio=False`` skips decoding audio (file existence is still checked);
-    ``num_jobs`` threads decode audio in parallel.
+    ``num_jobs`` threads decode audio in parallel; ``channel`` is how multi-channel
+    recordings that reco2file_and_channel does not list will be read (an index, or
+    ``"mix"``), checked against each recording's channel count.
     """
-    return _Checker(Path(path), check_audio, num_jobs).run()
+    return _Checker(Path(path), check_audio, num_jobs, parse_channel(channel)).run()
 
 
 def data_dir_stats(path: str | os.PathLike) -> DirStats:

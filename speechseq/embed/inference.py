@@ -21,7 +21,7 @@ import torch
 from speechseq import __version__
 from speechseq.core.batching import FeatDataset, make_loader
 from speechseq.core.loading import load_experiment
-from speechseq.data.audio import read_audio
+from speechseq.data.audio import MIX, Channel, read_audio, read_spec
 from speechseq.data.kaldi_dir import DataDir, read_ctm, read_segments
 from speechseq.embed.model import EmbedConfig, SegmentAutoencoder
 from speechseq.embed.segments import (
@@ -117,10 +117,12 @@ class Sources:
     """Recordings to embed: the utterances of a data dir or the files of a folder.
 
     ``feats(source) -> [T, C]`` (model feature settings), ``audio(source) -> samples``.
+    ``channel`` reads multi-channel audio (an index, or ``"mix"``: the average); a data dir's
+    reco2file_and_channel chooses for the recordings it lists.
     """
 
-    def __init__(self, path: Path, frontend: FrontEnd):
-        self.path, self.frontend = path, frontend
+    def __init__(self, path: Path, frontend: FrontEnd, channel: Channel = MIX):
+        self.path, self.frontend, self.channel = path, frontend, channel
         self.sample_rate = frontend.sample_rate
         self.data = DataDir(path) if (path / "wav.scp").is_file() else None
         if self.data is not None:
@@ -134,9 +136,11 @@ class Sources:
 
     def audio(self, source: str) -> np.ndarray:
         if self.data is not None:
-            spec, start, end = self.data.audio_spec(source)
-            return read_audio(spec, self.sample_rate, start_s=start, end_s=end, what=source)
-        return read_audio(self.files[source], self.sample_rate, what=str(self.files[source]))
+            return read_spec(
+                self.data.audio_spec(source, self.channel), self.sample_rate, what=source
+            )
+        path = self.files[source]
+        return read_audio(path, self.sample_rate, channel=self.channel, what=str(path))
 
     def feats(self, source: str) -> np.ndarray:
         f = self.frontend.normalise(self.frontend.audio_features(self.audio(source)))
@@ -193,13 +197,17 @@ def embed_audio(
     hop_s: float | None = None,
     ctm: str | None = None,
     device: str = "auto",
+    channel: Channel = MIX,
 ) -> dict:
-    """Embed every candidate segment of ``audio``; returns the summary written to meta.json."""
+    """Embed every candidate segment of ``audio``; returns the summary written to meta.json.
+
+    ``channel``: which channel of multi-channel audio (an index, or ``"mix"``: the average).
+    """
     m = load_embedder(exp_dir, device)
     widths_s = parse_widths(widths or m.cfg.embed.window_s)
     hop = hop_s if hop_s is not None else m.cfg.embed.hop_s
     t0 = time.perf_counter()
-    sources = Sources(Path(audio), m.frontend)
+    sources = Sources(Path(audio), m.frontend, channel)
     segs, feats = segments_for(sources, segments, widths_s, hop, ctm)
     reader = SegmentReader(feats.__getitem__, segs, {s: f.shape[0] for s, f in feats.items()})
     vectors = embed_reader(m, reader, progress=True)
@@ -214,6 +222,7 @@ def embed_audio(
         "segments": segments,
         "window_s": widths_s if segments == "window" else None,
         "hop_s": hop if segments == "window" else None,
+        "channel": channel,
         "features": dataclasses.asdict(m.feat_cfg),
         "audio_s": round(audio_s, 2),
         "seconds": round(elapsed, 2),
@@ -236,8 +245,13 @@ def embed_audio(
     return meta
 
 
-def query_vectors(m: LoadedEmbedder, files: list[str]) -> tuple[np.ndarray, list[np.ndarray]]:
+def query_vectors(
+    m: LoadedEmbedder, files: list[str], channel: Channel = MIX
+) -> tuple[np.ndarray, list[np.ndarray]]:
     """Embed spoken queries (silence trimmed); also returns their features for DTW."""
     sr = m.frontend.sample_rate
-    feats = [m.frontend.audio_features(trim_silence(read_audio(f, sr), sr)) for f in files]
+    feats = [
+        m.frontend.audio_features(trim_silence(read_audio(f, sr, channel=channel), sr))
+        for f in files
+    ]
     return embed_features(m, feats), feats

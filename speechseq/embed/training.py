@@ -9,7 +9,7 @@ from pathlib import Path
 from speechseq.core.batching import FeatDataset
 from speechseq.core.experiment import copy_feature_config, experiment_run, write_header
 from speechseq.core.trainer import Trainer, TrainState
-from speechseq.data.audio import read_audio
+from speechseq.data.audio import read_spec
 from speechseq.data.kaldi_dir import DataDir, write_table
 from speechseq.embed.model import EmbedConfig, EmbedTask, variant_name
 from speechseq.embed.segments import (
@@ -51,8 +51,7 @@ def data_segments(data: DataDir, reader, how: str, opts) -> list[SegmentSpec]:
     if how == "vad":
         out = []
         for u in reader.utt_ids:
-            spec, start, end = data.audio_spec(u)
-            x = read_audio(spec, 16000, start_s=start, end_s=end, what=u)
+            x = read_spec(data.audio_spec(u), 16000, what=u)
             out += vad_segments(u, x, 16000)
         return out
     raise SpeechseqError(f"--segments {how}: use ctm, vad or window")

@@ -31,7 +31,7 @@ import kaldiio.matio
 import numpy as np
 import torch
 
-from speechseq.data.audio import read_audio
+from speechseq.data.audio import MIX, AudioSpec, Channel, read_spec
 from speechseq.data.kaldi_dir import DataDir, c_sorted, write_table
 from speechseq.errors import SpeechseqError
 from speechseq.features.cmvn import GLOBAL_KEY, cmvn_stats
@@ -63,9 +63,7 @@ class FeatsSummary:
 @dataclass(frozen=True)
 class _Item:
     utt: str
-    spec: str  # wav.scp entry
-    start_s: float
-    end_s: float | None
+    audio: AudioSpec  # wav.scp entry, span and channel
 
 
 _worker_cfg: FeatureConfig | None = None
@@ -81,21 +79,16 @@ def _featurise(item: _Item) -> tuple[str, np.ndarray | None, str | None, float]:
     """``(utt, feats [T, C] or None, error message or None, audio seconds)`` for one utterance."""
     cfg = _worker_cfg
     try:
-        x = read_audio(
-            item.spec,
-            target_sr=cfg.sample_rate,
-            start_s=item.start_s,
-            end_s=item.end_s,
-            what=item.utt,
-        )
+        x = read_spec(item.audio, target_sr=cfg.sample_rate, what=item.utt)
         feats = compute_features(x, cfg, seed=dither_seed(cfg.seed, item.utt), what=item.utt)
     except SpeechseqError as e:
         return item.utt, None, str(e), 0.0
     return item.utt, feats, None, len(x) / cfg.sample_rate
 
 
-def _items(data: DataDir) -> list[_Item]:
-    """One work item per utterance of utt2spk (C order), checked against wav.scp/segments."""
+def _items(data: DataDir, channel: Channel = MIX) -> list[_Item]:
+    """One work item per utterance of utt2spk (C order), checked against wav.scp/segments;
+    ``channel`` for recordings reco2file_and_channel does not list."""
     utt2spk = data.utt2spk
     if GLOBAL_KEY in utt2spk.values():
         raise SpeechseqError(
@@ -120,8 +113,7 @@ def _items(data: DataDir) -> list[_Item]:
                 f"{data.file('wav.scp')}: utterance '{utt}' of utt2spk has no audio — add it to wav.scp, or run "
                 f"`speechseq data fix {data.path}` to drop it"
             )
-        spec, start_s, end_s = data.audio_spec(utt)
-        items.append(_Item(utt, spec, start_s, end_s))
+        items.append(_Item(utt, data.audio_spec(utt, channel)))
     if not items:
         raise SpeechseqError(
             f"{data.file('utt2spk')}: no utterances — nothing to compute features for"
@@ -156,17 +148,19 @@ def compute_feats(
     num_jobs: int = 1,
     skip_bad: bool = False,
     progress: bool = True,
+    channel: Channel = MIX,
 ) -> FeatsSummary:
     """Compute features for every utterance of ``data_dir`` (segments honoured); see the module doc.
 
     An utterance whose audio cannot be read (or is shorter than one frame) stops the run
     with an error naming it, and no feats.scp is left; with ``skip_bad`` it is recorded in
     ``DATA/bad_utts`` and the run goes on. The output does not depend on ``num_jobs``:
-    dither noise is seeded from ``(cfg.seed, utt id)``.
+    dither noise is seeded from ``(cfg.seed, utt id)``. Multi-channel audio is read as
+    ``reco2file_and_channel`` says, else as ``channel`` (an index, or ``"mix"``: the average).
     """
     t0 = time.perf_counter()
     data = DataDir(data_dir)
-    items = _items(data)
+    items = _items(data, channel)
     utt2spk = data.utt2spk
     num_jobs = max(1, min(int(num_jobs), len(items)))
     ark_dir = (data.path / "feats").resolve()

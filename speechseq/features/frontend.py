@@ -28,7 +28,7 @@ from pathlib import Path
 import kaldiio
 import numpy as np
 
-from speechseq.data.audio import read_audio
+from speechseq.data.audio import MIX, Channel, read_audio
 from speechseq.errors import SpeechseqError
 from speechseq.features.cmvn import GLOBAL_KEY, apply_cmvn, cmvn_stats
 from speechseq.features.config import (
@@ -113,20 +113,20 @@ class FrontEnd:
             return apply_cmvn(feats, self.global_stats)
         return np.asarray(feats, dtype=np.float32)
 
-    def file_features(self, path: str | os.PathLike) -> np.ndarray:
-        """Normalised features ``[T, dim]`` of an audio file (resampled to the model's rate)."""
-        feats = self.normalise(
-            self.audio_features(read_audio(path, target_sr=self._cfg().sample_rate))
-        )
+    def file_features(self, path: str | os.PathLike, channel: Channel = MIX) -> np.ndarray:
+        """Normalised features ``[T, dim]`` of an audio file (resampled to the model's rate;
+        ``channel``: an index, or ``"mix"``, the average of the channels)."""
+        x = read_audio(path, target_sr=self._cfg().sample_rate, channel=channel)
+        feats = self.normalise(self.audio_features(x))
         if feats.shape[1] != self.input_dim:
             raise SpeechseqError(
                 f"{self.where}/feats.yaml gives {feats.shape[1]}-dim features but the model expects {self.input_dim}"
             )
         return feats
 
-    def files_reader(self, paths: list[str]) -> ArrayReader:
+    def files_reader(self, paths: list[str], channel: Channel = MIX) -> ArrayReader:
         """An in-memory reader over audio files, keyed by the path as given."""
-        return ArrayReader({str(p): self.file_features(p) for p in paths})
+        return ArrayReader({str(p): self.file_features(p, channel) for p in paths})
 
     def _cfg(self) -> FeatureConfig:
         if self.feat_cfg is None:

@@ -7,13 +7,14 @@ baseline (:mod:`speechseq.std.dtw`) and the retrieval metrics.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import time
 from pathlib import Path
 
 import numpy as np
 
-from speechseq.data.audio import read_audio, write_wav
+from speechseq.data.audio import MIX, AudioSpec, Channel, read_audio, read_spec, write_wav
 from speechseq.data.kaldi_dir import DataDir, read_ctm
 from speechseq.embed.inference import (
     Sources,
@@ -45,7 +46,8 @@ def build(vecs_dir, out_dir, index_type: str = "auto"):
         vectors, rows, out_dir, embedder_id=meta["embedder_id"], index_type=index_type
     )
     settings = {
-        k: meta.get(k) for k in ("embedder_id", "model", "segments", "window_s", "hop_s", "audio")
+        k: meta.get(k)
+        for k in ("embedder_id", "model", "segments", "window_s", "hop_s", "audio", "channel")
     }
     with atomic_write(Path(out_dir) / EMBED_SETTINGS) as f:
         json.dump(settings, f, indent=2)
@@ -59,8 +61,17 @@ def embed_settings(index_dir) -> dict:
     return json.loads(path.read_text(encoding="utf-8"))
 
 
-def add(index_dir, audio, device: str = "auto") -> int:
-    """Embed new recordings the way the index's vectors were made, and add them."""
+def archive_channel(settings: dict) -> Channel:
+    """The channel the index's archive was embedded with (indexes from before the choice
+    existed read channel 0)."""
+    return settings.get("channel", 0)
+
+
+def add(index_dir, audio, device: str = "auto", channel: Channel = MIX) -> int:
+    """Embed new recordings the way the index's vectors were made, and add them.
+
+    ``channel``: which channel of the new multi-channel audio (an index, or ``"mix"``).
+    """
     import tempfile
 
     settings = embed_settings(index_dir)
@@ -77,6 +88,7 @@ def add(index_dir, audio, device: str = "auto") -> int:
             widths=widths,
             hop_s=settings.get("hop_s"),
             device=device,
+            channel=channel,
         )
         vectors, rows, meta = read_vectors(Path(tmp) / "v")
     known = {r.segment_id for r in store.segments}
@@ -111,9 +123,16 @@ def hits_for(
 
 
 def search_files(
-    index_dir, queries: list[str], top_k: int = 10, device: str = "auto"
+    index_dir,
+    queries: list[str],
+    top_k: int = 10,
+    device: str = "auto",
+    channel: Channel = MIX,
 ) -> tuple[list[list[Hit]], float]:
-    """Hits per query file, and search seconds per query (embedding + index + merging)."""
+    """Hits per query file, and search seconds per query (embedding + index + merging).
+
+    ``channel``: which channel of multi-channel query files (an index, or ``"mix"``).
+    """
 
     store = IndexStore.open(index_dir)
     m = load_embedder(embed_settings(index_dir)["model"], device)
@@ -124,16 +143,22 @@ def search_files(
         )
     warm_up()
     t0 = time.perf_counter()
-    q, _ = query_vectors(m, queries)
+    q, _ = query_vectors(m, queries, channel)
     scores, idx = store.search(q, top_k * RAW_HITS_PER_HIT)
     out = [hits_for(store, scores[k], idx[k], top_k) for k in range(len(queries))]
     return out, (time.perf_counter() - t0) / max(len(queries), 1)
 
 
 def export_hits(
-    hits: list[Hit], audio_root: str, out_dir, prefix: str, data_dir: str | None = None
+    hits: list[Hit],
+    audio_root: str,
+    out_dir,
+    prefix: str,
+    data_dir: str | None = None,
+    channel: Channel = MIX,
 ) -> list[Path]:
-    """Write each hit as a wav snippet ``OUT/<prefix>_<rank>.wav``."""
+    """Write each hit as a wav snippet ``OUT/<prefix>_<rank>.wav``; ``channel``: the one the
+    archive was embedded with (:func:`archive_channel`)."""
 
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
@@ -141,14 +166,29 @@ def export_hits(
     paths = []
     for rank, h in enumerate(hits, start=1):
         if data is not None:
-            spec, start, _ = data.audio_spec(h.source)
+            spec = data.audio_spec(h.source, channel)
         else:
-            spec, start = str(Path(audio_root) / h.source), 0.0
-        x = read_audio(spec, 16000, start_s=start + h.start_s, end_s=start + h.end_s, what=h.source)
+            spec = AudioSpec(str(Path(audio_root) / h.source), channel=channel)
+        start = spec.start_s
+        spec = dataclasses.replace(spec, start_s=start + h.start_s, end_s=start + h.end_s)
+        x = read_spec(spec, 16000, what=h.source)
         p = out / f"{prefix}_{rank:02d}.wav"
         write_wav(p, x, 16000)
         paths.append(p)
     return paths
+
+
+def export_query_hits(index_dir, queries: list[str], hits: list[list[Hit]], out_dir) -> list[Path]:
+    """:func:`export_hits` of each query's hits from the index's archive, named for the query
+    file (``OUT/<query stem>_<rank>.wav``)."""
+    settings = embed_settings(index_dir)
+    return [
+        p
+        for q, hs in zip(queries, hits, strict=True)
+        for p in export_hits(
+            hs, settings["audio"], out_dir, Path(q).stem, channel=archive_channel(settings)
+        )
+    ]
 
 
 # The DTW baseline's front end: 13 MFCCs (Kaldi defaults, no dither), each recording
@@ -162,24 +202,34 @@ def _mfcc(x: np.ndarray) -> np.ndarray:
     return DTW_FRONTEND.normalise(DTW_FRONTEND.audio_features(x))
 
 
-def archive_mfcc(audio_root: str) -> dict[str, np.ndarray]:
+def archive_mfcc(audio_root: str, channel: Channel = MIX) -> dict[str, np.ndarray]:
     """MFCC frames (mean/variance normalised per recording) of every archive recording."""
 
-    sources = Sources(Path(audio_root), DTW_FRONTEND)
+    sources = Sources(Path(audio_root), DTW_FRONTEND, channel)
     return {s: sources.feats(s) for s in sources.ids}
 
 
 def dtw_search_files(
-    index_dir, queries: list[str], top_k: int = 10, docs: dict | None = None
+    index_dir,
+    queries: list[str],
+    top_k: int = 10,
+    docs: dict | None = None,
+    channel: Channel = MIX,
 ) -> tuple[list[list[Hit]], float]:
-    """The classic baseline: segmental DTW of each query's MFCCs against every archive recording."""
+    """The classic baseline: segmental DTW of each query's MFCCs against every archive recording.
 
-    docs = docs if docs is not None else archive_mfcc(embed_settings(index_dir)["audio"])
+    ``channel``: which channel of multi-channel query files; the archive is read with the
+    channel it was embedded with.
+    """
+
+    if docs is None:
+        settings = embed_settings(index_dir)
+        docs = archive_mfcc(settings["audio"], archive_channel(settings))
     warm_up()
     t0 = time.perf_counter()
     out = []
     for q in queries:
-        x = q if isinstance(q, np.ndarray) else read_audio(q, 16000)
+        x = q if isinstance(q, np.ndarray) else read_audio(q, 16000, channel=channel)
         out.append(dtw_search(_mfcc(trim_silence(x, 16000)), docs, frame_shift_s=0.01, top_k=top_k))
     return out, (time.perf_counter() - t0) / max(len(queries), 1)
 
@@ -193,8 +243,12 @@ def evaluate_std(
     max_queries: int = 0,
     out_dir=None,
     device: str = "auto",
+    channel: Channel = MIX,
 ) -> list[dict]:
-    """MAP, P@10 and P@N of the embedder's index search (and of DTW) over a data dir of spoken queries."""
+    """MAP, P@10 and P@N of the embedder's index search (and of DTW) over a data dir of spoken queries.
+
+    ``channel``: which channel of multi-channel queries that reco2file_and_channel does not list.
+    """
 
     data = DataDir(queries_dir)
     if data.text is None:
@@ -211,8 +265,7 @@ def evaluate_std(
     ref = read_ctm(ref_ctm)
     audio = {}
     for q in qids:
-        spec, start, end = data.audio_spec(q)
-        audio[q] = read_audio(spec, 16000, start_s=start, end_s=end, what=q)
+        audio[q] = read_spec(data.audio_spec(q, channel), 16000, what=q)
 
     store = IndexStore.open(index_dir)
     m = load_embedder(embed_settings(index_dir)["model"], device)
@@ -232,7 +285,8 @@ def evaluate_std(
     ]
     per_query = {"embed": emb_results}
     if with_dtw:
-        docs = archive_mfcc(embed_settings(index_dir)["audio"])
+        settings = embed_settings(index_dir)
+        docs = archive_mfcc(settings["audio"], archive_channel(settings))
         hits, dtw_s = dtw_search_files(index_dir, [audio[q] for q in qids], top_k=top_k, docs=docs)
         dtw_results = dict(zip(qids, hits, strict=True))
         rows.append(

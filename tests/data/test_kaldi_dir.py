@@ -63,14 +63,15 @@ def test_data_dir_reads_tables(data_dir):
     assert d.spk2utt["b"] == ["b-1", "b-2", "b-3"]
     assert d.utt2dur["c-1"] == pytest.approx(0.2)
     assert d.text["b-2"] == "four"
-    assert d.audio_spec("a-1")[1:] == (0.0, None)
+    spec = d.audio_spec("a-1")
+    assert (spec.start_s, spec.end_s, spec.channel, spec.channel_from) == (0.0, None, "mix", None)
 
 
 def test_data_dir_audio_spec_honours_segments(seg_dir):
     d = DataDir(seg_dir)
     assert d.segments["s-2"] == Segment("rec1", 0.3, 0.6)
-    spec, start_s, end_s = d.audio_spec("s-2")
-    assert spec.endswith("rec1.wav") and (start_s, end_s) == (0.3, 0.6)
+    spec = d.audio_spec("s-2")
+    assert spec.entry.endswith("rec1.wav") and (spec.start_s, spec.end_s) == (0.3, 0.6)
     with pytest.raises(SpeechseqError, match="no segment for utterance 'zz'"):
         d.audio_spec("zz")
 
