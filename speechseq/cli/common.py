@@ -83,7 +83,7 @@ def type_option(default: str, help: str) -> Any:
 
 def num_utts_option(default: int | None, help: str) -> Any:
     """``--num-utts``: a number of utterances to make or keep."""
-    return typer.Option(default, "--num-utts", help=help)
+    return typer.Option(default, "--num-utts", min=1, help=help)
 
 
 # --- the trainer's options: every train-* command takes them the same way ---
@@ -91,7 +91,9 @@ def num_utts_option(default: int | None, help: str) -> Any:
 # in the help are the task configs' (tests/cli checks them against the dataclasses).
 
 CONFIG = typer.Option(
-    None, "--config", help="YAML config (sections encoder/train/...); options given on the command line override it."
+    None,
+    "--config",
+    help="YAML config (sections encoder/train/...); options given on the command line override it.",
 )
 RESUME = typer.Option(False, "--resume", help="Continue from the last checkpoint in OUT.")
 TRAIN_DEVICE = typer.Option(
