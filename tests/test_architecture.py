@@ -39,6 +39,7 @@ LAYERS: tuple[tuple[str, ...], ...] = (
     ("core",),  # task contract, encoders, batching, the Trainer, checkpoints, loading
     ("features", "text", "lm", "metrics", "synth"),  # front end, vocabularies, LMs, scores, corpora
     ("data",),  # Kaldi data dirs, audio I/O, signal perturbation
+    ("ranges",),  # the ranges and choices config fields declare, checked in one place
     ("errors", "fileio", "parallel", "progress", "speechseq"),  # the bottom
 )
 SAME_LAYER_ALLOWED: frozenset[tuple[str, str]] = frozenset()  # (importer, imported) packages

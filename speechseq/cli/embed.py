@@ -103,7 +103,7 @@ def embed_cmd(
         help="Window widths in seconds, comma separated [default: the model's].",
     ),
     hop: float | None = typer.Option(
-        None, "--hop", help="Window hop in seconds [default: the model's]."
+        None, "--hop", min=0.01, help="Window hop in seconds [default: the model's]."
     ),
     ctm: Path | None = typer.Option(
         None,
@@ -136,7 +136,9 @@ def embed_cmd(
 def search_cmd(
     queries: list[Path] = typer.Argument(..., help="Spoken query files."),
     idx: Path = INDEX,
-    top_k: int = typer.Option(10, "--top-k", help="Hits per query (after merging overlaps)."),
+    top_k: int = typer.Option(
+        10, "--top-k", min=1, help="Hits per query (after merging overlaps)."
+    ),
     as_json: bool = json_option("JSON instead of a table."),
     export: Path | None = typer.Option(
         None, "--export", help="Write each hit as a wav snippet here."
@@ -201,12 +203,12 @@ def eval_std_cmd(
         ..., "--queries", help="Data dir of spoken queries (text holds each query's word)."
     ),
     ref: Path = typer.Option(..., "--ref", help="CTM of the archive: the true occurrences."),
-    top_k: int = typer.Option(100, "--top-k", help="Hits ranked per query."),
+    top_k: int = typer.Option(100, "--top-k", min=1, help="Hits ranked per query."),
     dtw: bool = typer.Option(
         True, "--dtw/--no-dtw", help="Also evaluate the segmental DTW baseline."
     ),
     max_queries: int = typer.Option(
-        0, "--max-queries", help="Evaluate only the first N queries (0: all)."
+        0, "--max-queries", min=0, help="Evaluate only the first N queries (0: all)."
     ),
     out: Path | None = out_option("Write results.json (and per-query TSV) here.", required=False),
     device: str = DEVICE,

@@ -21,14 +21,15 @@ from speechseq import __version__
 from speechseq.cli import asr, data, embed, features, index, lm, synth
 from speechseq.cli.common import Group
 from speechseq.data.audio import NO_PIPES_ENV, refuse_pipes
-from speechseq.errors import SpeechseqError
+from speechseq.errors import SpeechseqError, os_error_message
 
 # In the order of the data flow: corpus, data dir, features, model, decoding, search.
 SUB_APPS = (synth.app, data.app, features.app, asr.app, embed.app, index.app, lm.app)
 
 
 class _RootGroup(Group):
-    """Turns a :class:`SpeechseqError` anywhere below into one line on stderr and its exit code."""
+    """Turns a :class:`SpeechseqError` anywhere below into one line on stderr and its exit code,
+    and a file-system error (``OSError``: disk full, no permission) into one line and exit 1."""
 
     def invoke(self, ctx):
         try:
@@ -36,6 +37,10 @@ class _RootGroup(Group):
         except SpeechseqError as e:
             print(f"error: {e}", file=sys.stderr)
             raise typer.Exit(e.exit_code) from None
+        except OSError as e:
+            training = (ctx.invoked_subcommand or "").startswith("train-")
+            print(f"error: {os_error_message(e, resume_hint=training)}", file=sys.stderr)
+            raise typer.Exit(1) from None
 
 
 app = typer.Typer(

@@ -10,6 +10,8 @@ with ``target_lengths: [N]``, and so on for any other field.
 from __future__ import annotations
 
 import random
+import re
+import traceback
 from collections.abc import Callable, Iterator, Mapping, Sequence
 
 import numpy as np
@@ -190,11 +192,11 @@ def make_loader(
     world_size: int = 1,
     collate_fn: Callable[[Sequence[dict]], dict] = collate,
 ) -> DataLoader:
-    """A DataLoader over bucketed batches; ``loader.batch_sampler`` has ``set_epoch``/``start_at``."""
+    """A :class:`Loader` over bucketed batches; ``loader.batch_sampler`` has ``set_epoch``/``start_at``."""
     sampler = BucketBatchSampler(
         dataset.lengths, max_frames, shuffle=shuffle, seed=seed, rank=rank, world_size=world_size
     )
-    return DataLoader(
+    return Loader(
         dataset,
         batch_sampler=sampler,
         collate_fn=collate_fn,
@@ -202,6 +204,60 @@ def make_loader(
         persistent_workers=False,
         worker_init_fn=_one_thread if num_workers else None,
     )
+
+
+class Loader(DataLoader):
+    """A DataLoader whose worker processes fail the way the main process would: a
+    :class:`SpeechseqError` or an ``OSError`` raised in a worker comes out as itself, with its
+    one-line message (torch re-raises a copy whose message is "Caught SpeechseqError in
+    DataLoader worker process 0. Original Traceback ..."; see :func:`unwrap_worker_error`)."""
+
+    def __iter__(self):
+        it = super().__iter__()
+        while True:
+            try:
+                batch = next(it)
+            except StopIteration:
+                return
+            except (SpeechseqError, OSError) as e:
+                error = unwrap_worker_error(e)
+                if error is e:
+                    raise
+                # torch's copy and its frames form a cycle holding the iterator: break it, so
+                # the workers stop now rather than in some process forked later
+                traceback.clear_frames(e.__traceback__)
+                break
+            yield batch
+        del it
+        raise error
+
+
+_OS_ERROR = re.compile(r"\[Errno (\d+)\] (.*?)(?:: '(.*)')?")  # str() of an OSError
+
+
+def unwrap_worker_error(err: Exception) -> Exception:
+    """The error a DataLoader worker raised, rebuilt from torch's re-raised copy of it: the
+    same class with the original message (the last ``module.Class: message`` line of the
+    traceback torch quotes), an ``OSError`` with its errno and file name; ``err`` itself when
+    it is not such a copy."""
+    text = str(err)
+    if not text.startswith("Caught ") or "\nOriginal Traceback" not in text:
+        return err
+    cls = type(err)
+    name = (
+        cls.__qualname__ if cls.__module__ == "builtins" else f"{cls.__module__}.{cls.__qualname__}"
+    )
+    k = text.rfind(f"\n{name}: ")
+    if k < 0:
+        return err
+    message = text[k + len(name) + 3 :].rstrip("\n")
+    if isinstance(err, OSError):
+        m = _OS_ERROR.fullmatch(message)
+        return OSError(int(m[1]), m[2], m[3]) if m else err
+    try:
+        return cls(message)
+    except TypeError:
+        return err
 
 
 def _one_thread(_worker_id: int) -> None:

@@ -1,7 +1,8 @@
-"""Typed, frozen config dataclasses read from YAML, with one clear error per unknown key.
+"""Typed, frozen config dataclasses read from YAML, with one clear error per bad key or value.
 
 A config file is a YAML mapping of sections (``encoder:``, ``train:``, task sections);
-each section fills one dataclass. Command-line options override file values. The fully
+each section fills one dataclass. Command-line options override file values. Every value is
+checked against the range or choices its field declares (:mod:`speechseq.ranges`). The fully
 resolved config is written back as ``exp/<model>/config.yaml``.
 """
 
@@ -16,25 +17,41 @@ from typing import Any, TypeVar
 
 import yaml
 
-from speechseq.errors import SpeechseqError
+from speechseq.errors import SpeechseqError, UsageError
 from speechseq.fileio import atomic_write
+from speechseq.ranges import check_values, rule_of
 
 T = TypeVar("T")
 
 
-def from_dict(cls: type[T], data: dict[str, Any] | None, where: str) -> T:
-    """Build dataclass ``cls`` from ``data``; an unknown key or a wrong type is an error naming ``where``."""
+def from_dict(
+    cls: type[T], data: dict[str, Any] | None, where: str, *, key: str = "", fix: str = ""
+) -> T:
+    """Build dataclass ``cls`` from ``data`` (read from ``where``, a file name or "config").
+
+    An unknown key is an error naming ``where``; a value of the wrong type, or outside the
+    range or choices its field declares (:mod:`speechseq.ranges`), is a usage error naming
+    the key (``encoder.hidden``, under ``key``), the value and the rule, and saying ``fix``
+    (default: fix it in ``where``)."""
     data = dict(data or {})
+    fix = fix or f"fix it in {where}"
     fields = {f.name: f for f in dataclasses.fields(cls)}
     unknown = sorted(set(data) - set(fields))
     if unknown:
         raise SpeechseqError(
-            f"{where}: unknown config key(s) {', '.join(unknown)} — valid keys are: {', '.join(fields)}"
+            f"{where}: {key + ': ' if key else ''}unknown config key(s) {', '.join(unknown)} — "
+            f"valid keys are: {', '.join(fields)}"
         )
     hints = typing.get_type_hints(cls)
     kwargs = {}
     for name, value in data.items():
-        kwargs[name] = _coerce(hints[name], value, f"{where}.{name}")
+        full = f"{key}.{name}" if key else name
+        try:
+            kwargs[name] = _coerce(hints[name], value, where, full, fix)
+        except _WrongType as e:
+            rule = rule_of(fields[name])
+            raise UsageError(f"{full} {value!r}: must be {rule or e.expected} — {fix}") from None
+    check_values(cls, data, key, fix)  # the values as written (an int, not the float it became)
     return cls(**kwargs)
 
 
@@ -45,7 +62,15 @@ def sections_of(cls: type[T], data: dict[str, Any], where: str) -> T:
     return from_dict(cls, {k: v for k, v in data.items() if k in fields}, where)
 
 
-def _coerce(tp, value, where):
+class _WrongType(Exception):
+    def __init__(self, expected: str):
+        self.expected = expected  # completes "must be ...": "an integer", "a mapping"
+
+
+_TYPE_WORDS = {int: "an integer", float: "a number", bool: "true or false", str: "a string"}
+
+
+def _coerce(tp, value, where: str, key: str, fix: str):
     origin = typing.get_origin(tp)
     if origin in (typing.Union, types.UnionType):
         args = [a for a in typing.get_args(tp) if a is not type(None)]
@@ -54,8 +79,8 @@ def _coerce(tp, value, where):
         tp = args[0]
     if dataclasses.is_dataclass(tp):
         if not isinstance(value, dict):
-            raise SpeechseqError(f"{where}: expected a mapping, got {value!r}")
-        return from_dict(tp, value, where)
+            raise _WrongType("a mapping of its keys")
+        return from_dict(tp, value, where, key=key, fix=fix)
     if tp is float and isinstance(value, (int, float)) and not isinstance(value, bool):
         return float(value)
     if tp is int and isinstance(value, int) and not isinstance(value, bool):
@@ -66,10 +91,8 @@ def _coerce(tp, value, where):
         return value
     if typing.get_origin(tp) in (tuple, list) and isinstance(value, (list, tuple)):
         return tuple(value)
-    if tp in (int, float, bool, str):
-        raise SpeechseqError(
-            f"{where}: expected {tp.__name__}, got {value!r} — fix the value in the config"
-        )
+    if tp in _TYPE_WORDS:
+        raise _WrongType(_TYPE_WORDS[tp])
     return value
 
 

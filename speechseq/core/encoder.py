@@ -17,41 +17,41 @@ from torch import nn
 from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
 
 from speechseq.errors import SpeechseqError
+from speechseq.ranges import Check, check_fields, integer, number, one_of, setting
+
+
+def _subsample_ok(value: str) -> bool:
+    return value in ("none", "conv2d4") or (
+        value.startswith("stack") and value[5:].isdigit() and int(value[5:]) >= 1
+    )
 
 
 @dataclass(frozen=True)
 class EncoderConfig:
-    subsample: str = (
-        "stack3"  # none | stackN (concatenate N frames, stride N) | conv2d4 (two stride-2 convs)
-    )
-    conv_channels: int = 32  # channels of the conv2d4 front end
-    rnn: str = "lstm"  # lstm | gru | rnn (vanilla, tanh or ReLU)
-    hidden: int = 256  # units per direction per layer
-    layers: int = 3  # recurrent layers
+    # none | stackN (concatenate N frames, stride N) | conv2d4 (two stride-2 convs)
+    subsample: str = setting("stack3", Check(_subsample_ok, "none, stackN (N >= 1) or conv2d4"))
+    conv_channels: int = setting(32, integer(ge=1))  # channels of the conv2d4 front end
+    rnn: str = setting("lstm", one_of("lstm", "gru", "rnn"))  # rnn: vanilla, tanh or ReLU (irnn)
+    hidden: int = setting(256, integer(ge=1))  # units per direction per layer
+    layers: int = setting(3, integer(ge=1))  # recurrent layers
     bidirectional: bool = True  # read the sequence both ways
     pyramidal: bool = (
         False  # halve time between recurrent layers (concatenate frame pairs), as in LAS
     )
-    dropout: float = 0.1  # dropout after the front end and between recurrent layers
+    # dropout after the front end and between recurrent layers
+    dropout: float = setting(0.1, number(ge=0, lt=1))
     irnn: bool = False  # vanilla RNN only: ReLU units with identity-initialised recurrent weights (Le et al. 2015)
-    forget_bias: float = (
-        1.0  # LSTM only: initial forget-gate bias, positive so memory is kept early in training
-    )
+    # LSTM only: initial forget-gate bias, positive so memory is kept early in training
+    forget_bias: float = setting(1.0, number())
+
+    def __post_init__(self):
+        check_fields(self, "encoder")
 
 
 def _check(cfg: EncoderConfig) -> None:
-    if cfg.rnn not in ("lstm", "gru", "rnn"):
-        raise SpeechseqError(f"encoder.rnn = {cfg.rnn!r}: use lstm, gru or rnn")
     if cfg.irnn and cfg.rnn != "rnn":
         raise SpeechseqError(
             "encoder.irnn is for the vanilla RNN only — set encoder.rnn: rnn or irnn: false"
-        )
-    if not (
-        cfg.subsample in ("none", "conv2d4")
-        or (cfg.subsample.startswith("stack") and cfg.subsample[5:].isdigit())
-    ):
-        raise SpeechseqError(
-            f"encoder.subsample = {cfg.subsample!r}: use none, stackN (e.g. stack3) or conv2d4"
         )
 
 

@@ -23,7 +23,9 @@ T = TypeVar("T")
 def resolve_config(
     cls: type[T], path: str | os.PathLike | None, sections: dict[str, dict[str, Any]] | None = None
 ) -> T:
-    """Defaults of ``cls``, then the YAML file at ``path``, then ``sections`` (command-line options, ``None`` = not given)."""
+    """Defaults of ``cls``, then the YAML file at ``path``, then ``sections`` (command-line options, ``None`` = not given).
+
+    A value outside its field's range is a usage error naming the key, the value and the range."""
     data = read_yaml(path) if path else {}
     for section, values in (sections or {}).items():
         given = {k: v for k, v in values.items() if v is not None}
@@ -32,7 +34,8 @@ def resolve_config(
             if not isinstance(data[section], dict):
                 raise SpeechseqError(f"{path}: section '{section}' must be a mapping")
             data[section].update(given)
-    return from_dict(cls, data, str(path) if path else "config")
+    fix = f"fix it in {path} or on the command line" if path else "fix it on the command line"
+    return from_dict(cls, data, str(path) if path else "config", fix=fix)
 
 
 def write_header(exp: Path, cfg, extra: dict[str, Any], argv: list[str] | None = None) -> None:

@@ -34,36 +34,51 @@ from speechseq.core.task import Task
 from speechseq.errors import SpeechseqError
 from speechseq.fileio import atomic_write
 from speechseq.progress import progress_bar
+from speechseq.ranges import FREE, Check, check_fields, integer, number, one_of, setting
+
+
+def _device_ok(value: str) -> bool:
+    return value in ("auto", "cpu", "cuda", "mps") or (
+        value.startswith("cuda:") and value[5:].isdigit()
+    )
 
 
 @dataclass(frozen=True)
 class TrainConfig:
-    max_epochs: int = 30  # passes over the training set
-    max_frames: int = 12000  # padded 10 ms frames per batch (N * max T)
-    lr: float = 2e-3  # peak learning rate (AdamW)
-    weight_decay: float = 1e-2  # AdamW decoupled weight decay
-    warmup_steps: int = 200  # linear warmup from 0 to lr
-    min_lr_ratio: float = 0.05  # cosine decay ends at lr * min_lr_ratio
-    clip_norm: float = (
-        5.0  # gradient-norm clipping threshold (a cliff must not throw the weights away)
-    )
-    max_bad_steps: int = 20  # consecutive non-finite steps before training stops
-    checkpoint_every: int = 500  # steps between step checkpoints (0: epoch checkpoints only)
-    keep_checkpoints: int = 3  # step checkpoints kept (oldest removed)
-    patience: int = 0  # epochs without dev improvement before stopping (0: never stop early)
-    average_last: int = (
-        1  # final.pt = average of the last k epoch checkpoints (1: the best epoch's weights)
-    )
-    precision: str = "auto"  # auto (bf16/fp16 on GPU, fp32 on CPU) | fp32 | bf16 | fp16
-    device: str = "auto"  # auto | cpu | cuda[:N] | mps
-    seed: int = 0  # seeds Python, NumPy and torch; batches depend on (seed, epoch)
-    num_workers: int = 0  # data-loading worker processes
+    max_epochs: int = setting(30, integer(ge=1))  # passes over the training set
+    max_frames: int = setting(12000, integer(ge=1))  # padded 10 ms frames per batch (N * max T)
+    lr: float = setting(2e-3, number(gt=0))  # peak learning rate (AdamW)
+    weight_decay: float = setting(1e-2, number(ge=0))  # AdamW decoupled weight decay
+    warmup_steps: int = setting(200, integer(ge=0))  # linear warmup from 0 to lr
+    min_lr_ratio: float = setting(0.05, number(ge=0, le=1))  # cosine decay ends at lr * this
+    # gradient-norm clipping threshold (a cliff must not throw the weights away)
+    clip_norm: float = setting(5.0, number(gt=0))
+    # consecutive non-finite steps before training stops
+    max_bad_steps: int = setting(20, integer(ge=1))
+    # steps between step checkpoints (0: epoch checkpoints only)
+    checkpoint_every: int = setting(500, integer(ge=0))
+    keep_checkpoints: int = setting(3, integer(ge=1))  # step checkpoints kept (oldest removed)
+    # epochs without dev improvement before stopping (0: never stop early)
+    patience: int = setting(0, integer(ge=0))
+    # final.pt = average of the last k epoch checkpoints (1: the best epoch's weights)
+    average_last: int = setting(1, integer(ge=1))
+    # auto (bf16/fp16 on GPU, fp32 on CPU) | fp32 | bf16 | fp16
+    precision: str = setting("auto", one_of("auto", "fp32", "bf16", "fp16"))
+    # auto (cuda, then mps, then cpu) | cpu | cuda[:N] | mps
+    device: str = setting("auto", Check(_device_ok, "auto, cpu, cuda, cuda:N or mps"))
+    # seeds Python, NumPy and torch; batches depend on (seed, epoch)
+    seed: int = setting(0, integer(ge=0))
+    num_workers: int = setting(0, integer(ge=0))  # data-loading worker processes
     deterministic: bool = False  # torch deterministic algorithms (for exact resume checks)
-    init_from: str = (
-        ""  # start from the weights of another experiment dir (its final.pt) or a .pt file
-    )
-    init_part: str = ""  # with init_from: only parameters under this prefix (e.g. "encoder"); "" = all that match
-    freeze: str = ""  # comma-separated parameter-name prefixes kept fixed (e.g. "encoder")
+    # start from the weights of another experiment dir (its final.pt) or a .pt file
+    init_from: str = setting("", FREE)
+    # with init_from: only parameters under this prefix (e.g. "encoder"); "" = all that match
+    init_part: str = setting("", FREE)
+    # comma-separated parameter-name prefixes kept fixed (e.g. "encoder")
+    freeze: str = setting("", FREE)
+
+    def __post_init__(self):
+        check_fields(self, "train")
 
 
 @dataclass

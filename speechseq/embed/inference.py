@@ -34,7 +34,7 @@ from speechseq.embed.segments import (
     vad_segments,
     window_segments,
 )
-from speechseq.errors import SpeechseqError
+from speechseq.errors import SpeechseqError, UsageError
 from speechseq.features.frontend import FrontEnd
 from speechseq.features.reader import ArrayReader
 from speechseq.fileio import atomic_dir
@@ -180,7 +180,7 @@ def segments_for(
             )
         segs = [SegmentSpec(sid, seg.reco, seg.start_s, seg.end_s) for sid, seg in table.items()]
     else:
-        raise SpeechseqError(f"--segments {how}: use window, vad, ctm or segments")
+        raise UsageError(f"--segments {how}: use window, vad, ctm or segments")
     if not segs:
         raise SpeechseqError(
             f"{sources.path}: no candidate segments — check the audio or choose another --segments"

@@ -22,27 +22,47 @@ from speechseq.core.config import sections_of
 from speechseq.core.encoder import Encoder, EncoderConfig
 from speechseq.core.task import Task
 from speechseq.core.trainer import TrainConfig
+from speechseq.errors import UsageError
+from speechseq.ranges import Check, check_fields, integer, number, one_of, setting
+
+
+def _seconds_list(text: str) -> bool:
+    values = [float(v) for v in text.split(",") if v.strip()]
+    return bool(values) and all(0 < v < float("inf") for v in values)
 
 
 @dataclass(frozen=True)
 class EmbedOptions:
-    dim: int = 256  # segment vector size
-    variant: str = "sa"  # sa (autoencoder) | dsa (denoising: corrupted input, clean target)
-    decoder_hidden: int = 256  # decoder LSTM units
-    noise_std: float = 0.3  # dsa: Gaussian noise added to the normalised features
-    mask_prob: float = 0.15  # dsa: fraction of frames zeroed (in runs), and of feature bins
-    same_word_weight: float = (
-        0.0  # > 0: the "same-word" variant: a supervised contrastive term pulls together
-    )
+    dim: int = setting(256, integer(ge=1))  # segment vector size
+    # sa (autoencoder) | dsa (denoising: corrupted input, clean target)
+    variant: str = setting("sa", one_of("sa", "dsa"))
+    decoder_hidden: int = setting(256, integer(ge=1))  # decoder LSTM units
+    noise_std: float = setting(0.3, number(ge=0))  # dsa: Gaussian noise on the normalised features
+    # dsa: fraction of frames zeroed (in runs), and of feature bins
+    mask_prob: float = setting(0.15, number(ge=0, lt=1))
+    # > 0: the "same-word" variant: a supervised contrastive term pulls together
     # vectors of segments with the same word label (ctm segments only) and pushes others apart
-    temperature: float = 0.1  # same-word variant: softmax temperature of the contrastive term
-    segments: str = "ctm"  # ctm | vad | window: where training segments come from
-    min_dur_s: float = 0.15  # training segments shorter than this are left out (and counted)
-    max_dur_s: float = 1.5  # ... and longer than this
-    window_s: str = (
-        "0.3,0.5,0.7,0.9"  # window widths (seconds) for --segments window and for embedding audio
+    same_word_weight: float = setting(0.0, number(ge=0))
+    # same-word variant: softmax temperature of the contrastive term
+    temperature: float = setting(0.1, number(gt=0))
+    # ctm | vad | window: where training segments come from
+    segments: str = setting("ctm", one_of("ctm", "vad", "window"))
+    # training segments shorter than this are left out (and counted)
+    min_dur_s: float = setting(0.15, number(ge=0))
+    max_dur_s: float = setting(1.5, number(gt=0))  # ... and longer than this
+    # window widths (seconds) for --segments window and for embedding audio
+    window_s: str = setting(
+        "0.3,0.5,0.7,0.9", Check(_seconds_list, "seconds > 0 separated by commas, e.g. 0.3,0.5")
     )
-    hop_s: float = 0.05  # window hop (seconds)
+    hop_s: float = setting(0.05, number(gt=0))  # window hop (seconds)
+
+    def __post_init__(self):
+        check_fields(self, "embed")
+        if self.min_dur_s > self.max_dur_s:
+            raise UsageError(
+                f"embed.min_dur_s {self.min_dur_s} is above embed.max_dur_s {self.max_dur_s} — "
+                f"no segment would be kept; lower min_dur_s or raise max_dur_s"
+            )
 
 
 def variant_name(opts: EmbedOptions) -> str:

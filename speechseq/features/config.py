@@ -15,36 +15,44 @@ from pathlib import Path
 
 from speechseq.errors import SpeechseqError, UsageError
 from speechseq.fileio import atomic_write
+from speechseq.ranges import check_fields, integer, number, one_of, setting
 
 FEATURE_TYPES = ("fbank", "mfcc")
 WINDOW_TYPES = ("povey", "hamming", "hanning", "rectangular", "blackman")
 CONFIG_NAME = "conf/feats.yaml"  # relative to the data dir
+FIX = f"fix the compute-feats option or {CONFIG_NAME}"  # how to mend a value out of its range
 
 
 @dataclass(frozen=True)
 class FeatureConfig:
-    type: str = "fbank"  # fbank (log mel filterbank) | mfcc
-    sample_rate: int = 16000  # Hz; audio is resampled to it on reading
-    frame_length_ms: float = 25.0  # window length
-    frame_shift_ms: float = 10.0  # hop between frames
-    dither: float = 1.0  # std of Gaussian noise added to each frame (int16 scale); 0 = none
-    seed: int = 0  # dither seed; the noise of an utterance depends only on (seed, utt id)
-    preemph_coeff: float = 0.97  # x[i] -= coeff * x[i-1] within each frame
+    type: str = setting("fbank", one_of(*FEATURE_TYPES))  # fbank (log mel filterbank) | mfcc
+    sample_rate: int = setting(16000, integer(ge=1))  # Hz; audio is resampled to it on reading
+    frame_length_ms: float = setting(25.0, number(gt=0))  # window length
+    frame_shift_ms: float = setting(10.0, number(gt=0))  # hop between frames
+    # std of Gaussian noise added to each frame (int16 scale); 0 = none
+    dither: float = setting(1.0, number(ge=0))
+    # dither seed; the noise of an utterance depends only on (seed, utt id)
+    seed: int = setting(0, integer(ge=0))
+    preemph_coeff: float = setting(0.97, number(ge=0, le=1))  # x[i] -= coeff * x[i-1] in a frame
     remove_dc_offset: bool = True  # subtract each frame's mean
-    window_type: str = "povey"  # povey (hann ** 0.85) | hamming | hanning | rectangular | blackman
-    blackman_coeff: float = 0.42  # only for the blackman window
+    # povey (hann ** 0.85) | hamming | hanning | rectangular | blackman
+    window_type: str = setting("povey", one_of(*WINDOW_TYPES))
+    blackman_coeff: float = setting(0.42, number())  # only for the blackman window
     snip_edges: bool = True  # True: only frames that fit in the audio; False: reflect at the edges
     round_to_power_of_two: bool = True  # pad each frame to a power of two for the FFT (400 -> 512)
-    num_mel_bins: int | None = None  # triangular mel filters; None = 80 for fbank, 23 for mfcc
-    low_freq: float = 20.0  # Hz, lower edge of the first mel bin
-    high_freq: float = 0.0  # Hz, upper edge of the last bin; <= 0 means Nyquist + high_freq
-    num_ceps: int = 13  # mfcc only: cepstra kept after the DCT
-    cepstral_lifter: float = 22.0  # mfcc only: lifter Q (0 = none)
+    # triangular mel filters; None = 80 for fbank, 23 for mfcc
+    num_mel_bins: int | None = setting(None, integer(ge=3))
+    low_freq: float = setting(20.0, number(ge=0))  # Hz, lower edge of the first mel bin
+    # Hz, upper edge of the last bin; <= 0 means Nyquist + high_freq
+    high_freq: float = setting(0.0, number())
+    num_ceps: int = setting(13, integer(ge=1))  # mfcc only: cepstra kept after the DCT
+    cepstral_lifter: float = setting(22.0, number(ge=0))  # mfcc only: lifter Q (0 = none)
     use_energy: bool | None = (
         None  # add log frame energy (mfcc: replaces c0); None = False fbank, True mfcc
     )
     raw_energy: bool = True  # energy before pre-emphasis and window (Kaldi's default)
-    energy_floor: float = 0.0  # floor on the energy (absolute, not log); 0 = none
+    # floor on the energy (absolute, not log); 0 = none
+    energy_floor: float = setting(0.0, number(ge=0))
 
     def __post_init__(self):
         if self.type not in FEATURE_TYPES:
@@ -55,20 +63,11 @@ class FeatureConfig:
             object.__setattr__(self, "num_mel_bins", 80 if self.type == "fbank" else 23)
         if self.use_energy is None:
             object.__setattr__(self, "use_energy", self.type == "mfcc")
-        if self.window_type not in WINDOW_TYPES:
-            raise UsageError(
-                f"window type '{self.window_type}' is unknown — use one of {', '.join(WINDOW_TYPES)}"
-            )
-        if self.sample_rate <= 0 or self.frame_length_ms <= 0 or self.frame_shift_ms <= 0:
-            raise UsageError("sample rate, frame length and frame shift must be positive")
+        check_fields(self, fix=FIX)
         if self.frame_length_samples < 2 or self.frame_shift_samples < 1:
             raise UsageError(
                 f"a frame of {self.frame_length_ms} ms at {self.sample_rate} Hz is too short — use a longer frame"
             )
-        if self.dither < 0:
-            raise UsageError(f"dither {self.dither} is negative — use 0 (none) or a positive value")
-        if self.num_mel_bins < 3:
-            raise UsageError(f"--num-mel-bins {self.num_mel_bins} is too small — use at least 3")
         nyquist = self.sample_rate / 2
         if not 0 <= self.low_freq < self.high_freq_hz <= nyquist:
             raise UsageError(

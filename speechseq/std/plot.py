@@ -8,7 +8,7 @@ from pathlib import Path
 import numpy as np
 
 from speechseq.data.kaldi_dir import read_ctm
-from speechseq.errors import SpeechseqError
+from speechseq.errors import SpeechseqError, UsageError
 from speechseq.fileio import atomic_write
 from speechseq.std.vectors import read_vectors
 
@@ -36,7 +36,7 @@ def project_2d(x: np.ndarray, method: str = "pca", seed: int = 0) -> np.ndarray:
         return TSNE(
             n_components=2, random_state=seed, init="pca", perplexity=min(30, max(2, len(x) // 4))
         ).fit_transform(x)
-    raise SpeechseqError(f"--method {method}: use pca or tsne")
+    raise UsageError(f"--method {method}: use pca or tsne")
 
 
 def plot_embeddings(
