@@ -43,3 +43,13 @@ def words_corpus(tmp_path_factory):
     return _synth_corpus(
         tmp_path_factory.mktemp("words"), "words", 60, seed=5, train_spk=8, heldout_spk=3
     )
+
+
+@pytest.fixture(scope="session")
+def command_runner(tmp_path_factory):
+    """Runs speechseq commands in forks of one subprocess (tests/faults.py)."""
+    from tests.faults import CommandRunner
+
+    runner = CommandRunner(tmp_path_factory.mktemp("runs"))
+    yield runner
+    runner.close()

@@ -27,6 +27,7 @@ from speechseq.embed.model import EmbedConfig, SegmentAutoencoder
 from speechseq.embed.segments import (
     SegmentReader,
     SegmentSpec,
+    check_speech,
     ctm_segments,
     parse_widths,
     segment_cmvn,
@@ -70,15 +71,31 @@ def load_embedder(
 def embed_reader(
     m: LoadedEmbedder, reader, max_frames: int = 40000, progress: bool = False
 ) -> np.ndarray:
-    """Vectors ``[len(reader), dim]`` in ``reader.utt_ids`` order (batched; a progress bar on request)."""
+    """Vectors ``[len(reader), dim]`` in ``reader.utt_ids`` order (batched; a progress bar on request).
+
+    The ids must be unique; every row is filled (a row left over would be a zero vector).
+    """
     ids = list(reader.utt_ids)
-    out = np.zeros((len(ids), m.cfg.embed.dim), dtype=np.float32)
     pos = {u: k for k, u in enumerate(ids)}
+    if len(pos) != len(ids):
+        dup = next(u for k, u in enumerate(ids) if pos[u] != k)
+        raise SpeechseqError(
+            f"segment id '{dup}' occurs {ids.count(dup)} times — segment ids must be unique; "
+            "rename the sources or segments that share it"
+        )
+    out = np.zeros((len(ids), m.cfg.embed.dim), dtype=np.float32)
+    filled = np.zeros(len(ids), dtype=bool)
     with progress_bar("embed", enabled=progress) as bar:
         task = bar.add_task("embed", total=len(ids))
         for batch in make_loader(FeatDataset(reader, ids), max_frames, shuffle=False):
             _embed_batch(m, batch, out, pos)
+            filled[[pos[u] for u in batch["utt_ids"]]] = True
             bar.update(task, advance=len(batch["utt_ids"]))
+    missing = np.flatnonzero(~filled)
+    if missing.size:  # a batching bug, not the user's: say which, rather than return garbage
+        raise RuntimeError(
+            f"no vector was made for segment '{ids[missing[0]]}' ({missing.size} in all)"
+        )
     return out
 
 
@@ -185,7 +202,21 @@ def segments_for(
         raise SpeechseqError(
             f"{sources.path}: no candidate segments — check the audio or choose another --segments"
         )
+    _check_unique(segs, sources.path)
     return segs, feats
+
+
+def _check_unique(segs: list[SegmentSpec], where: Path) -> None:
+    """One segment id per span: ids name index rows, and a repeat would lose a vector."""
+    first: dict[str, SegmentSpec] = {}
+    for seg in segs:
+        other = first.setdefault(seg.segment_id, seg)
+        if other is not seg:
+            raise SpeechseqError(
+                f"{where}: segment id '{seg.segment_id}' is given to {other.source} "
+                f"{other.start_s:.3f}-{other.end_s:.3f} s and to {seg.source} {seg.start_s:.3f}-{seg.end_s:.3f} s "
+                "— rename one of the recordings (ids replace '/' and ' ' by '_') or fix the segments file"
+            )
 
 
 def embed_audio(
@@ -248,10 +279,11 @@ def embed_audio(
 def query_vectors(
     m: LoadedEmbedder, files: list[str], channel: Channel = MIX
 ) -> tuple[np.ndarray, list[np.ndarray]]:
-    """Embed spoken queries (silence trimmed); also returns their features for DTW."""
+    """Embed spoken queries (silence trimmed); also returns their features for DTW.
+
+    A query without speech (silent or near-silent audio) is an error naming it.
+    """
     sr = m.frontend.sample_rate
-    feats = [
-        m.frontend.audio_features(trim_silence(read_audio(f, sr, channel=channel), sr))
-        for f in files
-    ]
+    audio = [check_speech(read_audio(f, sr, channel=channel), str(f)) for f in files]
+    feats = [m.frontend.audio_features(trim_silence(x, sr)) for x in audio]
     return embed_features(m, feats), feats

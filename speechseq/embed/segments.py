@@ -8,6 +8,7 @@ segment itself, so an archive window and a spoken query are normalised the same 
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 import numpy as np
@@ -16,6 +17,7 @@ from speechseq.data.kaldi_dir import CtmEntry
 from speechseq.errors import SpeechseqError
 
 FRAME_SHIFT_S = 0.01  # features are 10 ms frames
+SILENCE_PEAK_DBFS = -60.0  # a query whose loudest sample is quieter than this holds no speech
 
 
 @dataclass(frozen=True)
@@ -42,9 +44,12 @@ def parse_widths(text: str) -> list[float]:
 def window_segments(
     source: str, duration_s: float, widths_s: list[float], hop_s: float
 ) -> list[SegmentSpec]:
-    """Sliding windows of each width every ``hop_s`` seconds (windows past the end are dropped;
-    a recording shorter than a width gets one window covering all of it)."""
-    out = []
+    """Sliding windows of each width every ``hop_s`` seconds (windows past the end are dropped).
+
+    A recording shorter than a width gets one window covering all of it, once however many
+    widths it is shorter than: every window of the list has its own span and segment id.
+    """
+    out, seen = [], set()
     for w in widths_s:
         if duration_s <= w:
             starts = [0.0]
@@ -52,11 +57,10 @@ def window_segments(
             starts = np.arange(0.0, duration_s - w + 1e-9, hop_s).tolist()
         for s in starts:
             e = min(s + w, duration_s)
-            out.append(
-                SegmentSpec(
-                    f"{_safe(source)}_{s:07.2f}_{e:07.2f}", source, round(s, 3), round(e, 3)
-                )
-            )
+            seg_id = f"{_safe(source)}_{s:07.2f}_{e:07.2f}"
+            if seg_id not in seen:  # the whole recording again, for another width
+                seen.add(seg_id)
+                out.append(SegmentSpec(seg_id, source, round(s, 3), round(e, 3)))
     return out
 
 
@@ -89,6 +93,29 @@ def ctm_segments(
             continue
         out.append(SegmentSpec(f"{e.utt}_w{k:05d}", e.utt, e.start_s, e.end_s, e.word))
     return out, dropped
+
+
+def peak_dbfs(audio: np.ndarray) -> float:
+    """Level of the loudest sample in dB relative to full scale (-inf for digital silence)."""
+    peak = float(np.max(np.abs(audio))) if audio.size else 0.0
+    return 20.0 * math.log10(peak) if peak > 0 else -math.inf
+
+
+def check_speech(audio: np.ndarray, what: str) -> np.ndarray:
+    """``audio`` of a spoken query, or an error saying it holds no speech.
+
+    A query whose loudest sample is below :data:`SILENCE_PEAK_DBFS` (digital silence, an
+    unplugged microphone) has nothing to match: its features are constant, and its vector
+    would be as close to one archive window as to another, returned as confident hits.
+    """
+    level = peak_dbfs(audio)
+    if level < SILENCE_PEAK_DBFS:
+        raise SpeechseqError(
+            f"query {what}: no speech found (peak level {level:.1f} dBFS, below "
+            f"{SILENCE_PEAK_DBFS:.0f} dBFS) — record the spoken term again (check the microphone "
+            "and its level) or leave this query out"
+        )
+    return audio
 
 
 def trim_silence(audio: np.ndarray, sr: int, top_db: float = 30.0) -> np.ndarray:

@@ -104,15 +104,20 @@ class FeatureConfig:
         return self.num_mel_bins + (1 if self.use_energy else 0)
 
 
-def save_feature_config(path: str | os.PathLike, cfg: FeatureConfig) -> None:
-    """Write ``cfg`` as YAML (fully resolved), atomically."""
+def feature_config_text(cfg: FeatureConfig) -> str:
+    """``cfg`` as the YAML text of a feats.yaml (fully resolved)."""
     import yaml
 
+    return (
+        "# speechseq feature settings (speechseq.features.FeatureConfig); written by compute-feats\n"
+        + yaml.safe_dump(dataclasses.asdict(cfg), sort_keys=False)
+    )
+
+
+def save_feature_config(path: str | os.PathLike, cfg: FeatureConfig) -> None:
+    """Write ``cfg`` as YAML (fully resolved), atomically."""
     with atomic_write(path) as f:
-        f.write(
-            "# speechseq feature settings (speechseq.features.FeatureConfig); written by compute-feats\n"
-        )
-        yaml.safe_dump(dataclasses.asdict(cfg), f, sort_keys=False)
+        f.write(feature_config_text(cfg))
 
 
 def feature_config_from_yaml(path: str | os.PathLike) -> FeatureConfig:

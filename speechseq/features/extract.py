@@ -2,17 +2,22 @@
 
 Writes (all or nothing):
 
-======================  ===============================================================
-DATA/feats/raw_<type>.<k>.ark   float32 matrices ``[T, C]``, one ark per job (k = 1..N)
-DATA/feats.scp          ``utt /abs/path/raw_<type>.<k>.ark:offset`` (C order); written last
-DATA/utt2num_frames     ``utt T``
-DATA/cmvn.ark           CMVN stats ``[2, C + 1]`` per speaker and under ``<global>``
-DATA/conf/feats.yaml    the :class:`FeatureConfig` used
-DATA/bad_utts           ``utt reason`` for utterances skipped with ``skip_bad`` (else removed)
-======================  ===============================================================
+==============================  ==========================================================
+DATA/feats.scp                  ``utt /abs/path/raw_<type>.<k>.ark:offset`` (C order)
+DATA/utt2num_frames             ``utt T``
+DATA/cmvn.ark                   CMVN stats ``[2, C + 1]`` per speaker and under ``<global>``
+DATA/conf/feats.yaml            the :class:`FeatureConfig` used
+DATA/bad_utts                   ``utt reason`` for utterances skipped with ``skip_bad``
+DATA/feats/gen-NNNN/            the arks ``raw_<type>.<k>.ark`` (float32 ``[T, C]``, one per
+                                job, k = 1..N) and the files above, one directory per run
+DATA/feats/current              link to the committed generation
+==============================  ==========================================================
 
-Arks are written under temporary names and renamed at the end; on an error the temporary
-files are removed and no feats.scp is left, so the next stage never reads half a result.
+The top-level files are links into ``DATA/feats/current/`` (see
+:mod:`speechseq.features.files`): a run builds a new generation and commits it with one
+rename, so a run that is killed or fails at any point leaves the previous features (or
+none) whole, and the next stage never reads half a result. The next run removes what a
+killed one left, and a successful run removes the previous generation.
 """
 
 from __future__ import annotations
@@ -20,7 +25,6 @@ from __future__ import annotations
 import contextlib
 import os
 import sys
-import tempfile
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -32,16 +36,15 @@ import numpy as np
 import torch
 
 from speechseq.data.audio import MIX, AudioSpec, Channel, read_spec
-from speechseq.data.kaldi_dir import DataDir, c_sorted, write_table
+from speechseq.data.kaldi_dir import DataDir, c_sorted
 from speechseq.errors import SpeechseqError
 from speechseq.features.cmvn import GLOBAL_KEY, cmvn_stats
-from speechseq.features.config import CONFIG_NAME, FeatureConfig, save_feature_config
+from speechseq.features.config import CONFIG_NAME, FeatureConfig, feature_config_text
+from speechseq.features.files import feature_files, referenced_arks
 from speechseq.features.kaldi import compute_features, dither_seed
-from speechseq.fileio import atomic_write
+from speechseq.fileio import WriteFailed
 from speechseq.parallel import process_map
 from speechseq.progress import progress_bar
-
-OUTPUTS = ("feats.scp", "utt2num_frames", "cmvn.ark")  # removed when a run fails
 
 
 @dataclass
@@ -153,77 +156,58 @@ def compute_feats(
     """Compute features for every utterance of ``data_dir`` (segments honoured); see the module doc.
 
     An utterance whose audio cannot be read (or is shorter than one frame) stops the run
-    with an error naming it, and no feats.scp is left; with ``skip_bad`` it is recorded in
-    ``DATA/bad_utts`` and the run goes on. The output does not depend on ``num_jobs``:
-    dither noise is seeded from ``(cfg.seed, utt id)``. Multi-channel audio is read as
-    ``reco2file_and_channel`` says, else as ``channel`` (an index, or ``"mix"``: the average).
+    with an error naming it, and the features of an earlier run (if any) stay as they were;
+    with ``skip_bad`` it is recorded in ``DATA/bad_utts`` and the run goes on. The output
+    does not depend on ``num_jobs``: dither noise is seeded from ``(cfg.seed, utt id)``.
+    Multi-channel audio is read as ``reco2file_and_channel`` says, else as ``channel`` (an
+    index, or ``"mix"``: the average).
     """
     t0 = time.perf_counter()
     data = DataDir(data_dir)
     items = _items(data, channel)
     utt2spk = data.utt2spk
     num_jobs = max(1, min(int(num_jobs), len(items)))
-    ark_dir = (data.path / "feats").resolve()
-    ark_dir.mkdir(parents=True, exist_ok=True)
-    final_arks = [ark_dir / f"raw_{cfg.type}.{k + 1}.ark" for k in range(num_jobs)]
-    tmp_arks: list[Path] = []
-    files = []
     scp: dict[str, str] = {}
     utt2num_frames: dict[str, int] = {}
     spk_stats: dict[str, np.ndarray] = {}
     bad: list[tuple[str, str]] = []
     audio_s = 0.0
     try:
-        for final in final_arks:
-            fd, tmp = tempfile.mkstemp(prefix=f".{final.name}.", suffix=".tmp", dir=ark_dir)
-            os.chmod(tmp, 0o644)  # mkstemp makes 0600; arks are data others may read
-            tmp_arks.append(Path(tmp))
-            files.append(os.fdopen(fd, "wb"))
-        with _results(items, cfg, num_jobs) as results, _progress(progress) as bar:
-            task = bar.add_task("utterances", total=len(items))
-            for i, (utt, feats, error, seconds) in enumerate(results):
-                bar.advance(task)
-                if error is not None:
-                    if not skip_bad:
-                        raise SpeechseqError(
-                            f"{error} (or pass --skip-bad to list it in bad_utts and go on)"
-                        )
-                    bad.append((utt, error.replace("\n", " ")))
-                    continue
-                k = i * num_jobs // len(items)
-                f = files[k]
-                f.write(f"{utt} ".encode())
-                scp[utt] = f"{final_arks[k]}:{f.tell()}"
-                kaldiio.matio.write_array(f, feats)
-                utt2num_frames[utt] = feats.shape[0]
-                stats = cmvn_stats(feats)
-                spk = utt2spk[utt]
-                spk_stats[spk] = spk_stats[spk] + stats if spk in spk_stats else stats
-                audio_s += seconds
-        for f in files:
-            f.close()
-        if not scp:
-            raise SpeechseqError(
-                f"{data.path}: none of the {len(items)} utterances could be featurised (see {data.file('bad_utts')}) — "
-                f"fix the audio"
-            )
-        _write_outputs(data, cfg, spk_stats, utt2num_frames, bad)
-        for tmp, final in zip(tmp_arks, final_arks, strict=True):
-            os.replace(tmp, final)
-        for stale in ark_dir.glob("raw_*.ark"):  # arks of an earlier run (other type or -j)
-            if stale not in final_arks:
-                stale.unlink()
-        write_table(data.file("feats.scp"), scp)  # last: its presence means the run finished
-    except BaseException:
-        for f in files:
-            f.close()
-        for tmp in tmp_arks:
-            with contextlib.suppress(FileNotFoundError):
-                tmp.unlink()
-        for name in OUTPUTS:
-            with contextlib.suppress(FileNotFoundError):
-                data.file(name).unlink()
-        raise
+        with feature_files(data.path).write(keep=referenced_arks) as gen:
+            gen = gen.resolve()  # feats.scp names arks by absolute path, as Kaldi's does
+            arks = [gen / f"raw_{cfg.type}.{k + 1}.ark" for k in range(num_jobs)]
+            with contextlib.ExitStack() as files:
+                outs = [files.enter_context(open(a, "wb")) for a in arks]
+                with _results(items, cfg, num_jobs) as results, _progress(progress) as bar:
+                    task = bar.add_task("utterances", total=len(items))
+                    for i, (utt, feats, error, seconds) in enumerate(results):
+                        bar.advance(task)
+                        if error is not None:
+                            if not skip_bad:
+                                raise SpeechseqError(
+                                    f"{error} (or pass --skip-bad to list it in bad_utts and go on)"
+                                )
+                            bad.append((utt, error.replace("\n", " ")))
+                            continue
+                        k = i * num_jobs // len(items)
+                        f = outs[k]
+                        f.write(f"{utt} ".encode())
+                        scp[utt] = f"{arks[k]}:{f.tell()}"
+                        kaldiio.matio.write_array(f, feats)
+                        utt2num_frames[utt] = feats.shape[0]
+                        stats = cmvn_stats(feats)
+                        spk = utt2spk[utt]
+                        spk_stats[spk] = spk_stats[spk] + stats if spk in spk_stats else stats
+                        audio_s += seconds
+            if not scp:
+                utt, reason = bad[0]
+                raise SpeechseqError(
+                    f"{data.path}: none of the {len(items)} utterances could be featurised "
+                    f"(the first, {utt}: {reason}) — fix the audio"
+                )
+            _write_outputs(gen, cfg, scp, spk_stats, utt2num_frames, bad)
+    except WriteFailed as e:
+        raise SpeechseqError(str(e)) from None
     return FeatsSummary(
         num_utts=len(scp),
         num_frames=sum(utt2num_frames.values()),
@@ -236,21 +220,23 @@ def compute_feats(
 
 
 def _write_outputs(
-    data: DataDir, cfg: FeatureConfig, spk_stats: dict, utt2num_frames: dict, bad: list
+    gen: Path, cfg: FeatureConfig, scp: dict, spk_stats: dict, utt2num_frames: dict, bad: list
 ) -> None:
+    """The tables of one generation, written plainly: nothing is visible before the commit."""
+    _write_table(gen / "feats.scp", scp)
+    _write_table(gen / "utt2num_frames", utt2num_frames)
     stats = {spk: spk_stats[spk] for spk in c_sorted(spk_stats)}
     stats[GLOBAL_KEY] = sum(spk_stats.values())
-    with atomic_write(data.file("cmvn.ark"), "wb") as f:
+    with open(gen / "cmvn.ark", "wb") as f:
         kaldiio.save_ark(f, stats)
-    write_table(data.file("utt2num_frames"), utt2num_frames)
-    save_feature_config(data.file(CONFIG_NAME), cfg)
+    (gen / Path(CONFIG_NAME).name).write_text(feature_config_text(cfg), encoding="utf-8")
     if bad:
-        with atomic_write(data.file("bad_utts")) as f:
-            for utt, reason in sorted(bad, key=lambda b: b[0].encode()):
-                f.write(f"{utt} {reason}\n")
-    else:
-        with contextlib.suppress(FileNotFoundError):
-            data.file("bad_utts").unlink()
+        _write_table(gen / "bad_utts", dict(bad))
+
+
+def _write_table(path: Path, table: dict) -> None:
+    with open(path, "w", encoding="utf-8") as f:
+        f.writelines(f"{key} {table[key]}\n" for key in c_sorted(table))
 
 
 def print_summary(summary: FeatsSummary, cfg: FeatureConfig, file=None) -> None:

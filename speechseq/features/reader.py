@@ -1,7 +1,9 @@
 """``FeatureReader``: random access to a data dir's features, normalised at load time.
 
-``reader[utt]`` loads one matrix from its ark (kaldiio, lazily), applies CMVN
-(per utterance, or per speaker or global from ``DATA/cmvn.ark``) and then deltas, as Kaldi's
+The tables are read from one snapshot of the committed features
+(:mod:`speechseq.features.files`), never from two runs of compute-feats. ``reader[utt]``
+loads one matrix from its ark (kaldiio, lazily), applies CMVN (per utterance, or per
+speaker or global from ``DATA/cmvn.ark``) and then deltas, as Kaldi's
 ``apply-cmvn ... | add-deltas`` pipeline does. The reader holds only tables and
 statistics, so it pickles into DataLoader workers.
 """
@@ -18,6 +20,7 @@ from speechseq.data.kaldi_dir import DataDir, c_sorted, read_table
 from speechseq.errors import SpeechseqError, UsageError
 from speechseq.features.cmvn import GLOBAL_KEY, apply_cmvn, cmvn_stats
 from speechseq.features.deltas import add_deltas
+from speechseq.features.files import feature_files
 
 CMVN_MODES = ("utterance", "speaker", "global", "none")
 
@@ -52,10 +55,12 @@ class FeatureReader:
         self.path = Path(data_dir)
         self.cmvn = cmvn
         self.deltas = int(deltas)
-        scp_path = self.path / "feats.scp"
-        if not scp_path.is_file():
-            raise _missing(scp_path, "the data dir has no features")
-        self._scp = read_table(scp_path)
+        # one snapshot of the committed features: a compute-feats run that commits while
+        # this reader is made cannot mix its files with the previous run's
+        self._files = feature_files(self.path).committed().paths
+        if "feats.scp" not in self._files:
+            raise _missing(self.path / "feats.scp", "the data dir has no features")
+        self._scp = read_table(self._files["feats.scp"])
         self.utt_ids: list[str] = c_sorted(self._scp)
         self._num_frames = self._read_num_frames()
         self._stats: dict[str, np.ndarray] = {}
@@ -78,9 +83,9 @@ class FeatureReader:
 
     def _read_num_frames(self) -> dict[str, int]:
         path = self.path / "utt2num_frames"
-        if not path.is_file():
+        if path.name not in self._files:
             raise _missing(path, "the frame counts of feats.scp are needed")
-        table = read_table(path)
+        table = read_table(self._files[path.name])
         out = {}
         for utt in self.utt_ids:
             if utt not in table:
@@ -92,9 +97,12 @@ class FeatureReader:
 
     def _read_stats(self) -> dict[str, np.ndarray]:
         path = self.path / "cmvn.ark"
-        if not path.is_file():
+        if path.name not in self._files:
             raise _missing(path, "CMVN statistics are needed for cmvn='speaker' or 'global'")
-        stats = {k: np.asarray(v, dtype=np.float64) for k, v in kaldiio.load_ark(str(path))}
+        stats = {
+            k: np.asarray(v, dtype=np.float64)
+            for k, v in kaldiio.load_ark(str(self._files[path.name]))
+        }
         if self.cmvn == "global" and GLOBAL_KEY not in stats:
             raise SpeechseqError(
                 f"{path}: no '{GLOBAL_KEY}' entry — rerun `speechseq compute-feats {self.path}`"

@@ -1,11 +1,16 @@
 """A FAISS index of segment embeddings, stored as a directory a person can open.
 
-``IDX/`` holds three files:
+``IDX/`` holds three files (and ``embed.json``, how :mod:`speechseq.std.qbe` made the vectors):
 
 - ``index.faiss``  the FAISS index; vector ``i`` is row ``i`` of ``segments.tsv``
 - ``segments.tsv`` header ``segment_id<TAB>source<TAB>start_s<TAB>end_s``, one row per vector
 - ``meta.json``    embedder identity, dimension, metric, index type and parameters, vector count,
   speechseq and faiss versions
+
+They change together: each is a link into ``IDX/current/``, which links to the generation
+``IDX/gen-NNNN/`` that holds them. Every save (``build``, ``add``) writes a new generation and
+commits it with one rename (:class:`speechseq.fileio.FileSet`), so a save that is killed or
+fails leaves the previous index whole, and :meth:`IndexStore.open` reads one generation.
 
 Vectors are L2-normalised and compared by inner product, i.e. cosine similarity.
 
@@ -25,11 +30,10 @@ training) and ``"flat"`` can be asked for explicitly.
 
 from __future__ import annotations
 
-import contextlib
+import errno
 import json
 import math
 import os
-import tempfile
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -38,12 +42,14 @@ import numpy as np
 
 from speechseq import __version__
 from speechseq.errors import SpeechseqError, where
-from speechseq.fileio import atomic_dir, atomic_write
+from speechseq.fileio import FileSet, WriteFailed
 from speechseq.std.nms import Hit
 
 INDEX_FILE = "index.faiss"
 SEGMENTS_FILE = "segments.tsv"
 META_FILE = "meta.json"
+SETTINGS_FILE = "embed.json"  # written by speechseq.std.qbe; carried over when an index grows
+INDEX_NAMES = (INDEX_FILE, SEGMENTS_FILE, META_FILE, SETTINGS_FILE)
 SEGMENTS_HEADER = ("segment_id", "source", "start_s", "end_s")
 FORMAT_NAME = "speechseq-index"
 FORMAT_VERSION = 1  # bump when the layout of the directory changes
@@ -209,16 +215,29 @@ def _check_segments(segments: Sequence[SegmentRow], n: int, seen: set[str] | Non
         seen.add(s.segment_id)
 
 
+def index_files(directory: str | os.PathLike) -> FileSet:
+    """The files of an index directory as one :class:`FileSet` (committed together)."""
+    return FileSet(Path(directory), INDEX_NAMES, ".", "index")
+
+
 class IndexStore:
     """An index directory in memory: the FAISS index, its segment rows and its metadata."""
 
     def __init__(
-        self, index, segments: list[SegmentRow], meta: dict, directory: Path | None = None
+        self,
+        index,
+        segments: list[SegmentRow],
+        meta: dict,
+        directory: Path | None = None,
+        generation: Path | None = None,
+        files: dict[str, Path] | None = None,
     ):
         self.index = index  # the CPU faiss index (saved, extended)
         self.segments = segments  # row i describes vector i
         self.meta = meta
         self.directory = directory
+        self.generation = generation  # the committed generation it was read from or saved as
+        self.files = files or {}  # name -> the file of that generation (e.g. embed.json)
         self._gpu_index = None  # lazily made search copy on a GPU, dropped on add
 
     @property
@@ -235,18 +254,20 @@ class IndexStore:
     # -- reading ---------------------------------------------------------------------------
     @classmethod
     def open(cls, directory: str | os.PathLike) -> IndexStore:
-        """Read an index directory, checking that its three files agree."""
+        """Read the committed generation of an index directory, checking that its files agree."""
         directory = Path(directory)
+        committed = index_files(directory).committed()
+        files = committed.paths
         for name in (INDEX_FILE, SEGMENTS_FILE, META_FILE):
-            if not (directory / name).is_file():
+            if name not in files:
                 raise IndexStoreError(
                     f"{where(directory / name)}: missing; an index directory needs {INDEX_FILE}, "
                     f"{SEGMENTS_FILE} and {META_FILE}: build it with 'speechseq index'"
                 )
-        meta = _read_meta(directory / META_FILE)
-        segments = _read_segments(directory / SEGMENTS_FILE)
+        meta = _read_meta(files[META_FILE], directory / META_FILE)
+        segments = _read_segments(files[SEGMENTS_FILE], directory / SEGMENTS_FILE)
         try:
-            index = _faiss().read_index(str(directory / INDEX_FILE))
+            index = _faiss().read_index(str(files[INDEX_FILE]))
         except Exception as err:  # faiss raises RuntimeError with its C++ message
             first = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
             raise IndexStoreError(
@@ -265,7 +286,7 @@ class IndexStore:
                 "rebuild the index"
             )
         _apply_search_params(index, meta["index_type"], meta["params"])
-        return cls(index, segments, meta, directory)
+        return cls(index, segments, meta, directory, committed.generation, files)
 
     # -- searching -------------------------------------------------------------------------
     def _search_index(self):
@@ -344,22 +365,46 @@ class IndexStore:
         self.segments.extend(segments)
         self.meta["num_vectors"] = int(self.index.ntotal)
 
-    def save(self, directory: str | os.PathLike | None = None) -> Path:
-        """Write the three files, each to a temporary name then renamed; meta.json last."""
+    def save(
+        self, directory: str | os.PathLike | None = None, extra: dict[str, str] | None = None
+    ) -> Path:
+        """Write the index, its segment rows and meta.json (and ``extra`` files) as one commit.
+
+        The files go into a new generation of ``directory`` that replaces the committed one
+        with one rename. Saving back to the directory the store was opened from keeps its
+        other files (embed.json) and is refused if another save committed there since.
+        """
         directory = Path(directory) if directory is not None else self.directory
         if directory is None:
             raise IndexStoreError("this index has no directory yet; pass one to save()")
-        directory.mkdir(parents=True, exist_ok=True)
-        _write_faiss(self.index, directory / INDEX_FILE)
-        with atomic_write(directory / SEGMENTS_FILE) as f:
-            f.write("\t".join(SEGMENTS_HEADER) + "\n")
-            for s in self.segments:
-                f.write(f"{s.segment_id}\t{s.source}\t{s.start_s:.3f}\t{s.end_s:.3f}\n")
+        same = self.directory is not None and directory == self.directory
+        files = index_files(directory)
         self.meta["num_vectors"] = int(self.index.ntotal)
-        with atomic_write(directory / META_FILE) as f:
-            json.dump(self.meta, f, indent=2, sort_keys=True)
-            f.write("\n")
-        self.directory = directory
+        try:
+            with files.write(carry=[SETTINGS_FILE] if same else ()) as gen:
+                if same and files.current() != self.generation:
+                    raise IndexStoreError(
+                        f"{directory}: changed since it was opened (another 'speechseq index add' saved "
+                        "there meanwhile); nothing was saved: run this command again"
+                    )
+                _write_faiss(self.index, gen / INDEX_FILE)
+                with open(gen / SEGMENTS_FILE, "w", encoding="utf-8") as f:
+                    f.write("\t".join(SEGMENTS_HEADER) + "\n")
+                    for s in self.segments:
+                        f.write(f"{s.segment_id}\t{s.source}\t{s.start_s:.3f}\t{s.end_s:.3f}\n")
+                with open(gen / META_FILE, "w", encoding="utf-8") as f:
+                    json.dump(self.meta, f, indent=2, sort_keys=True)
+                    f.write("\n")
+                for name, text in (extra or {}).items():
+                    (gen / name).write_text(text, encoding="utf-8")
+        except WriteFailed as err:
+            raise IndexStoreError(str(err)) from None
+        committed = files.committed()
+        self.directory, self.generation, self.files = (
+            directory,
+            committed.generation,
+            committed.paths,
+        )
         return directory
 
 
@@ -370,14 +415,15 @@ def build_index(
     embedder_id: str,
     index_type: str = "auto",
     params: dict | None = None,
+    extra: dict[str, str] | None = None,
 ) -> IndexStore:
     """Build an index of ``vectors: [N, D]`` (row i = ``segments[i]``) and save it to ``out_dir``.
 
     ``embedder_id`` is an opaque string naming the model that made the vectors (e.g. its
     directory and a hash of its final.pt); :meth:`IndexStore.add` refuses vectors from any
-    other. ``params`` override :data:`DEFAULT_PARAMS` of the chosen type. The directory is
-    built under a temporary name and renamed into place (an existing one is replaced).
-    ``out_dir=None`` builds in memory only.
+    other. ``params`` override :data:`DEFAULT_PARAMS` of the chosen type. The files (and
+    ``extra``: name -> text, saved beside them) replace an existing index in ``out_dir`` with
+    one commit (:meth:`IndexStore.save`). ``out_dir=None`` builds in memory only.
     """
     faiss = _faiss()
     segments = list(segments)
@@ -404,28 +450,24 @@ def build_index(
     }
     store = IndexStore(index, segments, meta)
     if out_dir is not None:
-        with atomic_dir(out_dir) as tmp:
-            store.save(tmp)
-        store.directory = Path(out_dir)
+        store.save(out_dir, extra)
     return store
 
 
 # -- file helpers ----------------------------------------------------------------------------
 def _write_faiss(index, path: Path) -> None:
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    os.close(fd)
+    """``faiss.write_index``, its failures as the OSError they are (disk full, I/O error)."""
     try:
-        _faiss().write_index(index, tmp)
-        os.replace(tmp, path)
-    except BaseException:
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(tmp)
-        raise
+        _faiss().write_index(index, str(path))
+    except RuntimeError as err:  # faiss reports a failed fwrite with strerror in the text
+        code = errno.ENOSPC if os.strerror(errno.ENOSPC) in str(err) else errno.EIO
+        raise OSError(code, os.strerror(code), str(path)) from err
 
 
-def _read_meta(path: Path) -> dict:
+def _read_meta(file: Path, path: Path) -> dict:
+    """meta.json read from ``file`` (a generation's); messages name ``path`` (the visible name)."""
     try:
-        meta = json.loads(path.read_text(encoding="utf-8"))
+        meta = json.loads(file.read_text(encoding="utf-8"))
     except (OSError, UnicodeDecodeError, json.JSONDecodeError) as err:
         raise IndexStoreError(f"{where(path)}: unreadable ({err}); rebuild the index") from None
     if not isinstance(meta, dict) or meta.get("format") != FORMAT_NAME:
@@ -449,9 +491,9 @@ def _read_meta(path: Path) -> dict:
     return meta
 
 
-def _read_segments(path: Path) -> list[SegmentRow]:
+def _read_segments(file: Path, path: Path) -> list[SegmentRow]:
     rows: list[SegmentRow] = []
-    with open(path, encoding="utf-8") as f:
+    with open(file, encoding="utf-8") as f:
         header = f.readline().rstrip("\n").split("\t")
         if tuple(header) != SEGMENTS_HEADER:
             raise IndexStoreError(

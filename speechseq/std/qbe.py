@@ -23,42 +23,50 @@ from speechseq.embed.inference import (
     load_embedder,
     query_vectors,
 )
-from speechseq.embed.segments import trim_silence
+from speechseq.embed.segments import check_speech, trim_silence
 from speechseq.errors import SpeechseqError
 from speechseq.features.config import FeatureConfig
 from speechseq.features.frontend import FrontEnd
 from speechseq.fileio import atomic_write
 from speechseq.metrics.retrieval import evaluate_queries
 from speechseq.std.dtw import dtw_search, subsequence_dtw
-from speechseq.std.index import IndexStore, build_index
+from speechseq.std.index import SETTINGS_FILE, IndexStore, build_index, index_files
 from speechseq.std.nms import Hit, merge_hits
 from speechseq.std.vectors import read_vectors
 
 RAW_HITS_PER_HIT = 3  # nearest windows fetched per hit wanted, before overlapping ones are merged
-EMBED_SETTINGS = "embed.json"  # beside the index: how its vectors were made, so `index add` and `search` can repeat it
+# beside the index: how its vectors were made, so `index add` and `search` can repeat it
+EMBED_SETTINGS = SETTINGS_FILE
 
 
 def build(vecs_dir, out_dir, index_type: str = "auto"):
-    """Build an index from ``speechseq embed`` output; remembers how the vectors were made."""
+    """Build an index from ``speechseq embed`` output; remembers how the vectors were made.
+
+    The index files and embed.json are committed together (one rename)."""
 
     vectors, rows, meta = read_vectors(vecs_dir)
-    store = build_index(
-        vectors, rows, out_dir, embedder_id=meta["embedder_id"], index_type=index_type
-    )
     settings = {
         k: meta.get(k)
         for k in ("embedder_id", "model", "segments", "window_s", "hop_s", "audio", "channel")
     }
-    with atomic_write(Path(out_dir) / EMBED_SETTINGS) as f:
-        json.dump(settings, f, indent=2)
-    return store
+    return build_index(
+        vectors,
+        rows,
+        out_dir,
+        embedder_id=meta["embedder_id"],
+        index_type=index_type,
+        extra={EMBED_SETTINGS: json.dumps(settings, indent=2) + "\n"},
+    )
 
 
-def embed_settings(index_dir) -> dict:
-    path = Path(index_dir) / EMBED_SETTINGS
-    if not path.is_file():
-        raise SpeechseqError(f"{path}: not found — build the index with speechseq index build")
-    return json.loads(path.read_text(encoding="utf-8"))
+def embed_settings(index_dir, store: IndexStore | None = None) -> dict:
+    """embed.json of the committed index (of the generation ``store`` was opened from, if given)."""
+    files = store.files if store is not None else index_files(index_dir).committed().paths
+    if EMBED_SETTINGS not in files:
+        raise SpeechseqError(
+            f"{Path(index_dir) / EMBED_SETTINGS}: not found — build the index with speechseq index build"
+        )
+    return json.loads(files[EMBED_SETTINGS].read_text(encoding="utf-8"))
 
 
 def archive_channel(settings: dict) -> Channel:
@@ -68,14 +76,14 @@ def archive_channel(settings: dict) -> Channel:
 
 
 def add(index_dir, audio, device: str = "auto", channel: Channel = MIX) -> int:
-    """Embed new recordings the way the index's vectors were made, and add them.
+    """Embed new recordings the way the index's vectors were made, and add them (one commit).
 
     ``channel``: which channel of the new multi-channel audio (an index, or ``"mix"``).
     """
     import tempfile
 
-    settings = embed_settings(index_dir)
     store = IndexStore.open(index_dir)
+    settings = embed_settings(index_dir, store)
     with tempfile.TemporaryDirectory() as tmp:
         widths = (
             ",".join(str(w) for w in settings["window_s"]) if settings.get("window_s") else None
@@ -135,7 +143,7 @@ def search_files(
     """
 
     store = IndexStore.open(index_dir)
-    m = load_embedder(embed_settings(index_dir)["model"], device)
+    m = load_embedder(embed_settings(index_dir, store)["model"], device)
     if m.embedder_id != store.meta.get("embedder_id"):
         raise SpeechseqError(
             f"{index_dir}: built with embedder {store.meta.get('embedder_id')}, but its model directory now holds "
@@ -229,7 +237,11 @@ def dtw_search_files(
     t0 = time.perf_counter()
     out = []
     for q in queries:
-        x = q if isinstance(q, np.ndarray) else read_audio(q, 16000, channel=channel)
+        x = (
+            q
+            if isinstance(q, np.ndarray)
+            else check_speech(read_audio(q, 16000, channel=channel), str(q))
+        )
         out.append(dtw_search(_mfcc(trim_silence(x, 16000)), docs, frame_shift_s=0.01, top_k=top_k))
     return out, (time.perf_counter() - t0) / max(len(queries), 1)
 
@@ -265,10 +277,10 @@ def evaluate_std(
     ref = read_ctm(ref_ctm)
     audio = {}
     for q in qids:
-        audio[q] = read_spec(data.audio_spec(q, channel), 16000, what=q)
+        audio[q] = check_speech(read_spec(data.audio_spec(q, channel), 16000, what=q), q)
 
     store = IndexStore.open(index_dir)
-    m = load_embedder(embed_settings(index_dir)["model"], device)
+    m = load_embedder(embed_settings(index_dir, store)["model"], device)
     warm_up()
     t0 = time.perf_counter()
     feats = [m.frontend.audio_features(trim_silence(audio[q], 16000)) for q in qids]

@@ -31,7 +31,26 @@ def read_vectors(vecs_dir: str | os.PathLike):
         raise SpeechseqError(
             f"{d / 'vectors.npy'}: unreadable ({e}) — re-run speechseq embed"
         ) from None
-    meta = json.loads((d / "meta.json").read_text(encoding="utf-8"))
+    try:
+        meta = json.loads((d / "meta.json").read_text(encoding="utf-8"))
+    except (UnicodeDecodeError, json.JSONDecodeError) as e:
+        raise SpeechseqError(
+            f"{d / 'meta.json'}: unreadable ({e}) — re-run speechseq embed"
+        ) from None
+    if vectors.ndim != 2:
+        raise SpeechseqError(
+            f"{d / 'vectors.npy'}: holds an array of shape {vectors.shape}, not [N, dim] — re-run speechseq embed"
+        )
+    missing = [k for k in ("embedder_id", "dim") if not isinstance(meta, dict) or k not in meta]
+    if missing:
+        raise SpeechseqError(
+            f"{d / 'meta.json'}: lacks {', '.join(missing)} — VECS must be a directory written by speechseq embed"
+        )
+    if int(meta["dim"]) != vectors.shape[1]:
+        raise SpeechseqError(
+            f"{d / 'vectors.npy'}: holds {vectors.shape[1]}-dim vectors but {d / 'meta.json'} says dim "
+            f"{meta['dim']} — the files come from different runs; re-run speechseq embed"
+        )
     rows = []
     lines = (d / "segments.tsv").read_text(encoding="utf-8").splitlines()
     for lineno, line in enumerate(lines[1:], start=2):

@@ -331,3 +331,135 @@ def test_train_embedder_starts_from_a_ctc_encoder(words_corpus, tmp_path):
         ],
     )
     assert bad.exit_code == 1 and "no parameters under 'decoder'" in bad.output
+
+
+def _query_wav(words_corpus):
+    return (words_corpus / "queries" / "wav.scp").read_text().split()[1]
+
+
+def test_a_single_word_clip_shorter_than_every_window_is_indexed_and_found(
+    search_setup, words_corpus, tmp_path
+):
+    """One window of the clip's whole length (not one per width, sharing an id and a zero vector)."""
+    import soundfile as sf
+
+    clips = tmp_path / "clips"
+    clips.mkdir()
+    queries = (words_corpus / "queries" / "wav.scp").read_text().split("\n")[:3]
+    for line in queries:
+        shutil.copy(line.split()[1], clips / f"{line.split()[0]}.wav")
+    longest = max(sf.info(p).duration for p in clips.iterdir())
+    widths = f"{longest + 0.5:.2f},{longest + 1.0:.2f}"  # both longer than every clip
+    _ok(
+        [
+            "embed",
+            str(search_setup / "emb"),
+            str(clips),
+            "--out",
+            str(tmp_path / "v"),
+            "--widths",
+            widths,
+            "--device",
+            "cpu",
+        ]
+    )
+    vecs = np.load(tmp_path / "v" / "vectors.npy")
+    rows = [r.split("\t") for r in (tmp_path / "v" / "segments.tsv").read_text().splitlines()[1:]]
+    assert len(rows) == len(queries) == vecs.shape[0]  # one window per clip
+    assert len({r[0] for r in rows}) == len(rows)  # unique segment ids
+    np.testing.assert_allclose(np.linalg.norm(vecs, axis=1), 1.0, atol=1e-5)  # no zero vectors
+    for r in rows:
+        assert float(r[2]) == 0.0 and abs(float(r[3]) - sf.info(clips / r[1]).duration) < 0.03
+    _ok(["index", "build", str(tmp_path / "v"), "--out", str(tmp_path / "idx")])
+    clip = sorted(clips.iterdir())[0]
+    res = _ok(
+        [
+            "search",
+            str(clip),
+            "--index",
+            str(tmp_path / "idx"),
+            "--top-k",
+            "1",
+            "--json",
+            "--device",
+            "cpu",
+        ]
+    )
+    assert json.loads(res.stdout)["hits"][0]["source"] == clip.name
+
+
+@pytest.mark.parametrize("level, shown", [(0.0, "-inf"), (3e-4, "-70.3")])  # 10 int16 steps
+def test_search_says_a_silent_query_has_no_speech(search_setup, tmp_path, level, shown):
+    from speechseq.data.audio import write_wav
+
+    x = level * np.random.default_rng(0).choice([-1.0, 1.0], 16000).astype(np.float32)
+    write_wav(tmp_path / "quiet.wav", x, 16000)
+    res = runner.invoke(
+        app,
+        [
+            "search",
+            str(tmp_path / "quiet.wav"),
+            "--index",
+            str(search_setup / "idx"),
+            "--device",
+            "cpu",
+        ],
+    )
+    assert res.exit_code == 1 and res.stdout == ""
+    assert f"query {tmp_path / 'quiet.wav'}: no speech found (peak level {shown} dBFS" in res.stderr
+    res = runner.invoke(
+        app,
+        [
+            "search",
+            str(tmp_path / "quiet.wav"),
+            "--index",
+            str(search_setup / "idx"),
+            "--method",
+            "dtw",
+        ],
+    )
+    assert res.exit_code == 1 and "no speech found" in res.stderr
+
+
+# steps: the new vectors' temporary directory (atomic_dir), then the index's own steps:
+# the commit; or, for an index of plain files (old layout), adopting them (commit + 4 links) first
+@pytest.mark.parametrize("layout, steps", [("generations", 2), ("old layout", 7)])
+def test_index_add_killed_at_every_step_leaves_old_or_new_index(
+    search_setup, words_corpus, tmp_path, command_runner, layout, steps
+):
+    from speechseq.std.index import IndexStore
+    from tests.faults import kill_at_every_step
+    from tests.std.test_index_commit import assert_clean, old_layout
+
+    new = tmp_path / "new"
+    new.mkdir()
+    shutil.copy(_query_wav(words_corpus), new / "q.wav")
+    idx = tmp_path / "idx"
+
+    def state():
+        store = IndexStore.open(idx)
+        settings = json.loads(store.files["embed.json"].read_text())
+        return [r.segment_id for r in store.segments], len(store), settings
+
+    def reset():
+        shutil.rmtree(idx, ignore_errors=True)
+        shutil.copytree(search_setup / "idx", idx, symlinks=True)
+        if layout == "old layout":
+            old_layout(idx)
+
+    reset()
+    old = state()
+    args = ["index", "add", str(idx), str(new), "--device", "cpu"]
+    _ok(args)
+    grown = state()
+    assert grown[1] > old[1] and grown[2] == old[2]  # embed.json carried over
+
+    def after_kill(n):
+        assert state() == old, f"killed at step {n}: not the old index"
+        _ok(args)  # the rerun
+        assert state() == grown
+        assert_clean(idx)
+
+    assert kill_at_every_step(command_runner, args, reset, after_kill) == steps
+    assert state() == grown
+    assert_clean(idx)

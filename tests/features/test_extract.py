@@ -79,22 +79,23 @@ def test_feature_reader_without_feats_scp_says_to_run_compute_feats(data_dir):
 def test_two_jobs_give_the_same_features_as_one_even_with_dither(data_dir):
     cfg = dataclasses.replace(CFG, dither=1.0)
     compute_feats(data_dir, cfg, num_jobs=2, progress=False)
-    assert sorted(p.name for p in (data_dir / "feats").iterdir()) == [
-        "raw_fbank.1.ark",
-        "raw_fbank.2.ark",
-    ]
+    assert _arks(data_dir) == ["gen-0001/raw_fbank.1.ark", "gen-0001/raw_fbank.2.ark"]
     two = {u: m.copy() for u, m in kaldiio.load_scp(str(data_dir / "feats.scp")).items()}
     cmvn_two = dict(kaldiio.load_ark(str(data_dir / "cmvn.ark")))
     compute_feats(data_dir, cfg, num_jobs=1, progress=False)
-    assert [p.name for p in (data_dir / "feats").iterdir()] == [
-        "raw_fbank.1.ark"
-    ]  # the stale ark is gone
+    assert _arks(data_dir) == ["gen-0002/raw_fbank.1.ark"]  # the previous run's arks are gone
     one = kaldiio.load_scp(str(data_dir / "feats.scp"))
     assert sorted(one) == sorted(two)
     for utt in one:
         np.testing.assert_array_equal(one[utt], two[utt])
     for key, stats in dict(kaldiio.load_ark(str(data_dir / "cmvn.ark"))).items():
         np.testing.assert_array_equal(stats, cmvn_two[key])
+
+
+def _arks(data_dir):
+    return sorted(
+        str(p.relative_to(data_dir / "feats")) for p in data_dir.glob("feats/gen-*/raw_*.ark")
+    )
 
 
 def test_segments_are_honoured(tmp_path):
@@ -125,12 +126,19 @@ def test_corrupt_wav_stops_with_an_error_naming_it_and_leaves_no_feats_scp(data_
     assert [p.name for p in (data_dir / "feats").iterdir()] == []  # no temporary arks left
 
 
-def test_failed_rerun_removes_the_stale_feats_scp(data_dir):
+def test_failed_rerun_keeps_the_previous_features_whole(data_dir):
     compute_feats(data_dir, CFG, progress=False)
+    before = {u: m.copy() for u, m in kaldiio.load_scp(str(data_dir / "feats.scp")).items()}
     _corrupt(data_dir, "spkA-utt0")
+    mfcc = FeatureConfig(type="mfcc", dither=0.0)
     with pytest.raises(SpeechseqError, match="spkA-utt0"):
-        compute_feats(data_dir, CFG, num_jobs=2, progress=False)
-    assert not (data_dir / "feats.scp").exists()
+        compute_feats(data_dir, mfcc, num_jobs=2, progress=False)
+    after = kaldiio.load_scp(str(data_dir / "feats.scp"))
+    assert sorted(after) == sorted(before)
+    for utt, feats in after.items():
+        np.testing.assert_array_equal(feats, before[utt])
+    assert load_feature_config(data_dir) == CFG and FeatureReader(data_dir).dim == 40
+    assert _arks(data_dir) == ["gen-0001/raw_fbank.1.ark"]  # the failed run's arks are gone
 
 
 def test_skip_bad_lists_bad_utterances_and_goes_on(data_dir):

@@ -130,6 +130,13 @@ def test_save_leaves_no_temporary_files(tmp_path):
     store.add(unit_vectors(3, 8, seed=5), rows(3, "n"), "m")
     store.save()
     assert sorted(p.name for p in (tmp_path / "idx").iterdir()) == [
+        "current",  # -> gen-0002, the committed generation; gen-0001 (the build) is gone
+        "gen-0002",
+        "index.faiss",  # -> current/index.faiss, and so on
+        "meta.json",
+        "segments.tsv",
+    ]
+    assert sorted(p.name for p in (tmp_path / "idx" / "gen-0002").iterdir()) == [
         "index.faiss",
         "meta.json",
         "segments.tsv",
