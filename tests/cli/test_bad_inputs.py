@@ -125,6 +125,15 @@ def env(shared, digits_corpus, words_corpus, tmp_path):
     )
 
 
+def _features(data: Path) -> dict[str, bytes]:
+    """What a data dir's features are, as a reader sees them (normalised per speaker), so that
+    a rerun that only moved the files into a generation of their own counts as unchanged."""
+    from speechseq.features.reader import FeatureReader
+
+    reader = FeatureReader(data, cmvn="speaker")
+    return {u: reader[u].tobytes() for u in reader.utt_ids}
+
+
 def _tree(path: Path) -> dict[str, bytes]:
     return {
         str(p.relative_to(path)): p.read_bytes() for p in sorted(path.rglob("*")) if p.is_file()
@@ -246,8 +255,8 @@ def compute_feats_with_a_corrupt_wav(env):
     d = env.copy(env.digits / "dev", "d")
     (env.tmp / "bad.wav").write_bytes(b"RIFF not really a wave file")
     utt = env.point_audio(d, 1, env.tmp / "bad.wav")
-    before = _tree(d)
-    return ["compute-feats", d], 1, re.escape(utt), lambda: _tree(d) == before
+    before = _features(d)
+    return ["compute-feats", d], 1, re.escape(utt), lambda: _features(d) == before
 
 
 @case
@@ -566,8 +575,8 @@ def train_with_a_missing_ark_read_in_a_worker(env):
 @case
 def compute_feats_of_a_channel_the_audio_lacks(env):
     d = env.copy(env.digits / "dev", "d")
-    before = _tree(d)
-    return ["compute-feats", d, "--channel", "3"], 1, r"channel 3", lambda: _tree(d) == before
+    before = _features(d)
+    return ["compute-feats", d, "--channel", "3"], 1, r"channel 3", lambda: _features(d) == before
 
 
 @case
