@@ -393,7 +393,10 @@ def prefix_beam_search(
 
     done: list[Hypothesis] = []  # hypotheses that end at a word end (or not tracked)
     unfinished: list[Hypothesis] = []
-    for pid, (pb, pnb) in beams.items():
+    # A prefix of probability 0 (e.g. a repeated unit with no frame left for the blank it needs)
+    # fills the beam only when fewer possible prefixes exist; leave it out.
+    possible = {pid: v for pid, v in beams.items() if _lse(*v) > NEG_INF} or beams
+    for pid, (pb, pnb) in possible.items():
         am = _lse(pb, pnb)
         if not track:
             done.append(Hypothesis(ids_of(pid), am, am, 0.0, None))

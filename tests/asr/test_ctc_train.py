@@ -228,45 +228,6 @@ def test_tiny_model_overfits_ten_utterances(digits_corpus, tmp_path):
     assert state.best_metric == 0.0
 
 
-def test_torchrun_trains_with_two_processes(digits_corpus, tmp_path):
-    """DistributedDataParallel (gloo on CPU) when started by torchrun: both ranks train, rank 0 writes."""
-    import os
-    import subprocess
-    import sys
-    from pathlib import Path
-
-    cfg = tmp_path / "tiny.yaml"
-    cfg.write_text(
-        "encoder: {subsample: stack3, hidden: 16, layers: 1}\ntrain: {max_epochs: 1, max_frames: 2000, checkpoint_every: 0}\nctc: {spec_augment: false}\n"
-    )
-    torchrun = Path(sys.executable).with_name("torchrun")
-    cmd = [
-        str(torchrun),
-        "--nproc_per_node",
-        "2",
-        "--master_port",
-        "29517",
-        "-m",
-        "speechseq.cli.main",
-        "train-ctc",
-    ]
-    cmd += [
-        str(digits_corpus / "train"),
-        "--dev",
-        str(digits_corpus / "dev"),
-        "--out",
-        str(tmp_path / "exp"),
-        "--config",
-        str(cfg),
-    ]
-    proc = subprocess.run(
-        cmd, capture_output=True, text=True, env={**os.environ, "OMP_NUM_THREADS": "1"}, timeout=240
-    )
-    assert proc.returncode == 0, proc.stderr[-2000:]
-    assert "world size 2" in proc.stderr
-    assert (tmp_path / "exp" / "final.pt").is_file()
-
-
 def test_decode_with_word_lm_and_lexicon(tiny_model, digits_corpus, tmp_path):
     from speechseq.lm.ngram import read_sentences, train_ngram
 

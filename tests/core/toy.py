@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import hashlib
+import json
 import os
 import signal
+from pathlib import Path
 
 import numpy as np
 import torch
@@ -138,3 +141,62 @@ class FrameTask(Task):
         # a lower learning rate for the encoder than for the output layer
         enc = [p for p in model["encoder"].parameters() if p.requires_grad]
         return [{"params": enc, "lr_scale": 0.5}, {"params": list(model["out"].parameters())}]
+
+
+def weights_sha256(state: dict[str, torch.Tensor]) -> str:
+    """A hash of every tensor of a state dict (names in sorted order, raw bytes)."""
+    h = hashlib.sha256()
+    for name, t in sorted(state.items()):
+        h.update(name.encode())
+        h.update(t.detach().cpu().contiguous().numpy().tobytes())
+    return h.hexdigest()
+
+
+class ToyNet(nn.Module):
+    """ToyTask's network behind one ``forward(feats [N, T, C], lengths [N]) -> [N, C]``, so
+    that DistributedDataParallel, which syncs gradients only through forward, can wrap it."""
+
+    def __init__(self, dim: int):
+        super().__init__()
+        self.enc = Encoder(dim, EncoderConfig(subsample="stack2", hidden=16, layers=1, dropout=0.0))
+        self.out = nn.Linear(self.enc.output_dim, dim)
+
+    def forward(self, feats, lengths):
+        h, out_lengths = self.enc(feats, lengths)
+        return self.out(self.enc.final_state(h, out_lengths))
+
+
+class RecordingToyTask(ToyTask):
+    """ToyTask through ToyNet, logging to ``log_dir/rank<R>.jsonl`` (R from torchrun's RANK)
+    the utterance ids of each training batch and, after each epoch, a hash of the weights."""
+
+    name = "recording-toy"
+
+    def __init__(self, dim: int, log_dir: str):
+        super().__init__(dim)
+        self.log = Path(log_dir) / f"rank{os.environ.get('RANK', '0')}.jsonl"
+        self.epoch = 0
+
+    def _write(self, record: dict) -> None:
+        with self.log.open("a") as f:
+            f.write(json.dumps(record) + "\n")
+
+    def build_model(self):
+        return ToyNet(self.dim)
+
+    def _loss(self, model, batch):
+        target = torch.stack(
+            [batch["feats"][k, : int(n)].mean(0) for k, n in enumerate(batch["lengths"])]
+        )
+        return ((model(batch["feats"], batch["lengths"]) - target) ** 2).mean()
+
+    def on_epoch_start(self, epoch, model):
+        self.epoch = epoch
+
+    def loss(self, model, batch):
+        self._write({"epoch": self.epoch, "batch": list(batch["utt_ids"])})
+        return self._loss(model, batch), {}
+
+    def evaluate(self, model, batches):
+        self._write({"epoch": self.epoch, "weights": weights_sha256(model.state_dict())})
+        return super().evaluate(model, batches)
