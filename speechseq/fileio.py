@@ -14,7 +14,8 @@
 Every rename, replace and link creation of this module goes through :func:`_step`, where
 tests inject faults: with ``SPEECHSEQ_FAULT_AT_RENAME=N`` in the environment the process
 SIGKILLs itself just before its Nth such step (``N:enospc`` raises "No space left on device"
-there instead). Unset, the hook does nothing.
+there instead; ``N:enospc:NAME`` or ``N:kill:NAME`` count only the steps that write a file named
+NAME). Unset, the hook does nothing.
 
 An ``OSError`` while writing (a full disk, no permission) comes out naming the file or
 directory being written, not the temporary name (or no name at all, as a failed ``write`` has).
@@ -56,8 +57,11 @@ def _step(target: str | os.PathLike) -> None:
     spec = os.environ.get(FAULT_ENV)
     if not spec:
         return
+    at, _, rest = spec.partition(":")
+    mode, _, only = rest.partition(":")  # N[:enospc[:NAME]]: count only steps on files named NAME
+    if only and Path(target).name != only:
+        return
     _steps_done += 1
-    at, _, mode = spec.partition(":")
     if _steps_done != int(at):
         return
     if mode == "enospc":

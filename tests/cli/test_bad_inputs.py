@@ -6,7 +6,7 @@ entirely old or absent afterwards, never half-written.
 Each case is a function ``(env) -> (args, code, pattern)`` registered with :func:`case`;
 ``env`` holds the shared tiny corpora, a tiny CTC model, a tiny embedder and index, and a
 fresh temporary directory. A case may also return a fourth item, a check of the state
-afterwards.
+afterwards, and a fifth, environment variables for the run (a fault injected at a write).
 """
 
 from __future__ import annotations
@@ -20,6 +20,7 @@ import numpy as np
 import pytest
 from typer.testing import CliRunner
 
+from speechseq import fileio
 from speechseq.cli.main import app
 
 runner = CliRunner()
@@ -543,6 +544,25 @@ def train_resume_with_a_marker_naming_a_missing_checkpoint(env):
 
 
 @case
+def train_with_the_disk_full_while_saving_a_checkpoint(env):
+    """Disk full at the second epoch's checkpoint: one line naming it, the first kept, the run
+    marked unfinished with the command that resumes it."""
+    (env.tmp / "c2.yaml").write_text(TINY_CTC.replace("max_epochs: 1", "max_epochs: 2"))
+    args = _train_args(env, config=False) + ["--config", env.tmp / "c2.yaml"]
+    exp = env.tmp / "exp"
+
+    def kept():
+        return (
+            (exp / "checkpoints" / "epoch-1.pt").is_file()
+            and not (exp / "final.pt").exists()
+            and "--resume" in (exp / "UNFINISHED").read_text()
+        )
+
+    environ = {"SPEECHSEQ_FAULT_AT_RENAME": "1:enospc:epoch-2.pt"}
+    return args, 1, r"epoch-2.pt: No space left on device", kept, environ
+
+
+@case
 def train_with_a_negative_hidden_size(env):
     (env.tmp / "h.yaml").write_text(TINY_CTC.replace("hidden: 16", "hidden: -5"))
     args = _train_args(env, config=False) + ["--config", env.tmp / "h.yaml"]
@@ -759,11 +779,14 @@ def test_the_catalogue_has_at_least_sixty_cases():
 
 
 @pytest.mark.parametrize("name", sorted(CASES))
-def test_bad_input(name, env):
+def test_bad_input(name, env, monkeypatch):
     got = CASES[name](env)
     args, code, pattern = got[:3]
     check = got[3] if len(got) > 3 else None
-    res = runner.invoke(app, [str(a) for a in args])
+    environ = got[4] if len(got) > 4 else None
+    if environ:  # a fault injected through speechseq.fileio's hook, counted from zero
+        monkeypatch.setattr(fileio, "_steps_done", 0)
+    res = runner.invoke(app, [str(a) for a in args], env=environ)
     out = res.output
     assert res.exception is None or isinstance(res.exception, SystemExit), repr(res.exception)
     assert "Traceback" not in out, out
