@@ -21,13 +21,13 @@ from speechseq.core.task import Task, task_class
 from speechseq.errors import SpeechseqError
 from speechseq.features.cmvn import GLOBAL_KEY
 from speechseq.features.frontend import GLOBAL_STATS_NAME, FrontEnd
+from speechseq.fileio import atomic_write
 
 
 def save_global_stats(exp: Path, stats: np.ndarray) -> None:
     """Keep the training set's global CMVN statistics beside the model (cmvn "global")."""
-    tmp = exp / f".{GLOBAL_STATS_NAME}.tmp"
-    kaldiio.save_ark(str(tmp), {GLOBAL_KEY: np.asarray(stats, dtype=np.float64)})
-    os.replace(tmp, exp / GLOBAL_STATS_NAME)
+    with atomic_write(exp / GLOBAL_STATS_NAME, "wb") as f:
+        kaldiio.save_ark(f, {GLOBAL_KEY: np.asarray(stats, dtype=np.float64)})
 
 
 @dataclass
