@@ -5,7 +5,8 @@ outputs per utterance, :meth:`~speechseq.core.task.Task.decoder` the search stra
 this module runs the network once, keeps its outputs, and searches them once per point of
 an LM-weight x word-bonus grid, so a grid costs one network pass. Each point is written to
 its own decode dir, named after its options unless ``out_dir`` is given:
-``hyp.txt``, ``per_utt``, ``per_spk``, ``wer`` (Kaldi's ``%WER`` line) and ``results.json``.
+``hyp.txt``, ``per_utt``, ``per_spk``, ``wer`` (Kaldi's ``%WER`` line) and ``results.json``,
+built under a temporary name and renamed into place whole.
 """
 
 from __future__ import annotations
@@ -25,7 +26,7 @@ from speechseq.core.loading import Experiment, load_experiment
 from speechseq.core.task import Task
 from speechseq.data.kaldi_dir import DataDir, write_table
 from speechseq.errors import SpeechseqError, UsageError
-from speechseq.fileio import atomic_write
+from speechseq.fileio import atomic_dir, atomic_write
 from speechseq.metrics.wer import (
     ErrorStats,
     error_stats,
@@ -108,18 +109,19 @@ def decode_data(
             "rtf": round((nn_s + search_s) / max(audio_s, 1e-9), 5),
             "search_rtf": round(search_s / max(audio_s, 1e-9), 5),
         }
-        r.update(write_scored(out, data, hyps))
+        with atomic_dir(
+            out
+        ) as tmp:  # the decode dir is replaced whole: no old wer beside a new hyp
+            r.update(write_scored(tmp, data, hyps))
+            (tmp / "results.json").write_text(json.dumps(r, indent=2) + "\n", encoding="utf-8")
         r["out_dir"] = str(out)
-        with atomic_write(out / "results.json") as f:
-            json.dump({k: v for k, v in r.items() if k != "out_dir"}, f, indent=2)
         results.append(r)
     return results
 
 
 def write_scored(out: Path, data: DataDir, hyps: dict[str, str]) -> dict:
-    """Write ``hyp.txt`` and, when ``data`` has transcripts, ``wer``, ``per_utt`` and ``per_spk``;
-    returns the figures for results.json."""
-    out.mkdir(parents=True, exist_ok=True)
+    """Write ``hyp.txt`` and, when ``data`` has transcripts, ``wer``, ``per_utt`` and ``per_spk``
+    into the directory ``out`` (a decode dir being built); returns the figures for results.json."""
     write_table(out / "hyp.txt", hyps)
     if data.text is None:
         return {}
