@@ -21,7 +21,6 @@ import os
 from pathlib import Path
 
 from speechseq.errors import SpeechseqError
-from speechseq.fileio import atomic_write
 from speechseq.text.bpe import train_bpe
 from speechseq.text.vocab import BuiltOnVocabulary, Specials, Vocabulary, read_json
 
@@ -99,12 +98,7 @@ class TargetVocab(BuiltOnVocabulary):
 
     def save(self, directory: str | os.PathLike) -> None:
         """Write ``tokens.txt``, ``tokens.json`` and (bpe) ``bpe.model`` into ``directory``."""
-        d = Path(directory)
-        d.mkdir(parents=True, exist_ok=True)
-        if self.kind == "bpe":
-            with atomic_write(d / "bpe.model", "wb") as f:
-                f.write(self._sp_model)
-        self.vocab.save(d, "tokens", {"kind": self.kind})
+        self._save_files(directory, "tokens", {"kind": self.kind})
 
     @classmethod
     def load(cls, directory: str | os.PathLike) -> TargetVocab:

@@ -23,7 +23,6 @@ from collections import Counter
 from pathlib import Path
 
 from speechseq.errors import SpeechseqError, where
-from speechseq.fileio import atomic_write
 from speechseq.text.bpe import train_bpe
 from speechseq.text.lexicon import Lexicon
 from speechseq.text.vocab import (
@@ -365,20 +364,16 @@ class Units(BuiltOnVocabulary):
 
     def save(self, directory: str | os.PathLike) -> None:
         """Write ``units.txt``, ``units.json`` and ``bpe.model`` or ``lexicon.txt`` into ``directory``."""
-        d = Path(directory)
-        d.mkdir(parents=True, exist_ok=True)
-        if self.kind == "bpe":
-            with atomic_write(d / "bpe.model", "wb") as f:
-                f.write(self._sp_model)
         if self.kind == "phone":
-            self._lexicon.write(d / "lexicon.txt")
+            Path(directory).mkdir(parents=True, exist_ok=True)
+            self._lexicon.write(Path(directory) / "lexicon.txt")
         meta = {
             "kind": self.kind,
             "case": self.case,
             "grapheme_fallback": self.grapheme_fallback,
             "notes": self.notes,
         }
-        self.vocab.save(d, "units", meta)
+        self._save_files(directory, "units", meta)
 
     @classmethod
     def load(cls, path: str | os.PathLike) -> Units:

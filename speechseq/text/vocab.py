@@ -259,6 +259,16 @@ class BuiltOnVocabulary:
 
     vocab: Vocabulary
     kind: str
+    _sp_model: bytes | None  # the sentencepiece model of bpe units
+
+    def _save_files(self, directory: str | os.PathLike, name: str, meta: dict) -> None:
+        """Write ``NAME.txt``, ``NAME.json`` (with ``meta``) and, for bpe, ``bpe.model``."""
+        d = Path(directory)
+        d.mkdir(parents=True, exist_ok=True)
+        if self.kind == "bpe":
+            with atomic_write(d / "bpe.model", "wb") as f:
+                f.write(self._sp_model)
+        self.vocab.save(d, name, meta)
 
     def __len__(self) -> int:
         return len(self.vocab)
