@@ -210,11 +210,21 @@ def eval_std_cmd(
     max_queries: int = typer.Option(
         0, "--max-queries", min=0, help="Evaluate only the first N queries (0: all)."
     ),
-    out: Path | None = out_option("Write results.json (and per-query TSV) here.", required=False),
+    out: Path | None = out_option(
+        "Write results.json, hits.tsv and the NIST keyword-search files (kws/) here.",
+        required=False,
+    ),
+    thresholds_from: Path | None = typer.Option(
+        None,
+        "--thresholds-from",
+        help="results.json of an eval-std run on dev queries: each method's MTWV threshold "
+        "there is its YES threshold for ATWV here (default: every returned hit is a YES).",
+    ),
     device: str = DEVICE,
     channel: str = CHANNEL,
 ) -> None:
-    """Spoken-term detection scores: MAP, P@10, P@N for the embedder and for DTW."""
+    """Spoken-term detection scores: MAP, P@10, P@N, same-different AP (SD-AP), ATWV and
+    MTWV (NIST, beta 999.9) for the embedder and for DTW."""
     # deferred: spoken-term search loads the embedder, which imports torch (slow to import)
     from speechseq.std import qbe
 
@@ -228,12 +238,22 @@ def eval_std_cmd(
         out_dir=out,
         device=device,
         channel=channel,
+        thresholds=qbe.dev_thresholds(thresholds_from) if thresholds_from else None,
     )
-    print(f"{'method':<10}{'MAP':>8}{'P@10':>8}{'P@N':>8}{'ms/query':>10}{'queries':>9}")
+    print(
+        f"{'method':<10}{'MAP':>8}{'P@10':>8}{'P@N':>8}{'SD-AP':>8}{'ATWV':>9}{'MTWV':>8}"
+        f"{'ms/query':>10}{'queries':>9}"
+    )
     for r in rows:
         print(
-            f"{r['method']:<10}{r['map']:>8.3f}{r['p_at_10']:>8.3f}{r['p_at_n']:>8.3f}{r['ms_per_query']:>10.1f}{r['queries']:>9}"
+            f"{r['method']:<10}{r['map']:>8.3f}{r['p_at_10']:>8.3f}{r['p_at_n']:>8.3f}"
+            f"{_num(r['same_diff_ap']):>8}{r['atwv']:>9.3f}{r['mtwv']:>8.3f}"
+            f"{r['ms_per_query']:>10.1f}{r['queries']:>9}"
         )
+
+
+def _num(x: float | None) -> str:
+    return "-" if x is None else f"{x:.3f}"
 
 
 @app.command("plot-embeddings")

@@ -31,6 +31,7 @@ from speechseq.fileio import atomic_write
 from speechseq.metrics.retrieval import evaluate_queries
 from speechseq.std.dtw import dtw_search, subsequence_dtw
 from speechseq.std.index import SETTINGS_FILE, IndexStore, build_index, index_files
+from speechseq.std.kws import kws_scores, same_different_dtw, same_different_embed
 from speechseq.std.nms import Hit, merge_hits
 from speechseq.std.vectors import read_vectors
 
@@ -256,8 +257,12 @@ def evaluate_std(
     out_dir=None,
     device: str = "auto",
     channel: Channel = MIX,
+    thresholds: dict[str, float] | None = None,
 ) -> list[dict]:
-    """MAP, P@10 and P@N of the embedder's index search (and of DTW) over a data dir of spoken queries.
+    """MAP, P@10, P@N, same-different AP, ATWV and MTWV of the embedder's index search (and of
+    DTW) over a data dir of spoken queries; with ``out_dir``, results.json, hits.tsv and the
+    NIST keyword-search files under ``out_dir/kws``. ``thresholds``: each method's YES
+    threshold for ATWV (from a dev run's ``mtwv_threshold``; default: every returned hit).
 
     ``channel``: which channel of multi-channel queries that reco2file_and_channel does not list.
     """
@@ -288,10 +293,12 @@ def evaluate_std(
     scores, idx = store.search(vecs, top_k * RAW_HITS_PER_HIT)
     emb_results = {q: hits_for(store, scores[k], idx[k], top_k) for k, q in enumerate(qids)}
     emb_s = (time.perf_counter() - t0) / len(qids)
+    labels = [words[q] for q in qids]
     rows = [
         {
             "method": "embed",
             **_summary(evaluate_queries(emb_results, words, ref)),
+            "same_diff_ap": _rounded(same_different_embed(vecs, labels)),
             "ms_per_query": 1000 * emb_s,
         }
     ]
@@ -301,14 +308,22 @@ def evaluate_std(
         docs = archive_mfcc(settings["audio"], archive_channel(settings))
         hits, dtw_s = dtw_search_files(index_dir, [audio[q] for q in qids], top_k=top_k, docs=docs)
         dtw_results = dict(zip(qids, hits, strict=True))
+        query_mfcc = [_mfcc(trim_silence(audio[q], 16000)) for q in qids]
         rows.append(
             {
                 "method": "dtw",
                 **_summary(evaluate_queries(dtw_results, words, ref)),
+                "same_diff_ap": _rounded(same_different_dtw(query_mfcc, labels)),
                 "ms_per_query": 1000 * dtw_s,
             }
         )
         per_query["dtw"] = dtw_results
+    durations = archive_durations(embed_settings(index_dir, store)["audio"])
+    kws = kws_scores(
+        per_query, words, ref, durations, Path(out_dir) / "kws" if out_dir else None, thresholds
+    )
+    for row in rows:
+        row.update({k: kws[row["method"]][k] for k in ("atwv", "mtwv", "mtwv_threshold")})
     if out_dir is not None:
         out = Path(out_dir)
         out.mkdir(parents=True, exist_ok=True)
@@ -333,6 +348,37 @@ def evaluate_std(
                             f"{method}\t{q}\t{words[q]}\t{r}\t{h.source}\t{h.start_s:.3f}\t{h.end_s:.3f}\t{h.score:.4f}\n"
                         )
     return rows
+
+
+def archive_durations(audio_root: str) -> dict[str, float]:
+    """Seconds of each archive recording (the ECF of a keyword-search evaluation)."""
+    root = Path(audio_root)
+    data = DataDir(root) if (root / "wav.scp").is_file() else None
+    if data is not None and data.utt2dur:
+        return dict(data.utt2dur)
+    sources = Sources(root, DTW_FRONTEND)
+    return {s: len(sources.audio(s)) / sources.sample_rate for s in sources.ids}
+
+
+def dev_thresholds(results_json: str | Path) -> dict[str, float]:
+    """Each method's MTWV threshold in an eval-std results.json (a dev run)."""
+    path = Path(results_json)
+    if not path.is_file():
+        raise SpeechseqError(
+            f"{path}: file not found — give the results.json of an eval-std dev run"
+        )
+    try:
+        rows = json.loads(path.read_text(encoding="utf-8"))["rows"]
+        return {r["method"]: float(r["mtwv_threshold"]) for r in rows}
+    except (KeyError, TypeError, ValueError):
+        raise SpeechseqError(
+            f"{path}: not the results.json of an eval-std run with ATWV (no rows with "
+            f"mtwv_threshold) — run eval-std on the dev queries with --out first"
+        ) from None
+
+
+def _rounded(x: float | None) -> float | None:
+    return None if x is None else round(x, 4)
 
 
 def _summary(ev: dict) -> dict:

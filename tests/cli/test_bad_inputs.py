@@ -726,6 +726,45 @@ def eval_std_with_queries_without_text(env):
 
 
 @case
+def eval_std_with_thresholds_from_a_missing_dev_run(env):
+    args = [
+        "eval-std",
+        "--index",
+        env.idx,
+        "--queries",
+        env.words / "queries",
+        "--ref",
+        env.words / "archive" / "ctm",
+        "--thresholds-from",
+        env.tmp / "dev.json",
+        "--no-dtw",
+        "--device",
+        "cpu",
+    ]
+    return args, 1, r"dev.json: file not found"
+
+
+@case
+def eval_std_with_thresholds_from_a_file_of_another_kind(env):
+    (env.tmp / "dev.json").write_text('{"rows": [{"method": "embed"}]}')
+    args = [
+        "eval-std",
+        "--index",
+        env.idx,
+        "--queries",
+        env.words / "queries",
+        "--ref",
+        env.words / "archive" / "ctm",
+        "--thresholds-from",
+        env.tmp / "dev.json",
+        "--no-dtw",
+        "--device",
+        "cpu",
+    ]
+    return args, 1, r"dev.json: not the results.json of an eval-std run"
+
+
+@case
 def plot_embeddings_with_a_missing_label_file(env):
     args = [
         "plot-embeddings",

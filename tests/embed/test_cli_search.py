@@ -134,10 +134,52 @@ def test_eval_std_reports_map_for_embedder_and_dtw(search_setup, words_corpus, t
         ]
     )
     lines = res.stdout.splitlines()
-    assert lines[0].split()[:4] == ["method", "MAP", "P@10", "P@N"]
+    assert lines[0].split()[:7] == ["method", "MAP", "P@10", "P@N", "SD-AP", "ATWV", "MTWV"]
     assert [ln.split()[0] for ln in lines[1:]] == ["embed", "dtw"]
     rows = json.loads((tmp_path / "ev" / "results.json").read_text())["rows"]
     assert all(0.0 <= r["map"] <= 1.0 for r in rows)
+    # the NIST files, and the ATWV they give when scored again from the files alone
+    from speechseq.metrics.kws import (
+        read_ecf,
+        read_kwlist,
+        read_kwslist,
+        read_rttm,
+        term_weighted_value,
+    )
+
+    kws = tmp_path / "ev" / "kws"
+    terms = read_kwlist(kws / "kwlist.xml")
+    assert 1 <= len(terms) <= 3
+    speech_s = sum(read_ecf(kws / "ecf.xml").values())
+    for r in rows:
+        dets = read_kwslist(kws / r["method"] / "kwslist.xml")
+        again = term_weighted_value(dets, read_rttm(kws / "ref.rttm"), terms, speech_s)
+        # (the files round times to milliseconds)
+        assert again.atwv == pytest.approx(r["atwv"], rel=1e-3, abs=1e-3)
+        assert again.mtwv == pytest.approx(r["mtwv"], rel=1e-3, abs=1e-3)
+        assert r["mtwv"] >= r["atwv"]
+    # A threshold chosen on "dev" (here the same queries): ATWV at it is that run's MTWV.
+    args = [
+        "eval-std",
+        "--index",
+        str(search_setup / "idx"),
+        "--queries",
+        str(words_corpus / "queries"),
+        "--ref",
+        str(words_corpus / "archive" / "ctm"),
+        "--max-queries",
+        "3",
+        "--device",
+        "cpu",
+        "--out",
+        str(tmp_path / "ev2"),
+        "--thresholds-from",
+        str(tmp_path / "ev" / "results.json"),
+    ]
+    _ok(args)
+    rows2 = json.loads((tmp_path / "ev2" / "results.json").read_text())["rows"]
+    for r, r2 in zip(rows, rows2, strict=True):
+        assert r2["atwv"] == pytest.approx(r["mtwv"], abs=1e-4)
 
 
 def test_index_add_grows_the_index_and_refuses_a_repeat(search_setup, words_corpus, tmp_path):
