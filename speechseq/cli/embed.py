@@ -148,6 +148,12 @@ def search_cmd(
         "--method",
         help="embed (index) | dtw (segmental DTW on MFCC frames, slow baseline).",
     ),
+    combine: str | None = typer.Option(
+        None,
+        "--combine",
+        help="The query files are examples of one term, searched as one: mean (average their "
+        "vectors) or max (each hit's best score over the examples).",
+    ),
     device: str = DEVICE,
     channel: str = CHANNEL,
 ) -> None:
@@ -156,16 +162,23 @@ def search_cmd(
     from speechseq.std import qbe
 
     files = [str(q) for q in queries]
+    if combine is not None and method != "embed":
+        raise typer.BadParameter("--combine works with --method embed")
     if method == "embed":
         results, per_query_s = qbe.search_files(
-            idx, files, top_k=top_k, device=device, channel=channel
+            idx, files, top_k=top_k, device=device, channel=channel, combine=combine
         )
     elif method == "dtw":
         results, per_query_s = qbe.dtw_search_files(idx, files, top_k=top_k, channel=channel)
     else:
         raise typer.BadParameter(f"--method {method}: use embed or dtw")
+    if combine is not None:  # one hit list for all the examples; snippets named after the first
+        first = Path(files[0])
+        files, export_names = ["+".join(files)], [f"{first.stem}-{combine}{first.suffix}"]
+    else:
+        export_names = files
     if export is not None:
-        qbe.export_query_hits(idx, files, results, export)
+        qbe.export_query_hits(idx, export_names, results, export)
     if as_json:
         out = [
             {

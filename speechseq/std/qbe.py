@@ -24,7 +24,7 @@ from speechseq.embed.inference import (
     query_vectors,
 )
 from speechseq.embed.segments import check_speech, trim_silence
-from speechseq.errors import SpeechseqError
+from speechseq.errors import SpeechseqError, UsageError
 from speechseq.features.config import FeatureConfig
 from speechseq.features.frontend import FrontEnd
 from speechseq.fileio import atomic_write
@@ -131,17 +131,26 @@ def hits_for(
     return merge_hits(raw, max_overlap)[:top_k]
 
 
+COMBINE = ("mean", "max")  # how several spoken examples of one term make one search
+
+
 def search_files(
     index_dir,
     queries: list[str],
     top_k: int = 10,
     device: str = "auto",
     channel: Channel = MIX,
+    combine: str | None = None,
 ) -> tuple[list[list[Hit]], float]:
     """Hits per query file, and search seconds per query (embedding + index + merging).
 
     ``channel``: which channel of multi-channel query files (an index, or ``"mix"``).
+    ``combine``: the files are examples of one term, searched as one: ``mean`` averages their
+    vectors (then normalises), ``max`` searches each and keeps each hit's best score (overlaps
+    merged); one hit list comes back.
     """
+    if combine is not None and combine not in COMBINE:
+        raise UsageError(f"--combine {combine}: use {' or '.join(COMBINE)}")
 
     store = IndexStore.open(index_dir)
     m = load_embedder(embed_settings(index_dir, store)["model"], device)
@@ -153,8 +162,13 @@ def search_files(
     warm_up()
     t0 = time.perf_counter()
     q, _ = query_vectors(m, queries, channel)
+    if combine == "mean":
+        q = q.mean(axis=0, keepdims=True)
+        q = q / np.maximum(np.linalg.norm(q, axis=1, keepdims=True), 1e-12)
     scores, idx = store.search(q, top_k * RAW_HITS_PER_HIT)
-    out = [hits_for(store, scores[k], idx[k], top_k) for k in range(len(queries))]
+    out = [hits_for(store, scores[k], idx[k], top_k) for k in range(len(q))]
+    if combine == "max":
+        out = [merge_hits([h for hits in out for h in hits])[:top_k]]
     return out, (time.perf_counter() - t0) / max(len(queries), 1)
 
 

@@ -505,3 +505,53 @@ def test_index_add_killed_at_every_step_leaves_old_or_new_index(
     assert kill_at_every_step(command_runner, args, reset, after_kill) == steps
     assert state() == grown
     assert_clean(idx)
+
+
+def test_search_combine_with_one_example_equals_plain_search(search_setup, words_corpus):
+    from speechseq.std.qbe import search_files
+
+    wav = (words_corpus / "queries" / "wav.scp").read_text().split()[1]
+    plain = search_files(search_setup / "idx", [wav], top_k=5, device="cpu")[0]
+    for how in ("mean", "max"):
+        got = search_files(search_setup / "idx", [wav], top_k=5, device="cpu", combine=how)[0]
+        assert [(h.source, h.start_s, round(h.score, 5)) for h in got[0]] == [
+            (h.source, h.start_s, round(h.score, 5)) for h in plain[0]
+        ]
+
+
+def test_search_combine_of_two_examples_gives_one_hit_list(search_setup, words_corpus, tmp_path):
+    lines = (words_corpus / "queries" / "text").read_text().splitlines()
+    wavs = dict(
+        ln.split(maxsplit=1)
+        for ln in (words_corpus / "queries" / "wav.scp").read_text().splitlines()
+    )
+    by_word = {}
+    for ln in lines:
+        utt, word = ln.split(maxsplit=1)
+        by_word.setdefault(word, []).append(wavs[utt])
+    pair = next(v[:2] for v in by_word.values() if len(v) >= 2)
+    res = _ok(
+        [
+            "search",
+            *pair,
+            "--index",
+            str(search_setup / "idx"),
+            "--combine",
+            "max",
+            "--top-k",
+            "3",
+            "--json",
+            "--device",
+            "cpu",
+            "--export",
+            str(tmp_path / "x"),
+        ]
+    )
+    out = json.loads(res.stdout)
+    assert out["query"] == "+".join(pair) and 1 <= len(out["hits"]) <= 3
+    scores = [h["score"] for h in out["hits"]]
+    assert scores == sorted(scores, reverse=True)
+    bad = runner.invoke(
+        app, ["search", *pair, "--index", str(search_setup / "idx"), "--combine", "sum"]
+    )
+    assert bad.exit_code == 2 and "--combine sum" in bad.output
