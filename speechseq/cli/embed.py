@@ -233,11 +233,17 @@ def eval_std_cmd(
         help="results.json of an eval-std run on dev queries: each method's MTWV threshold "
         "there is its YES threshold for ATWV here (default: every returned hit is a YES).",
     ),
+    posteriorgram: Path | None = typer.Option(
+        None,
+        "--posteriorgram",
+        help="A speech recogniser's model dir (train-ctc): also evaluate DTW on its "
+        "posteriorgrams (method dtw-pg), the speaker-robust baseline.",
+    ),
     device: str = DEVICE,
     channel: str = CHANNEL,
 ) -> None:
     """Spoken-term detection scores: MAP, P@10, P@N, same-different AP (SD-AP), ATWV and
-    MTWV (NIST, beta 999.9) for the embedder and for DTW."""
+    MTWV (NIST, beta 999.9) for the embedder and for DTW (on MFCC, and on posteriorgrams)."""
     # deferred: spoken-term search loads the embedder, which imports torch (slow to import)
     from speechseq.std import qbe
 
@@ -252,6 +258,7 @@ def eval_std_cmd(
         device=device,
         channel=channel,
         thresholds=qbe.dev_thresholds(thresholds_from) if thresholds_from else None,
+        posteriorgram_model=str(posteriorgram) if posteriorgram else None,
     )
     print(
         f"{'method':<10}{'MAP':>8}{'P@10':>8}{'P@N':>8}{'SD-AP':>8}{'ATWV':>9}{'MTWV':>8}"

@@ -33,6 +33,7 @@ from speechseq.std.dtw import dtw_search, subsequence_dtw
 from speechseq.std.index import SETTINGS_FILE, IndexStore, build_index, index_files
 from speechseq.std.kws import kws_scores, same_different_dtw, same_different_embed
 from speechseq.std.nms import Hit, merge_hits
+from speechseq.std.posteriorgram import Posteriorgrams
 from speechseq.std.vectors import read_vectors
 
 RAW_HITS_PER_HIT = 3  # nearest windows fetched per hit wanted, before overlapping ones are merged
@@ -272,11 +273,14 @@ def evaluate_std(
     device: str = "auto",
     channel: Channel = MIX,
     thresholds: dict[str, float] | None = None,
+    posteriorgram_model: str | None = None,
 ) -> list[dict]:
     """MAP, P@10, P@N, same-different AP, ATWV and MTWV of the embedder's index search (and of
     DTW) over a data dir of spoken queries; with ``out_dir``, results.json, hits.tsv and the
     NIST keyword-search files under ``out_dir/kws``. ``thresholds``: each method's YES
     threshold for ATWV (from a dev run's ``mtwv_threshold``; default: every returned hit).
+    ``posteriorgram_model``: a speech recogniser's directory; adds DTW on its posteriorgrams
+    (method ``dtw-pg``), the speaker-robust baseline.
 
     ``channel``: which channel of multi-channel queries that reco2file_and_channel does not list.
     """
@@ -332,6 +336,27 @@ def evaluate_std(
             }
         )
         per_query["dtw"] = dtw_results
+    if posteriorgram_model is not None:
+        settings = embed_settings(index_dir, store)
+        pg = Posteriorgrams(posteriorgram_model, device)
+        sources = Sources(Path(settings["audio"]), DTW_FRONTEND, archive_channel(settings))
+        docs = {src: pg.of_audio(sources.audio(src)) for src in sources.ids}
+        query_pg = [pg.of_audio(trim_silence(audio[q], 16000)) for q in qids]
+        t0 = time.perf_counter()
+        pg_results = {
+            q: dtw_search(query_pg[k], docs, frame_shift_s=pg.frame_shift_s, top_k=top_k)
+            for k, q in enumerate(qids)
+        }
+        pg_s = (time.perf_counter() - t0) / len(qids)
+        rows.append(
+            {
+                "method": "dtw-pg",
+                **_summary(evaluate_queries(pg_results, words, ref)),
+                "same_diff_ap": _rounded(same_different_dtw(query_pg, labels)),
+                "ms_per_query": 1000 * pg_s,
+            }
+        )
+        per_query["dtw-pg"] = pg_results
     durations = archive_durations(embed_settings(index_dir, store)["audio"])
     kws = kws_scores(
         per_query, words, ref, durations, Path(out_dir) / "kws" if out_dir else None, thresholds

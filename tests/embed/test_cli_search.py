@@ -555,3 +555,89 @@ def test_search_combine_of_two_examples_gives_one_hit_list(search_setup, words_c
         app, ["search", *pair, "--index", str(search_setup / "idx"), "--combine", "sum"]
     )
     assert bad.exit_code == 2 and "--combine sum" in bad.output
+
+
+@pytest.fixture(scope="module")
+def words_ctc(words_corpus, tmp_path_factory):
+    root = tmp_path_factory.mktemp("pgctc")
+    (root / "c.yaml").write_text(
+        "encoder: {subsample: stack2, hidden: 16, layers: 1, dropout: 0.0}\n"
+        "train: {max_epochs: 1, max_frames: 3000, warmup_steps: 2, device: cpu, checkpoint_every: 0}\n"
+        "ctc: {spec_augment: false}\n"
+    )
+    d = words_corpus
+    _ok(
+        [
+            "train-ctc",
+            str(d / "train"),
+            "--dev",
+            str(d / "train"),
+            "--out",
+            str(root / "ctc"),
+            "--config",
+            str(root / "c.yaml"),
+        ]
+    )
+    return root / "ctc"
+
+
+def test_posteriorgram_dtw_finds_a_planted_exact_copy_first(words_ctc, words_corpus):
+    from speechseq.data.audio import read_audio
+    from speechseq.std.dtw import dtw_search
+    from speechseq.std.posteriorgram import Posteriorgrams
+
+    pg = Posteriorgrams(words_ctc, device="cpu")
+    wavs = (words_corpus / "archive" / "wav.scp").read_text().splitlines()[:4]
+    audio = {u: read_audio(p, 16000) for u, p in (w.split(maxsplit=1) for w in wavs)}
+    docs = {u: pg.of_audio(x) for u, x in audio.items()}
+    target = list(audio)[2]
+    x = audio[target]
+    a, b = len(x) // 4, len(x) // 4 + 8000  # half a second cut out of the third recording
+    query = pg.of_audio(x[a:b])
+    np.testing.assert_allclose(query.sum(axis=1), 1.0, atol=1e-4)  # frames of posteriors
+    best = dtw_search(query, docs, frame_shift_s=pg.frame_shift_s, top_k=3)[0]
+    assert best.source == target
+    assert abs(best.start_s - a / 16000) < 0.1 and abs(best.end_s - b / 16000) < 0.1
+
+
+def test_eval_std_with_posteriorgram_dtw(search_setup, words_corpus, words_ctc, tmp_path):
+    res = _ok(
+        [
+            "eval-std",
+            "--index",
+            str(search_setup / "idx"),
+            "--queries",
+            str(words_corpus / "queries"),
+            "--ref",
+            str(words_corpus / "archive" / "ctm"),
+            "--max-queries",
+            "2",
+            "--no-dtw",
+            "--posteriorgram",
+            str(words_ctc),
+            "--device",
+            "cpu",
+            "--out",
+            str(tmp_path / "ev"),
+        ]
+    )
+    assert [ln.split()[0] for ln in res.stdout.splitlines()[1:]] == ["embed", "dtw-pg"]
+    assert (tmp_path / "ev" / "kws" / "dtw-pg" / "kwslist.xml").is_file()
+    bad = runner.invoke(
+        app,
+        [
+            "eval-std",
+            "--index",
+            str(search_setup / "idx"),
+            "--queries",
+            str(words_corpus / "queries"),
+            "--ref",
+            str(words_corpus / "archive" / "ctm"),
+            "--posteriorgram",
+            str(search_setup / "emb"),
+            "--no-dtw",
+            "--device",
+            "cpu",
+        ],
+    )
+    assert bad.exit_code == 1 and "has no frame outputs" in bad.output
