@@ -17,28 +17,14 @@ from speechseq.data.kaldi_dir import read_ctm, read_table
 from speechseq.decode.ctc import CTCDecodeOptions
 from speechseq.decode.run import decode_data
 from speechseq.errors import SpeechseqError
+from tests.asr.helpers import TINY
 
 runner = CliRunner()
-
-TINY = CTCConfig(
-    encoder=EncoderConfig(subsample="stack3", hidden=64, layers=2, dropout=0.0),
-    train=TrainConfig(
-        max_epochs=2, max_frames=4000, lr=3e-3, warmup_steps=5, device="cpu", checkpoint_every=0
-    ),
-    ctc=CTCOptions(units="char", cmvn="utterance", spec_augment=False),
-)
 
 
 def test_frames_needed_counts_a_blank_between_repeats():
     assert frames_needed([1, 2, 3]) == 3
     assert frames_needed([1, 1, 2, 2, 2]) == 8
-
-
-@pytest.fixture(scope="module")
-def tiny_model(digits_corpus, tmp_path_factory):
-    exp = tmp_path_factory.mktemp("exp") / "ctc"
-    train_ctc(digits_corpus / "train", digits_corpus / "dev", exp, TINY, quiet=True)
-    return exp
 
 
 def test_training_writes_a_self_contained_model_dir(tiny_model):

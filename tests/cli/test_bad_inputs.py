@@ -12,18 +12,15 @@ afterwards, and a fifth, environment variables for the run (a fault injected at 
 from __future__ import annotations
 
 import re
-import shutil
-from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 import pytest
-from typer.testing import CliRunner
 
 from speechseq import fileio
 from speechseq.cli.main import app
+from tests.cli.helpers import TINY_CTC, TINY_EMB, runner
 
-runner = CliRunner()
 SHOW = False  # True: print each case's error line (pytest -s), to read them as a user would
 CASES: dict[str, object] = {}
 
@@ -31,99 +28,6 @@ CASES: dict[str, object] = {}
 def case(fn):
     CASES[fn.__name__] = fn
     return fn
-
-
-@dataclass
-class Env:
-    digits: Path  # tiny digits corpus with 40-dim fbank features (train/dev/test)
-    words: Path  # tiny words corpus (train/archive/queries)
-    ctc: Path  # a tiny CTC model directory (read-only: copy it before changing it)
-    emb: Path  # a tiny embedder
-    vecs: Path  # embed output of the words archive
-    idx: Path  # an index of those vectors
-    tmp: Path  # this case's own directory
-
-    def copy(self, src: Path, name: str) -> Path:
-        dst = self.tmp / name
-        shutil.copytree(src, dst)
-        return dst
-
-    def point_audio(self, data: Path, index: int, to: Path) -> str:
-        """Make the ``index``-th wav.scp entry of ``data`` name ``to``; returns its utterance id."""
-        lines = (data / "wav.scp").read_text().splitlines()
-        utt = lines[index].split()[0]
-        lines[index] = f"{utt} {to}"
-        (data / "wav.scp").write_text("\n".join(lines) + "\n")
-        return utt
-
-
-TINY_CTC = (
-    "encoder: {subsample: stack3, hidden: 16, layers: 1, dropout: 0.0}\n"
-    "train: {max_epochs: 1, max_frames: 4000, warmup_steps: 2, device: cpu, checkpoint_every: 0}\n"
-    "ctc: {spec_augment: false}\n"
-)
-TINY_EMB = (
-    "encoder: {subsample: none, rnn: gru, hidden: 8, layers: 1, dropout: 0.0}\n"
-    "train: {max_epochs: 1, max_frames: 3000, warmup_steps: 2, device: cpu, checkpoint_every: 0}\n"
-    "embed: {dim: 8, decoder_hidden: 8}\n"
-)
-
-
-def _ok(args):
-    res = runner.invoke(app, [str(a) for a in args])
-    assert res.exit_code == 0, res.output
-    return res
-
-
-@pytest.fixture(scope="module")
-def shared(digits_corpus, words_corpus, tmp_path_factory):
-    root = tmp_path_factory.mktemp("catalogue")
-    (root / "ctc.yaml").write_text(TINY_CTC)
-    (root / "emb.yaml").write_text(TINY_EMB)
-    d, w = digits_corpus, words_corpus
-    _ok(
-        [
-            "train-ctc",
-            d / "train",
-            "--dev",
-            d / "dev",
-            "--out",
-            root / "ctc",
-            "--config",
-            root / "ctc.yaml",
-        ]
-    )
-    _ok(["train-embedder", w / "train", "--out", root / "emb", "--config", root / "emb.yaml"])
-    _ok(
-        [
-            "embed",
-            root / "emb",
-            w / "archive",
-            "--out",
-            root / "vecs",
-            "--device",
-            "cpu",
-            "--widths",
-            "0.4",
-            "--hop",
-            "0.2",
-        ]
-    )
-    _ok(["index", "build", root / "vecs", "--out", root / "idx"])
-    return root
-
-
-@pytest.fixture
-def env(shared, digits_corpus, words_corpus, tmp_path):
-    return Env(
-        digits_corpus,
-        words_corpus,
-        shared / "ctc",
-        shared / "emb",
-        shared / "vecs",
-        shared / "idx",
-        tmp_path,
-    )
 
 
 def _features(data: Path) -> dict[str, bytes]:

@@ -11,37 +11,9 @@ from typer.testing import CliRunner
 from speechseq import fileio
 from speechseq.cli.main import app
 from speechseq.errors import os_error_message
+from tests.cli.helpers import NO_SPACE
 
 runner = CliRunner()
-NO_SPACE = "No space left on device"
-
-
-class _FullDisk:
-    """A file whose writes fail as on a full disk (no file name, like a real failed write)."""
-
-    def __init__(self, f):
-        self.f = f
-
-    def write(self, *_args):
-        raise OSError(errno.ENOSPC, NO_SPACE)
-
-    def __enter__(self):
-        return self
-
-    def __exit__(self, *exc):
-        self.f.close()
-
-
-@pytest.fixture
-def full_disk(monkeypatch):
-    """Every file speechseq.fileio opens for writing is on a full disk."""
-    real_open = open
-
-    def full_open(file, mode="r", **kwargs):
-        f = real_open(file, mode, **kwargs)
-        return _FullDisk(f) if "w" in mode else f
-
-    monkeypatch.setattr(fileio, "open", full_open, raising=False)
 
 
 def test_disk_full_in_a_command_is_one_line_naming_the_file_and_exit_1(tmp_path, full_disk):

@@ -12,9 +12,10 @@ import numpy as np
 import torch
 from torch import nn
 
-from speechseq.core.batching import ArrayReader
+from speechseq.core.batching import ArrayReader, FeatDataset, make_loader
 from speechseq.core.encoder import Encoder, EncoderConfig
 from speechseq.core.task import Task
+from speechseq.core.trainer import TrainConfig, Trainer
 
 
 def toy_reader(n=24, dim=8, seed=0, nan_utt=None) -> ArrayReader:
@@ -200,3 +201,25 @@ class RecordingToyTask(ToyTask):
     def evaluate(self, model, batches):
         self._write({"epoch": self.epoch, "weights": weights_sha256(model.state_dict())})
         return super().evaluate(model, batches)
+
+
+TOY_CFG = TrainConfig(
+    max_epochs=3,
+    max_frames=200,
+    lr=5e-3,
+    warmup_steps=2,
+    checkpoint_every=4,
+    device="cpu",
+    deterministic=True,
+)
+
+
+def fit_toy(exp, cfg=TOY_CFG, reader=None, task=None, resume=False, quiet=True):
+    """Train ``task`` (a ToyTask by default) on ``toy_reader()`` into ``exp``, with a 6-utterance
+    dev set; returns the final TrainState. Shared by the trainer tests and the SIGKILL script."""
+    reader = reader or toy_reader()
+    task = task or ToyTask(reader.dim)
+    trainer = Trainer(task, cfg, exp, quiet=quiet)
+    train = make_loader(FeatDataset(reader), cfg.max_frames, shuffle=True, seed=cfg.seed)
+    dev = make_loader(FeatDataset(toy_reader(n=6, seed=1)), cfg.max_frames, shuffle=False)
+    return trainer.fit(train, dev, resume=resume)

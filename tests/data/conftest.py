@@ -4,11 +4,26 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import numpy as np
 import pytest
 
-from speechseq.data.kaldi_dir import spk2utt_from_utt2spk, write_table
+from speechseq.data.audio import NO_PIPES_ENV
+from speechseq.data.kaldi_dir import (
+    CtmEntry,
+    read_table,
+    spk2utt_from_utt2spk,
+    write_ctm,
+    write_table,
+)
 from speechseq.features import FeatureConfig, compute_feats
-from tests.data.helpers import build_dir, tone, write_audio
+from tests.data.helpers import (
+    STEREO_UTTS,
+    build_dir,
+    make_dir,
+    speech_on_channel_1,
+    tone,
+    write_audio,
+)
 
 UTTS = {
     "a-1": ("a", "hello world"),
@@ -54,3 +69,34 @@ def feats_dir(tmp_path) -> Path:
     write_table(d / "reco2file_and_channel", {u: f"{u} A" for u in UTTS})
     compute_feats(d, FeatureConfig(type="fbank", num_mel_bins=23, dither=1.0), progress=False)
     return d
+
+
+@pytest.fixture
+def src(tmp_path):
+    d = build_dir(tmp_path / "src", AUGMENT_UTTS, dur_s=0.5)
+    write_ctm(d / "ctm", [CtmEntry(u, "1", 0.1, 0.2, t) for u, (_, t) in AUGMENT_UTTS.items()])
+    return d
+
+
+AUGMENT_UTTS = {f"s{k}-{i}": (f"s{k}", f"word{i}") for k in range(2) for i in range(3)}
+
+
+@pytest.fixture
+def stereo(tmp_path) -> tuple[Path, dict[str, np.ndarray]]:
+    """A data dir of two stereo recordings with the speech on channel 1, and their samples."""
+    samples = {
+        u: speech_on_channel_1(tmp_path / "wav" / f"{u}.wav", k) for k, u in enumerate(STEREO_UTTS)
+    }
+    return make_dir(
+        tmp_path / "stereo", {u: tmp_path / "wav" / f"{u}.wav" for u in STEREO_UTTS}
+    ), samples
+
+
+@pytest.fixture
+def piped(data_dir, monkeypatch):
+    """``data_dir`` with utterance b-1 read through ``cat ... |``; pipes allowed to start with."""
+    monkeypatch.setenv(NO_PIPES_ENV, "0")  # and restored after the test, whatever the CLI set
+    wav = read_table(data_dir / "wav.scp")
+    wav["b-1"] = f"cat {wav['b-1']} |"
+    write_table(data_dir / "wav.scp", wav)
+    return data_dir

@@ -37,3 +37,26 @@ def build_dir(root: Path, utts: dict[str, tuple[str, str]], dur_s: float = 0.2) 
     write_table(root / "spk2utt", spk2utt_from_utt2spk(utt2spk))
     write_table(root / "utt2dur", {u: dur_s for u in utts})
     return root
+
+
+STEREO_UTTS = ("s-1", "s-2")
+
+
+def make_dir(root: Path, audio: dict[str, Path]) -> Path:
+    """A data dir of one utterance per recording, speaker 's'."""
+    root.mkdir(parents=True, exist_ok=True)
+    write_table(root / "wav.scp", {u: str(p) for u, p in audio.items()})
+    utt2spk = dict.fromkeys(audio, "s")
+    write_table(root / "utt2spk", utt2spk)
+    write_table(root / "spk2utt", spk2utt_from_utt2spk(utt2spk))
+    write_table(root / "text", dict.fromkeys(audio, "hello"))
+    return root
+
+
+def speech_on_channel_1(path: Path, seed: int = 0) -> np.ndarray:
+    """A stereo PCM_16 wav: silence on channel 0, a noisy tone ("speech") on channel 1.
+    Returns the samples as read back, float32 ``[num_samples, 2]``."""
+    rng = np.random.default_rng(seed)
+    speech = tone(300 + 100 * seed, 0.5) + 0.05 * rng.standard_normal(SR // 2).astype(np.float32)
+    write_audio(path, np.stack([np.zeros_like(speech), speech], axis=1))
+    return sf.read(path, dtype="float32", always_2d=True)[0]

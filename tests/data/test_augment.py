@@ -9,21 +9,13 @@ from typer.testing import CliRunner
 
 from speechseq.cli.main import app
 from speechseq.data.augment import AugmentConfig, augment_data_dir, parse_range
-from speechseq.data.kaldi_dir import CtmEntry, read_ctm, read_table, write_ctm
+from speechseq.data.kaldi_dir import read_ctm, read_table
 from speechseq.data.signal import speech_power
 from speechseq.data.validate import validate_data_dir
 from speechseq.errors import SpeechseqError, UsageError
-from tests.data.helpers import build_dir, tone, write_audio
+from tests.data.helpers import tone, write_audio
 
-UTTS = {f"s{k}-{i}": (f"s{k}", f"word{i}") for k in range(2) for i in range(3)}
 QUIET = dict(progress=False)
-
-
-@pytest.fixture
-def src(tmp_path):
-    d = build_dir(tmp_path / "src", UTTS, dur_s=0.5)
-    write_ctm(d / "ctm", [CtmEntry(u, "1", 0.1, 0.2, t) for u, (_, t) in UTTS.items()])
-    return d
 
 
 def _audio(d, utt):

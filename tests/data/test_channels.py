@@ -6,46 +6,17 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-import soundfile as sf
 from typer.testing import CliRunner
 
 from speechseq.cli.main import app
 from speechseq.data.audio import read_audio, read_spec
-from speechseq.data.kaldi_dir import DataDir, TableError, spk2utt_from_utt2spk, write_table
+from speechseq.data.kaldi_dir import DataDir, TableError, write_table
 from speechseq.data.validate import format_problems, validate_data_dir
 from speechseq.errors import SpeechseqError
 from speechseq.features import FeatureConfig, FeatureReader, compute_feats
-from tests.data.helpers import SR, tone, write_audio
+from tests.data.helpers import STEREO_UTTS, make_dir, speech_on_channel_1, tone, write_audio
 
 CFG = FeatureConfig(type="fbank", num_mel_bins=23, dither=0.0)
-UTTS = ("s-1", "s-2")
-
-
-def speech_on_channel_1(path: Path, seed: int = 0) -> np.ndarray:
-    """A stereo PCM_16 wav: silence on channel 0, a noisy tone ("speech") on channel 1.
-    Returns the samples as read back, float32 ``[num_samples, 2]``."""
-    rng = np.random.default_rng(seed)
-    speech = tone(300 + 100 * seed, 0.5) + 0.05 * rng.standard_normal(SR // 2).astype(np.float32)
-    write_audio(path, np.stack([np.zeros_like(speech), speech], axis=1))
-    return sf.read(path, dtype="float32", always_2d=True)[0]
-
-
-def make_dir(root: Path, audio: dict[str, Path]) -> Path:
-    """A data dir of one utterance per recording, speaker 's'."""
-    root.mkdir(parents=True, exist_ok=True)
-    write_table(root / "wav.scp", {u: str(p) for u, p in audio.items()})
-    utt2spk = dict.fromkeys(audio, "s")
-    write_table(root / "utt2spk", utt2spk)
-    write_table(root / "spk2utt", spk2utt_from_utt2spk(utt2spk))
-    write_table(root / "text", dict.fromkeys(audio, "hello"))
-    return root
-
-
-@pytest.fixture
-def stereo(tmp_path) -> tuple[Path, dict[str, np.ndarray]]:
-    """A data dir of two stereo recordings with the speech on channel 1, and their samples."""
-    samples = {u: speech_on_channel_1(tmp_path / "wav" / f"{u}.wav", k) for k, u in enumerate(UTTS)}
-    return make_dir(tmp_path / "stereo", {u: tmp_path / "wav" / f"{u}.wav" for u in UTTS}), samples
 
 
 def feats_of(data: Path) -> dict[str, np.ndarray]:
@@ -108,7 +79,7 @@ def test_data_dir_channel_option_reaches_the_audio_spec(stereo):
 @pytest.mark.parametrize("label", ["B", "b", "2"])
 def test_reco2file_and_channel_b_picks_the_second_channel(stereo, label):
     d, samples = stereo
-    write_table(d / "reco2file_and_channel", {u: f"{u} {label}" for u in UTTS})
+    write_table(d / "reco2file_and_channel", {u: f"{u} {label}" for u in STEREO_UTTS})
     spec = DataDir(d).audio_spec("s-1", channel=0)  # the table wins over the option
     assert spec.channel == 1 and spec.channel_from.endswith(
         f"reco2file_and_channel:1 (channel {label})"
@@ -118,7 +89,7 @@ def test_reco2file_and_channel_b_picks_the_second_channel(stereo, label):
 
 def test_reco2file_and_channel_a_picks_the_first_channel(stereo):
     d, samples = stereo
-    write_table(d / "reco2file_and_channel", {u: f"{u} A" for u in UTTS})
+    write_table(d / "reco2file_and_channel", {u: f"{u} A" for u in STEREO_UTTS})
     np.testing.assert_array_equal(read_spec(DataDir(d).audio_spec("s-2")), samples["s-2"][:, 0])
 
 
@@ -168,7 +139,7 @@ def test_validate_notes_multi_channel_recordings_and_how_they_are_read(stereo):
 
 def test_validate_notes_channels_chosen_by_reco2file_and_channel(stereo):
     d, _ = stereo
-    write_table(d / "reco2file_and_channel", {u: f"{u} B" for u in UTTS})
+    write_table(d / "reco2file_and_channel", {u: f"{u} B" for u in STEREO_UTTS})
     lines = format_problems(validate_data_dir(d))
     assert len(lines) == 1 and lines[0].startswith("note: ")
     assert "reco2file_and_channel names (e.g. 's-1': B, channel index 1)" in lines[0]
@@ -216,13 +187,13 @@ def test_compute_feats_of_stereo_equals_that_of_the_chosen_channel_as_mono(stere
         chosen, channel = {u: x[:, 1] for u, x in samples.items()}, 1
     else:
         chosen, channel = {u: x[:, 1] for u, x in samples.items()}, 0  # the table overrides 0
-        write_table(d / "reco2file_and_channel", {u: f"{u} B" for u in UTTS})
+        write_table(d / "reco2file_and_channel", {u: f"{u} B" for u in STEREO_UTTS})
     mono = mono_dir(tmp_path / "mono", chosen)
     compute_feats(d, CFG, progress=False, channel=channel)
     compute_feats(mono, CFG, progress=False)
     got, want = feats_of(d), feats_of(mono)
-    assert list(got) == list(UTTS)
-    for u in UTTS:
+    assert list(got) == list(STEREO_UTTS)
+    for u in STEREO_UTTS:
         np.testing.assert_array_equal(got[u], want[u])
 
 
@@ -234,7 +205,7 @@ def test_cli_compute_feats_channel_option(stereo, tmp_path):
     )
     assert res.exit_code == 0, res.output
     compute_feats(mono, CFG, progress=False)
-    for u in UTTS:
+    for u in STEREO_UTTS:
         np.testing.assert_array_equal(feats_of(d)[u], feats_of(mono)[u])
 
 

@@ -7,19 +7,9 @@ from typer.testing import CliRunner
 
 from speechseq.cli.main import app
 from speechseq.data.audio import NO_PIPES_ENV, pipes_refused, read_audio
-from speechseq.data.kaldi_dir import DataDir, read_table, write_table
+from speechseq.data.kaldi_dir import DataDir, read_table
 from speechseq.data.validate import validate_data_dir
 from speechseq.errors import SpeechseqError
-
-
-@pytest.fixture
-def piped(data_dir, monkeypatch):
-    """``data_dir`` with utterance b-1 read through ``cat ... |``; pipes allowed to start with."""
-    monkeypatch.setenv(NO_PIPES_ENV, "0")  # and restored after the test, whatever the CLI set
-    wav = read_table(data_dir / "wav.scp")
-    wav["b-1"] = f"cat {wav['b-1']} |"
-    write_table(data_dir / "wav.scp", wav)
-    return data_dir
 
 
 def test_pipe_entry_works_without_no_pipes(piped):

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import math
-import time
 
 import numpy as np
 import pytest
@@ -233,34 +232,6 @@ def test_lm_without_word_boundary_is_refused():
         prefix_beam_search(lp, lm=UnigramLM({}), units_to_word=to_word)
     with pytest.raises(SpeechseqError, match="word-boundary unit"):
         prefix_beam_search(lp, lexicon_trie=build_lexicon_trie({"a": [[ID["a"]]]}))
-
-
-@pytest.mark.slow
-def test_print_decode_speed():
-    """Real-time factors on random peaky posteriors [100 frames, 30 units] (printed, not asserted)."""
-    rng = np.random.default_rng(0)
-    utts = [peaky_random(rng, 100, 30) for _ in range(50)]
-    symbols = ["<blank>", "|"] + [chr(ord("a") + i) for i in range(28)]
-
-    def word(ids):
-        return "".join(symbols[i] for i in ids)
-
-    lm = UnigramLM({})
-    runs = {
-        "greedy": lambda lp: greedy(lp),
-        "beam 10": lambda lp: prefix_beam_search(lp, beam=10, word_boundary=1),
-        "beam 10 + LM": lambda lp: prefix_beam_search(
-            lp, beam=10, word_boundary=1, lm=lm, units_to_word=word
-        ),
-    }
-    for name, fn in runs.items():
-        start = time.perf_counter()
-        for lp in utts:
-            fn(lp)
-        per_utt = (time.perf_counter() - start) / len(utts)
-        print(
-            f"{name}: {1000 * per_utt:.2f} ms per 100-frame utterance, RTF {per_utt / 3.0:.5f} (3 s audio)"
-        )
 
 
 def test_real_ngram_lm_steers_the_beam():

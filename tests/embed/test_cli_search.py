@@ -6,18 +6,10 @@ import shutil
 import numpy as np
 import pytest
 import torch
-from typer.testing import CliRunner
 
 from speechseq.cli.main import app
 from speechseq.embed.model import same_word_loss
-
-runner = CliRunner()
-
-
-def _ok(args):
-    res = runner.invoke(app, args)
-    assert res.exit_code == 0, res.output
-    return res
+from tests.embed.helpers import run_ok, runner
 
 
 def test_same_word_loss_prefers_same_word_vectors_together():
@@ -26,44 +18,6 @@ def test_same_word_loss_prefers_same_word_vectors_together():
     mixed = torch.tensor([[1.0, 0], [0, 1.0], [0.9, 0.1], [0.1, 0.9]])
     assert same_word_loss(together, labels, 0.1) < same_word_loss(mixed, labels, 0.1)
     assert float(same_word_loss(together, torch.tensor([0, 1, 2, 3]), 0.1)) == 0.0
-
-
-@pytest.fixture(scope="module")
-def search_setup(words_corpus, tmp_path_factory):
-    root = tmp_path_factory.mktemp("std")
-    cfg = root / "emb.yaml"
-    cfg.write_text(
-        "encoder: {subsample: none, rnn: gru, hidden: 16, layers: 1, dropout: 0.0}\n"
-        "train: {max_epochs: 2, max_frames: 3000, warmup_steps: 2, device: cpu, checkpoint_every: 0}\n"
-        "embed: {dim: 16, decoder_hidden: 16, variant: dsa, same_word_weight: 0.5}\n"
-    )
-    _ok(
-        [
-            "train-embedder",
-            str(words_corpus / "train"),
-            "--out",
-            str(root / "emb"),
-            "--config",
-            str(cfg),
-        ]
-    )
-    _ok(
-        [
-            "embed",
-            str(root / "emb"),
-            str(words_corpus / "archive"),
-            "--out",
-            str(root / "vecs"),
-            "--device",
-            "cpu",
-            "--widths",
-            "0.3,0.6",
-            "--hop",
-            "0.1",
-        ]
-    )
-    _ok(["index", "build", str(root / "vecs"), "--out", str(root / "idx")])
-    return root
 
 
 def test_embed_writes_normalised_vectors_with_their_segments(search_setup):
@@ -78,7 +32,7 @@ def test_embed_writes_normalised_vectors_with_their_segments(search_setup):
 
 def test_search_prints_hits_as_json_and_exports_snippets(search_setup, words_corpus, tmp_path):
     wav = (words_corpus / "queries" / "wav.scp").read_text().split()[1]
-    res = _ok(
+    res = run_ok(
         [
             "search",
             wav,
@@ -97,7 +51,7 @@ def test_search_prints_hits_as_json_and_exports_snippets(search_setup, words_cor
     assert out["query"] == wav and 1 <= len(out["hits"]) <= 3
     assert [h["rank"] for h in out["hits"]] == list(range(1, len(out["hits"]) + 1))
     assert len(list((tmp_path / "hits").glob("*.wav"))) == len(out["hits"])
-    table = _ok(
+    table = run_ok(
         ["search", wav, "--index", str(search_setup / "idx"), "--top-k", "3", "--device", "cpu"]
     )
     assert "rank" in table.stdout and "score" in table.stdout
@@ -116,7 +70,7 @@ def test_search_merges_overlapping_windows(search_setup, words_corpus):
 
 
 def test_eval_std_reports_map_for_embedder_and_dtw(search_setup, words_corpus, tmp_path):
-    res = _ok(
+    res = run_ok(
         [
             "eval-std",
             "--index",
@@ -176,7 +130,7 @@ def test_eval_std_reports_map_for_embedder_and_dtw(search_setup, words_corpus, t
         "--thresholds-from",
         str(tmp_path / "ev" / "results.json"),
     ]
-    _ok(args)
+    run_ok(args)
     rows2 = json.loads((tmp_path / "ev2" / "results.json").read_text())["rows"]
     for r, r2 in zip(rows, rows2, strict=True):
         assert r2["atwv"] == pytest.approx(r["mtwv"], abs=1e-4)
@@ -191,7 +145,7 @@ def test_index_add_grows_the_index_and_refuses_a_repeat(search_setup, words_corp
     shutil.copy(
         (words_corpus / "queries" / "wav.scp").read_text().split()[1], new / "sub" / "q.wav"
     )
-    _ok(["index", "add", str(idx), str(new), "--device", "cpu"])
+    run_ok(["index", "add", str(idx), str(new), "--device", "cpu"])
     after = len((idx / "segments.tsv").read_text().splitlines())
     assert after > before
     res = runner.invoke(app, ["index", "add", str(idx), str(new), "--device", "cpu"])
@@ -219,7 +173,7 @@ def test_search_refuses_an_index_whose_embedder_changed(search_setup, words_corp
 
 
 def test_plot_embeddings_of_ctm_word_segments(search_setup, words_corpus, tmp_path):
-    _ok(
+    run_ok(
         [
             "embed",
             str(search_setup / "emb"),
@@ -232,7 +186,7 @@ def test_plot_embeddings_of_ctm_word_segments(search_setup, words_corpus, tmp_pa
             "cpu",
         ]
     )
-    _ok(
+    run_ok(
         [
             "plot-embeddings",
             str(tmp_path / "wv"),
@@ -267,7 +221,7 @@ def test_embed_cuts_a_given_kaldi_segments_file(search_setup, words_corpus, tmp_
     utts = (words_corpus / "archive" / "text").read_text().split("\n")[:2]
     seg = tmp_path / "segments"
     seg.write_text("".join(f"{u.split()[0]}-a {u.split()[0]} 0.10 0.50\n" for u in utts))
-    _ok(
+    run_ok(
         [
             "embed",
             str(search_setup / "emb"),
@@ -322,7 +276,7 @@ def test_train_embedder_starts_from_a_ctc_encoder(words_corpus, tmp_path):
     (tmp_path / "ctc.yaml").write_text(enc + train + "ctc: {spec_augment: false}\n")
     (tmp_path / "emb.yaml").write_text(enc + train + "embed: {dim: 8, decoder_hidden: 8}\n")
     d = words_corpus
-    _ok(
+    run_ok(
         [
             "train-ctc",
             str(d / "train"),
@@ -334,7 +288,7 @@ def test_train_embedder_starts_from_a_ctc_encoder(words_corpus, tmp_path):
             str(tmp_path / "ctc.yaml"),
         ]
     )
-    res = _ok(
+    res = run_ok(
         [
             "train-embedder",
             str(d / "train"),
@@ -392,7 +346,7 @@ def test_a_single_word_clip_shorter_than_every_window_is_indexed_and_found(
         shutil.copy(line.split()[1], clips / f"{line.split()[0]}.wav")
     longest = max(sf.info(p).duration for p in clips.iterdir())
     widths = f"{longest + 0.5:.2f},{longest + 1.0:.2f}"  # both longer than every clip
-    _ok(
+    run_ok(
         [
             "embed",
             str(search_setup / "emb"),
@@ -412,9 +366,9 @@ def test_a_single_word_clip_shorter_than_every_window_is_indexed_and_found(
     np.testing.assert_allclose(np.linalg.norm(vecs, axis=1), 1.0, atol=1e-5)  # no zero vectors
     for r in rows:
         assert float(r[2]) == 0.0 and abs(float(r[3]) - sf.info(clips / r[1]).duration) < 0.03
-    _ok(["index", "build", str(tmp_path / "v"), "--out", str(tmp_path / "idx")])
+    run_ok(["index", "build", str(tmp_path / "v"), "--out", str(tmp_path / "idx")])
     clip = sorted(clips.iterdir())[0]
-    res = _ok(
+    res = run_ok(
         [
             "search",
             str(clip),
@@ -471,7 +425,7 @@ def test_index_add_killed_at_every_step_leaves_old_or_new_index(
 ):
     from speechseq.std.index import IndexStore
     from tests.faults import kill_at_every_step
-    from tests.std.test_index_commit import assert_clean, old_layout
+    from tests.std.helpers import assert_clean, old_layout
 
     new = tmp_path / "new"
     new.mkdir()
@@ -492,13 +446,13 @@ def test_index_add_killed_at_every_step_leaves_old_or_new_index(
     reset()
     old = state()
     args = ["index", "add", str(idx), str(new), "--device", "cpu"]
-    _ok(args)
+    run_ok(args)
     grown = state()
     assert grown[1] > old[1] and grown[2] == old[2]  # embed.json carried over
 
     def after_kill(n):
         assert state() == old, f"killed at step {n}: not the old index"
-        _ok(args)  # the rerun
+        run_ok(args)  # the rerun
         assert state() == grown
         assert_clean(idx)
 
@@ -530,7 +484,7 @@ def test_search_combine_of_two_examples_gives_one_hit_list(search_setup, words_c
         utt, word = ln.split(maxsplit=1)
         by_word.setdefault(word, []).append(wavs[utt])
     pair = next(v[:2] for v in by_word.values() if len(v) >= 2)
-    res = _ok(
+    res = run_ok(
         [
             "search",
             *pair,
@@ -557,30 +511,6 @@ def test_search_combine_of_two_examples_gives_one_hit_list(search_setup, words_c
     assert bad.exit_code == 2 and "--combine sum" in bad.output
 
 
-@pytest.fixture(scope="module")
-def words_ctc(words_corpus, tmp_path_factory):
-    root = tmp_path_factory.mktemp("pgctc")
-    (root / "c.yaml").write_text(
-        "encoder: {subsample: stack2, hidden: 16, layers: 1, dropout: 0.0}\n"
-        "train: {max_epochs: 1, max_frames: 3000, warmup_steps: 2, device: cpu, checkpoint_every: 0}\n"
-        "ctc: {spec_augment: false}\n"
-    )
-    d = words_corpus
-    _ok(
-        [
-            "train-ctc",
-            str(d / "train"),
-            "--dev",
-            str(d / "train"),
-            "--out",
-            str(root / "ctc"),
-            "--config",
-            str(root / "c.yaml"),
-        ]
-    )
-    return root / "ctc"
-
-
 def test_posteriorgram_dtw_finds_a_planted_exact_copy_first(words_ctc, words_corpus):
     from speechseq.data.audio import read_audio
     from speechseq.std.dtw import dtw_search
@@ -601,7 +531,7 @@ def test_posteriorgram_dtw_finds_a_planted_exact_copy_first(words_ctc, words_cor
 
 
 def test_eval_std_with_posteriorgram_dtw(search_setup, words_corpus, words_ctc, tmp_path):
-    res = _ok(
+    res = run_ok(
         [
             "eval-std",
             "--index",
@@ -641,3 +571,41 @@ def test_eval_std_with_posteriorgram_dtw(search_setup, words_corpus, words_ctc, 
         ],
     )
     assert bad.exit_code == 1 and "has no frame outputs" in bad.output
+
+
+def test_search_method_dtw_finds_a_planted_copy_of_the_query_first(
+    search_setup, words_corpus, tmp_path
+):
+    """The query is cut out of one archive recording: DTW ranks that very stretch first."""
+    import soundfile as sf
+
+    from speechseq.data.audio import read_audio, write_wav
+
+    line = (words_corpus / "archive" / "wav.scp").read_text().splitlines()[3]
+    rec, path = line.split()[0], line.split()[1]
+    x = read_audio(path, 16000)
+    start_s, end_s = 0.25 * len(x) / 16000, 0.75 * len(x) / 16000
+    write_wav(tmp_path / "q.wav", x[int(start_s * 16000) : int(end_s * 16000)], 16000)
+    assert sf.info(tmp_path / "q.wav").duration > 0.3
+    res = run_ok(
+        [
+            "search",
+            str(tmp_path / "q.wav"),
+            "--index",
+            str(search_setup / "idx"),
+            "--method",
+            "dtw",
+            "--top-k",
+            "5",
+            "--json",
+        ]
+    )
+    hits = json.loads(res.stdout)["hits"]
+    assert len(hits) == 5
+    top = hits[0]
+    assert rec in top["source"], (rec, hits)
+    overlap = min(top["end_s"], end_s) - max(top["start_s"], start_s)
+    assert overlap >= 0.8 * (end_s - start_s), (top, start_s, end_s)  # that very stretch,
+    assert top["end_s"] - top["start_s"] <= 1.2 * (end_s - start_s), top  # not one around it
+    assert top["score"] > hits[1]["score"]
+    assert "ms per query (dtw)" in res.stderr

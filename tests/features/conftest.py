@@ -7,7 +7,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from speechseq.cli.main import app
 from speechseq.data.audio import write_wav
+from speechseq.features import compute_feats
+from tests.features.helpers import CFG, NEW_ARGS, OLD, runner, same, snapshot
 
 SR = 16000  # Hz
 
@@ -49,3 +52,20 @@ def make_data_dir(root: Path, speakers=("spkA", "spkB"), per_speaker: int = 3) -
 @pytest.fixture
 def data_dir(tmp_path: Path) -> Path:
     return make_data_dir(tmp_path / "data")
+
+
+@pytest.fixture
+def feats_dir(data_dir):
+    compute_feats(data_dir, CFG, progress=False)
+    return data_dir
+
+
+@pytest.fixture
+def dirs(tmp_path):
+    d = make_data_dir(tmp_path / "data", per_speaker=1)
+    compute_feats(d, OLD, progress=False)
+    old = snapshot(d)
+    runner.invoke(app, ["compute-feats", str(d), *NEW_ARGS])
+    new = snapshot(d)
+    assert not same(old, new)
+    return d, old, new

@@ -2,7 +2,7 @@ from typer.testing import CliRunner
 
 from speechseq.cli.main import app
 from speechseq.features import FeatureReader, load_feature_config
-from tests.features.test_extract import _corrupt
+from tests.features.helpers import corrupt_wav
 
 runner = CliRunner()
 
@@ -16,7 +16,7 @@ def test_cli_compute_feats_writes_mfcc_and_prints_the_real_time_factor(data_dir)
 
 
 def test_cli_compute_feats_corrupt_wav_exits_1_naming_the_utterance(data_dir):
-    _corrupt(data_dir)
+    corrupt_wav(data_dir)
     result = runner.invoke(app, ["compute-feats", str(data_dir)])
     assert result.exit_code == 1
     assert "error: spkB-utt1: cannot read audio" in result.output
@@ -24,7 +24,7 @@ def test_cli_compute_feats_corrupt_wav_exits_1_naming_the_utterance(data_dir):
 
 
 def test_cli_compute_feats_skip_bad_warns_with_the_count(data_dir):
-    _corrupt(data_dir)
+    corrupt_wav(data_dir)
     result = runner.invoke(app, ["compute-feats", str(data_dir), "--skip-bad"])
     assert result.exit_code == 0, result.output
     assert "warning: 1 utterance(s) could not be read" in result.output

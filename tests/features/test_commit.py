@@ -10,52 +10,15 @@ import os
 import shutil
 
 import kaldiio
-import numpy as np
 import pytest
-from typer.testing import CliRunner
 
 from speechseq import fileio
 from speechseq.cli.main import app
-from speechseq.features import FeatureConfig, FeatureReader, compute_feats, load_feature_config
-from speechseq.features.files import FEATS_NAMES
+from speechseq.features import FeatureReader, compute_feats
 from tests.faults import kill_at_every_step
-from tests.features.conftest import make_data_dir
+from tests.features.helpers import NEW_ARGS, OLD, runner, same, snapshot
 
-OLD = FeatureConfig(type="fbank", num_mel_bins=40, dither=0.0)
-NEW_ARGS = ["--type", "mfcc", "--dither", "0"]
 VISIBLE = ("feats.scp", "utt2num_frames", "cmvn.ark", "conf/feats.yaml")
-
-runner = CliRunner()
-
-
-def snapshot(d):
-    """Everything a reader of ``d`` sees, or None when it has no features at all.
-
-    Anything in between (some files visible, others not, or files of two runs) fails here.
-    """
-    if not any((d / n).exists() for n in FEATS_NAMES):
-        return None
-    reader = FeatureReader(d, cmvn="speaker")
-    raw = {u: reader.raw(u) for u in reader.utt_ids}
-    assert {u: reader.num_frames(u) for u in raw} == {u: m.shape[0] for u, m in raw.items()}
-    kaldi = kaldiio.load_scp(str(d / "feats.scp"))  # the Kaldi-visible file agrees
-    for u, m in raw.items():
-        np.testing.assert_array_equal(kaldi[u], m)
-    cfg = load_feature_config(d)
-    assert cfg.dim == reader.dim
-    stats = dict(kaldiio.load_ark(str(d / "cmvn.ark")))
-    assert next(iter(stats.values())).shape[1] == reader.dim + 1
-    return cfg, raw, stats
-
-
-def same(a, b) -> bool:
-    if a is None or b is None:
-        return a is b
-    if a[0] != b[0] or sorted(a[1]) != sorted(b[1]) or sorted(a[2]) != sorted(b[2]):
-        return False
-    return all(np.array_equal(a[1][u], b[1][u]) for u in a[1]) and all(
-        np.array_equal(a[2][s], b[2][s]) for s in a[2]
-    )
 
 
 def assert_clean(d):
@@ -95,17 +58,6 @@ def copied_layout(d):
         data = (d / name).read_bytes()
         (d / name).unlink()
         (d / name).write_bytes(data)
-
-
-@pytest.fixture
-def dirs(tmp_path):
-    d = make_data_dir(tmp_path / "data", per_speaker=1)
-    compute_feats(d, OLD, progress=False)
-    old = snapshot(d)
-    runner.invoke(app, ["compute-feats", str(d), *NEW_ARGS])
-    new = snapshot(d)
-    assert not same(old, new)
-    return d, old, new
 
 
 def _reset(d, layout):

@@ -15,6 +15,7 @@ from speechseq.features import (
     load_feature_config,
 )
 from tests.features.conftest import SR, chirp_with_noise
+from tests.features.helpers import corrupt_wav
 
 CFG = FeatureConfig(type="fbank", num_mel_bins=40, dither=0.0)
 
@@ -113,12 +114,8 @@ def test_segments_are_honoured(tmp_path):
         np.testing.assert_array_equal(scp[utt], compute_features(cut, CFG))
 
 
-def _corrupt(data_dir, utt="spkB-utt1"):
-    (data_dir / "wav" / f"{utt}.wav").write_bytes(b"RIFF\x10\x00\x00\x00WAVEjunk-not-audio" * 3)
-
-
 def test_corrupt_wav_stops_with_an_error_naming_it_and_leaves_no_feats_scp(data_dir):
-    _corrupt(data_dir)
+    corrupt_wav(data_dir)
     with pytest.raises(SpeechseqError, match="spkB-utt1: cannot read audio"):
         compute_feats(data_dir, CFG, progress=False)
     assert not (data_dir / "feats.scp").exists()
@@ -129,7 +126,7 @@ def test_corrupt_wav_stops_with_an_error_naming_it_and_leaves_no_feats_scp(data_
 def test_failed_rerun_keeps_the_previous_features_whole(data_dir):
     compute_feats(data_dir, CFG, progress=False)
     before = {u: m.copy() for u, m in kaldiio.load_scp(str(data_dir / "feats.scp")).items()}
-    _corrupt(data_dir, "spkA-utt0")
+    corrupt_wav(data_dir, "spkA-utt0")
     mfcc = FeatureConfig(type="mfcc", dither=0.0)
     with pytest.raises(SpeechseqError, match="spkA-utt0"):
         compute_feats(data_dir, mfcc, num_jobs=2, progress=False)
@@ -142,7 +139,7 @@ def test_failed_rerun_keeps_the_previous_features_whole(data_dir):
 
 
 def test_skip_bad_lists_bad_utterances_and_goes_on(data_dir):
-    _corrupt(data_dir)
+    corrupt_wav(data_dir)
     write_wav(
         data_dir / "wav" / "spkA-utt2.wav", np.zeros(160, np.float32), SR
     )  # 10 ms: shorter than a frame

@@ -10,18 +10,11 @@ import pytest
 
 from speechseq.core.loading import save_global_stats
 from speechseq.errors import SpeechseqError
-from speechseq.features import FeatureConfig, compute_feats, save_feature_config
+from speechseq.features import save_feature_config
 from speechseq.features.cmvn import apply_cmvn, cmvn_stats
 from speechseq.features.frontend import FrontEnd
 from speechseq.features.reader import FeatureReader
-
-CFG = FeatureConfig(type="fbank", num_mel_bins=23, dither=0.0)
-
-
-@pytest.fixture
-def feats_dir(data_dir):
-    compute_feats(data_dir, CFG, progress=False)
-    return data_dir
+from tests.features.helpers import CFG
 
 
 def _model_dir(tmp_path, cfg=CFG):

@@ -8,15 +8,7 @@ import numpy as np
 import pytest
 
 from speechseq.std.index import IndexStore, IndexStoreError, SegmentRow, build_index
-
-
-def unit_vectors(n: int, dim: int, seed: int = 0) -> np.ndarray:
-    x = np.random.default_rng(seed).standard_normal((n, dim)).astype(np.float32)
-    return x / np.linalg.norm(x, axis=1, keepdims=True)
-
-
-def rows(n: int, prefix: str = "seg") -> list[SegmentRow]:
-    return [SegmentRow(f"{prefix}{i:05d}", f"utt{i % 7}", 0.1 * i, 0.1 * i + 0.5) for i in range(n)]
+from tests.std.helpers import rows, unit_vectors
 
 
 def test_flat_index_round_trip_finds_planted_neighbour(tmp_path):

@@ -3,65 +3,25 @@
 from __future__ import annotations
 
 import errno
-import json
 import os
 import shutil
 
-import numpy as np
 import pytest
-from typer.testing import CliRunner
 
 from speechseq import fileio
 from speechseq.cli.main import app
 from speechseq.std import index as index_mod
 from speechseq.std.index import INDEX_NAMES, IndexStore, IndexStoreError, build_index
 from tests.faults import kill_at_every_step
-from tests.std.test_index import rows, unit_vectors
-
-runner = CliRunner()
-VISIBLE = ("index.faiss", "segments.tsv", "meta.json", "embed.json")
-
-
-def write_vecs(d, n, dim, embedder="model-a@1", seed=0, meta_dim=None):
-    """A directory as `speechseq embed` writes it."""
-    d.mkdir(parents=True)
-    np.save(d / "vectors.npy", unit_vectors(n, dim, seed))
-    with open(d / "segments.tsv", "w") as f:
-        f.write("segment_id\tsource\tstart_s\tend_s\n")
-        for r in rows(n, f"s{seed}_"):
-            f.write(f"{r.segment_id}\t{r.source}\t{r.start_s:.3f}\t{r.end_s:.3f}\n")
-    meta = {"embedder_id": embedder, "model": "/m", "dim": meta_dim or dim, "count": n}
-    meta |= {"segments": "window", "window_s": [0.5], "hop_s": 0.1, "audio": f"/audio{seed}"}
-    (d / "meta.json").write_text(json.dumps(meta))
-    return d
-
-
-def snapshot(idx):
-    """(segment rows, vectors, meta, embed.json) of the committed index; None when there is none."""
-    if not any((idx / n).exists() for n in VISIBLE):
-        return None
-    store = IndexStore.open(idx)
-    vectors = store.index.reconstruct_n(0, len(store))
-    settings = json.loads(store.files["embed.json"].read_text())
-    assert settings["embedder_id"] == store.embedder_id
-    return store.segments, vectors.tolist(), store.meta["num_vectors"], settings
-
-
-def assert_clean(idx):
-    gens = sorted(p.name for p in idx.iterdir() if p.name.startswith("gen-"))
-    assert len(gens) == 1 and os.readlink(idx / "current") == gens[0]
-    assert sorted(p.name for p in idx.iterdir()) == sorted(["current", gens[0], *VISIBLE])
-    assert all((idx / n).is_symlink() for n in VISIBLE)
-
-
-def old_layout(idx):
-    """An index as speechseq wrote it before generations: the plain files in IDX/."""
-    gen = idx / os.readlink(idx / "current")
-    for name in VISIBLE:
-        (idx / name).unlink()
-        shutil.copy(gen / name, idx / name)
-    (idx / "current").unlink()
-    shutil.rmtree(gen)
+from tests.std.helpers import (
+    assert_clean,
+    old_layout,
+    rows,
+    runner,
+    snapshot,
+    unit_vectors,
+    write_vecs,
+)
 
 
 def copied_layout(idx):
@@ -70,18 +30,6 @@ def copied_layout(idx):
     shutil.copytree(idx, copy)
     shutil.rmtree(idx)
     copy.rename(idx)
-
-
-@pytest.fixture
-def vecs(tmp_path):
-    old, new = write_vecs(tmp_path / "old", 20, 8), write_vecs(tmp_path / "new", 30, 8, seed=1)
-    idx = tmp_path / "idx"
-    assert runner.invoke(app, ["index", "build", str(old), "--out", str(idx)]).exit_code == 0
-    before = snapshot(idx)
-    assert runner.invoke(app, ["index", "build", str(new), "--out", str(idx)]).exit_code == 0
-    after = snapshot(idx)
-    assert before != after
-    return tmp_path, before, after
 
 
 def _reset(tmp_path, layout):

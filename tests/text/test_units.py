@@ -12,30 +12,6 @@ from speechseq.text.units import BLANK, WORD_SEP, Units
 
 TEXTS = ["THE CAT SAT ON THE MAT", "A DOG RAN TO THE PARK", "HELLO WORLD"]
 
-LEXICON = """\
-THE DH AH
-THE DH IY
-CAT K AE T
-SAT S AE T
-ON AA N
-MAT M AE T
-A AH
-DOG D AO G
-RAN R AE N
-TO T UW
-TWO T UW
-PARK P AA R K
-HELLO HH AH L OW
-WORLD W ER L D
-"""
-
-
-@pytest.fixture
-def lexicon(tmp_path):
-    path = tmp_path / "lexicon.txt"
-    path.write_text(LEXICON)
-    return Lexicon.read(path)
-
 
 def test_char_units_round_trip_with_word_separator():
     u = Units.build("char", TEXTS)
