@@ -87,7 +87,8 @@ def experiment_run(
       ``resume``, replaced only with ``overwrite`` (its old contents are removed first), and
       otherwise refused with one line saying which.
     - A run that fails before its first checkpoint leaves nothing behind (a directory it
-      created is removed; in one that existed, what it wrote is removed).
+      created is removed; in one that existed, what it wrote is removed, and a resumed run's
+      directory stays as it was).
     - A run that fails later leaves the directory marked ``UNFINISHED``, with the command that
       resumes it.
     """
@@ -111,13 +112,14 @@ def experiment_run(
             shutil.rmtree(path) if path.is_dir() and not path.is_symlink() else path.unlink()
     existed = exp.exists()
     before = set(os.listdir(exp)) if existed else set()
+    marker = exp / "checkpoints" / "latest"
+    marked = marker.stat().st_mtime_ns if marker.is_file() else None
     exp.mkdir(parents=True, exist_ok=True)
     (exp / UNFINISHED).unlink(missing_ok=True)
     try:
         yield exp
     except BaseException as e:
-        ckpts = exp / "checkpoints"
-        if (ckpts / "latest").is_file():
+        if marker.is_file() and marker.stat().st_mtime_ns != marked:  # this run checkpointed
             argv = argv if argv is not None else ["speechseq", *sys.argv[1:]]
             again = shlex.join(
                 [a for a in argv if a not in ("--resume", "--overwrite")] + ["--resume"]

@@ -729,6 +729,7 @@ def test_bad_input(name, env, monkeypatch):
     environ = got[4] if len(got) > 4 else None
     if environ:  # a fault injected through speechseq.fileio's hook, counted from zero
         monkeypatch.setattr(fileio, "_steps_done", 0)
+    before = _tree(env.tmp)  # the case's inputs, as the command finds them
     res = runner.invoke(app, [str(a) for a in args], env=environ)
     out = res.output
     assert res.exception is None or isinstance(res.exception, SystemExit), repr(res.exception)
@@ -745,5 +746,8 @@ def test_bad_input(name, env, monkeypatch):
         assert len(errors) == 1 and re.search(pattern, out), f"{pattern!r} not in:\n{out}"
     if check is not None:
         assert check(), "the outputs are not as they were (or absent) after the failure"
+    else:  # nothing written, nothing changed: no output left half-made, no input touched
+        after = _tree(env.tmp)
+        assert after == before, sorted(set(after) ^ set(before)) or "a file changed"
     if SHOW:
         print(f"\n[{name}] exit {res.exit_code}: {(errors or [out.strip()])[0][:300]}")
