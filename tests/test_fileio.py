@@ -76,3 +76,25 @@ def test_leftovers_of_killed_runs_are_removed_by_the_next_write(tmp_path):
     assert read(files) == {"a.txt": "2"}
     assert sorted(p.name for p in store.iterdir()) == ["current", "gen-0002"]
     assert sorted(p.name for p in tmp_path.iterdir()) == ["a.txt", "store"]
+
+
+def test_the_fault_hook_fails_exactly_the_nth_step_on_the_named_file(tmp_path, monkeypatch):
+    import errno
+
+    from speechseq import fileio
+    from speechseq.fileio import atomic_write
+
+    monkeypatch.setattr(fileio, "_steps_done", 0)
+    monkeypatch.setenv(fileio.FAULT_ENV, "2:enospc:b.txt")
+    for name in ("a.txt", "b.txt", "a.txt"):  # a.txt is not counted
+        with atomic_write(tmp_path / name) as f:
+            f.write("1")
+    with pytest.raises(OSError) as err:
+        with atomic_write(tmp_path / "b.txt") as f:
+            f.write("2")
+    assert err.value.errno == errno.ENOSPC and err.value.filename == str(tmp_path / "b.txt")
+    assert err.value.strerror == "No space left on device"
+    assert (tmp_path / "b.txt").read_text() == "1"
+    with atomic_write(tmp_path / "b.txt") as f:  # the third step passes again
+        f.write("3")
+    assert (tmp_path / "b.txt").read_text() == "3"

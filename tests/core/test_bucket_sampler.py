@@ -77,3 +77,17 @@ def test_start_at_resumes_with_the_remaining_batches_of_the_epoch():
     assert list(s) == whole[5:] and len(s) == len(whole)
     s.set_epoch(5)  # a new epoch starts from its first batch again
     assert list(s) == rank_batches(lens, 2, seed=1, epoch=5)[1]
+
+
+def test_an_utterance_longer_than_max_frames_is_refused_and_one_as_long_fits():
+    from speechseq.errors import SpeechseqError
+
+    with pytest.raises(
+        SpeechseqError,
+        match=r"^1 utterance\(s\) are longer than --max-frames 10 \(longest 11 frames\)",
+    ):
+        BucketBatchSampler([5, 11, 3], 10)
+    assert sorted(map(sorted, BucketBatchSampler([10, 5, 5], 10, shuffle=False).batches())) == [
+        [0],
+        [1, 2],
+    ]  # 10 frames exactly fill a batch, 2 x 5 too

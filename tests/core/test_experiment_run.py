@@ -1,5 +1,6 @@
 """An experiment directory belongs to one run; checkpoints load without running code."""
 
+import dataclasses
 import shutil
 
 import pytest
@@ -7,7 +8,14 @@ import torch
 
 from speechseq.core import checkpoint as ckpt
 from speechseq.core.batching import FeatDataset
-from speechseq.core.experiment import UNFINISHED, experiment_run
+from speechseq.core.experiment import (
+    UNFINISHED,
+    copy_feature_config,
+    experiment_run,
+    load_exp_config,
+    resolve_config,
+    write_header,
+)
 from speechseq.core.trainer import TrainConfig, Trainer
 from speechseq.errors import SpeechseqError, UsageError
 
@@ -147,3 +155,60 @@ def test_checkpoints_hold_only_plain_values_and_tensors(tmp_path):
     ]:
         torch.load(p, weights_only=True)  # raises on anything else
     shutil.rmtree(tmp_path / "exp")
+
+
+@pytest.mark.parametrize("held", ["final.pt", "checkpoints/epoch-1.pt"])
+def test_a_final_model_or_a_checkpoint_alone_is_a_run(tmp_path, held):
+    exp = tmp_path / "exp"
+    (exp / held).parent.mkdir(parents=True)
+    (exp / held).write_bytes(b"x")
+    with pytest.raises(SpeechseqError, match="holds another run"):
+        with experiment_run(exp):
+            pass
+
+
+def test_an_empty_checkpoints_directory_is_not_a_run(tmp_path):
+    exp = tmp_path / "exp"
+    (exp / "checkpoints").mkdir(parents=True)
+    with experiment_run(exp):
+        pass
+
+
+@dataclasses.dataclass(frozen=True)
+class _Train:
+    lr: float = 0.1
+    epochs: int = 2
+
+
+@dataclasses.dataclass(frozen=True)
+class _Conf:
+    train: _Train = dataclasses.field(default_factory=_Train)
+
+
+def test_resolve_config_layers_defaults_file_and_given_options(tmp_path):
+    (tmp_path / "conf.yaml").write_text("train:\n  lr: 0.5\n  epochs: 3\n")
+    cfg = resolve_config(_Conf, tmp_path / "conf.yaml", {"train": {"epochs": 4, "lr": None}})
+    assert cfg == _Conf(_Train(0.5, 4))
+    assert resolve_config(_Conf, None, {"train": {"lr": None}}) == _Conf()
+    with pytest.raises(UsageError, match=r"train.epochs 'x': .* — fix it on the command line$"):
+        resolve_config(_Conf, None, {"train": {"epochs": "x"}})
+    with pytest.raises(UsageError, match=r"— fix it in .*conf.yaml or on the command line$"):
+        resolve_config(_Conf, tmp_path / "conf.yaml", {"train": {"epochs": "x"}})
+    (tmp_path / "bad.yaml").write_text("train: 3\n")
+    with pytest.raises(SpeechseqError, match=r"bad.yaml: section 'train' must be a mapping$"):
+        resolve_config(_Conf, tmp_path / "bad.yaml", {"train": {"epochs": 4}})
+
+
+def test_write_header_and_load_exp_config_round_trip(tmp_path):
+    exp = tmp_path / "exp"
+    write_header(exp, _Conf(_Train(0.5, 3)), {"data": {"train": "d"}}, ["speechseq", "x y"])
+    cfg, data = load_exp_config(_Conf, exp)
+    assert cfg == _Conf(_Train(0.5, 3)) and data["data"] == {"train": "d"}
+    assert (exp / "cmd.sh").read_text().endswith("\nspeechseq 'x y'\n")
+    assert (exp / "cmd.sh").read_text().startswith("#!/usr/bin/env bash\n")
+    with pytest.raises(SpeechseqError, match="no config.yaml — not a speechseq model directory"):
+        load_exp_config(_Conf, tmp_path)
+    (tmp_path / "data" / "conf").mkdir(parents=True)
+    (tmp_path / "data" / "conf" / "feats.yaml").write_text("a: 1\n")
+    copy_feature_config(tmp_path / "data", exp)
+    assert (exp / "feats.yaml").read_text() == "a: 1\n"

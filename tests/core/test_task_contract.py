@@ -169,3 +169,22 @@ def test_task_class_finds_built_in_and_saved_classes():
         task_class({"task": "nope"}, "m/final.pt")
     with pytest.raises(TypeError):
         Task()  # abstract: a task must implement the contract
+
+
+def test_task_class_errors_name_the_model_and_the_class():
+    with pytest.raises(SpeechseqError, match=r"^m/final.pt: the model's task 'nope' is unknown — "):
+        task_class({"task": "nope"}, "m/final.pt")
+    with pytest.raises(
+        SpeechseqError,
+        match=r"^m/final.pt: cannot find the model's task class tests.core.toy:Nope ",
+    ):
+        task_class({"task_class": "tests.core.toy:Nope"}, "m/final.pt")
+    with pytest.raises(
+        SpeechseqError, match=r"^m/final.pt: tests.core.toy:ToyNet is not a speechseq Task$"
+    ):
+        task_class({"task_class": "tests.core.toy:ToyNet"}, "m/final.pt")
+    # a qualified name inside the module: Task.collate is found, and is not a class
+    with pytest.raises(
+        SpeechseqError, match="speechseq.core.task:Task.collate is not a speechseq Task"
+    ):
+        task_class({"task_class": "speechseq.core.task:Task.collate"}, "m")

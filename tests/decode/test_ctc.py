@@ -244,3 +244,34 @@ def test_real_ngram_lm_steers_the_beam():
     assert hyps[0].words == ["cat", "dog"]
     expected = lm.sentence_logprob(["cat", "dog"]) * math.log(10)
     assert math.isclose(hyps[0].lm_score, expected, rel_tol=1e-6)
+
+
+def test_blank_skip_frames_only_carry_existing_prefixes_forward():
+    # near-certain blank frames between the units: skipping them changes almost nothing
+    blank = {"<blank>": 0.9995}
+    lp = posteriors(
+        [{"c": 0.9}, blank, blank, {"a": 0.8}, blank, {"t": 0.7}, blank, {"<blank>": 0.6}]
+    )
+    skipped = prefix_beam_search(lp, beam=4)  # blank_skip 0.999
+    full = prefix_beam_search(lp, beam=4, blank_skip=None)
+    assert skipped[0].ids == full[0].ids == [ID["c"], ID["a"], ID["t"]]
+    assert skipped[0].am_score == pytest.approx(full[0].am_score, abs=1e-4)
+
+
+def test_greedy_decodes_a_single_frame():
+    assert greedy(posteriors([{"a": 0.9}])) == [ID["a"]]
+
+
+def test_lexicon_trie_counts_words_and_spellings():
+    trie = build_lexicon_trie(
+        {"cat": [[4, 2, 8]], "dog": [[5, 7, 6], [5, 2, 6]]}, blank=0, word_boundary=1
+    )
+    assert (trie.num_words, trie.num_spellings) == (2, 3)
+    assert build_lexicon_trie({"x": [[1]]}).num_spellings == 1  # unit 1 is ordinary by default
+
+
+def test_lexicon_trie_errors_end_with_the_fix():
+    with pytest.raises(SpeechseqError, match="'a': empty unit spelling .* fix the lexicon entry$"):
+        build_lexicon_trie({"a": [[]]})
+    with pytest.raises(SpeechseqError, match="unit 0 — a word is .* fix the lexicon entry$"):
+        build_lexicon_trie({"a": [[2, 0]]})

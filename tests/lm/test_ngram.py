@@ -207,3 +207,161 @@ def test_read_sentences_plain_and_kaldi_text(tmp_path):
     plain.write_text("a b\nc </s> d\n")
     with pytest.raises(SpeechseqError, match=r"corpus\.txt:2: </s> inside a sentence"):
         read_sentences(plain)
+
+
+_UNIGRAMS = "\\1-grams:\n-0.5\ta\n-0.5\t</s>\n-99\t<s>\n"
+
+
+@pytest.mark.parametrize(
+    "text, message",
+    [
+        (
+            "\\data\\\nngram 1=3\n\\data\\\n",
+            "bad.arpa:3: a second \\data\\ header — an ARPA file has one",
+        ),
+        (
+            "\\data\\\nngram 1=3\n\n\\x-grams:\n",
+            "bad.arpa:4: section header '\\\\x-grams:' — expected \\N-grams:",
+        ),
+        (
+            "\\data\\\nngram 1=3\n\n\\2-grams:\n",
+            "bad.arpa:4: section \\2-grams: has no 'ngram 2=COUNT' line in \\data\\",
+        ),
+        ("\\data\\\nfoo 1=3\n", "bad.arpa:2: 'foo 1=3' in \\data\\ — expected 'ngram N=COUNT'"),
+        (
+            "\\data\\\nngram 1 1=3\n",
+            "bad.arpa:2: 'ngram 1 1=3' in \\data\\ — expected 'ngram N=COUNT'",
+        ),
+        ("\\data\\\nngram x=3\n", "bad.arpa:2: 'ngram x=3' in \\data\\ — expected 'ngram N=COUNT'"),
+        ("\\data\\\nngram 1=x\n", "bad.arpa:2: 'ngram 1=x' in \\data\\ — expected 'ngram N=COUNT'"),
+        (
+            "\\data\\\nngram 1=1\n\n\\1-grams:\n0.5\ta\n",
+            "bad.arpa:5: '0.5\\ta' — log10 probabilities must be finite and <= 0",
+        ),
+        (
+            "\\data\\\nngram 1=1\n\n\\1-grams:\n-0.5\ta\tinf\n",
+            "bad.arpa:5: '-0.5\\ta\\tinf' — log10 probabilities must be finite and <= 0",
+        ),
+        ("ngram 1=3\n", "bad.arpa: no \\data\\ header — not an ARPA language model"),
+        ("\\data\\\nngram 1=0\n\n\\1-grams:\n\\end\\\n", "bad.arpa: the model has no n-grams"),
+    ],
+)
+def test_read_arpa_rejects_a_malformed_file_naming_file_line_and_rule(tmp_path, text, message):
+    path = tmp_path / "bad.arpa"
+    path.write_text(text)
+    with pytest.raises(SpeechseqError) as err:
+        NgramLM.read_arpa(path)
+    assert str(err.value).endswith(message)
+    assert str(err.value).startswith(str(tmp_path))
+
+
+def test_read_arpa_skips_text_around_the_model_and_takes_the_highest_order(tmp_path):
+    path = tmp_path / "lm.arpa"
+    path.write_text(
+        "written by hand\n\\data\\\nngram 1=3\nngram 2=1\n\n"
+        + _UNIGRAMS.replace("-0.5\ta", "0\ta")  # log10 p = 0 is allowed
+        + "\n\\2-grams:\n-0.1\ta </s>\n\\end\\\ntrailing notes\n"
+    )
+    lm = NgramLM.read_arpa(path)
+    assert lm.order == 2
+    assert lm.score((), "a")[0] == 0.0
+
+
+def test_modified_kn_discounts_follow_chen_and_goodman():
+    y = 10 / (10 + 2 * 4)
+    assert modified_kn_discounts({1: 10, 2: 4, 3: 2, 4: 1}) == pytest.approx(
+        (1 - 2 * y * 4 / 10, 2 - 3 * y * 2 / 4, 3 - 4 * y * 1 / 2)
+    )
+    assert modified_kn_discounts({1: 1, 2: 1, 3: 1}) is not None  # n1 = 1 is enough
+    assert modified_kn_discounts({1: 4, 2: 1, 3: 1}) is None  # D2 = 0 exactly is refused
+
+
+_TRIGRAM_ARPA = (
+    "\\data\\\nngram 1=5\nngram 2=2\nngram 3=1\n\n"
+    "\\1-grams:\n-0.5\ta\n-0.6\tb\n-0.7\tc\n-0.8\t</s>\n-99\t<s>\n\n"
+    "\\2-grams:\n-0.2\ta b\n-0.3\tb c\n\n\\3-grams:\n-0.1\ta b c\n\n\\end\\\n"
+)
+
+
+def test_states_keep_every_context_an_arpa_model_can_extend_even_without_back_off(tmp_path):
+    # no back-off weights at all: the contexts (a), (b) and (a b) are kept because longer
+    # n-grams extend them, and a state is trimmed one word at a time on the left
+    (tmp_path / "lm.arpa").write_text(_TRIGRAM_ARPA)
+    lm = NgramLM.read_arpa(tmp_path / "lm.arpa")
+    assert lm.score((), "a") == (-0.5, ("a",))
+    assert lm.score(("a",), "b") == (-0.2, ("a", "b"))
+    assert lm.score(("a", "b"), "c") == (-0.1, ())
+    assert lm.score(("a", "b"), "b") == (-0.6, ("b",))
+
+
+def test_write_arpa_gives_a_back_off_field_only_to_extendable_contexts(tmp_path):
+    (tmp_path / "lm.arpa").write_text(_TRIGRAM_ARPA)
+    lm = NgramLM.read_arpa(tmp_path / "lm.arpa")
+    assert lm.counts() == [6, 2, 1]  # <unk> added
+    assert set(lm.ngrams(2)) == {("a", "b"), ("b", "c")}
+    lm.write_arpa(tmp_path / "out.arpa")
+    assert (tmp_path / "out.arpa").read_text() == (
+        "\n\\data\\\nngram 1=6\nngram 2=2\nngram 3=1\n\n"
+        "\\1-grams:\n-0.8\t</s>\n-99\t<s>\n-100\t<unk>\n-0.5\ta\t0\n-0.6\tb\t0\n-0.7\tc\n\n"
+        "\\2-grams:\n-0.2\ta b\t0\n-0.3\tb c\n\n\\3-grams:\n-0.1\ta b c\n\n\\end\\\n"
+    )
+
+
+def test_perplexity_is_ten_to_minus_the_mean_log10_prob_per_word_and_end():
+    lm = train_ngram([["a", "b"], ["b", "a", "b"]], order=2)
+    sents = [["a"], ["b", "a"]]
+    total = lm.sentence_logprob(["a"]) + lm.sentence_logprob(["b", "a"])
+    assert lm.perplexity(sents) == pytest.approx(10 ** (-total / 5))
+    with pytest.raises(SpeechseqError, match="perplexity needs at least one sentence"):
+        lm.perplexity([])
+
+
+def test_train_ngram_defaults_to_a_trigram():
+    assert train_ngram([["a", "b"]]).order == 3
+
+
+@pytest.mark.parametrize("discounts", [(0.5, 1.0), (0.0, 1.0, 1.5), (1.5, 1.0, 1.5)])
+def test_fixed_discounts_must_be_three_with_0_below_dk_at_most_k(discounts):
+    with pytest.raises(SpeechseqError, match="give three numbers D1 D2 D3\\+ with 0 < Dk <= k"):
+        train_ngram([["a", "b"]], order=2, discounts=discounts)
+
+
+def test_fixed_discounts_may_equal_k():
+    lm = train_ngram([["a", "b"], ["b"]], order=2, discounts=(1.0, 2.0, 3.0))
+    assert lm.order == 2
+
+
+@pytest.mark.parametrize("bad", [BOS, EOS, ""])
+def test_a_padding_symbol_or_empty_word_in_a_sentence_is_named(bad):
+    with pytest.raises(SpeechseqError, match=f"sentence 2: word {bad!r} cannot appear"):
+        train_ngram([["a"], ["b", bad, "c"]])
+
+
+def test_unigram_model_gives_bos_no_back_off_weight():
+    lm = train_ngram([["a", "b"]], order=1)
+    assert lm.ngrams(1)[(BOS,)] == (-99.0, 0.0)
+
+
+def test_fallback_note_lists_the_count_of_counts():
+    lm = train_ngram([["a", "b"]], order=1)
+    assert lm.notes[0].startswith("order 1: count-of-counts n1..n4 = [3, 0, 0, 0] cannot give")
+    assert lm.notes[0].endswith("using D1=0.5 D2=1.0 D3+=1.5")
+
+
+def test_read_sentences_counts_every_empty_line(tmp_path):
+    (tmp_path / "t.txt").write_text("a b\n\n\nc\n")
+    assert read_sentences(tmp_path / "t.txt") == ([["a", "b"], ["c"]], 2)
+    (tmp_path / "e.txt").write_text("\n")
+    with pytest.raises(SpeechseqError, match="no sentences — the language model needs"):
+        read_sentences(tmp_path / "e.txt")
+
+
+def test_read_arpa_reads_gzip_by_suffix_and_names_a_binary_file(tmp_path):
+    import gzip
+
+    with gzip.open(tmp_path / "lm.arpa.gz", "wt", encoding="utf-8") as f:
+        f.write(_TRIGRAM_ARPA)
+    assert NgramLM.read_arpa(tmp_path / "lm.arpa.gz").order == 3
+    (tmp_path / "lm.arpa").write_bytes(gzip.compress(_TRIGRAM_ARPA.encode()))
+    with pytest.raises(SpeechseqError, match="lm.arpa: not UTF-8 text .* gzip files need the .gz"):
+        NgramLM.read_arpa(tmp_path / "lm.arpa")

@@ -113,3 +113,69 @@ def test_per_spk_table_sums_to_the_total():
     total = error_stats(refs, hyps)
     assert lines[-2].split()[:4] == ["SUM", "raw", "3", "6"]
     assert int(lines[-2].split()[8]) == total.errors == 3
+
+
+def test_per_spk_table_layout_and_unknown_speaker_row():
+    # c1 has no speaker in utt2spk; one word in one utterance so a wrong denominator shows
+    refs = {"a1": "one two three", "b1": "five six", "c1": "seven"}
+    hyps = {"a1": "one too three", "b1": "six", "c1": "eleven"}
+    by_spk = per_spk_stats(refs, hyps, {"a1": "A", "b1": "BB"})
+    assert list(by_spk) == ["<unknown>", "A", "BB"]
+    h = "      #SENT      #WORD       Corr        Sub        Ins        Del        Err      S.Err"
+    assert per_spk_lines(by_spk) == [
+        "SPEAKER       id" + h,
+        "<unknown>    raw          1          1          0          1          0          0          1          1",
+        "<unknown>    sys          1          1       0.00     100.00       0.00       0.00     100.00     100.00",
+        "A            raw          1          3          2          1          0          0          1          1",
+        "A            sys          1          3      66.67      33.33       0.00       0.00      33.33     100.00",
+        "BB           raw          1          2          1          0          0          1          1          1",
+        "BB           sys          1          2      50.00       0.00       0.00      50.00      50.00     100.00",
+        "SUM          raw          3          6          3          2          0          1          3          3",
+        "SUM          sys          3          6      50.00      33.33       0.00      16.67      50.00     100.00",
+    ]
+
+
+def test_per_spk_table_of_no_speakers_is_a_zero_sum_row():
+    lines = per_spk_lines({})
+    assert lines[1].split() == ["SUM", "raw"] + ["0"] * 8
+    assert lines[2].split() == ["SUM", "sys", "0", "0"] + ["0.00"] * 6
+
+
+def test_error_stats_of_no_utterances_is_empty_error_stats():
+    assert error_stats({}, {}) == ErrorStats()
+
+
+def test_per_utt_column_is_as_wide_as_a_long_reference_word():
+    assert per_utt_lines({"u1": "elephant"}, {"u1": ""}) == [
+        "u1 ref  elephant",
+        "u1 hyp     ***  ",
+        "u1 op       D   ",
+        "u1 #csid 0 0 0 1",
+    ]
+
+
+def test_align_breaks_a_deletion_insertion_tie_towards_deletion_from_the_end():
+    assert align("a b a".split(), "b a b".split()) == [
+        ("I", None, "b"),
+        ("C", "a", "a"),
+        ("C", "b", "b"),
+        ("D", "a", None),
+    ]
+
+
+def test_many_hypotheses_without_reference_list_ten_and_count_the_rest():
+    hyps = {f"x{i:02d}": "a" for i in range(11)}
+    with pytest.raises(SpeechseqError) as err:
+        error_stats({}, hyps)
+    listed = ", ".join(f"x{i:02d}" for i in range(10))
+    assert f"have no reference transcript: {listed} and 1 more — " in str(err.value)
+    with pytest.raises(SpeechseqError) as err:
+        error_stats({}, {f"x{i:02d}": "a" for i in range(10)})
+    assert f"transcript: {listed} — " in str(err.value)
+
+
+def test_unknown_error_unit_names_the_known_units():
+    with pytest.raises(
+        SpeechseqError, match="error unit 'phone' is not known — use 'word' or 'char'"
+    ):
+        error_stats({"u1": "a"}, {"u1": "a"}, unit="phone")
