@@ -275,3 +275,25 @@ def test_lexicon_trie_errors_end_with_the_fix():
         build_lexicon_trie({"a": [[]]})
     with pytest.raises(SpeechseqError, match="unit 0 — a word is .* fix the lexicon entry$"):
         build_lexicon_trie({"a": [[2, 0]]})
+
+
+def test_word_bonus_sign_chooses_between_one_word_and_two_with_a_lexicon():
+    """'a' then a frame torn between the boundary and 'b', then 'b': "a|b" (two words) and
+    "ab" (one) have the same acoustic score, so the word bonus decides, either way."""
+    lp = posteriors(spell("_a_") + [{"|": 0.45, "b": 0.45}] + spell("b_"))
+    trie = build_lexicon_trie({w: [[ID[ch] for ch in w]] for w in ["a", "b", "ab"]})
+    kw = dict(beam=8, word_boundary=ID["|"], lexicon_trie=trie, units_to_word=to_word)
+    more = prefix_beam_search(lp, word_bonus=3.0, **kw)[0]
+    fewer = prefix_beam_search(lp, word_bonus=-3.0, **kw)[0]
+    assert more.words == ["a", "b"] and fewer.words == ["ab"]
+    for h, bonus in ((more, 3.0), (fewer, -3.0)):
+        assert math.isclose(h.score, h.am_score + bonus * len(h.words), rel_tol=1e-6)
+
+
+def test_hypotheses_ending_inside_a_non_word_are_dropped_for_a_lexicon():
+    """The acoustics end in "ca" (no word); with a lexicon the best hypothesis is a whole word."""
+    lp = posteriors(spell("_c_a_t_") + spell("_c_a_"))
+    trie = build_lexicon_trie({"cat": [[ID["c"], ID["a"], ID["t"]]]})
+    hyps = prefix_beam_search(lp, beam=8, word_boundary=ID["|"], lexicon_trie=trie)
+    assert hyps[0].words is not None and all(w == "cat" for w in hyps[0].words)
+    assert not to_word(hyps[0].ids).endswith("ca")
