@@ -54,7 +54,7 @@ MODULE_TESTS: dict[str, list[str]] = {
         "tests/core/test_experiment_run.py",
         "tests/core/test_worker_errors.py",
     ],
-    "speechseq/core/encoder.py": ["tests/core/test_task_contract.py", "tests/core/test_trainer.py"],
+    "speechseq/core/encoder.py": ["tests/core/test_encoder.py"],
 }
 # Tests deselected everywhere: the first runs the code in a subprocess (SIGKILL and resume);
 # the second is a 2 s hypothesis search that would make every ngram mutant's run 3x longer
