@@ -629,9 +629,9 @@ def eval_std_with_queries_without_text(env):
     return args, 1, r"text: not found"
 
 
-@case
-def eval_std_with_thresholds_from_a_missing_dev_run(env):
-    args = [
+def _eval_std_args(env, *extra):
+    """eval-std of the shared index with the words queries and reference, plus ``extra``."""
+    return [
         "eval-std",
         "--index",
         env.idx,
@@ -639,32 +639,22 @@ def eval_std_with_thresholds_from_a_missing_dev_run(env):
         env.words / "queries",
         "--ref",
         env.words / "archive" / "ctm",
-        "--thresholds-from",
-        env.tmp / "dev.json",
-        "--no-dtw",
+        *extra,
         "--device",
         "cpu",
     ]
+
+
+@case
+def eval_std_with_thresholds_from_a_missing_dev_run(env):
+    args = _eval_std_args(env, "--thresholds-from", env.tmp / "dev.json", "--no-dtw")
     return args, 1, r"dev.json: file not found"
 
 
 @case
 def eval_std_with_thresholds_from_a_file_of_another_kind(env):
     (env.tmp / "dev.json").write_text('{"rows": [{"method": "embed"}]}')
-    args = [
-        "eval-std",
-        "--index",
-        env.idx,
-        "--queries",
-        env.words / "queries",
-        "--ref",
-        env.words / "archive" / "ctm",
-        "--thresholds-from",
-        env.tmp / "dev.json",
-        "--no-dtw",
-        "--device",
-        "cpu",
-    ]
+    args = _eval_std_args(env, "--thresholds-from", env.tmp / "dev.json", "--no-dtw")
     return args, 1, r"dev.json: not the results.json of an eval-std run"
 
 

@@ -47,7 +47,7 @@ def search_setup(words_corpus, tmp_path_factory):
 def words_ctc(words_corpus, tmp_path_factory):
     root = tmp_path_factory.mktemp("pgctc")
     (root / "c.yaml").write_text(
-        "encoder: {subsample: stack2, hidden: 16, layers: 1, dropout: 0.0}\n"
+        "encoder: {subsample: none, rnn: gru, hidden: 16, layers: 1, dropout: 0.0}\n"
         "train: {max_epochs: 1, max_frames: 3000, warmup_steps: 2, device: cpu, checkpoint_every: 0}\n"
         "ctc: {spec_augment: false}\n"
     )

@@ -267,27 +267,14 @@ def test_the_same_word_stats_reach_metrics_csv(search_setup):
         assert float(r["train_mse"]) > 0 and float(r["train_same_word"]) > 0
 
 
-def test_train_embedder_starts_from_a_ctc_encoder(words_corpus, tmp_path):
+def test_train_embedder_starts_from_a_ctc_encoder(words_corpus, words_ctc, tmp_path):
     """--init-from EXP --init-part encoder: a CTC model's encoder starts the embedder."""
     from speechseq.core import checkpoint as ckpt
 
     enc = "encoder: {subsample: none, rnn: gru, hidden: 16, layers: 1, dropout: 0.0}\n"
     train = "train: {max_epochs: 1, max_frames: 3000, warmup_steps: 2, device: cpu, checkpoint_every: 0}\n"
-    (tmp_path / "ctc.yaml").write_text(enc + train + "ctc: {spec_augment: false}\n")
     (tmp_path / "emb.yaml").write_text(enc + train + "embed: {dim: 8, decoder_hidden: 8}\n")
     d = words_corpus
-    run_ok(
-        [
-            "train-ctc",
-            str(d / "train"),
-            "--dev",
-            str(d / "train"),
-            "--out",
-            str(tmp_path / "ctc"),
-            "--config",
-            str(tmp_path / "ctc.yaml"),
-        ]
-    )
     res = run_ok(
         [
             "train-embedder",
@@ -297,7 +284,7 @@ def test_train_embedder_starts_from_a_ctc_encoder(words_corpus, tmp_path):
             "--config",
             str(tmp_path / "emb.yaml"),
             "--init-from",
-            str(tmp_path / "ctc"),
+            str(words_ctc),
             "--init-part",
             "encoder",
             "--freeze",
@@ -305,7 +292,7 @@ def test_train_embedder_starts_from_a_ctc_encoder(words_corpus, tmp_path):
         ]
     )
     assert "init-from" in res.output and "under 'encoder'" in res.output
-    ctc = ckpt.load(tmp_path / "ctc" / "final.pt")["model"]
+    ctc = ckpt.load(words_ctc / "final.pt")["model"]
     emb = ckpt.load(tmp_path / "emb" / "final.pt")["model"]
     keys = [k for k in ctc if k.startswith("encoder.")]
     assert keys and all(torch.equal(ctc[k], emb[k]) for k in keys)
@@ -321,7 +308,7 @@ def test_train_embedder_starts_from_a_ctc_encoder(words_corpus, tmp_path):
             "--config",
             str(tmp_path / "emb.yaml"),
             "--init-from",
-            str(tmp_path / "ctc"),
+            str(words_ctc),
             "--init-part",
             "decoder",
         ],
