@@ -53,3 +53,11 @@ def command_runner(tmp_path_factory):
     runner = CommandRunner(tmp_path_factory.mktemp("runs"))
     yield runner
     runner.close()
+
+
+@pytest.fixture(scope="session")
+def translate_corpus(tmp_path_factory):
+    """Translate: 40 utterances in train/dev/test with text.fr / text.de / text.es, made once per session."""
+    return _synth_corpus(
+        tmp_path_factory.mktemp("translate"), "translate", 40, seed=7, train_spk=6, heldout_spk=2
+    )

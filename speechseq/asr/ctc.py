@@ -144,7 +144,7 @@ class CTCTask(Task):
         log_probs, out_lengths = model(batch["feats"], batch["lengths"])
         return to_numpy_log_probs(log_probs, out_lengths)
 
-    def decoder(self, options: CTCDecodeOptions) -> CTCDecoder:
+    def decoder(self, options: CTCDecodeOptions, model: nn.Module | None = None) -> CTCDecoder:
         return CTCDecoder(self.units, options)
 
     def frame_shift(self, model: CTCModel) -> float:

@@ -79,7 +79,7 @@ def transcribe_files(
     ``channel``: which channel of multi-channel files (an index, or ``"mix"``: the average).
     """
     ex = load_experiment(exp_dir, device, task="ctc", quiet=quiet)
-    decoder = ex.task.decoder(options or CTCDecodeOptions())
+    decoder = ex.task.decoder(options or CTCDecodeOptions(), ex.model)
     reader = ex.frontend.files_reader([str(f) for f in files], channel)
     outputs = dict(network_outputs(ex, reader, list(reader.utt_ids)))
     results = []

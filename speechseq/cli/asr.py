@@ -11,19 +11,22 @@ from speechseq.cli.common import (
     CHANNEL,
     DEVICE,
     TrainingOptions,
+    beam_option,
     commands,
     dev_option,
     float_list,
     info,
     json_option,
     out_option,
+    target_option,
     training_command,
+    units_option,
 )
 from speechseq.core.experiment import resolve_config
 
 app = commands()
 
-BEAM = typer.Option(1, "--beam", min=1, help="Beam size; 1 = greedy.")
+BEAM = beam_option(1, "Beam size; 1 = greedy.")
 LM = typer.Option(None, "--lm", help="Word n-gram LM in ARPA format (speechseq lm train).")
 
 
@@ -32,9 +35,7 @@ def train_ctc_cmd(
     train: Path = typer.Argument(..., help="Training data dir (with feats.scp and text)."),
     dev: Path = dev_option("Dev data dir, for CER and early stopping."),
     out: Path = out_option("Model directory to write (exp/<model>)."),
-    units: str | None = typer.Option(
-        None, "--units", help="char | phone | bpe [config: ctc.units, default char]."
-    ),
+    units: str | None = units_option("char | phone | bpe [config: ctc.units, default char]."),
     lexicon: str | None = typer.Option(
         None, "--lexicon", help="Kaldi lexicon.txt for phone units (default: CMUdict)."
     ),
@@ -80,25 +81,43 @@ def train_ctc_cmd(
 
 @app.command("decode")
 def decode_cmd(
-    exp: Path = typer.Argument(..., help="Model directory (train-ctc)."),
-    data: Path = typer.Argument(..., help="Data dir with feats.scp (and text for scoring)."),
-    beam: int = BEAM,
+    exp: Path = typer.Argument(
+        ..., help="Model directory (train-ctc, train-st; the ASR model with --cascade)."
+    ),
+    data: Path = typer.Argument(
+        ..., help="Data dir with feats.scp (and text / text.<lang> for scoring)."
+    ),
+    beam: int | None = beam_option(
+        None, "Beam size; 1 = greedy [default: 1 for CTC, 5 for translation]."
+    ),
     lm: str | None = LM,
     lexicon: str | None = typer.Option(
         None,
         "--lexicon",
         help="Restrict words to this lexicon (Kaldi lexicon.txt or word list).",
     ),
-    lm_weight: str = typer.Option(
-        "0.5",
+    lm_weight: str | None = typer.Option(
+        None,
         "--lm-weight",
-        help="LM weight (log10 scores converted to nats); a comma list (0.5,1,1.5) decodes "
-        "every value from one pass of the network.",
+        help="LM weight (log10 scores converted to nats) [default 0.5]; a comma list (0.5,1,1.5) "
+        "decodes every value from one pass of the network.",
     ),
-    word_bonus: str = typer.Option(
-        "1.0",
+    word_bonus: str | None = typer.Option(
+        None,
         "--word-bonus",
-        help="Score added per word with an LM or a lexicon; a comma list decodes a grid.",
+        help="Score added per word with an LM or a lexicon [default 1.0]; a comma list decodes a grid.",
+    ),
+    cascade: Path | None = typer.Option(
+        None,
+        "--cascade",
+        help="Text translation model (train-mt): recognise with EXP, then translate; scored with BLEU.",
+    ),
+    mt_beam: int = typer.Option(5, "--mt-beam", min=1, help="With --cascade: the MT model's beam."),
+    plot_attention: Path | None = typer.Option(
+        None, "--plot-attention", help="Translation: write attention maps (PNG per utterance) here."
+    ),
+    target: str | None = target_option(
+        "Translation: check that the model translates into this language."
     ),
     device: str = DEVICE,
     out: Path | None = out_option(
@@ -107,7 +126,8 @@ def decode_cmd(
         required=False,
     ),
 ) -> None:
-    """Decode a data dir: hyp.txt, per_utt, per_spk, a Kaldi %WER line and results.json.
+    """Decode a data dir. CTC: hyp.txt, per_utt, per_spk, a Kaldi %WER line and results.json.
+    Translation: hyp.txt, ref.txt, per_utt and bleu (BLEU and chrF with sacrebleu's signature).
 
     The experiment's task chooses the search. With --lm and --beam 1 the beam becomes 10.
     A grid of --lm-weight x --word-bonus values writes one decode dir per point.
@@ -115,16 +135,56 @@ def decode_cmd(
     # deferred: decoding imports torch, which is slow to import
     from speechseq.decode.ctc import CTCDecodeOptions
     from speechseq.decode.run import decode_data
+    from speechseq.decode.seq2seq import Seq2SeqDecodeOptions
+    from speechseq.st.translate import cascade_decode, options_by_task
 
-    if lm and beam <= 1:
-        beam = 10
-    weights = float_list(lm_weight, "--lm-weight")
-    bonuses = float_list(word_bonus, "--word-bonus")
-    opts = CTCDecodeOptions(
-        beam=beam, lm=lm or "", lexicon=lexicon or "", lm_weight=weights[0], word_bonus=bonuses[0]
+    weights = float_list(lm_weight or "0.5", "--lm-weight")
+    bonuses = float_list(word_bonus or "1.0", "--word-bonus")
+    ctc_opts = CTCDecodeOptions(
+        beam=10 if lm and (beam or 1) <= 1 else beam or 1,
+        lm=lm or "",
+        lexicon=lexicon or "",
+        lm_weight=weights[0],
+        word_bonus=bonuses[0],
     )
-    results = decode_data(exp, data, opts, weights, bonuses, device=device, out_dir=out)
+    if cascade is not None:
+        r = cascade_decode(
+            exp,
+            cascade,
+            data,
+            ctc_opts,
+            Seq2SeqDecodeOptions(beam=mt_beam),
+            device=device,
+            out_dir=out,
+            plot_attention=plot_attention,
+        )
+        _report_translation(r)
+        return
+    results = decode_data(
+        exp,
+        data,
+        options_by_task(
+            ctc_opts,
+            beam,
+            target,
+            bool(lm or lexicon or lm_weight or word_bonus),
+            bool(plot_attention or target),
+            str(exp),
+        ),
+        weights if lm_weight else None,
+        bonuses if word_bonus else None,
+        device=device,
+        out_dir=out,
+        plot_attention=plot_attention,
+    )
+    _report_decode(results)
+
+
+def _report_decode(results: list[dict]) -> None:
     for r in results:
+        if "bleu" in r:
+            _report_translation(r)
+            continue
         if "wer_line" in r:
             where = f" {r['out_dir']}" if len(results) > 1 else ""
             print(r["wer_line"] + where)
@@ -132,6 +192,22 @@ def decode_cmd(
         info(
             f"decoded {r['utterances']} utterances ({r['audio_s']:.1f} s audio) in {r['decode_s']:.2f} s: "
             f"RTF {r['rtf']:.4f} (search alone {r['search_rtf']:.4f}) -> {r['out_dir']}"
+        )
+
+
+def _report_translation(r: dict) -> None:
+    print(r["bleu_line"])
+    print(r["chrf_line"])
+    rtf = f": RTF {r['rtf']:.4f}" if r.get("rtf") is not None else ""
+    info(f"translated {r['utterances']} utterances in {r['decode_s']:.2f} s{rtf} -> {r['out_dir']}")
+    if r.get("unseen_words"):
+        info(
+            f"cascade: {r['unseen_words']} recognised word(s) ({r['unseen_types']} kinds) are not in "
+            f"the MT model's vocabulary; translated as <unk>, listed in {r['out_dir']}/oov.txt"
+        )
+    if r.get("stopped_by_length_guard"):
+        info(
+            f"{len(r['stopped_by_length_guard'])} output(s) never emitted <eos> and stopped at the length guard"
         )
 
 

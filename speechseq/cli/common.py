@@ -85,6 +85,21 @@ def json_option(help: str) -> Any:
     return typer.Option(False, "--json", help=help)
 
 
+def units_option(help: str) -> Any:
+    """``--units``: the output units of a training command (``help`` lists the choices)."""
+    return typer.Option(None, "--units", help=help)
+
+
+def target_option(help: str) -> Any:
+    """``--target``: the target language of translation (a data dir's ``text.<lang>``)."""
+    return typer.Option(None, "--target", help=help)
+
+
+def beam_option(default: int | None, help: str) -> Any:
+    """``--beam``: the beam size of a search; 1 = greedy."""
+    return typer.Option(default, "--beam", min=1, help=help)
+
+
 def type_option(default: str, help: str) -> Any:
     """``--type``: which kind of thing to make (features, index)."""
     return typer.Option(default, "--type", help=help)

@@ -49,8 +49,9 @@ Optional hooks, with defaults that most tasks keep:
     Rebuild the task of a trained model directory, for inference (``load_experiment``).
 
 Decodable tasks (those ``speechseq decode`` accepts) also implement :meth:`outputs`
-(network outputs per utterance, e.g. CTC log-posteriors) and :meth:`decoder` (a decoding
-strategy from :mod:`speechseq.decode`).
+(network outputs per utterance, e.g. CTC log-posteriors, or the encoder output an attention
+decoder searches over) and :meth:`decoder` (a decoding strategy from :mod:`speechseq.decode`;
+it is given the model too, for searches that run the network step by step).
 """
 
 from __future__ import annotations
@@ -129,8 +130,9 @@ class Task(abc.ABC):
             f"a {self.name} model has nothing to decode — use the command made for it"
         )
 
-    def decoder(self, options: Any):
-        """A decoding strategy (see :mod:`speechseq.decode`) for ``options``."""
+    def decoder(self, options: Any, model: nn.Module | None = None):
+        """A decoding strategy (see :mod:`speechseq.decode`) for ``options``; ``model`` is the
+        loaded network, for strategies that run part of it during search (an attention decoder)."""
         raise SpeechseqError(
             f"a {self.name} model has nothing to decode — use the command made for it"
         )

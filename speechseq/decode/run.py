@@ -24,9 +24,10 @@ import torch
 from speechseq.core.batching import FeatDataset, make_loader
 from speechseq.core.loading import Experiment, load_experiment
 from speechseq.core.task import Task
-from speechseq.data.kaldi_dir import DataDir, write_table
+from speechseq.data.kaldi_dir import DataDir, read_table, write_table
 from speechseq.errors import SpeechseqError, UsageError
 from speechseq.fileio import atomic_dir, atomic_write
+from speechseq.metrics.bleu import translation_scores
 from speechseq.metrics.wer import (
     ErrorStats,
     error_stats,
@@ -59,44 +60,71 @@ def decode_data(
     device: str = "auto",
     out_dir: str | os.PathLike | None = None,
     quiet: bool = False,
+    plot_attention: str | os.PathLike | None = None,
 ) -> list[dict]:
     """Decode every utterance of ``data_dir`` with ``options`` (the task's options dataclass,
-    e.g. :class:`speechseq.decode.ctc.CTCDecodeOptions`), once per grid point of
-    ``lm_weights`` x ``word_bonuses`` (default: the options' own). Returns one results dict
-    per point (``wer``, ``cer`` in percent, ``rtf``, ``out_dir`` ...)."""
-    grid = [
-        (w, b)
-        for w in (lm_weights or [options.lm_weight])
-        for b in (word_bonuses or [options.word_bonus])
-    ]
-    if out_dir is not None and len(grid) > 1:
-        raise UsageError(
-            "--out names one decode dir, but the LM-weight / word-bonus grid has "
-            f"{len(grid)} points — leave out --out (each point gets a dir named after its options)"
-        )
+    e.g. :class:`speechseq.decode.ctc.CTCDecodeOptions`, or a function of the loaded task that
+    returns them), once per grid point of ``lm_weights`` x ``word_bonuses`` (CTC only; default:
+    the options' own). Returns one results dict per point (``wer``, ``cer`` in percent, or
+    ``bleu``, ``chrf`` for translation; ``rtf``, ``out_dir`` ...).
+
+    ``plot_attention``: a directory for attention maps (PNG, one per utterance) of a decoder
+    that returns them (translation)."""
     ex = load_experiment(exp_dir, device, quiet=quiet)
     if type(ex.task).decoder is Task.decoder:
         raise SpeechseqError(
             f"{exp_dir}: a model of task '{ex.task.name}' has nothing to decode — use the command "
             f"made for it (an embedder: speechseq embed)"
         )
+    if callable(options):
+        options = options(ex.task)
+    weighted = hasattr(options, "lm_weight")
+    if not weighted and (lm_weights or word_bonuses):
+        raise UsageError(
+            f"{exp_dir}: --lm-weight and --word-bonus grids are for CTC decoding; a {ex.task.name} "
+            f"model has no LM weight"
+        )
+    grid = (
+        [
+            (w, b)
+            for w in (lm_weights or [options.lm_weight])
+            for b in (word_bonuses or [options.word_bonus])
+        ]
+        if weighted
+        else [None]
+    )
+    if out_dir is not None and len(grid) > 1:
+        raise UsageError(
+            "--out names one decode dir, but the LM-weight / word-bonus grid has "
+            f"{len(grid)} points — leave out --out (each point gets a dir named after its options)"
+        )
     data = DataDir(data_dir)
+    base = ex.task.decoder(options, ex.model)
+    scoring = getattr(base, "scoring", "wer")
+    if scoring == "bleu" and not data.file(base.reference).is_file():
+        raise SpeechseqError(
+            f"{data.file(base.reference)}: file not found — this {ex.task.name} model translates into "
+            f"'{base.reference.partition('.')[2]}', so scoring needs the reference translations in "
+            f"{base.reference} (synth translate writes them)"
+        )
     reader = ex.frontend.data_reader(data.path)
     utts = list(reader.utt_ids)
     if not utts:
         raise SpeechseqError(f"{data.path}: no utterances to decode")
-    base = ex.task.decoder(options)
     t0 = time.perf_counter()
     outputs = dict(network_outputs(ex, reader, utts))
     nn_s = time.perf_counter() - t0
     audio_s = sum(reader.num_frames(u) for u in utts) * 0.01
     results = []
-    for w, b in grid:
+    for point in grid:
         decoder = (
-            base.with_weights(w, b) if (w, b) != (options.lm_weight, options.word_bonus) else base
+            base.with_weights(*point)
+            if point is not None and point != (options.lm_weight, options.word_bonus)
+            else base
         )
         t1 = time.perf_counter()
-        hyps = {u: decoder.decode(outputs[u]).text for u in utts}
+        decoded = {u: decoder.decode(outputs[u]) for u in utts}
+        hyps = {u: d.text for u, d in decoded.items()}
         search_s = time.perf_counter() - t1
         o = decoder.options
         out = Path(out_dir) if out_dir else Path(exp_dir) / f"decode_{data.path.name}_{o.tag()}"
@@ -112,11 +140,74 @@ def decode_data(
         with atomic_dir(
             out
         ) as tmp:  # the decode dir is replaced whole: no old wer beside a new hyp
-            r.update(write_scored(tmp, data, hyps))
+            if scoring == "bleu":
+                r.update(write_translations(tmp, data, decoded, base.reference))
+            else:
+                r.update(write_scored(tmp, data, hyps))
             (tmp / "results.json").write_text(json.dumps(r, indent=2) + "\n", encoding="utf-8")
+        if plot_attention:
+            r["attention_plots"] = plot_attention_maps(plot_attention, decoded, utts)
         r["out_dir"] = str(out)
         results.append(r)
     return results
+
+
+def write_translations(out: Path, data: DataDir, decoded: dict, reference: str) -> dict:
+    """Write ``hyp.txt``, ``ref.txt``, ``per_utt`` (ref / hyp pairs) and ``bleu`` (BLEU and chrF
+    with sacrebleu's signatures) into the decode dir being built; returns the figures."""
+    refs_all = read_table(data.file(reference))
+    hyps = {u: d.text for u, d in decoded.items()}
+    missing = [u for u in hyps if u not in refs_all]
+    if missing:
+        raise SpeechseqError(
+            f"{data.file(reference)}: no reference for {len(missing)} utterance(s) (first: {missing[0]}) "
+            f"— every decoded utterance needs one (speechseq data fix keeps the files consistent)"
+        )
+    refs = {u: refs_all[u] for u in hyps}
+    s = translation_scores(refs, hyps)
+    write_table(out / "hyp.txt", hyps)
+    write_table(out / "ref.txt", refs)
+    with atomic_write(out / "per_utt") as f:
+        for u in sorted(hyps):
+            f.write(f"{u} ref {refs[u]}\n{u} hyp {hyps[u]}\n")
+    with atomic_write(out / "bleu") as f:
+        f.write("\n".join(s.lines()) + "\n")
+    unfinished = sorted(u for u, d in decoded.items() if not getattr(d, "finished", True))
+    return {
+        "bleu": round(s.bleu, 2),
+        "chrf": round(s.chrf, 2),
+        "bleu_line": s.lines()[0],
+        "chrf_line": s.lines()[1],
+        "reference": reference,
+        "stopped_by_length_guard": unfinished,
+    }
+
+
+def plot_attention_maps(directory: str | os.PathLike, decoded: dict, utts: Sequence[str]) -> int:
+    """One PNG per utterance: encoder frames (x) against output tokens (y); returns the count."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    d = Path(directory)
+    d.mkdir(parents=True, exist_ok=True)
+    n = 0
+    for u in utts:
+        att = getattr(decoded[u], "attention", None)
+        if att is None or not len(att):
+            continue
+        fig, ax = plt.subplots(figsize=(max(4, att.shape[1] / 8), max(3, att.shape[0] / 4)))
+        ax.imshow(att, aspect="auto", origin="lower", cmap="Greys", interpolation="nearest")
+        ax.set_xlabel("encoder frame (80 ms)")
+        ax.set_ylabel("output token")
+        ax.set_title(f"{u}: {decoded[u].text}", fontsize=8)
+        fig.tight_layout()
+        with atomic_write(d / f"{u}.png", mode="wb", encoding=None) as f:
+            fig.savefig(f, format="png", dpi=100)
+        plt.close(fig)
+        n += 1
+    return n
 
 
 def write_scored(out: Path, data: DataDir, hyps: dict[str, str]) -> dict:

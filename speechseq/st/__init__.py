@@ -1,0 +1,1 @@
+"""Speech translation: attention encoder-decoders (speech or text in), training, translating, the cascade."""
