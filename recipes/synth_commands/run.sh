@@ -10,6 +10,7 @@ cd "$(dirname "$0")"
 
 stage=0; stop_stage=100; num_utts=3000; num_speakers=400; seed=0; config=conf/ctc.yaml
 beam=30; lm_weights="0.5 1.0 1.5"; word_bonuses="0 2 4"  # the grid searched on dev
+settings="num_utts num_speakers seed config beam lm_weights word_bonuses"  # recorded in data/.done.N
 . ../utils/stages.sh "$@"
 
 if run_stage 0 "synthesise the commands corpus"; then

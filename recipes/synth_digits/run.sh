@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Connected digits on the synthetic espeak-ng corpus, Kaldi style:
 #   ./run.sh [--stage N] [--stop-stage N] [--num-utts N] [--nj N] [--config FILE] [--augment true]
-# Stages skip finished work (a data/.done.N marker per stage); delete the marker to redo a stage.
+# Stages skip work finished with the same settings (data/.done.N records them); other settings, or an
+# explicit --stage N, redo the stage and those after it. Logs: exp/log/stage<N>.<name>.log.
 #   0 synth corpus   1 validate   2 augment (with --augment true)   3 features   4 train CTC
 #   5 decode test (greedy, beam, beam + lexicon)
 set -euo pipefail
@@ -16,6 +17,7 @@ num_speakers=400  # training voices: variety is what makes held-out speakers wor
 seed=0
 config=conf/ctc.yaml
 augment=false  # true: train on data/train plus a speed/reverb/noise copy of it (twice the training time)
+settings="num_utts num_speakers seed config augment"  # recorded in each data/.done.N (../utils/stages.sh)
 . ../utils/stages.sh "$@"
 
 if run_stage 0 "synthesise the digits corpus"; then

@@ -10,6 +10,7 @@ cd "$(dirname "$0")"
 . ./cmd.sh
 
 stage=0; stop_stage=100; num_utts=2000; seed=0; config=conf/embed.yaml
+settings="num_utts seed config"  # recorded in data/.done.N
 . ../utils/stages.sh "$@"
 
 if run_stage 0 "synthesise the words corpus"; then

@@ -1,29 +1,142 @@
 # Sourced by recipes after they set their defaults:  . ../utils/stages.sh "$@"
-# Parses --name value options into the variables the recipe defined (--stop-stage -> stop_stage),
-# as Kaldi's utils/parse_options.sh does, and gives the recipe run_stage / done_stage.
+# The recipe declares its settings first, one variable each, and names them in `settings`:
+#   stage=0; stop_stage=100; num_utts=2000; config=conf/ctc.yaml
+#   settings="num_utts config"   # what a stage's result depends on; recorded in every marker
+# Conventions shared by every recipe:
+#   --stage N / --stop-stage N select stages; --name value sets any setting (--num-utts 8000);
+#   an unknown option or a missing value exits 2 before any stage runs. --nj N (from cmd.sh) is
+#   accepted too; it changes speed, not results, so markers do not record it.
+#   A finished stage leaves data/.done.N holding the settings it ran with (a hash and the values,
+#   with the sha256 of any setting that names a file, such as a config). A run that names no
+#   --stage skips a stage whose marker matches today's settings; if the settings differ it says
+#   which, and redoes that stage and every later one. An explicit --stage N reruns stage N and
+#   the selected stages after it, whatever the markers say. Starting a stage removes its own
+#   marker and those of later stages (they were made from its old output).
+#   Each stage's output also goes to exp/log/stage<N>.<name>.log; a failing command stops the
+#   recipe with its exit code (set -euo pipefail in run.sh) and the log named on stderr.
+
+stage_given=false
 while [ $# -gt 0 ]; do
   case "$1" in
     --*)
       name=$(echo "${1#--}" | tr - _)
-      if [ -z "${!name+set}" ] || [ $# -lt 2 ]; then
-        echo "$0: unknown option $1 (or no value given) — known: --stage --stop-stage and the recipe's settings" >&2
+      case " stage stop_stage nj ${settings-} " in
+        *" $name "*) known=true ;;
+        *) known=false ;;
+      esac
+      if [ "$known" = false ] || [ -z "${!name+set}" ] || [ $# -lt 2 ]; then
+        echo "$0: unknown option $1 (or no value given) — known: --stage --stop-stage --nj$(for s in ${settings-}; do printf ' --%s' "${s//_/-}"; done)" >&2
         exit 2
       fi
+      [ "$name" = stage ] && stage_given=true
       printf -v "$name" '%s' "$2"; shift 2 ;;
     *) echo "$0: unexpected argument $1" >&2; exit 2 ;;
   esac
 done
-
-# run_stage N NAME: true when stage N is selected and not done before (data/.done.N).
-run_stage() {
-  local n=$1 name=$2
-  [ "$n" -ge "$stage" ] && [ "$n" -le "$stop_stage" ] || return 1
-  if [ -f "data/.done.$n" ]; then
-    echo "stage $n ($name): done before, skipping (rm data/.done.$n to redo)"
-    return 1
+unset name known
+for _v in stage stop_stage; do
+  if ! [[ "${!_v}" =~ ^[0-9]+$ ]]; then
+    echo "$0: --${_v//_/-} ${!_v}: must be a stage number (0, 1, ...)" >&2
+    exit 2
   fi
-  echo "== stage $n: $name =="
+done
+unset _v
+
+# _stage_settings: the "name=value" lines a marker records, today's values.
+_stage_settings() {
+  local s v
+  for s in ${settings-}; do
+    v=${!s}
+    if [ -f "$v" ]; then
+      echo "$s=$v (sha256 $(sha256sum < "$v" | cut -c1-16))"
+    else
+      echo "$s=$v"
+    fi
+  done
 }
 
-# done_stage N: mark stage N finished, so a rerun skips it.
-done_stage() { mkdir -p data; touch "data/.done.$1"; }
+_stage_hash() { _stage_settings | sha256sum | cut -c1-16; }
+
+_stage_log=""
+_stage_num=""
+_stage_on_exit() {
+  local rc=$?
+  if [ -n "$_stage_log" ]; then
+    exec 1>&7 2>&8 7>&- 8>&-  # closes the tee pipes: they flush and end
+    wait "$_stage_tee_out" "$_stage_tee_err" 2>/dev/null || true
+    if [ "$rc" -ne 0 ]; then
+      echo "$0: stage $_stage_num failed (exit $rc) — see $_stage_log" >&2
+    fi
+  fi
+  exit "$rc"
+}
+trap _stage_on_exit EXIT
+
+# _stage_end_log: stop copying output into the current stage's log.
+_stage_end_log() {
+  if [ -n "$_stage_log" ]; then
+    exec 1>&7 2>&8 7>&- 8>&-
+    wait "$_stage_tee_out" "$_stage_tee_err" 2>/dev/null || true
+    _stage_log=""
+  fi
+}
+
+# _stage_changes MARKER: "name old -> new" for each setting that differs from the marker's.
+_stage_changes() {
+  local s line old
+  for s in ${settings-}; do
+    line=$(_stage_settings | grep "^$s=")
+    old=$(grep "^$s=" "$1" || true)
+    [ "$old" = "$line" ] || printf '%s %s -> %s; ' "$s" "${old#*=}" "${line#*=}"
+  done | sed 's/; $//'
+  grep -o "^[a-z_0-9]*=" "$1" | tr -d = | while read -r s; do
+    case " ${settings-} " in *" $s "*) ;; *) printf '; %s no longer a setting' "$s" ;; esac
+  done
+}
+
+# run_stage N NAME: true when stage N is selected and has to run; then its output is logged.
+run_stage() {
+  local n=$1 name=$2 marker="data/.done.$1" m why=""
+  _stage_end_log
+  [ "$n" -ge "$stage" ] && [ "$n" -le "$stop_stage" ] || return 1
+  if [ "$stage_given" = false ] && [ -f "$marker" ]; then
+    if [ "$(sed -n 's/^hash //p' "$marker")" = "$(_stage_hash)" ]; then
+      echo "stage $n ($name): done before with these settings, skipping (rm $marker to redo)"
+      return 1
+    fi
+    if grep -q '^hash ' "$marker"; then
+      why="settings changed since $marker was written: $(_stage_changes "$marker")"
+    else
+      why="$marker records no settings (an older recipe made it)"
+    fi
+    why="$why — redoing stage $n and the stages after it"
+  fi
+  # later markers were made from this stage's old output
+  for m in data/.done.*; do
+    [ -f "$m" ] && [ "${m##*.}" -ge "$n" ] 2>/dev/null && rm -f "$m"
+  done
+  mkdir -p exp/log
+  _stage_num=$n
+  _stage_log="exp/log/stage$n.$(echo "$name" | tr 'A-Z' 'a-z' | tr -cs 'a-z0-9' - | cut -c1-40 | sed 's/^-*//; s/-*$//').log"
+  : > "$_stage_log"
+  exec 7>&1 8>&2
+  exec > >(tee -a "$_stage_log")
+  _stage_tee_out=$!
+  exec 2> >(tee -a "$_stage_log" >&8)
+  _stage_tee_err=$!
+  echo "== stage $n: $name =="
+  [ -z "$why" ] || echo "stage $n: $why"
+  echo "log: $_stage_log"
+}
+
+# done_stage N: mark stage N finished with today's settings, so a rerun with them skips it.
+done_stage() {
+  mkdir -p data
+  {
+    echo "# stage $1 of $0 finished $(date -u +%Y-%m-%dT%H:%M:%SZ) with these settings; rm this file to redo it"
+    echo "hash $(_stage_hash)"
+    _stage_settings
+  } > "data/.done.$1.tmp"
+  mv -f "data/.done.$1.tmp" "data/.done.$1"
+  _stage_end_log
+}
