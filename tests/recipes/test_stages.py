@@ -150,7 +150,11 @@ def test_each_stage_writes_its_own_log_with_stdout_and_stderr(tmp_path):
     proc = _run(tmp_path)
     assert proc.returncode == 0, proc.stderr
     logs = sorted(p.name for p in (tmp_path / "exp" / "log").iterdir())
-    assert logs == ["stage0.step-0-the-work.log", "stage1.step-1-the-work.log", "stage2.step-2-the-work.log"]
+    assert logs == [
+        "stage0.step-0-the-work.log",
+        "stage1.step-1-the-work.log",
+        "stage2.step-2-the-work.log",
+    ]
     text = (tmp_path / "exp" / "log" / "stage1.step-1-the-work.log").read_text()
     assert "ran 1 with num_utts=10" in text and "note 1 on stderr" in text
     assert "ran 0" not in text and "ran 2" not in text
@@ -193,11 +197,15 @@ def test_every_recipe_follows_the_conventions(recipe):
     assert "set -euo pipefail" in text
     head = text.split(". ../utils/stages.sh")[0]
     settings = re.search(r'^settings="([^"]*)"', head, re.M)
-    assert settings, f"{run_sh}: declare settings=\"...\" before sourcing stages.sh"
+    assert settings, f'{run_sh}: declare settings="..." before sourcing stages.sh'
     for name in settings.group(1).split():
-        assert re.search(rf"(^|[ ;]){name}=", head, re.M), f"{run_sh}: setting {name} has no default"
+        assert re.search(rf"(^|[ ;]){name}=", head, re.M), (
+            f"{run_sh}: setting {name} has no default"
+        )
     stages = re.findall(r"run_stage (\d+)", text)
-    assert stages == [n for n in re.findall(r"done_stage (\d+)", text)], "every stage marks itself done"
+    assert stages == [n for n in re.findall(r"done_stage (\d+)", text)], (
+        "every stage marks itself done"
+    )
     proc = subprocess.run(
         ["bash", str(run_sh), "--no-such-setting", "1"], capture_output=True, text=True, timeout=30
     )
