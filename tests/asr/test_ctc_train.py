@@ -444,3 +444,51 @@ def test_align_of_a_segmented_recording_writes_recording_time_ctm(
     expect = sorted((round(e.start_s + (start2 if e.utt == u2 else 0.0), 2), e.word) for e in alone)
     assert sorted((round(e.start_s, 2), e.word) for e in words) == expect
     assert min(e.start_s for e in words[len(text[u1].split()) :]) >= start2 - 1e-3
+
+
+def _kaldi_made(src: Path, out: Path) -> Path:
+    """``src`` as Kaldi leaves a data dir: its own arks, feats.scp and per-speaker cmvn.scp;
+    no utt2num_frames, cmvn.ark or conf/feats.yaml."""
+    import kaldiio
+
+    from speechseq.features.cmvn import cmvn_stats
+
+    out.mkdir()
+    for name in ("text", "utt2spk", "spk2utt", "wav.scp"):
+        (out / name).write_bytes((src / name).read_bytes())
+    feats = {u: kaldiio.load_mat(s) for u, s in read_table(src / "feats.scp").items()}
+    kaldiio.save_ark(str(out / "raw_fbank.1.ark"), feats, scp=str(out / "feats.scp"))
+    utt2spk = read_table(src / "utt2spk")
+    stats = {}
+    for utt, mat in feats.items():
+        stats[utt2spk[utt]] = stats.get(utt2spk[utt], 0) + cmvn_stats(mat)
+    kaldiio.save_ark(str(out / "cmvn_train.ark"), stats, scp=str(out / "cmvn.scp"))
+    return out
+
+
+def test_train_and_decode_on_kaldi_made_data_dirs(digits_corpus, tmp_path):
+    """Kaldi's feats.scp + cmvn.scp are enough to train (speaker CMVN) and decode."""
+    import dataclasses
+
+    train = _kaldi_made(digits_corpus / "train", tmp_path / "train")
+    dev = _kaldi_made(digits_corpus / "dev", tmp_path / "dev")
+    cfg = dataclasses.replace(
+        TINY,
+        train=dataclasses.replace(TINY.train, max_epochs=1),
+        ctc=dataclasses.replace(TINY.ctc, cmvn="speaker"),
+    )
+    train_ctc(train, dev, tmp_path / "exp", cfg, quiet=True)
+    res = runner.invoke(
+        app,
+        [
+            "decode",
+            str(tmp_path / "exp"),
+            str(dev),
+            "--out",
+            str(tmp_path / "d"),
+            "--device",
+            "cpu",
+        ],
+    )
+    assert res.exit_code == 0, res.output
+    assert (tmp_path / "d" / "wer").read_text().startswith("%WER")
