@@ -11,6 +11,8 @@ cd "$(dirname "$0")"
 stage=0; stop_stage=100; num_utts=3000; num_speakers=400; seed=0; config=conf/ctc.yaml
 beam=30; lm_weights="0.5 1.0 1.5"; word_bonuses="0 2 4"  # the grid searched on dev
 settings="num_utts num_speakers seed config beam lm_weights word_bonuses"  # recorded in data/.done.N
+stage_settings_0="num_utts num_speakers seed"; stage_settings_1=""; stage_settings_2=""; stage_settings_3=""
+stage_settings_4="config seed"; stage_settings_5="beam lm_weights word_bonuses"  # per stage
 . ../utils/stages.sh "$@"
 
 if run_stage 0 "synthesise the commands corpus"; then

@@ -18,6 +18,9 @@ seed=0
 config=conf/ctc.yaml
 augment=false  # true: train on data/train plus a speed/reverb/noise copy of it (twice the training time)
 settings="num_utts num_speakers seed config augment"  # recorded in each data/.done.N (../utils/stages.sh)
+# what each stage depends on (a stage is also redone when an earlier one is)
+stage_settings_0="num_utts num_speakers seed"; stage_settings_1=""; stage_settings_2="augment seed"
+stage_settings_3="augment"; stage_settings_4="augment config seed"; stage_settings_5=""
 . ../utils/stages.sh "$@"
 
 if run_stage 0 "synthesise the digits corpus"; then

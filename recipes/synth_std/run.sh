@@ -11,6 +11,8 @@ cd "$(dirname "$0")"
 
 stage=0; stop_stage=100; num_utts=2000; seed=0; config=conf/embed.yaml
 settings="num_utts seed config"  # recorded in data/.done.N
+stage_settings_0="num_utts seed"; stage_settings_1=""; stage_settings_2=""; stage_settings_3="config seed"
+stage_settings_4=""; stage_settings_5=""; stage_settings_6=""  # per stage
 . ../utils/stages.sh "$@"
 
 if run_stage 0 "synthesise the words corpus"; then

@@ -1,13 +1,15 @@
 # Sourced by recipes after they set their defaults:  . ../utils/stages.sh "$@"
 # The recipe declares its settings first, one variable each, and names them in `settings`:
 #   stage=0; stop_stage=100; num_utts=2000; config=conf/ctc.yaml
-#   settings="num_utts config"   # what a stage's result depends on; recorded in every marker
+#   settings="num_utts config"   # what the stages' results depend on; recorded in the markers
+#   stage_settings_4="config"    # optional: the settings stage 4 depends on (default: all)
 # Conventions shared by every recipe:
 #   --stage N / --stop-stage N select stages; --name value sets any setting (--num-utts 8000);
 #   an unknown option or a missing value exits 2 before any stage runs. --nj N (from cmd.sh) is
 #   accepted too; it changes speed, not results, so markers do not record it.
 #   A finished stage leaves data/.done.N holding the settings it ran with (a hash and the values,
-#   with the sha256 of any setting that names a file, such as a config). A run that names no
+#   with the sha256 of any setting that names a file, such as a config): all the recipe's
+#   settings, or those stage_settings_N names. A run that names no
 #   --stage skips a stage whose marker matches today's settings; if the settings differ it says
 #   which, and redoes that stage and every later one. An explicit --stage N reruns stage N and
 #   the selected stages after it, whatever the markers say. Starting a stage removes its own
@@ -42,10 +44,26 @@ for _v in stage stop_stage; do
 done
 unset _v
 
-# _stage_settings: the "name=value" lines a marker records, today's values.
+# Settings a stage depends on: stage_settings_N="num_utts seed" in the recipe, or all of them.
+for _v in $(compgen -A variable stage_settings_); do
+  for _s in ${!_v}; do
+    case " ${settings-} " in
+      *" $_s "*) ;;
+      *) echo "$0: $_v names '$_s', which is not in settings=\"${settings-}\" — fix the recipe" >&2; exit 2 ;;
+    esac
+  done
+done
+unset _v _s
+
+_stage_deps() {
+  local v="stage_settings_$1"
+  if [ -n "${!v+set}" ]; then echo "${!v}"; else echo "${settings-}"; fi
+}
+
+# _stage_settings N: the "name=value" lines stage N's marker records, today's values.
 _stage_settings() {
   local s v
-  for s in ${settings-}; do
+  for s in $(_stage_deps "$1"); do
     v=${!s}
     if [ -f "$v" ]; then
       echo "$s=$v (sha256 $(sha256sum < "$v" | cut -c1-16))"
@@ -55,7 +73,7 @@ _stage_settings() {
   done
 }
 
-_stage_hash() { _stage_settings | sha256sum | cut -c1-16; }
+_stage_hash() { _stage_settings "$1" | sha256sum | cut -c1-16; }
 
 _stage_log=""
 _stage_num=""
@@ -81,16 +99,17 @@ _stage_end_log() {
   fi
 }
 
-# _stage_changes MARKER: "name old -> new" for each setting that differs from the marker's.
+# _stage_changes N MARKER: "name old -> new" for each setting that differs from the marker's.
 _stage_changes() {
-  local s line old
-  for s in ${settings-}; do
-    line=$(_stage_settings | grep "^$s=")
-    old=$(grep "^$s=" "$1" || true)
+  local s line old deps
+  deps=$(_stage_deps "$1")
+  for s in $deps; do
+    line=$(_stage_settings "$1" | grep "^$s=")
+    old=$(grep "^$s=" "$2" || true)
     [ "$old" = "$line" ] || printf '%s %s -> %s; ' "$s" "${old#*=}" "${line#*=}"
   done | sed 's/; $//'
-  grep -o "^[a-z_0-9]*=" "$1" | tr -d = | while read -r s; do
-    case " ${settings-} " in *" $s "*) ;; *) printf '; %s no longer a setting' "$s" ;; esac
+  grep -o "^[a-z_0-9]*=" "$2" | tr -d = | while read -r s; do
+    case " $deps " in *" $s "*) ;; *) printf '; %s no longer recorded' "$s" ;; esac
   done
 }
 
@@ -100,12 +119,12 @@ run_stage() {
   _stage_end_log
   [ "$n" -ge "$stage" ] && [ "$n" -le "$stop_stage" ] || return 1
   if [ "$stage_given" = false ] && [ -f "$marker" ]; then
-    if [ "$(sed -n 's/^hash //p' "$marker")" = "$(_stage_hash)" ]; then
+    if [ "$(sed -n 's/^hash //p' "$marker")" = "$(_stage_hash "$n")" ]; then
       echo "stage $n ($name): done before with these settings, skipping (rm $marker to redo)"
       return 1
     fi
     if grep -q '^hash ' "$marker"; then
-      why="settings changed since $marker was written: $(_stage_changes "$marker")"
+      why="settings changed since $marker was written: $(_stage_changes "$n" "$marker")"
     else
       why="$marker records no settings (an older recipe made it)"
     fi
@@ -134,8 +153,8 @@ done_stage() {
   mkdir -p data
   {
     echo "# stage $1 of $0 finished $(date -u +%Y-%m-%dT%H:%M:%SZ) with these settings; rm this file to redo it"
-    echo "hash $(_stage_hash)"
-    _stage_settings
+    echo "hash $(_stage_hash "$1")"
+    _stage_settings "$1"
   } > "data/.done.$1.tmp"
   mv -f "data/.done.$1.tmp" "data/.done.$1"
   _stage_end_log

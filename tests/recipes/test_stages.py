@@ -19,6 +19,7 @@ num_utts=10
 config=conf.yaml
 helper=x  # a variable, not a setting: no option
 settings="num_utts config"
+{{extra}}
 . {STAGES} "$@"
 for n in 0 1 2; do
   if run_stage $n "step $n: the Work"; then
@@ -33,8 +34,8 @@ done
 pytestmark = pytest.mark.skipif(shutil.which("bash") is None, reason="needs bash")
 
 
-def _run(tmp_path, *args, env=None):
-    (tmp_path / "run.sh").write_text(RECIPE)
+def _run(tmp_path, *args, env=None, extra=""):
+    (tmp_path / "run.sh").write_text(RECIPE.replace("{extra}", extra))
     if not (tmp_path / "conf.yaml").exists():
         (tmp_path / "conf.yaml").write_text("hidden: 8\n")
     return subprocess.run(
@@ -173,6 +174,28 @@ def test_a_failing_stage_keeps_its_exit_code_leaves_no_marker_and_names_its_log(
     assert "stage 1 breaks" in log
 
 
+PER_STAGE = 'stage_settings_0="num_utts"; stage_settings_1=""; stage_settings_2="config"'
+
+
+def test_a_stage_that_names_its_settings_is_redone_only_when_they_change(tmp_path):
+    _run(tmp_path, extra=PER_STAGE)
+    assert (tmp_path / "data" / ".done.1").read_text().splitlines()[2:] == []
+    assert (tmp_path / "data" / ".done.2").read_text().splitlines()[2].startswith("config=")
+    proc = _run(tmp_path, "--config", "other.yaml", extra=PER_STAGE)
+    assert proc.returncode == 0, proc.stderr
+    assert _ran(proc) == ["2"]
+    assert "config conf.yaml (sha256" in proc.stdout and "-> other.yaml" in proc.stdout
+    proc = _run(tmp_path, "--num-utts", "3", "--config", "other.yaml", extra=PER_STAGE)
+    assert _ran(proc) == ["0", "1", "2"]  # stage 0 changed: every later stage is redone
+
+
+def test_a_stage_setting_that_is_no_setting_is_a_recipe_error(tmp_path):
+    proc = _run(tmp_path, extra='stage_settings_1="num_uts"')
+    assert proc.returncode == 2
+    assert "stage_settings_1 names 'num_uts', which is not in settings=" in proc.stderr
+    assert proc.stdout == ""
+
+
 @pytest.mark.parametrize(
     "args, said",
     [
@@ -202,6 +225,15 @@ def test_every_recipe_follows_the_conventions(recipe):
         assert re.search(rf"(^|[ ;]){name}=", head, re.M), (
             f"{run_sh}: setting {name} has no default"
         )
+    for var, names in re.findall(r'(stage_settings_\d+)="([^"]*)"', head):
+        assert set(names.split()) <= set(settings.group(1).split()), f"{run_sh}: {var}"
+    # a stage that names its settings uses no other setting directly
+    names = settings.group(1).split()
+    declared = dict(re.findall(r'stage_settings_(\d+)="([^"]*)"', head))
+    for n, body in re.findall(r"if run_stage (\d+) .*?\n(.*?)\nfi\n", text, re.S):
+        if n in declared:
+            used = {v for v in names if re.search(rf"\$\{{?{v}\b", body)}
+            assert used <= set(declared[n].split()), f"{run_sh}: stage {n} uses {used}"
     stages = re.findall(r"run_stage (\d+)", text)
     assert stages == [n for n in re.findall(r"done_stage (\d+)", text)], (
         "every stage marks itself done"
