@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Travel / slot-filling commands on the synthetic espeak-ng corpus: character CTC + a word 3-gram LM.
-#   ./run.sh [--stage N] [--stop-stage N] [--num-utts N] [--nj N]
+#   ./run.sh [--stage N] [--stop-stage N] [--num-utts N] [--nj N] [--config FILE] [--beam N] ...
+#   (any setting below as --name value; markers, reruns and logs: ../utils/stages.sh)
 #   0 synth   1 validate   2 features   3 LM   4 train CTC
 #   5 decode test: no LM, 3-gram, 3-gram + lexicon (LM weight and word bonus tuned on dev)
 set -euo pipefail

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Query-by-example spoken-term search on the synthetic espeak-ng "words" corpus.
-#   ./run.sh [--stage N] [--stop-stage N] [--num-utts N] [--nj N]
+#   ./run.sh [--stage N] [--stop-stage N] [--num-utts N] [--nj N] [--config FILE]
+#   (any setting below as --name value; markers, reruns and logs: ../utils/stages.sh)
 #   0 synth words (train / archive / queries, held-out speakers)   1 validate   2 features (40-dim fbank)
 #   3 train the segment embedder   4 embed the archive (sliding windows) and build the index
 #   5 search one query   6 eval-std: MAP, P@10, P@N and time per query, embedder vs segmental DTW -> RESULTS
