@@ -50,7 +50,7 @@ if run_stage 3 "compute fbank features"; then
 fi
 
 if run_stage 4 "train a character CTC model"; then
-  speechseq train-ctc $train --dev data/dev --out exp/ctc --config "$config" --seed "$seed" --resume
+  speechseq train-ctc $train --dev data/dev --out exp/ctc --config "$config" --seed "$seed" $(resume_flag)
   done_stage 4
 fi
 

@@ -26,7 +26,7 @@ if run_stage 2 "fbank features"; then
   for s in train archive queries; do speechseq compute-feats data/$s --type fbank --num-mel-bins 40 -j "$nj"; done; done_stage 2
 fi
 if run_stage 3 "train the segment embedder on ctm word segments"; then
-  speechseq train-embedder data/train --out exp/embedder --config "$config" --seed "$seed" --resume; done_stage 3
+  speechseq train-embedder data/train --out exp/embedder --config "$config" --seed "$seed" $(resume_flag); done_stage 3
 fi
 if run_stage 4 "embed the archive and build the index"; then
   speechseq embed exp/embedder data/archive --out exp/archive_vecs

@@ -14,6 +14,10 @@
 #   which, and redoes that stage and every later one. An explicit --stage N reruns stage N and
 #   the selected stages after it, whatever the markers say. Starting a stage removes its own
 #   marker and those of later stages (they were made from its old output).
+#   A stage that starts leaves data/.started.N; if it is interrupted, the next run of it with the
+#   same settings has stage_resume=true and `$(resume_flag)` gives --resume (continue the
+#   training), otherwise --overwrite (a new model: old checkpoints are never continued with
+#   other settings or data).
 #   Each stage's output also goes to exp/log/stage<N>.<name>.log; a failing command stops the
 #   recipe with its exit code (set -euo pipefail in run.sh) and the log named on stderr.
 
@@ -130,10 +134,28 @@ run_stage() {
     fi
     why="$why — redoing stage $n and the stages after it"
   fi
+  # An attempt of this stage that was interrupted (data/.started.N, no .done.N) with the same
+  # settings is continued (stage_resume=true: resume_flag gives --resume); anything else starts
+  # afresh (--overwrite), so a model of other settings is never continued or reported.
+  stage_resume=false
+  local started="data/.started.$n"
+  if [ -f "$started" ] && [ ! -f "$marker" ]; then
+    if [ "$(sed -n 's/^hash //p' "$started")" = "$(_stage_hash "$n")" ]; then
+      stage_resume=true
+      why="${why:+$why; }continuing the interrupted attempt with the same settings ($started)"
+    else
+      why="${why:+$why; }the interrupted attempt had other settings ($(_stage_changes "$n" "$started")): starting afresh"
+    fi
+  fi
   # later markers were made from this stage's old output
-  for m in data/.done.*; do
-    [ -f "$m" ] && [ "${m##*.}" -ge "$n" ] 2>/dev/null && rm -f "$m"
+  for m in data/.done.* data/.started.*; do
+    [ -f "$m" ] || continue
+    case "$m" in
+      data/.done.*) [ "${m##*.}" -ge "$n" ] 2>/dev/null && rm -f "$m" ;;
+      data/.started.*) [ "${m##*.}" -gt "$n" ] 2>/dev/null && rm -f "$m" ;;
+    esac
   done
+  _stage_write_marker "$n" "$started" "started"
   mkdir -p exp/log
   _stage_num=$n
   _stage_log="exp/log/stage$n.$(echo "$name" | tr 'A-Z' 'a-z' | tr -cs 'a-z0-9' - | cut -c1-40 | sed 's/^-*//; s/-*$//').log"
@@ -148,14 +170,24 @@ run_stage() {
   echo "log: $_stage_log"
 }
 
-# done_stage N: mark stage N finished with today's settings, so a rerun with them skips it.
-done_stage() {
+# _stage_write_marker N FILE WHAT: FILE records today's settings of stage N, written atomically.
+_stage_write_marker() {
   mkdir -p data
   {
-    echo "# stage $1 of $0 finished $(date -u +%Y-%m-%dT%H:%M:%SZ) with these settings; rm this file to redo it"
+    echo "# stage $1 of $0 $3 $(date -u +%Y-%m-%dT%H:%M:%SZ) with these settings; rm this file to redo it"
     echo "hash $(_stage_hash "$1")"
     _stage_settings "$1"
-  } > "data/.done.$1.tmp"
-  mv -f "data/.done.$1.tmp" "data/.done.$1"
+  } > "$2.tmp"
+  mv -f "$2.tmp" "$2"
+}
+
+# done_stage N: mark stage N finished with today's settings, so a rerun with them skips it.
+done_stage() {
+  _stage_write_marker "$1" "data/.done.$1" "finished"
+  rm -f "data/.started.$1"
   _stage_end_log
 }
+
+# resume_flag: --resume when the running stage continues an interrupted attempt with the same
+# settings, else --overwrite (for train-* commands: a new model, never the old one continued).
+resume_flag() { if [ "${stage_resume-false}" = true ]; then echo --resume; else echo --overwrite; fi; }

@@ -23,7 +23,7 @@ settings="num_utts config"
 . {STAGES} "$@"
 for n in 0 1 2; do
   if run_stage $n "step $n: the Work"; then
-    echo "ran $n with num_utts=$num_utts"
+    echo "ran $n with num_utts=$num_utts $(resume_flag)"
     echo "note $n on stderr" >&2
     if [ "$n" = "${{FAIL_AT-}}" ]; then echo "stage $n breaks" >&2; exit 3; fi
     done_stage $n
@@ -115,7 +115,7 @@ def test_other_settings_redo_the_stage_and_the_later_ones_naming_what_changed(tm
     proc = _run(tmp_path, "--num-utts", "8000")
     assert proc.returncode == 0, proc.stderr
     assert _ran(proc) == ["0", "1", "2"]
-    assert proc.stdout.splitlines()[-1] == "ran 2 with num_utts=8000"
+    assert proc.stdout.splitlines()[-1] == "ran 2 with num_utts=8000 --overwrite"
     assert (
         "stage 0: settings changed since data/.done.0 was written: num_utts 10 -> 8000"
         " — redoing stage 0 and the stages after it"
@@ -168,12 +168,58 @@ def test_a_failing_stage_keeps_its_exit_code_leaves_no_marker_and_names_its_log(
     proc = _run(tmp_path, env={**os.environ, "FAIL_AT": "1"})
     assert proc.returncode == 3
     assert _ran(proc) == ["0", "1"]
-    assert _markers(tmp_path) == [".done.0"]
+    assert _markers(tmp_path) == [".done.0", ".started.1"]
     assert "run.sh: stage 1 failed (exit 3) — see exp/log/stage1.step-1-the-work.log" in proc.stderr
     log = (tmp_path / "exp" / "log" / "stage1.step-1-the-work.log").read_text()
     assert "stage 1 breaks" in log
 
 
+def _flags(proc) -> dict[str, str]:
+    return {
+        ln.split()[1]: ln.split()[-1] for ln in proc.stdout.splitlines() if ln.startswith("ran ")
+    }
+
+
+def test_an_interrupted_stage_with_the_same_settings_is_resumed_else_overwritten(tmp_path):
+    import os
+
+    proc = _run(tmp_path, env={**os.environ, "FAIL_AT": "1"})
+    assert _flags(proc) == {"0": "--overwrite", "1": "--overwrite"}
+    proc = _run(tmp_path)  # the same settings: the training of stage 1 is continued
+    assert proc.returncode == 0, proc.stderr
+    assert _flags(proc) == {"1": "--resume", "2": "--overwrite"}
+    assert (
+        "continuing the interrupted attempt with the same settings (data/.started.1)" in proc.stdout
+    )
+    assert _markers(tmp_path) == [".done.0", ".done.1", ".done.2"]
+
+
+def test_an_interrupted_stage_rerun_with_other_settings_starts_afresh(tmp_path):
+    import os
+
+    _run(tmp_path, extra=PER_STAGE_1, env={**os.environ, "FAIL_AT": "1"})
+    proc = _run(tmp_path, "--config", "other.yaml", extra=PER_STAGE_1)
+    assert _flags(proc) == {"1": "--overwrite", "2": "--overwrite"}
+    assert "the interrupted attempt had other settings (config conf.yaml" in proc.stdout
+
+
+def test_an_earlier_stage_redone_forgets_a_later_interrupted_attempt(tmp_path):
+    import os
+
+    _run(tmp_path, env={**os.environ, "FAIL_AT": "1"})
+    proc = _run(tmp_path, "--stage", "0")  # stage 0 redone: stage 1's checkpoints are stale
+    assert _flags(proc) == {"0": "--overwrite", "1": "--overwrite", "2": "--overwrite"}
+
+
+def test_an_explicit_stage_continues_its_interrupted_attempt(tmp_path):
+    import os
+
+    _run(tmp_path, env={**os.environ, "FAIL_AT": "1"})
+    proc = _run(tmp_path, "--stage", "1")
+    assert _flags(proc) == {"1": "--resume", "2": "--overwrite"}
+
+
+PER_STAGE_1 = 'stage_settings_0="num_utts"; stage_settings_1="config"'
 PER_STAGE = 'stage_settings_0="num_utts"; stage_settings_1=""; stage_settings_2="config"'
 
 
