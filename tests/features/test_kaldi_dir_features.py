@@ -47,7 +47,7 @@ def kaldi_dir(root: Path, compression: int | None = None, with_cmvn: bool = True
     return {"dir": data, "feats": feats, "stats": stats}
 
 
-@pytest.mark.parametrize("compression", [None, 2, 4], ids=["FM", "CM", "CM2"])
+@pytest.mark.parametrize("compression", [None, 2, 1, 5], ids=["FM", "CM", "CM2", "CM3"])
 def test_frame_counts_come_from_the_ark_headers_without_utt2num_frames(tmp_path, compression):
     k = kaldi_dir(tmp_path, compression)
     assert not (k["dir"] / "utt2num_frames").exists()
