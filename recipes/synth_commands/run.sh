@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Travel / slot-filling commands on the synthetic espeak-ng corpus: character CTC + a word 3-gram LM.
-#   ./run.sh [--stage N] [--stop-stage N] [--num-utts N] [--nj N]
+#   ./run.sh [--stage N] [--stop-stage N] [--num-utts N] [--nj N] [--config FILE] [--beam N] ...
+#   (any setting below as --name value; markers, reruns and logs: ../utils/stages.sh)
 #   0 synth   1 validate   2 features   3 LM   4 train CTC
 #   5 decode test: no LM, 3-gram, 3-gram + lexicon (LM weight and word bonus tuned on dev)
 set -euo pipefail
@@ -10,6 +11,9 @@ cd "$(dirname "$0")"
 
 stage=0; stop_stage=100; num_utts=3000; num_speakers=400; seed=0; config=conf/ctc.yaml
 beam=30; lm_weights="0.5 1.0 1.5"; word_bonuses="0 2 4"  # the grid searched on dev
+settings="num_utts num_speakers seed config beam lm_weights word_bonuses"  # recorded in data/.done.N
+stage_settings_0="num_utts num_speakers seed"; stage_settings_1=""; stage_settings_2=""; stage_settings_3=""
+stage_settings_4="config seed"; stage_settings_5="beam lm_weights word_bonuses"  # per stage
 . ../utils/stages.sh "$@"
 
 if run_stage 0 "synthesise the commands corpus"; then
@@ -26,7 +30,7 @@ if run_stage 3 "word 3-gram LM on the training transcripts"; then
   speechseq lm train data/train/text --kaldi-text --order 3 --out data/lm/3gram.arpa; done_stage 3
 fi
 if run_stage 4 "train a character CTC model"; then
-  speechseq train-ctc data/train --dev data/dev --out exp/ctc --config "$config" --seed "$seed" --resume; done_stage 4
+  speechseq train-ctc data/train --dev data/dev --out exp/ctc --config "$config" --seed "$seed" $(resume_flag); done_stage 4
 fi
 if run_stage 5 "decode the test speakers: no LM, 3-gram LM, 3-gram LM + lexicon (LM weight, word bonus chosen on dev)"; then
   # As Kaldi's score.sh: decode dev over a grid of LM weights and word bonuses, keep the best for test.

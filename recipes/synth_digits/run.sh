@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Connected digits on the synthetic espeak-ng corpus, Kaldi style:
 #   ./run.sh [--stage N] [--stop-stage N] [--num-utts N] [--nj N] [--config FILE] [--augment true]
-# Stages skip finished work (a data/.done.N marker per stage); delete the marker to redo a stage.
+# Stages skip work finished with the same settings (data/.done.N records them); other settings, or an
+# explicit --stage N, redo the stage and those after it. Logs: exp/log/stage<N>.<name>.log.
 #   0 synth corpus   1 validate   2 augment (with --augment true)   3 features   4 train CTC
 #   5 decode test (greedy, beam, beam + lexicon)
 set -euo pipefail
@@ -16,6 +17,10 @@ num_speakers=400  # training voices: variety is what makes held-out speakers wor
 seed=0
 config=conf/ctc.yaml
 augment=false  # true: train on data/train plus a speed/reverb/noise copy of it (twice the training time)
+settings="num_utts num_speakers seed config augment"  # recorded in each data/.done.N (../utils/stages.sh)
+# what each stage depends on (a stage is also redone when an earlier one is)
+stage_settings_0="num_utts num_speakers seed"; stage_settings_1=""; stage_settings_2="augment seed"
+stage_settings_3="augment"; stage_settings_4="augment config seed"; stage_settings_5=""
 . ../utils/stages.sh "$@"
 
 if run_stage 0 "synthesise the digits corpus"; then
@@ -45,7 +50,7 @@ if run_stage 3 "compute fbank features"; then
 fi
 
 if run_stage 4 "train a character CTC model"; then
-  speechseq train-ctc $train --dev data/dev --out exp/ctc --config "$config" --seed "$seed" --resume
+  speechseq train-ctc $train --dev data/dev --out exp/ctc --config "$config" --seed "$seed" $(resume_flag)
   done_stage 4
 fi
 

@@ -16,7 +16,7 @@ from speechseq.asr import alignment
 from speechseq.asr.ctc import encode_texts
 from speechseq.core.loading import Experiment, load_experiment
 from speechseq.data.audio import MIX, Channel
-from speechseq.data.kaldi_dir import CtmEntry, DataDir, write_ctm
+from speechseq.data.kaldi_dir import CtmEntry, DataDir, recording_ctm, write_ctm
 from speechseq.decode.ctc import CTCDecodeOptions
 from speechseq.decode.run import network_outputs
 from speechseq.errors import SpeechseqError
@@ -43,7 +43,11 @@ def _word_ctm(utt: str, ids: list[int], lp: np.ndarray, ex: Experiment, offset_s
 def align_data(
     exp_dir, data_dir, out_ctm, device: str = "auto", quiet: bool = False
 ) -> tuple[int, Path]:
-    """Force-align the transcripts of ``data_dir``; write the word CTM to ``out_ctm`` and unit CTM beside it."""
+    """Force-align the transcripts of ``data_dir``; write the word CTM to ``out_ctm`` and unit CTM beside it.
+
+    Times are in the recording: with ``segments`` each utterance's times are shifted by its
+    segment's start and the lines are keyed by recording (:func:`recording_ctm`).
+    """
     ex = load_experiment(exp_dir, device, task="ctc", quiet=quiet)
     data = DataDir(data_dir)
     reader = ex.frontend.data_reader(data.path)
@@ -59,10 +63,12 @@ def align_data(
             raise SpeechseqError(f"utterance {utt}: {e}") from None
         words += w
         units += u
+    # with segments, times in the recording and the recording (file) as the CTM's first field,
+    # as Kaldi's convert_ctm.pl: the CTM a scorer or a Kaldi user compares with the audio
     out = Path(out_ctm)
-    write_ctm(out, words)
+    write_ctm(out, recording_ctm(data, words))
     unit_path = out.with_name(out.stem + ".units.ctm")
-    write_ctm(unit_path, units)
+    write_ctm(unit_path, recording_ctm(data, units))
     return len(utts), unit_path
 
 

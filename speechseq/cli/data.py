@@ -8,14 +8,15 @@ import typer
 
 from speechseq.cli.common import CHANNEL, NUM_JOBS, SEED, info, noun_group, num_utts_option
 from speechseq.data.augment import AugmentConfig, augment_data_dir, parse_list, parse_range
+from speechseq.data.lhotse_manifests import from_lhotse, to_lhotse
 from speechseq.data.ops import combine_data_dirs, fix_data_dir, split_data_dir, subset_data_dir
 from speechseq.data.prepare import prepare_from_folder, prepare_librispeech
 from speechseq.data.validate import data_dir_stats, format_problems, validate_data_dir
 
 app = noun_group(
     "data",
-    "Kaldi data directories: validate, fix, split, subset, combine, augment, and prepare from "
-    "audio folders.",
+    "Kaldi data directories: validate, fix, split, subset, combine, augment, prepare from "
+    "audio folders, and lhotse manifests in and out.",
 )
 
 
@@ -220,4 +221,40 @@ def librispeech_cmd(
 ) -> None:
     """A data directory from the LibriSpeech tree <spk>/<chapter>/*.flac and *.trans.txt."""
     for line in prepare_librispeech(root, out, lowercase=lowercase).lines():
+        info(line)
+
+
+@app.command("to-lhotse")
+def to_lhotse_cmd(
+    data_dir: Path = typer.Argument(..., help="Kaldi data directory."),
+    out: Path = typer.Argument(
+        ..., help="Folder for recordings.jsonl.gz and supervisions.jsonl.gz."
+    ),
+) -> None:
+    """lhotse recordings and supervisions manifests of a data dir (needs lhotse installed).
+
+    Segments, speakers, texts, reco2file_and_channel channels and ctm word timings (as the
+    'word' alignment) are carried over.
+    """
+    for line in to_lhotse(data_dir, out).lines():
+        info(line)
+
+
+@app.command("from-lhotse")
+def from_lhotse_cmd(
+    manifest_dir: Path = typer.Argument(
+        ..., help="Folder with one *recordings*.jsonl.gz and one *supervisions*.jsonl.gz."
+    ),
+    out: Path = typer.Argument(..., help="Output data directory."),
+    part: str | None = typer.Option(
+        None, "--part", help="Read the manifests whose file name holds this (e.g. dev-clean)."
+    ),
+    speaker_prefix: bool = typer.Option(
+        False,
+        "--speaker-prefix",
+        help="Name utterances '<speaker>-<supervision id>' so that they sort with their speakers.",
+    ),
+) -> None:
+    """A data directory from lhotse recordings and supervisions manifests (needs lhotse installed)."""
+    for line in from_lhotse(manifest_dir, out, part=part, speaker_prefix=speaker_prefix).lines():
         info(line)

@@ -336,6 +336,12 @@ def audio_info(spec: str, what: str | None = None) -> tuple[int, float]:
 
     A truncated WAV is an error here too. Pipes are run.
     """
+    sr, frames, _ = audio_header(spec, what)
+    return sr, frames / sr
+
+
+def audio_header(spec: str, what: str | None = None) -> tuple[int, int, int]:
+    """(sample rate in Hz, samples per channel, channels) from the header, as :func:`audio_info`."""
     what = what or str(spec)
     src = _open(str(spec), what)
     if isinstance(src, str):
@@ -349,7 +355,7 @@ def audio_info(spec: str, what: str | None = None) -> tuple[int, float]:
         ) from None
     if info.frames <= 0:
         raise SpeechseqError(f"{what}: audio has no samples — re-create it or remove the utterance")
-    return info.samplerate, info.frames / info.samplerate
+    return info.samplerate, info.frames, info.channels
 
 
 def write_wav(path: str | os.PathLike, x: np.ndarray, sr: int = DEFAULT_SR) -> None:

@@ -455,3 +455,27 @@ class DataDir:
             origin = f"{self.file('reco2file_and_channel')}:{fc.lineno} (channel {fc.label})"
             return AudioSpec(entry, start_s, end_s, fc.index, origin)
         return AudioSpec(entry, start_s, end_s, channel)
+
+
+def recording_ctm(data: DataDir, entries: Iterable[CtmEntry]) -> list[CtmEntry]:
+    """CTM ``entries`` keyed by utterance, in the recording's time when ``data`` has ``segments``
+    (Kaldi's ``utils/convert_ctm.pl``): each start is shifted by its segment's start, the first
+    field becomes the file id and the channel the one ``reco2file_and_channel`` gives for the
+    recording (else the recording id and channel ``1``). Without ``segments`` an utterance is its
+    recording and the entries come back as they are."""
+    segs = data.segments
+    if segs is None:
+        return list(entries)
+    r2fc = data.reco2file_and_channel or {}
+    out = []
+    for e in entries:
+        seg = segs.get(e.utt)
+        if seg is None:
+            raise SpeechseqError(
+                f"{data.file('segments')}: no segment for utterance '{e.utt}' of the CTM — add it, "
+                f"or run speechseq data fix {data.path}"
+            )
+        fc = r2fc.get(seg.reco)
+        name, channel = (fc.file, fc.label) if fc is not None else (seg.reco, "1")
+        out.append(CtmEntry(name, channel, seg.start_s + e.start_s, e.dur_s, e.word, e.conf))
+    return out

@@ -15,6 +15,7 @@ from __future__ import annotations
 import os
 import re
 from collections import Counter
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -69,8 +70,20 @@ def _read_text_file(path: Path) -> str:
     return " ".join(text.split())
 
 
-def _write_dir(out: Path, wav: dict, text: dict | None, utt2spk: dict, utt2dur: dict) -> None:
-    """Write the tables into a temporary directory, validate, then rename it to ``out``."""
+def write_prepared_dir(
+    out: Path,
+    wav: dict,
+    text: dict | None,
+    utt2spk: dict,
+    utt2dur: dict,
+    extra: dict[str, dict] | None = None,
+    hints: dict[str, str] | None = None,
+    write_more: Callable[[Path], None] | None = None,
+) -> None:
+    """Write the tables (and ``extra`` ones: name -> table) into a temporary directory,
+    validate, then rename it to ``out``. ``hints``: problem kind -> a sentence added to the
+    error (how the command that prepares can avoid it). ``write_more(tmp)`` writes other files
+    (a ctm) into the directory before it is validated."""
     with atomic_dir(out) as tmp:
         write_table(tmp / "wav.scp", wav)
         if text is not None:
@@ -78,11 +91,17 @@ def _write_dir(out: Path, wav: dict, text: dict | None, utt2spk: dict, utt2dur: 
         write_table(tmp / "utt2spk", utt2spk)
         write_table(tmp / "spk2utt", spk2utt_from_utt2spk(utt2spk))
         write_table(tmp / "utt2dur", utt2dur)
+        for name, table in (extra or {}).items():
+            write_table(tmp / name, table)
+        if write_more is not None:
+            write_more(tmp)
         problems = [p for p in validate_data_dir(tmp, check_audio=False) if p.is_error]
         if problems:
             first = str(problems[0]).replace(str(tmp), str(out))
+            hint = (hints or {}).get(problems[0].kind, "")
             raise SpeechseqError(
                 f"the prepared directory would not be valid ({len(problems)} problem(s)); the first: {first}"
+                + (f" ({hint})" if hint else "")
             )
 
 
@@ -187,7 +206,7 @@ def prepare_from_folder(
             )
 
     utt2dur, rates = _durations(wav)
-    _write_dir(out, wav, text, utt2spk, utt2dur)
+    write_prepared_dir(out, wav, text, utt2spk, utt2dur)
     return PrepareReport(
         out, len(wav), len(set(utt2spk.values())), sum(utt2dur.values()) / 3600, rates, notes
     )
@@ -314,7 +333,7 @@ def prepare_librispeech(
                     f"{flac}: audio without a transcript in {tf.name} — add the line or remove the file"
                 )
     utt2dur, rates = _durations(wav)
-    _write_dir(out, wav, text, utt2spk, utt2dur)
+    write_prepared_dir(out, wav, text, utt2spk, utt2dur)
     return PrepareReport(
         out, len(wav), len(set(utt2spk.values())), sum(utt2dur.values()) / 3600, rates
     )

@@ -6,6 +6,11 @@ loads one matrix from its ark (kaldiio, lazily), applies CMVN (per utterance, or
 speaker or global from ``DATA/cmvn.ark``) and then deltas, as Kaldi's
 ``apply-cmvn ... | add-deltas`` pipeline does. The reader holds only tables and
 statistics, so it pickles into DataLoader workers.
+
+A data dir made by Kaldi (``steps/make_fbank.sh`` + ``steps/compute_cmvn_stats.sh``) reads
+as it is: without ``utt2num_frames`` the frame counts come from the matrices' headers in the
+arks (plain or compressed), and without ``cmvn.ark`` Kaldi's per-speaker ``cmvn.scp``
+(``[2, D + 1]`` each) gives the speaker statistics, their sum the global ones.
 """
 
 from __future__ import annotations
@@ -23,6 +28,31 @@ from speechseq.features.deltas import add_deltas
 from speechseq.features.files import feature_files
 
 CMVN_MODES = ("utterance", "speaker", "global", "none")
+KALDI_CMVN_SCP = "cmvn.scp"  # Kaldi's per-speaker statistics; used when cmvn.ark is absent
+
+
+def ark_matrix_rows(spec: str) -> int | None:
+    """Rows of the binary Kaldi matrix at ``spec`` (``file.ark:offset``) read from its header
+    alone; None when the header cannot say (a pipe, a row range, a text matrix)."""
+    if "[" in spec or spec.rstrip().endswith("|") or spec.lstrip().startswith("|"):
+        return None
+    name, sep, offset = spec.rpartition(":")
+    if not sep or not offset.isdigit():
+        return None
+    try:
+        with open(name, "rb") as f:
+            f.seek(int(offset))
+            head = f.read(2 + 4 + 12)
+    except OSError:
+        return None
+    if head[:2] != b"\0B":
+        return None
+    kind, _, rest = head[2:].partition(b" ")
+    if kind in (b"FM", b"DM") and rest[:1] == b"\4" and len(rest) >= 5:
+        return int(np.frombuffer(rest[1:5], dtype="<i4")[0])
+    if kind in (b"CM", b"CM2", b"CM3") and len(rest) >= 12:  # min, range (float32), rows, cols
+        return int(np.frombuffer(rest[8:12], dtype="<i4")[0])
+    return None
 
 
 def _missing(path: Path, what: str) -> SpeechseqError:
@@ -74,31 +104,51 @@ class FeatureReader:
                 for utt in self.utt_ids:
                     spk = self._utt2spk.get(utt)
                     if spk is None or spk not in self._stats:
+                        kaldi = "cmvn.ark" not in self._files
                         raise SpeechseqError(
-                            f"{self.path / 'cmvn.ark'}: no CMVN statistics for the speaker of '{utt}' "
-                            f"({spk}) — rerun `speechseq compute-feats {self.path}` after changing utt2spk"
+                            f"{self.path / ('cmvn.scp' if kaldi else 'cmvn.ark')}: no CMVN statistics "
+                            f"for the speaker of '{utt}' ({spk}) — "
+                            + (
+                                "recompute them with Kaldi's compute-cmvn-stats --spk2utt"
+                                if kaldi
+                                else f"rerun `speechseq compute-feats {self.path}`"
+                            )
+                            + " after changing utt2spk"
                         )
         self._base_dim = self._first_dim()
         self.dim: int = self._base_dim * (self.deltas + 1)
 
     def _read_num_frames(self) -> dict[str, int]:
+        """Frames per utterance: utt2num_frames, or (a Kaldi-made dir) the matrices' headers."""
         path = self.path / "utt2num_frames"
         if path.name not in self._files:
-            raise _missing(path, "the frame counts of feats.scp are needed")
+            return {utt: self._rows(utt) for utt in self.utt_ids}
         table = read_table(self._files[path.name])
         out = {}
         for utt in self.utt_ids:
             if utt not in table:
                 raise SpeechseqError(
                     f"{path}: '{utt}' of feats.scp is missing — rerun `speechseq compute-feats {self.path}`"
+                    " or delete utt2num_frames (the frame counts are then read from the arks)"
                 )
             out[utt] = int(table[utt])
         return out
 
+    def _rows(self, utt: str) -> int:
+        """Frames of ``utt`` from its ark header, without loading the matrix when it can."""
+        rows = ark_matrix_rows(self._scp[utt])
+        return int(self._load(utt).shape[0]) if rows is None else rows
+
     def _read_stats(self) -> dict[str, np.ndarray]:
         path = self.path / "cmvn.ark"
         if path.name not in self._files:
-            raise _missing(path, "CMVN statistics are needed for cmvn='speaker' or 'global'")
+            if (self.path / KALDI_CMVN_SCP).is_file():
+                return self._read_kaldi_stats(self.path / KALDI_CMVN_SCP)
+            raise _missing(
+                path,
+                "CMVN statistics are needed for cmvn='speaker' or 'global' (Kaldi's cmvn.scp "
+                "from compute-cmvn-stats --spk2utt serves too)",
+            )
         stats = {
             k: np.asarray(v, dtype=np.float64)
             for k, v in kaldiio.load_ark(str(self._files[path.name]))
@@ -107,6 +157,54 @@ class FeatureReader:
             raise SpeechseqError(
                 f"{path}: no '{GLOBAL_KEY}' entry — rerun `speechseq compute-feats {self.path}`"
             )
+        return stats
+
+    def _read_kaldi_stats(self, path: Path) -> dict[str, np.ndarray]:
+        """Kaldi's per-speaker ``cmvn.scp`` (``spk ark:offset``, each ``[2, D + 1]``), and their
+        sum under GLOBAL_KEY."""
+        dim = int(self.raw(self.utt_ids[0]).shape[1]) if self.utt_ids else None
+        stats: dict[str, np.ndarray] = {}
+        with open(path, encoding="utf-8") as f:
+            for lineno, line in enumerate(f, 1):
+                parts = line.split(maxsplit=1)
+                if not parts:
+                    continue
+                where = f"{path}:{lineno}"
+                if len(parts) != 2:
+                    raise SpeechseqError(
+                        f"{where}: '{line.strip()}' is not 'speaker rxfilename' — fix the line or "
+                        "recompute it with Kaldi's compute-cmvn-stats --spk2utt"
+                    )
+                spk, spec = parts[0], parts[1].strip()
+                try:
+                    mat = np.asarray(kaldiio.load_mat(spec), dtype=np.float64)
+                except (OSError, ValueError, EOFError, AssertionError) as e:
+                    raise SpeechseqError(
+                        f"{where}: cannot load the statistics of speaker '{spk}' from {spec} ({e}) — "
+                        "recompute them with Kaldi's compute-cmvn-stats --spk2utt"
+                    ) from None
+                want = f"[2, {dim + 1}]" if dim is not None else "[2, D + 1]"
+                if (
+                    mat.ndim != 2
+                    or mat.shape[0] != 2
+                    or (dim is not None and mat.shape[1] != dim + 1)
+                ):
+                    raise SpeechseqError(
+                        f"{where}: the statistics of speaker '{spk}' have shape {list(mat.shape)}, "
+                        f"expected {want} for the {dim}-dim features of feats.scp — recompute them "
+                        "with Kaldi's compute-cmvn-stats --spk2utt on these features"
+                    )
+                if mat[0, -1] <= 0:
+                    raise SpeechseqError(
+                        f"{where}: the statistics of speaker '{spk}' count {mat[0, -1]:g} frames — "
+                        "recompute them with Kaldi's compute-cmvn-stats --spk2utt"
+                    )
+                stats[spk] = mat
+        if not stats:
+            raise SpeechseqError(
+                f"{path}: no statistics — recompute it with Kaldi's compute-cmvn-stats --spk2utt"
+            )
+        stats[GLOBAL_KEY] = sum(stats.values())
         return stats
 
     def _first_dim(self) -> int:
@@ -149,7 +247,7 @@ class FeatureReader:
         return feats
 
     def num_frames(self, utt: str) -> int:
-        """Frames of ``utt`` (from utt2num_frames; nothing is loaded)."""
+        """Frames of ``utt`` (from utt2num_frames, or read once from the ark headers)."""
         return self._num_frames[utt]
 
     def __len__(self) -> int:

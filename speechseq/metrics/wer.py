@@ -1,13 +1,16 @@
 """Word and character error rates, scored and printed the way Kaldi's compute-wer does.
 
-``align`` is a Levenshtein alignment with Kaldi's tie-breaking (``LevenshteinAlignment`` in
-``util/edit-distance-inl.h``): the trace-back starts at the end of both sequences and, among
-equally cheap predecessors, prefers a match or substitution, then a deletion, then an
-insertion; it gives the per-utterance details (Kaldi's ``align-text``). The counts and the
-``%WER`` line match ``compute-wer --mode=all``, which counts with ``LevenshteinEditDistance``
-(:func:`edit_counts`): the same total, but its own tie-breaking, so on ties its split into
-insertions, deletions and substitutions can differ from the alignment's (in Kaldi too). A
-reference utterance without a hypothesis is scored against an empty hypothesis (all
+The counts and the ``%WER`` line are ``compute-wer --mode=all``'s: :func:`edit_counts` is
+Kaldi's own C++ ``LevenshteinEditDistance`` (``util/edit-distance-inl.h``) through
+``kaldialign``. ``align`` gives the per-utterance details (Kaldi's ``align-text``): a
+Levenshtein alignment with Kaldi's ``LevenshteinAlignment`` tie-breaking — the trace-back
+starts at the end of both sequences and, among equally cheap predecessors, prefers a match
+or substitution, then a deletion, then an insertion. It is written here, not taken from
+kaldialign, because kaldialign's copy of ``LevenshteinAlignment`` compares with ``<`` where
+Kaldi has ``<=`` and so splits ties the other way (``a b`` / ``c``: kaldialign gives
+``S D``, Kaldi's align-text ``D S``). ``edit_counts`` and ``align`` give the same total, but
+on ties the split into insertions, deletions and substitutions can differ between them (in
+Kaldi too: compute-wer and align-text use the two functions). A reference utterance without a hypothesis is scored against an empty hypothesis (all
 deletions) and the line ends in ``[PARTIAL]``. Character error rate (``unit="char"``) aligns
 the characters of each transcript with spaces removed, like ESPnet's CER.
 """
@@ -16,6 +19,8 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from dataclasses import dataclass, replace
+
+import kaldialign
 
 from speechseq.errors import SpeechseqError
 
@@ -67,32 +72,14 @@ def align(ref: list[str], hyp: list[str]) -> list[tuple[str, str | None, str | N
 def edit_counts(ref: list[str], hyp: list[str]) -> tuple[int, int, int]:
     """``(ins, dels, subs)`` of a minimum-edit alignment, split as Kaldi's compute-wer splits them.
 
-    Kaldi's ``LevenshteinEditDistance`` (``util/edit-distance-inl.h``): a forward pass over the
-    hypothesis in which each cell takes a match or substitution only when it is strictly cheaper
-    than both other moves, else a deletion when strictly cheaper than an insertion, else an
-    insertion. The total is :func:`align`'s; on ties the split can differ from it.
+    Kaldi's own ``LevenshteinEditDistance`` (C++, through kaldialign), which compute-wer counts
+    with: a forward pass over the hypothesis in which each cell takes a match or substitution
+    only when it is strictly cheaper than both other moves, else a deletion when strictly
+    cheaper than an insertion, else an insertion. The total is :func:`align`'s; on ties the
+    split can differ from it.
     """
-    # e[m]: (cost, ins, dels, subs) of ref[:m] against the hypothesis words seen so far
-    e = [(m, 0, m, 0) for m in range(len(ref) + 1)]
-    for h in hyp:
-        cost, ins, dels, subs = e[0]
-        cur = [(cost + 1, ins + 1, dels, subs)]
-        for m, r in enumerate(ref, start=1):
-            ins_cost, del_cost = e[m][0] + 1, cur[m - 1][0] + 1
-            diff = int(r != h)
-            sub_cost = e[m - 1][0] + diff
-            if sub_cost < ins_cost and sub_cost < del_cost:
-                _, ins, dels, subs = e[m - 1]
-                cur.append((sub_cost, ins, dels, subs + diff))
-            elif del_cost < ins_cost:
-                _, ins, dels, subs = cur[m - 1]
-                cur.append((del_cost, ins, dels + 1, subs))
-            else:
-                _, ins, dels, subs = e[m]
-                cur.append((ins_cost, ins + 1, dels, subs))
-        e = cur
-    _, ins, dels, subs = e[-1]
-    return ins, dels, subs
+    d = kaldialign.edit_distance(ref, hyp)
+    return int(d["ins"]), int(d["del"]), int(d["sub"])
 
 
 @dataclass(frozen=True)

@@ -393,3 +393,102 @@ def test_train_ctc_refuses_a_dev_set_with_other_feature_settings(digits_corpus, 
     assert not (
         tmp_path / "exp"
     ).exists()  # a run failing before its first checkpoint leaves nothing
+
+
+def test_align_of_a_segmented_recording_writes_recording_time_ctm(
+    tiny_model, digits_corpus, tmp_path
+):
+    """Two dev utterances put into one recording (0.7 s of silence between) with segments:
+    the CTM is keyed by the recording, each word shifted by its segment's start, with the
+    channel of reco2file_and_channel; the times equal those of the utterances aligned alone."""
+    from speechseq.data.audio import read_audio, write_wav
+    from speechseq.features import compute_feats, load_feature_config
+
+    dev = digits_corpus / "dev"
+    wavs = read_table(dev / "wav.scp")
+    text = read_table(dev / "text")
+    u1, u2 = sorted(wavs)[:2]
+    sr = 16000  # Hz, read_audio's rate
+    x1, x2 = read_audio(wavs[u1], sr), read_audio(wavs[u2], sr)
+    gap = np.zeros(int(0.7 * sr), dtype=np.float32)
+    rec = tmp_path / "rec.wav"
+    write_wav(rec, np.concatenate([x1, gap, x2]), sr)
+    start2 = (len(x1) + len(gap)) / sr
+    seg = tmp_path / "seg"
+    seg.mkdir()
+    (seg / "wav.scp").write_text(f"recA {rec}\n")
+    (seg / "segments").write_text(
+        f"{u1} recA 0.000 {len(x1) / sr:.7f}\n{u2} recA {start2:.7f} {start2 + len(x2) / sr:.7f}\n"
+    )
+    (seg / "reco2file_and_channel").write_text("recA callA A\n")
+    (seg / "text").write_text(f"{u1} {text[u1]}\n{u2} {text[u2]}\n")
+    (seg / "utt2spk").write_text(f"{u1} {u1}\n{u2} {u2}\n")
+    (seg / "spk2utt").write_text(f"{u1} {u1}\n{u2} {u2}\n")
+    compute_feats(seg, load_feature_config(dev), progress=False)
+    res = runner.invoke(
+        app,
+        ["align", str(tiny_model), str(seg), "--out", str(tmp_path / "a.ctm"), "--device", "cpu"],
+    )
+    assert res.exit_code == 0, res.output
+    words = read_ctm(tmp_path / "a.ctm")
+    assert {(e.utt, e.channel) for e in words} == {("callA", "A")}
+    assert len(words) == len(text[u1].split()) + len(text[u2].split())
+    assert {e.utt for e in read_ctm(tmp_path / "a.units.ctm")} == {"callA"}
+    # the same utterances aligned alone, in utterance time
+    res = runner.invoke(
+        app,
+        ["align", str(tiny_model), str(dev), "--out", str(tmp_path / "u.ctm"), "--device", "cpu"],
+    )
+    assert res.exit_code == 0, res.output
+    alone = [e for e in read_ctm(tmp_path / "u.ctm") if e.utt in (u1, u2)]
+    expect = sorted((round(e.start_s + (start2 if e.utt == u2 else 0.0), 2), e.word) for e in alone)
+    assert sorted((round(e.start_s, 2), e.word) for e in words) == expect
+    assert min(e.start_s for e in words[len(text[u1].split()) :]) >= start2 - 1e-3
+
+
+def _kaldi_made(src: Path, out: Path) -> Path:
+    """``src`` as Kaldi leaves a data dir: its own arks, feats.scp and per-speaker cmvn.scp;
+    no utt2num_frames, cmvn.ark or conf/feats.yaml."""
+    import kaldiio
+
+    from speechseq.features.cmvn import cmvn_stats
+
+    out.mkdir()
+    for name in ("text", "utt2spk", "spk2utt", "wav.scp"):
+        (out / name).write_bytes((src / name).read_bytes())
+    feats = {u: kaldiio.load_mat(s) for u, s in read_table(src / "feats.scp").items()}
+    kaldiio.save_ark(str(out / "raw_fbank.1.ark"), feats, scp=str(out / "feats.scp"))
+    utt2spk = read_table(src / "utt2spk")
+    stats = {}
+    for utt, mat in feats.items():
+        stats[utt2spk[utt]] = stats.get(utt2spk[utt], 0) + cmvn_stats(mat)
+    kaldiio.save_ark(str(out / "cmvn_train.ark"), stats, scp=str(out / "cmvn.scp"))
+    return out
+
+
+def test_train_and_decode_on_kaldi_made_data_dirs(digits_corpus, tmp_path):
+    """Kaldi's feats.scp + cmvn.scp are enough to train (speaker CMVN) and decode."""
+    import dataclasses
+
+    train = _kaldi_made(digits_corpus / "train", tmp_path / "train")
+    dev = _kaldi_made(digits_corpus / "dev", tmp_path / "dev")
+    cfg = dataclasses.replace(
+        TINY,
+        train=dataclasses.replace(TINY.train, max_epochs=1),
+        ctc=dataclasses.replace(TINY.ctc, cmvn="speaker"),
+    )
+    train_ctc(train, dev, tmp_path / "exp", cfg, quiet=True)
+    res = runner.invoke(
+        app,
+        [
+            "decode",
+            str(tmp_path / "exp"),
+            str(dev),
+            "--out",
+            str(tmp_path / "d"),
+            "--device",
+            "cpu",
+        ],
+    )
+    assert res.exit_code == 0, res.output
+    assert (tmp_path / "d" / "wer").read_text().startswith("%WER")

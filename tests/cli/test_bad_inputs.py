@@ -127,6 +127,27 @@ def librispeech_root_that_does_not_exist(env):
 
 
 @case
+def from_lhotse_of_a_folder_without_manifests(env):
+    (env.tmp / "m").mkdir()
+    out = env.tmp / "out"
+    pattern = r"m: expected one recordings manifest, found none|lhotse is not installed"
+    return ["data", "from-lhotse", env.tmp / "m", out], 1, pattern
+
+
+@case
+def to_lhotse_of_a_directory_without_wav_scp(env):
+    (env.tmp / "d").mkdir()
+    (env.tmp / "d" / "utt2spk").write_text("u1 s\n")
+    pattern = r"d/wav.scp|lhotse is not installed"
+    return (
+        ["data", "to-lhotse", env.tmp / "d", env.tmp / "m"],
+        1,
+        pattern,
+        lambda: not (env.tmp / "m").exists(),
+    )
+
+
+@case
 def augment_with_an_unreadable_snr_range(env):
     return ["data", "augment", env.digits / "dev", env.tmp / "aug", "--snr", "loud"], 2, r"--snr"
 
@@ -268,6 +289,29 @@ def train_with_a_missing_ark(env):
     utt, ark = scp[0].split(maxsplit=1)
     (t / "feats.scp").write_text("\n".join([f"{utt} {env.tmp}/gone.ark:13", *scp[1:]]) + "\n")
     return _train_args(env, train=t), 1, re.escape(utt)
+
+
+@case
+def train_on_kaldi_cmvn_scp_of_other_features(env):
+    import kaldiio
+
+    t = env.copy(env.digits / "train", "t")
+    for name in ("cmvn.ark", "utt2num_frames"):
+        (t / name).unlink()
+    speakers = (t / "spk2utt").read_text().split()[0:1]
+    kaldiio.save_ark(
+        str(env.tmp / "cmvn.ark"), {speakers[0]: np.ones((2, 14))}, scp=str(t / "cmvn.scp")
+    )
+    (env.tmp / "spk.yaml").write_text(
+        TINY_CTC.replace("{spec_augment: false}", "{spec_augment: false, cmvn: speaker}")
+    )
+    args = _train_args(env, train=t, config=False) + ["--config", env.tmp / "spk.yaml"]
+    return (
+        args,
+        1,
+        r"cmvn\.scp:1: the statistics of speaker .* have shape \[2, 14\], expected \[2, 41\]",
+        _no_exp(env),
+    )
 
 
 @case
