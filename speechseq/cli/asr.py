@@ -20,6 +20,7 @@ from speechseq.cli.common import (
     training_command,
 )
 from speechseq.core.experiment import resolve_config
+from speechseq.errors import UsageError
 
 app = commands()
 
@@ -80,14 +81,29 @@ def train_ctc_cmd(
 
 @app.command("decode")
 def decode_cmd(
-    exp: Path = typer.Argument(..., help="Model directory (train-ctc)."),
+    exp: Path = typer.Argument(..., help="Model directory (train-ctc, train-hybrid)."),
     data: Path = typer.Argument(..., help="Data dir with feats.scp (and text for scoring)."),
-    beam: int = BEAM,
+    beam: float | None = typer.Option(
+        None,
+        "--beam",
+        min=1,
+        help="Beam size; 1 = greedy [default 1]. With --graph: the search beam in cost units "
+        "[default 13].",
+    ),
     lm: str | None = LM,
     lexicon: str | None = typer.Option(
         None,
         "--lexicon",
         help="Restrict words to this lexicon (Kaldi lexicon.txt or word list).",
+    ),
+    graph: str | None = typer.Option(
+        None, "--graph", help="Hybrid models: the graph dir to search (speechseq mkgraph)."
+    ),
+    max_active: int = typer.Option(
+        7000, "--max-active", min=1, help="With --graph: most states kept per frame."
+    ),
+    acoustic_scale: float = typer.Option(
+        0.1, "--acoustic-scale", min=0.0, help="With --graph: weight of the acoustic scores."
     ),
     lm_weight: str = typer.Option(
         "0.5",
@@ -116,6 +132,12 @@ def decode_cmd(
     from speechseq.decode.ctc import CTCDecodeOptions
     from speechseq.decode.run import decode_data
 
+    if graph is not None:
+        _decode_graph(exp, data, graph, beam, max_active, acoustic_scale, device, out)
+        return
+    if beam is not None and beam != int(beam):
+        raise UsageError(f"--beam {beam}: a CTC beam is a whole number of hypotheses")
+    beam = int(beam or 1)
     if lm and beam <= 1:
         beam = 10
     weights = float_list(lm_weight, "--lm-weight")
@@ -135,14 +157,52 @@ def decode_cmd(
         )
 
 
+def _decode_graph(exp, data, graph, beam, max_active, acoustic_scale, device, out) -> None:
+    """Hybrid decoding over a graph dir: an LSTM's final.pt, or a GMM dir (EXP/mono)."""
+    # deferred: graph decoding imports kaldi-decoder and torch
+    from speechseq.decode.graph import GraphDecodeOptions
+    from speechseq.decode.run import decode_data
+    from speechseq.hybrid.training import decode_gmm
+
+    opts = GraphDecodeOptions(
+        graph=graph, beam=beam or 13.0, max_active=max_active, acoustic_scale=acoustic_scale
+    )
+    if (exp / "gmm.npz").is_file() and not (exp / "final.pt").is_file():
+        results = [decode_gmm(exp, data, opts, out_dir=out)]
+    else:
+        results = decode_data(exp, data, opts, device=device, out_dir=out)
+    for r in results:
+        if "wer_line" in r:
+            print(r["wer_line"])
+        info(
+            f"decoded {r['utterances']} utterances ({r['audio_s']:.1f} s audio) in {r['decode_s']:.2f} s: "
+            f"RTF {r['rtf']:.4f} (search alone {r['search_rtf']:.4f}) -> {r['out_dir']}"
+        )
+
+
 @app.command("align")
 def align_cmd(
-    exp: Path = typer.Argument(..., help="Model directory from train-ctc."),
+    exp: Path = typer.Argument(..., help="Model directory from train-ctc or train-hybrid."),
     data: Path = typer.Argument(..., help="Data dir with feats.scp and text."),
     out: Path = out_option("Word CTM to write; the unit CTM goes beside it (*.units.ctm)."),
     device: str = DEVICE,
 ) -> None:
-    """CTC forced alignment of transcripts to word and unit CTM."""
+    """Forced alignment of transcripts: word CTM and unit CTM (CTC), or for a hybrid model
+    word CTM, phone CTM (*.phones.ctm) and state alignments (*.ali.ark)."""
+    if (exp / "lang.json").is_file():
+        # deferred: the hybrid chain imports torch and kaldifst
+        from speechseq.hybrid.training import align_data as align_hybrid
+
+        r = align_hybrid(exp, data, out, device=device)
+        failed = (
+            f"; {len(r['failed'])} could not be aligned: {' '.join(r['failed'][:5])}"
+            if r["failed"]
+            else ""
+        )
+        info(
+            f"aligned {r['aligned']} utterances: {r['words']} (words), {r['phones']} (phones), {r['states']} (states){failed}"
+        )
+        return
     # deferred: inference imports torch, which is slow to import
     from speechseq.asr.inference import align_data
 

@@ -18,13 +18,13 @@ import sys
 import typer
 
 from speechseq import __version__
-from speechseq.cli import asr, data, embed, features, index, lm, synth
+from speechseq.cli import asr, data, embed, features, hybrid, index, lm, synth
 from speechseq.cli.common import Group
 from speechseq.data.audio import NO_PIPES_ENV, refuse_pipes
 from speechseq.errors import SpeechseqError, os_error_message
 
 # In the order of the data flow: corpus, data dir, features, model, decoding, search.
-SUB_APPS = (synth.app, data.app, features.app, asr.app, embed.app, index.app, lm.app)
+SUB_APPS = (synth.app, data.app, features.app, asr.app, hybrid.app, embed.app, index.app, lm.app)
 
 
 class _RootGroup(Group):

@@ -64,11 +64,9 @@ def decode_data(
     e.g. :class:`speechseq.decode.ctc.CTCDecodeOptions`), once per grid point of
     ``lm_weights`` x ``word_bonuses`` (default: the options' own). Returns one results dict
     per point (``wer``, ``cer`` in percent, ``rtf``, ``out_dir`` ...)."""
-    grid = [
-        (w, b)
-        for w in (lm_weights or [options.lm_weight])
-        for b in (word_bonuses or [options.word_bonus])
-    ]
+    # options without LM weights (a graph search: the LM is inside the graph) form one point
+    own = (getattr(options, "lm_weight", None), getattr(options, "word_bonus", None))
+    grid = [(w, b) for w in (lm_weights or [own[0]]) for b in (word_bonuses or [own[1]])]
     if out_dir is not None and len(grid) > 1:
         raise UsageError(
             "--out names one decode dir, but the LM-weight / word-bonus grid has "
@@ -92,9 +90,7 @@ def decode_data(
     audio_s = sum(reader.num_frames(u) for u in utts) * 0.01
     results = []
     for w, b in grid:
-        decoder = (
-            base.with_weights(w, b) if (w, b) != (options.lm_weight, options.word_bonus) else base
-        )
+        decoder = base.with_weights(w, b) if (w, b) != own else base
         t1 = time.perf_counter()
         hyps = {u: decoder.decode(outputs[u]).text for u in utts}
         search_s = time.perf_counter() - t1
