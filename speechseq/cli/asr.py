@@ -16,6 +16,7 @@ from speechseq.cli.common import (
     float_list,
     info,
     json_option,
+    lm_option,
     out_option,
     training_command,
 )
@@ -25,7 +26,7 @@ from speechseq.errors import UsageError
 app = commands()
 
 BEAM = typer.Option(1, "--beam", min=1, help="Beam size; 1 = greedy.")
-LM = typer.Option(None, "--lm", help="Word n-gram LM in ARPA format (speechseq lm train).")
+LM = lm_option("Word n-gram LM in ARPA format (speechseq lm train).")
 
 
 @training_command(app, "train-ctc", max_epochs=30, max_frames=12000)

@@ -85,6 +85,11 @@ def json_option(help: str) -> Any:
     return typer.Option(False, "--json", help=help)
 
 
+def lm_option(help: str) -> Any:
+    """``--lm``: a word n-gram LM in ARPA format."""
+    return typer.Option(None, "--lm", help=help)
+
+
 def type_option(default: str, help: str) -> Any:
     """``--type``: which kind of thing to make (features, index)."""
     return typer.Option(default, "--type", help=help)

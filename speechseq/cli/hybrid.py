@@ -11,6 +11,7 @@ from speechseq.cli.common import (
     commands,
     dev_option,
     info,
+    lm_option,
     out_option,
     training_command,
 )
@@ -65,7 +66,7 @@ def mkgraph_cmd(
     exp: Path = typer.Argument(
         ..., help="Hybrid model directory (train-hybrid, or its mono/ GMM)."
     ),
-    lm: str | None = typer.Option(None, "--lm", help="ARPA word LM (any order)."),
+    lm: str | None = lm_option("ARPA word LM (any order), e.g. from speechseq lm train."),
     grammar: str | None = typer.Option(
         None,
         "--grammar",

@@ -46,7 +46,8 @@ class _RootGroup(Group):
 app = typer.Typer(
     cls=_RootGroup,
     help="speechseq: speech and audio sequence tasks — synthetic corpora, Kaldi data directories, "
-    "features, CTC acoustic models with n-gram LM decoding, segment embedders, spoken-term search.",
+    "features, CTC acoustic models with n-gram LM decoding, LSTM-HMM hybrids with WFST decoding, "
+    "segment embedders, spoken-term search.",
     no_args_is_help=True,
     add_completion=False,
     pretty_exceptions_enable=False,
