@@ -21,7 +21,7 @@ from speechseq.cli.common import (
     training_command,
 )
 from speechseq.core.experiment import resolve_config
-from speechseq.errors import UsageError
+from speechseq.errors import SpeechseqError, UsageError
 
 app = commands()
 
@@ -165,6 +165,11 @@ def _decode_graph(exp, data, graph, beam, max_active, acoustic_scale, device, ou
     from speechseq.decode.run import decode_data
     from speechseq.hybrid.training import decode_gmm
 
+    if not (exp / "lang.json").is_file():
+        raise SpeechseqError(
+            f"{exp}: not a hybrid model (no lang.json) — --graph is for models of train-hybrid; "
+            f"decode other models without --graph"
+        )
     opts = GraphDecodeOptions(
         graph=graph, beam=beam or 13.0, max_active=max_active, acoustic_scale=acoustic_scale
     )

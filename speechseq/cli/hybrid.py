@@ -83,7 +83,7 @@ def mkgraph_cmd(
     info(f"{out}: HCLG with {r['states']} states, {r['arcs']} arcs")
 
 
-@training_command(app, "train-hybrid", max_epochs=8, max_frames=20000)
+@training_command(app, "train-hybrid", max_epochs=10, max_frames=6000)
 def train_hybrid_cmd(
     train: Path = typer.Argument(..., help="Training data dir (feats.scp and text)."),
     dev: Path = dev_option("Dev data dir (feats.scp and text), for the frame error rate."),

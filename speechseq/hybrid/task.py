@@ -55,7 +55,7 @@ def _default_encoder() -> EncoderConfig:
 
 
 def _default_train() -> TrainConfig:
-    return TrainConfig(max_epochs=8, max_frames=20000, warmup_steps=50)
+    return TrainConfig(max_epochs=10, max_frames=6000, warmup_steps=100)
 
 
 @dataclass(frozen=True)

@@ -190,3 +190,10 @@ def test_alignments_whose_lengths_do_not_match_the_features(hybrid, digits_corpu
 def test_decode_a_hybrid_model_without_a_graph(hybrid, digits_corpus):
     one_error(["decode", hybrid / "exp", digits_corpus / "test", "--device", "cpu"], 1,
               r"a hybrid model decodes over a graph — give --graph")  # fmt: skip
+
+
+def test_decode_a_ctc_model_with_a_graph(hybrid, digits_corpus, tmp_path):
+    (tmp_path / "ctc").mkdir()
+    (tmp_path / "ctc" / "config.yaml").write_text("ctc: {}\n")
+    one_error(["decode", tmp_path / "ctc", digits_corpus / "test", "--graph", hybrid / "g4"], 1,
+              r"ctc: not a hybrid model \(no lang.json\) — --graph is for models of train-hybrid")  # fmt: skip

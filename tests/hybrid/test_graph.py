@@ -190,6 +190,18 @@ def test_hclg_from_arpa_recovers_planted_path(lang, tmp_path):
     assert [lang.word_of_id[w] for w in viterbi(hclg, sc).words] == ["three", "two", "one"]
 
 
+def test_trigram_g_has_a_state_per_kept_history_and_decodes(lang):
+    lm = train_ngram(
+        [["two", "one", "three"], ["one", "two"], ["three", "three", "one"]] * 3, order=3
+    )
+    g = G.g_from_arpa(lm, lang, "lm.arpa")
+    histories = {h for h in (k[:-1] for n in (2, 3) for k in lm.ngrams(n)) if h}
+    assert g.num_states >= len(histories)
+    hclg = G.make_hclg(lang, g, TransitionModel(lang.topo))
+    _, sc = planted(lang, "three three one two")
+    assert [lang.word_of_id[w] for w in viterbi(hclg, sc).words] == "three three one two".split()
+
+
 def test_lm_with_words_outside_the_lang_is_refused(lang):
     lm = train_ngram([["one", "four"]], order=2)
     with pytest.raises(
