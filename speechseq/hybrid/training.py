@@ -73,35 +73,36 @@ def _texts(data: DataDir, utts: list[str]) -> dict[str, str]:
 
 
 def _mono_step(train: DataDir, dev: DataDir, lang: Lang, out: Path, cfg: HybridConfig, log) -> None:
+    """The monophone GMM and its train / dev alignments, built whole under a temporary name."""
     if (out / DONE).is_file():
         log(f"{out}: done, skipping")
         return
-    if out.exists():
-        shutil.rmtree(out)
-    out.mkdir(parents=True)
     opts = MonoOptions(num_iters=cfg.hybrid.mono_iters, max_gauss=cfg.hybrid.mono_gauss)
+    dv = FeatureReader(dev.path, cmvn="utterance", deltas=opts.deltas)
+    dv_texts = _texts(dev, list(dv.utt_ids))
+    dv_aligner = Aligner(
+        lang, dv_texts, str(dev.file("text"))
+    )  # bad dev words: fail before training
     reader = FeatureReader(train.path, cmvn="utterance", deltas=opts.deltas)
     feats = {u: reader[u] for u in reader.utt_ids}
     texts = _texts(train, list(feats))
     feats = {u: x for u, x in feats.items() if u in texts}
-    gmm, trans, ali, history = train_mono(lang, feats, texts, opts, str(train.path), log)
-    gmm.save(out / "gmm.npz")
-    trans.save(out / "trans.json")
-    write_lang_info(out, lang.path, lang.digest)
-    write_alignments(out / "ali_train.ark", ali)
-    dv = FeatureReader(dev.path, cmvn="utterance", deltas=opts.deltas)
-    dv_texts = _texts(dev, list(dv.utt_ids))
-    aligner = Aligner(lang, dv_texts, str(dev.path))
-    aligner.set_transitions(trans)
+    gmm, trans, ali, history = train_mono(lang, feats, texts, opts, str(train.file("text")), log)
+    dv_aligner.set_transitions(trans)
     dv_ali = {}
     for u in dv_texts:
-        best = aligner.align(u, gmm.loglikes(dv[u]))
+        best = dv_aligner.align(u, gmm.loglikes(dv[u]))
         if best is not None:
             dv_ali[u] = best.columns
-    write_alignments(out / "ali_dev.ark", dv_ali)
-    with atomic_write(out / "history.json") as f:
-        json.dump(history, f, indent=1)
-    (out / DONE).touch()
+    with atomic_dir(out) as tmp:
+        gmm.save(tmp / "gmm.npz")
+        trans.save(tmp / "trans.json")
+        write_lang_info(tmp, lang.path, lang.digest)
+        write_alignments(tmp / "ali_train.ark", ali)
+        write_alignments(tmp / "ali_dev.ark", dv_ali)
+        with atomic_write(tmp / "history.json") as f:
+            json.dump(history, f, indent=1)
+        (tmp / DONE).touch()
 
 
 def _lstm_step(

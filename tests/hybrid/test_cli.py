@@ -197,3 +197,13 @@ def test_decode_a_ctc_model_with_a_graph(hybrid, digits_corpus, tmp_path):
     (tmp_path / "ctc" / "config.yaml").write_text("ctc: {}\n")
     one_error(["decode", tmp_path / "ctc", digits_corpus / "test", "--graph", hybrid / "g4"], 1,
               r"ctc: not a hybrid model \(no lang.json\) — --graph is for models of train-hybrid")  # fmt: skip
+
+
+def test_train_with_a_transcript_word_missing_from_the_lang(hybrid, digits_corpus, tmp_path):
+    (tmp_path / "lex.txt").write_text("one W AH N\ntwo T UW\n")
+    ok(["prepare-lang", tmp_path / "lex.txt", tmp_path / "lang"])
+    d = digits_corpus
+    one_error(["train-hybrid", d / "train", "--dev", d / "dev", "--lang", tmp_path / "lang",
+               "--out", tmp_path / "exp", "--config", hybrid / "conf.yaml"],
+              1, r"dev/text: utterance \S+: word '\w+' is not in .*words.txt — add it to the lexicon")  # fmt: skip
+    assert not (tmp_path / "exp" / "mono").exists()
