@@ -8,21 +8,8 @@ import pytest
 
 from speechseq.hybrid.align import Aligner, MonoOptions, phone_spans, train_mono, word_spans
 from speechseq.hybrid.gmm import DiagGmm, GmmStats, mix_up
-from speechseq.hybrid.lang import Lang, LangOptions, prepare_lang
+from speechseq.hybrid.lang import Lang
 from speechseq.hybrid.topo import TransitionModel
-from speechseq.text.lexicon import Lexicon
-
-LEX = "one W AH N\ntwo T UW\nthree TH R IY\n"
-
-
-@pytest.fixture(scope="module")
-def lang(tmp_path_factory) -> Lang:
-    d = tmp_path_factory.mktemp("lang")
-    (d / "lex.txt").write_text(LEX)
-    prepare_lang(
-        Lexicon.read(d / "lex.txt"), d / "lang", options=LangOptions(num_states=2, sil_states=1)
-    )
-    return Lang(d / "lang")
 
 
 def synthetic_corpus(lang: Lang, n: int = 30, dim: int = 4, seed: int = 0):

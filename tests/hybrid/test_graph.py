@@ -13,23 +13,11 @@ from speechseq.decode.graph import viterbi
 from speechseq.errors import SpeechseqError
 from speechseq.hybrid import graph as G
 from speechseq.hybrid.grammar import grammar_fst
-from speechseq.hybrid.lang import Lang, LangOptions, prepare_lang
+from speechseq.hybrid.lang import Lang, prepare_lang
 from speechseq.hybrid.topo import TransitionModel
 from speechseq.lm.ngram import train_ngram
 from speechseq.text.lexicon import Lexicon
-
-LEX = "one W AH N\ntwo T UW\nthree TH R IY\n"
-
-
-@pytest.fixture()
-def lang(tmp_path) -> Lang:
-    (tmp_path / "lex.txt").write_text(LEX)
-    prepare_lang(
-        Lexicon.read(tmp_path / "lex.txt"),
-        tmp_path / "lang",
-        options=LangOptions(num_states=2, sil_states=1),
-    )
-    return Lang(tmp_path / "lang")
+from tests.hybrid.helpers import LEX
 
 
 def arcs(fst, s):
