@@ -34,7 +34,7 @@ ROOT = PACKAGE_DIR.parent
 LAYERS: tuple[tuple[str, ...], ...] = (
     ("cli",),  # the Typer commands: parse, call the library, render
     ("std",),  # spoken-term detection; uses the embedder
-    ("embed", "asr", "st"),  # the tasks
+    ("embed", "asr", "hybrid", "st"),  # the tasks
     ("decode",),  # decoding strategies; decode/run.py loads models through core.loading
     ("core",),  # task contract, encoders, batching, the Trainer, checkpoints, loading
     ("features", "text", "lm", "metrics", "synth"),  # front end, vocabularies, LMs, scores, corpora

@@ -17,17 +17,19 @@ from speechseq.cli.common import (
     float_list,
     info,
     json_option,
+    lm_option,
     out_option,
     target_option,
     training_command,
     units_option,
 )
 from speechseq.core.experiment import resolve_config
+from speechseq.errors import SpeechseqError, UsageError
 
 app = commands()
 
 BEAM = beam_option(1, "Beam size; 1 = greedy.")
-LM = typer.Option(None, "--lm", help="Word n-gram LM in ARPA format (speechseq lm train).")
+LM = lm_option("Word n-gram LM in ARPA format (speechseq lm train).")
 
 
 @training_command(app, "train-ctc", max_epochs=30, max_frames=12000)
@@ -82,19 +84,31 @@ def train_ctc_cmd(
 @app.command("decode")
 def decode_cmd(
     exp: Path = typer.Argument(
-        ..., help="Model directory (train-ctc, train-st; the ASR model with --cascade)."
+        ...,
+        help="Model directory (train-ctc, train-hybrid, train-st; the ASR model with --cascade).",
     ),
     data: Path = typer.Argument(
         ..., help="Data dir with feats.scp (and text / text.<lang> for scoring)."
     ),
-    beam: int | None = beam_option(
-        None, "Beam size; 1 = greedy [default: 1 for CTC, 5 for translation]."
+    beam: float | None = beam_option(
+        None,
+        "Beam size; 1 = greedy [default: 1 for CTC, 5 for translation]. With --graph: the "
+        "search beam in cost units [default 13].",
     ),
     lm: str | None = LM,
     lexicon: str | None = typer.Option(
         None,
         "--lexicon",
         help="Restrict words to this lexicon (Kaldi lexicon.txt or word list).",
+    ),
+    graph: str | None = typer.Option(
+        None, "--graph", help="Hybrid models: the graph dir to search (speechseq mkgraph)."
+    ),
+    max_active: int = typer.Option(
+        7000, "--max-active", min=1, help="With --graph: most states kept per frame."
+    ),
+    acoustic_scale: float = typer.Option(
+        0.1, "--acoustic-scale", min=0.0, help="With --graph: weight of the acoustic scores."
     ),
     lm_weight: str | None = typer.Option(
         None,
@@ -138,6 +152,14 @@ def decode_cmd(
     from speechseq.decode.seq2seq import Seq2SeqDecodeOptions
     from speechseq.st.translate import cascade_decode, options_by_task
 
+    if graph is not None:
+        _decode_graph(exp, data, graph, beam, max_active, acoustic_scale, device, out)
+        return
+    if beam is not None and beam != int(beam):
+        raise UsageError(
+            f"--beam {beam}: a CTC or translation beam is a whole number of hypotheses"
+        )
+    beam = int(beam) if beam is not None else None
     weights = float_list(lm_weight or "0.5", "--lm-weight")
     bonuses = float_list(word_bonus or "1.0", "--word-bonus")
     ctc_opts = CTCDecodeOptions(
@@ -211,14 +233,57 @@ def _report_translation(r: dict) -> None:
         )
 
 
+def _decode_graph(exp, data, graph, beam, max_active, acoustic_scale, device, out) -> None:
+    """Hybrid decoding over a graph dir: an LSTM's final.pt, or a GMM dir (EXP/mono)."""
+    # deferred: graph decoding imports kaldi-decoder and torch
+    from speechseq.decode.graph import GraphDecodeOptions
+    from speechseq.decode.run import decode_data
+    from speechseq.hybrid.training import decode_gmm
+
+    if not (exp / "lang.json").is_file():
+        raise SpeechseqError(
+            f"{exp}: not a hybrid model (no lang.json) — --graph is for models of train-hybrid; "
+            f"decode other models without --graph"
+        )
+    opts = GraphDecodeOptions(
+        graph=graph, beam=beam or 13.0, max_active=max_active, acoustic_scale=acoustic_scale
+    )
+    if (exp / "gmm.npz").is_file() and not (exp / "final.pt").is_file():
+        results = [decode_gmm(exp, data, opts, out_dir=out)]
+    else:
+        results = decode_data(exp, data, opts, device=device, out_dir=out)
+    for r in results:
+        if "wer_line" in r:
+            print(r["wer_line"])
+        info(
+            f"decoded {r['utterances']} utterances ({r['audio_s']:.1f} s audio) in {r['decode_s']:.2f} s: "
+            f"RTF {r['rtf']:.4f} (search alone {r['search_rtf']:.4f}) -> {r['out_dir']}"
+        )
+
+
 @app.command("align")
 def align_cmd(
-    exp: Path = typer.Argument(..., help="Model directory from train-ctc."),
+    exp: Path = typer.Argument(..., help="Model directory from train-ctc or train-hybrid."),
     data: Path = typer.Argument(..., help="Data dir with feats.scp and text."),
     out: Path = out_option("Word CTM to write; the unit CTM goes beside it (*.units.ctm)."),
     device: str = DEVICE,
 ) -> None:
-    """CTC forced alignment of transcripts to word and unit CTM."""
+    """Forced alignment of transcripts: word CTM and unit CTM (CTC), or for a hybrid model
+    word CTM, phone CTM (*.phones.ctm) and state alignments (*.ali.ark)."""
+    if (exp / "lang.json").is_file():
+        # deferred: the hybrid chain imports torch and kaldifst
+        from speechseq.hybrid.training import align_data as align_hybrid
+
+        r = align_hybrid(exp, data, out, device=device)
+        failed = (
+            f"; {len(r['failed'])} could not be aligned: {' '.join(r['failed'][:5])}"
+            if r["failed"]
+            else ""
+        )
+        info(
+            f"aligned {r['aligned']} utterances: {r['words']} (words), {r['phones']} (phones), {r['states']} (states){failed}"
+        )
+        return
     # deferred: inference imports torch, which is slow to import
     from speechseq.asr.inference import align_data
 

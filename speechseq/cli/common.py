@@ -100,6 +100,11 @@ def beam_option(default: int | None, help: str) -> Any:
     return typer.Option(default, "--beam", min=1, help=help)
 
 
+def lm_option(help: str) -> Any:
+    """``--lm``: a word n-gram LM in ARPA format."""
+    return typer.Option(None, "--lm", help=help)
+
+
 def type_option(default: str, help: str) -> Any:
     """``--type``: which kind of thing to make (features, index)."""
     return typer.Option(default, "--type", help=help)

@@ -18,13 +18,23 @@ import sys
 import typer
 
 from speechseq import __version__
-from speechseq.cli import asr, data, embed, features, index, lm, st, synth
+from speechseq.cli import asr, data, embed, features, hybrid, index, lm, st, synth
 from speechseq.cli.common import Group
 from speechseq.data.audio import NO_PIPES_ENV, refuse_pipes
 from speechseq.errors import SpeechseqError, os_error_message
 
 # In the order of the data flow: corpus, data dir, features, model, decoding, search.
-SUB_APPS = (synth.app, data.app, features.app, asr.app, st.app, embed.app, index.app, lm.app)
+SUB_APPS = (
+    synth.app,
+    data.app,
+    features.app,
+    asr.app,
+    hybrid.app,
+    st.app,
+    embed.app,
+    index.app,
+    lm.app,
+)
 
 
 class _RootGroup(Group):
@@ -46,8 +56,8 @@ class _RootGroup(Group):
 app = typer.Typer(
     cls=_RootGroup,
     help="speechseq: speech and audio sequence tasks — synthetic corpora, Kaldi data directories, "
-    "features, CTC acoustic models with n-gram LM decoding, speech translation (attention "
-    "encoder-decoder), segment embedders, spoken-term search.",
+    "features, CTC acoustic models with n-gram LM decoding, LSTM-HMM hybrids with WFST decoding, "
+    "speech translation (attention encoder-decoder), segment embedders, spoken-term search.",
     no_args_is_help=True,
     add_completion=False,
     pretty_exceptions_enable=False,

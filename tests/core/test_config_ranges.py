@@ -13,9 +13,10 @@ from speechseq.core.config import from_dict
 from speechseq.embed.model import EmbedConfig
 from speechseq.errors import UsageError
 from speechseq.features.config import FeatureConfig
+from speechseq.hybrid.task import HybridConfig
 from speechseq.ranges import FREE, OneOf, Range, rule_of
 
-TOP = (CTCConfig, EmbedConfig, FeatureConfig)  # what from_dict or a command builds
+TOP = (CTCConfig, EmbedConfig, FeatureConfig, HybridConfig)  # what from_dict or a command builds
 
 
 def _leaf_configs() -> list[tuple[type, str]]:
@@ -44,7 +45,14 @@ def _is_bool(tp) -> bool:
 
 def test_the_walk_finds_every_config_of_values():
     names = {cls.__name__ for cls, _ in LEAVES}
-    assert names == {"EncoderConfig", "TrainConfig", "CTCOptions", "EmbedOptions", "FeatureConfig"}
+    assert names == {
+        "EncoderConfig",
+        "TrainConfig",
+        "CTCOptions",
+        "EmbedOptions",
+        "FeatureConfig",
+        "HybridOptions",
+    }
 
 
 @pytest.mark.parametrize("cls", [c for c, _ in LEAVES], ids=lambda c: c.__name__)

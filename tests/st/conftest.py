@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from tests.st.helpers import DEC, ENC, ST, TRAIN, without, run
+from tests.st.helpers import DEC, ENC, ST, TRAIN, run, without
 
 
 @pytest.fixture(scope="module")

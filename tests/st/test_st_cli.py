@@ -7,7 +7,7 @@ import json
 
 import torch
 
-from tests.st.helpers import DEC, ENC, ST, TRAIN, without, run
+from tests.st.helpers import DEC, ENC, ST, TRAIN, run, without
 
 
 def test_train_st_reads_no_transcript_and_decode_scores_bleu(st_setup, translate_corpus):

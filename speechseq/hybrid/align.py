@@ -1,0 +1,236 @@
+"""Forced alignment over transcript graphs, the monophone GMM trainer, and alignment files.
+
+Any scorer gives per-frame log-likelihoods ``[T, P]`` (a GMM's, or an LSTM's scaled
+posteriors over priors); :class:`Aligner` keeps each transcript's graph (H o L o words,
+self-loops added from the current transition model) and returns the best path: a pdf per
+frame and the frame each word starts. From these come phone and word spans
+(:func:`phone_spans`, :func:`word_spans`) and CTM lines.
+
+Alignments are stored as Kaldi does after ``ali-to-pdf``: an ark of int32 vectors (one
+pdf per 10 ms frame) keyed by utterance, ``ali.ark``.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+
+import kaldiio
+import numpy as np
+
+from speechseq.data.kaldi_dir import CtmEntry
+from speechseq.decode.graph import BestPath, viterbi
+from speechseq.errors import SpeechseqError
+from speechseq.fileio import atomic_write
+from speechseq.hybrid import graph as G
+from speechseq.hybrid.gmm import VAR_FLOOR, DiagGmm, GmmStats, equal_alignment, mix_up
+from speechseq.hybrid.lang import SIL, Lang
+from speechseq.hybrid.topo import TransitionModel
+
+ALIGN_BEAM = 100.0  # nats at acoustic scale 1 (Kaldi: beam 10 at scale 0.1)
+RETRY_BEAM = 400.0
+
+
+class Aligner:
+    """Transcript graphs of a set of utterances, compiled once; :meth:`align` per utterance."""
+
+    def __init__(self, lang: Lang, texts: dict[str, str], what: str):
+        self.lang = lang
+        self._base = {}
+        for utt, text in texts.items():
+            ids = lang.word_ids(text, f"{what}: utterance {utt}")
+            if not ids:
+                raise SpeechseqError(
+                    f"{what}: utterance {utt} has an empty transcript — remove it (speechseq data fix)"
+                )
+            self._base[utt] = (ids, None)
+        self._trans: TransitionModel | None = None
+        self._graphs: dict[str, object] = {}
+
+    def set_transitions(self, trans: TransitionModel) -> None:
+        self._trans = trans
+        self._graphs.clear()
+
+    def graph(self, utt: str):
+        g = self._graphs.get(utt)
+        if g is None:
+            g = self._graphs[utt] = G.training_graph(self.lang, self._base[utt][0], self._trans)
+        return g
+
+    def word_ids(self, utt: str) -> list[int]:
+        return self._base[utt][0]
+
+    def align(self, utt: str, loglikes: np.ndarray, scale: float = 1.0) -> BestPath | None:
+        """Best path of ``utt``'s transcript through ``scale * loglikes``; None if none fits."""
+        scores = scale * np.asarray(loglikes, dtype=np.float32)
+        g = self.graph(utt)
+        return viterbi(g, scores, ALIGN_BEAM) or viterbi(g, scores, RETRY_BEAM)
+
+
+def phone_spans(pdfs: np.ndarray, lang: Lang) -> list[tuple[str, int, int]]:
+    """``(phone, start, end)`` (frames, end exclusive) of a pdf alignment: a phone starts
+    where its first state is entered from another pdf, or where the phone changes."""
+    topo = lang.topo
+    spans: list[list] = []
+    prev = -1
+    for t, p in enumerate(np.asarray(pdfs).tolist()):
+        ph = topo.pdf_phone[p]
+        new = not spans or ph != spans[-1][0] or (topo.pdf_state[p] == 0 and p != prev)
+        if new:
+            spans.append([ph, t, t + 1])
+        else:
+            spans[-1][2] = t + 1
+        prev = p
+    return [tuple(s) for s in spans]
+
+
+def word_spans(best: BestPath, lang: Lang) -> list[tuple[str, int, int]]:
+    """``(word, start, end)``: a word starts where its label was emitted and ends where the
+    next word starts or silence begins, whichever comes first."""
+    sil_starts = [s for ph, s, _ in phone_spans(best.columns, lang) if ph == SIL]
+    total = len(best.columns)
+    out = []
+    for k, (w, start) in enumerate(zip(best.words, best.word_frames, strict=True)):
+        nxt = best.word_frames[k + 1] if k + 1 < len(best.words) else total
+        end = min([nxt, *[s for s in sil_starts if start < s < nxt]])
+        out.append((lang.word_of_id[w], start, end))
+    return out
+
+
+def write_alignments(path: str | os.PathLike, ali: dict[str, np.ndarray]) -> None:
+    """An ark of int32 pdf vectors, keyed by utterance (sorted), written atomically."""
+    with atomic_write(path, "wb") as f:
+        kaldiio.save_ark(f, {u: np.asarray(a, dtype=np.int32) for u, a in sorted(ali.items())})
+
+
+def read_alignments(path: str | os.PathLike) -> dict[str, np.ndarray]:
+    try:
+        return {u: np.asarray(a, dtype=np.int64) for u, a in kaldiio.load_ark(str(path))}
+    except FileNotFoundError:
+        raise SpeechseqError(
+            f"{path}: alignments not found — run the alignment step first"
+        ) from None
+
+
+def check_alignments(
+    ali: dict[str, np.ndarray],
+    num_frames: Callable[[str], int],
+    utts: Iterable[str],
+    path: str,
+    num_pdfs: int,
+) -> list[str]:
+    """The utterances of ``utts`` that have an alignment; an alignment whose length differs
+    from the features, or with a pdf outside the model, is an error naming it."""
+    have = []
+    for u in utts:
+        a = ali.get(u)
+        if a is None:
+            continue
+        if len(a) != num_frames(u):
+            raise SpeechseqError(
+                f"{path}: utterance {u} has {len(a)} aligned frames but {num_frames(u)} feature frames — "
+                f"the alignments were made from other features; realign with the current features"
+            )
+        if len(a) and (a.min() < 0 or a.max() >= num_pdfs):
+            raise SpeechseqError(
+                f"{path}: utterance {u} has pdf {int(a.max())} outside 0..{num_pdfs - 1} — "
+                f"the alignments belong to another lang; realign with this lang"
+            )
+        have.append(u)
+    return have
+
+
+def ctm_entries(utt: str, spans, shift_s: float = 0.01) -> list[CtmEntry]:
+    return [CtmEntry(utt, "1", s * shift_s, (e - s) * shift_s, w) for w, s, e in spans]
+
+
+# ---- the monophone GMM -------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class MonoOptions:
+    num_iters: int = 10  # alignment + re-estimation passes after the flat start
+    max_gauss: int = 400  # Gaussians in all, reached by splitting over the first iterations
+    deltas: int = 2  # delta orders added to the features (2: deltas and delta-deltas)
+
+
+def flat_start(
+    lang: Lang, feats: dict[str, np.ndarray], aligner: Aligner
+) -> tuple[DiagGmm, np.ndarray]:
+    """One Gaussian per pdf from equal alignments (silence at both ends); returns it and the variance floor."""
+    topo = lang.topo
+    allx = np.concatenate(list(feats.values()))
+    mean, var = allx.mean(axis=0), allx.var(axis=0)
+    floor = VAR_FLOOR * var
+    gmm = DiagGmm.single(np.tile(mean, (topo.num_pdfs, 1)), np.tile(var, (topo.num_pdfs, 1)))
+    stats = GmmStats(gmm)
+    for utt, x in feats.items():
+        phones = [SIL]
+        for w in aligner.word_ids(utt):
+            phones += lang.lexicon.pronunciations(lang.word_of_id[w])[0]
+        phones.append(SIL)
+        seq = [topo.pdf_of(p, s) for p in phones for s in range(topo.states[p])]
+        ali = equal_alignment(seq, len(x))
+        if ali is not None:
+            stats.add(x, ali)
+    return stats.estimate(floor), floor
+
+
+def train_mono(
+    lang: Lang,
+    feats: dict[str, np.ndarray],
+    texts: dict[str, str],
+    options: MonoOptions,
+    what: str,
+    log: Callable[[str], None] = print,
+) -> tuple[DiagGmm, TransitionModel, dict[str, np.ndarray], list[dict]]:
+    """Flat start, then ``num_iters`` of align / re-estimate / split. Returns the GMM, the
+    transition model, the last alignments and one record per iteration (``loglike``: the
+    mean per-frame log-likelihood of the aligned data, acoustic part; ``objective``: the
+    Viterbi path's log-probability per frame with the transitions; ``gauss``; ``failed``)."""
+    aligner = Aligner(lang, texts, what)
+    trans = TransitionModel(lang.topo)
+    aligner.set_transitions(trans)
+    gmm, floor = flat_start(lang, feats, aligner)
+    history = []
+    ali: dict[str, np.ndarray] = {}
+    for it in range(1, options.num_iters + 1):
+        ali, objective, frames, failed = {}, 0.0, 0, []
+        for utt, x in feats.items():
+            best = aligner.align(utt, gmm.loglikes(x))
+            if best is None:
+                failed.append(utt)
+                continue
+            ali[utt] = best.columns
+            objective -= best.cost
+            frames += len(x)
+        if not ali:
+            raise SpeechseqError(
+                f"{what}: no utterance could be aligned — check that the transcripts match the audio"
+            )
+        stats = GmmStats(gmm)
+        for utt, a in ali.items():
+            stats.add(feats[utt], a)
+        trans.estimate(list(ali.values()))
+        aligner.set_transitions(trans)
+        gmm = stats.estimate(floor)
+        record = {
+            "iter": it,
+            "loglike": round(stats.loglike / max(stats.frames, 1), 4),
+            "objective": round(objective / max(frames, 1), 4),
+            "gauss": gmm.num_gauss,
+            "failed": len(failed),
+        }
+        history.append(record)
+        log(
+            f"mono iter {it}: log-likelihood per frame {record['loglike']:.3f}, "
+            f"objective {record['objective']:.3f}, {gmm.num_gauss} Gaussians, {len(failed)} not aligned"
+        )
+        if it < options.num_iters:
+            target = gmm.num_gauss + max(0, options.max_gauss - gmm.num_gauss) // max(
+                1, (options.num_iters * 2) // 3 - it + 1
+            )
+            pdf_occ = np.bincount(gmm.pdf, weights=stats.occ, minlength=gmm.num_pdfs)
+            gmm = mix_up(gmm, min(target, options.max_gauss), pdf_occ)
+    return gmm, trans, ali, history

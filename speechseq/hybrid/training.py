@@ -1,0 +1,332 @@
+"""``train_hybrid``: the chain GMM -> align -> LSTM -> re-align -> LSTM, each step resumable;
+and alignment of a data dir with a trained hybrid model (``speechseq align``).
+
+Layout of ``EXP``::
+
+    EXP/mono/    gmm.npz trans.json lang.json history.json ali_train.ark ali_dev.ark .done
+    EXP/lstm1/   an LSTM trained on mono's alignments (a full model dir), ali_*.ark, .done
+    EXP/         the final LSTM (config.yaml final.pt priors.txt trans.json lang.json ...),
+                 trained on lstm1's alignments (or mono's with hybrid.realign false)
+
+A step whose ``.done`` exists is skipped on a rerun; an LSTM step interrupted after a
+checkpoint continues from it.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+import shutil
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import numpy as np
+
+from speechseq.core.batching import FeatDataset
+from speechseq.core.experiment import copy_feature_config, experiment_run, write_header
+from speechseq.core.loading import load_experiment
+from speechseq.core.trainer import Trainer, TrainState
+from speechseq.data.kaldi_dir import DataDir, write_ctm
+from speechseq.decode.graph import GraphDecoder
+from speechseq.decode.run import network_outputs, write_scored
+from speechseq.errors import SpeechseqError
+from speechseq.features.config import CONFIG_NAME, load_feature_config
+from speechseq.features.frontend import check_same_settings
+from speechseq.features.reader import FeatureReader
+from speechseq.fileio import atomic_dir, atomic_write
+from speechseq.hybrid.align import (
+    Aligner,
+    MonoOptions,
+    check_alignments,
+    ctm_entries,
+    phone_spans,
+    read_alignments,
+    train_mono,
+    word_spans,
+    write_alignments,
+)
+from speechseq.hybrid.gmm import DiagGmm
+from speechseq.hybrid.lang import Lang
+from speechseq.hybrid.task import (
+    LANG_NAME,
+    PRIORS_NAME,
+    HybridConfig,
+    HybridTask,
+    log_priors,
+    write_lang_info,
+    write_priors,
+)
+from speechseq.hybrid.topo import TransitionModel
+
+DONE = ".done"
+
+
+def _texts(data: DataDir, utts: list[str]) -> dict[str, str]:
+    text = data.text
+    if text is None:
+        raise SpeechseqError(
+            f"{data.file('text')}: file not found — hybrid training needs transcripts"
+        )
+    return {u: text[u] for u in utts if u in text}
+
+
+def _mono_step(train: DataDir, dev: DataDir, lang: Lang, out: Path, cfg: HybridConfig, log) -> None:
+    """The monophone GMM and its train / dev alignments, built whole under a temporary name."""
+    if (out / DONE).is_file():
+        log(f"{out}: done, skipping")
+        return
+    opts = MonoOptions(num_iters=cfg.hybrid.mono_iters, max_gauss=cfg.hybrid.mono_gauss)
+    dv = FeatureReader(dev.path, cmvn="utterance", deltas=opts.deltas)
+    dv_texts = _texts(dev, list(dv.utt_ids))
+    dv_aligner = Aligner(
+        lang, dv_texts, str(dev.file("text"))
+    )  # bad dev words: fail before training
+    reader = FeatureReader(train.path, cmvn="utterance", deltas=opts.deltas)
+    feats = {u: reader[u] for u in reader.utt_ids}
+    texts = _texts(train, list(feats))
+    feats = {u: x for u, x in feats.items() if u in texts}
+    gmm, trans, ali, history = train_mono(lang, feats, texts, opts, str(train.file("text")), log)
+    dv_aligner.set_transitions(trans)
+    dv_ali = {}
+    for u in dv_texts:
+        best = dv_aligner.align(u, gmm.loglikes(dv[u]))
+        if best is not None:
+            dv_ali[u] = best.columns
+    with atomic_dir(out) as tmp:
+        gmm.save(tmp / "gmm.npz")
+        trans.save(tmp / "trans.json")
+        write_lang_info(tmp, lang.path, lang.digest)
+        write_alignments(tmp / "ali_train.ark", ali)
+        write_alignments(tmp / "ali_dev.ark", dv_ali)
+        with atomic_write(tmp / "history.json") as f:
+            json.dump(history, f, indent=1)
+        (tmp / DONE).touch()
+
+
+def _lstm_step(
+    train: DataDir,
+    dev: DataDir,
+    lang: Lang,
+    ali_dir: Path,
+    out: Path,
+    cfg: HybridConfig,
+    argv,
+    quiet: bool,
+    log,
+    overwrite: bool = False,
+) -> TrainState | None:
+    if (out / DONE).is_file():
+        log(f"{out}: done, skipping")
+        return None
+    resume = (out / "checkpoints").is_dir() and any((out / "checkpoints").iterdir())
+    with experiment_run(out, resume=resume, overwrite=overwrite and not resume, argv=argv) as exp:
+        tr = FeatureReader(train.path, cmvn=cfg.hybrid.cmvn)
+        dv = FeatureReader(dev.path, cmvn=cfg.hybrid.cmvn)
+        trans = TransitionModel.load(lang.topo, ali_dir / "trans.json")
+        num_pdfs = lang.topo.num_pdfs
+        tr_ali_path, dv_ali_path = ali_dir / "ali_train.ark", ali_dir / "ali_dev.ark"
+        tr_ali, dv_ali = read_alignments(tr_ali_path), read_alignments(dv_ali_path)
+        tr_utts = check_alignments(tr_ali, tr.num_frames, tr.utt_ids, str(tr_ali_path), num_pdfs)
+        dv_utts = check_alignments(dv_ali, dv.num_frames, dv.utt_ids, str(dv_ali_path), num_pdfs)
+        if not tr_utts or not dv_utts:
+            raise SpeechseqError(
+                f"{ali_dir}: no alignments for the training or dev utterances — realign"
+            )
+        counts = np.bincount(np.concatenate([tr_ali[u] for u in tr_utts]), minlength=num_pdfs)
+        write_header(exp, cfg, {"data": {"train": str(train.path.resolve()), "dev": str(dev.path.resolve()),
+                                         "lang": str(lang.path.resolve()), "alignments": str(ali_dir.resolve()),
+                                         "feature_dim": tr.dim}}, argv)  # fmt: skip
+        copy_feature_config(train.path, exp)
+        write_priors(exp / PRIORS_NAME, counts)
+        trans.estimate([tr_ali[u] for u in tr_utts])
+        trans.save(exp / "trans.json")
+        write_lang_info(exp, lang.path, lang.digest)
+        task = HybridTask(
+            cfg, tr.dim, num_pdfs, log_priors(counts, cfg.hybrid.prior_floor), lang.digest
+        )
+        trainer = Trainer(task, cfg.train, exp, quiet=quiet)
+        loaders = trainer.loaders(
+            FeatDataset(tr, tr_utts, {u: tr_ali[u] for u in tr_utts}),
+            FeatDataset(dv, dv_utts, {u: dv_ali[u] for u in dv_utts}),
+        )
+        state = trainer.fit(*loaders, resume=resume)
+    return state
+
+
+def _realign_step(model_dir: Path, train: DataDir, dev: DataDir, log) -> None:
+    if (model_dir / "ali_dev.ark").is_file() and (model_dir / "ali_train.ark").is_file():
+        log(f"{model_dir}: alignments done, skipping")
+        return
+    for data, name in ((train, "ali_train.ark"), (dev, "ali_dev.ark")):
+        ali, _, failed = align_model(model_dir, data)
+        if failed:
+            log(
+                f"{model_dir}: {len(failed)} utterance(s) of {data.path} could not be aligned: {', '.join(failed[:5])}"
+            )
+        write_alignments(model_dir / name, {u: b.columns for u, b in ali.items()})
+
+
+def train_hybrid(
+    train_dir: str | os.PathLike,
+    dev_dir: str | os.PathLike,
+    lang_dir: str | os.PathLike,
+    exp_dir: str | os.PathLike,
+    cfg: HybridConfig,
+    overwrite: bool = False,
+    argv: list[str] | None = None,
+    quiet: bool = False,
+    log: Callable[[str], None] = print,
+) -> TrainState | None:
+    """The chain (see the module docstring); returns the final LSTM's training state."""
+    train, dev, lang, exp = DataDir(train_dir), DataDir(dev_dir), Lang(lang_dir), Path(exp_dir)
+    if (train.path / CONFIG_NAME).is_file():
+        check_same_settings(
+            dev.path, load_feature_config(train.path), str(train.path / CONFIG_NAME), "train"
+        )
+    if overwrite and exp.exists():
+        shutil.rmtree(exp)
+    if (exp / LANG_NAME).is_file():
+        recorded = json.loads((exp / LANG_NAME).read_text()).get("lang_digest")
+        if recorded != lang.digest:
+            raise SpeechseqError(
+                f"{exp}: was trained with another lang (digest {recorded}, {lang.path} is {lang.digest}) — "
+                f"use that lang, --overwrite, or another --out"
+            )
+    _mono_step(train, dev, lang, exp / "mono", cfg, log)
+    ali_dir = exp / "mono"
+    if cfg.hybrid.realign:
+        _lstm_step(train, dev, lang, ali_dir, exp / "lstm1", cfg, argv, quiet, log)
+        (exp / "lstm1" / DONE).touch()
+        _realign_step(exp / "lstm1", train, dev, log)
+        ali_dir = exp / "lstm1"
+    if (exp / "final.pt").is_file() and (exp / DONE).is_file():
+        log(f"{exp}: done, skipping")
+        return None
+    state = _lstm_step(train, dev, lang, ali_dir, exp, cfg, argv, quiet, log)
+    (exp / DONE).touch()
+    return state
+
+
+# ---- alignment with a trained model ---------------------------------------------------------
+
+
+def model_lang(model_dir: Path) -> Lang:
+    """The lang a model directory was trained with (its lang.json), checked by digest."""
+    path = model_dir / LANG_NAME
+    if not path.is_file():
+        raise SpeechseqError(
+            f"{model_dir}: no {LANG_NAME} — not a hybrid model directory (speechseq train-hybrid)"
+        )
+    info = json.loads(path.read_text())
+    lang = Lang(info["lang"])
+    if lang.digest != info.get("lang_digest"):
+        raise SpeechseqError(
+            f"{info['lang']}: the lang changed since {model_dir} was trained (digest {lang.digest}, "
+            f"model {info.get('lang_digest')}) — restore it or retrain"
+        )
+    return lang
+
+
+def align_model(model_dir: str | os.PathLike, data: DataDir, device: str = "auto"):
+    """Align ``data``'s transcripts with a hybrid model dir (an LSTM's final.pt, or a GMM's
+    gmm.npz): ``({utt: BestPath}, lang, failed utterances)``."""
+    model_dir = Path(model_dir)
+    lang = model_lang(model_dir)
+    trans = TransitionModel.load(lang.topo, model_dir / "trans.json")
+    if (model_dir / "final.pt").is_file():
+        ex = load_experiment(model_dir, device, quiet=True)
+        if ex.task.name != "hybrid":
+            raise SpeechseqError(f"{model_dir}: a {ex.task.name} model, not a hybrid one")
+        reader = ex.frontend.data_reader(data.path)
+        priors = ex.task.log_priors
+
+        def scores():
+            for u, lp in network_outputs(ex, reader, list(reader.utt_ids)):
+                yield u, lp - priors
+    else:
+        gmm = DiagGmm.load(model_dir / "gmm.npz")
+        reader = FeatureReader(data.path, cmvn="utterance", deltas=MonoOptions().deltas)
+
+        def scores():
+            for u in reader.utt_ids:
+                yield u, gmm.loglikes(reader[u])
+
+    texts = _texts(data, list(reader.utt_ids))
+    aligner = Aligner(lang, texts, str(data.file("text")))
+    aligner.set_transitions(trans)
+    out, failed = {}, []
+    for u, sc in scores():
+        if u not in texts:
+            continue
+        best = aligner.align(u, sc)
+        if best is None:
+            failed.append(u)
+        else:
+            out[u] = best
+    return out, lang, failed
+
+
+def align_data(
+    model_dir: str | os.PathLike,
+    data_dir: str | os.PathLike,
+    out_ctm: str | os.PathLike,
+    device: str = "auto",
+) -> dict:
+    """Word CTM at ``out_ctm``, phone CTM (``*.phones.ctm``) and pdf alignments (``*.ali.ark``) beside it."""
+    data = DataDir(data_dir)
+    ali, lang, failed = align_model(model_dir, data, device)
+    if not ali:
+        raise SpeechseqError(f"{data.path}: no utterance could be aligned with {model_dir}")
+    out = Path(out_ctm)
+    base = out.with_suffix("") if out.suffix == ".ctm" else out
+    words, phones = [], []
+    for u, best in ali.items():
+        words += ctm_entries(u, word_spans(best, lang))
+        phones += ctm_entries(u, phone_spans(best.columns, lang))
+    write_ctm(out, words)
+    write_ctm(f"{base}.phones.ctm", phones)
+    write_alignments(f"{base}.ali.ark", {u: b.columns for u, b in ali.items()})
+    return {
+        "aligned": len(ali),
+        "failed": failed,
+        "words": str(out),
+        "phones": f"{base}.phones.ctm",
+        "states": f"{base}.ali.ark",
+    }
+
+
+def decode_gmm(model_dir, data_dir, options, out_dir=None) -> dict:
+    """Decode a data dir with a GMM model dir (EXP/mono) over a graph: the same decode dir
+    (hyp.txt, wer, per_utt, per_spk, results.json) as ``speechseq decode``."""
+    model_dir, data = Path(model_dir), DataDir(data_dir)
+    lang = model_lang(model_dir)
+    gmm = DiagGmm.load(model_dir / "gmm.npz")
+    decoder = GraphDecoder(options, np.zeros(gmm.num_pdfs, dtype=np.float32), lang.digest)
+    reader = FeatureReader(data.path, cmvn="utterance", deltas=MonoOptions().deltas)
+    utts = list(reader.utt_ids)
+    if not utts:
+        raise SpeechseqError(f"{data.path}: no utterances to decode")
+    t0 = time.perf_counter()
+    loglikes = {u: gmm.loglikes(reader[u]) for u in utts}
+    am_s = time.perf_counter() - t0
+    t1 = time.perf_counter()
+    hyps = {u: decoder.decode(loglikes[u]).text for u in utts}
+    search_s = time.perf_counter() - t1
+    audio_s = sum(reader.num_frames(u) for u in utts) * 0.01
+    out = Path(out_dir) if out_dir else model_dir / f"decode_{data.path.name}_{options.tag()}"
+    r = {
+        "data": str(data.path),
+        "utterances": len(utts),
+        "options": dataclasses.asdict(options),
+        "audio_s": round(audio_s, 2),
+        "decode_s": round(am_s + search_s, 3),
+        "rtf": round((am_s + search_s) / max(audio_s, 1e-9), 5),
+        "search_rtf": round(search_s / max(audio_s, 1e-9), 5),
+    }
+    with atomic_dir(out) as tmp:
+        r.update(write_scored(tmp, data, hyps))
+        (tmp / "results.json").write_text(json.dumps(r, indent=2) + "\n", encoding="utf-8")
+    r["out_dir"] = str(out)
+    return r

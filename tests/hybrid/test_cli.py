@@ -1,0 +1,169 @@
+"""The hybrid through the CLI on the tiny digits corpus: prepare-lang, train-hybrid,
+mkgraph (LM and grammar), decode --graph, align; and its bad inputs, one error line each."""
+
+from __future__ import annotations
+
+import json
+import re
+import shutil
+
+from tests.hybrid.helpers import ok, one_error
+
+DIGITS = "zero | oh | one | two | three | four | five | six | seven | eight | nine"
+
+
+def test_end_to_end_train_graph_decode_align(hybrid, digits_corpus):
+    exp, d = hybrid / "exp", digits_corpus
+    for name in ("mono/gmm.npz", "mono/.done", "lstm1/final.pt", "lstm1/ali_train.ark",
+                 "final.pt", "priors.txt", "trans.json", "lang.json"):  # fmt: skip
+        assert (exp / name).is_file(), name
+    history = json.loads((exp / "mono" / "history.json").read_text())
+    assert len(history) == 2
+    ok(["mkgraph", hybrid / "lang", exp, "--lm", hybrid / "lm.arpa", "--out", exp / "graph"])
+    out = ok(["decode", exp, d / "test", "--graph", exp / "graph", "--device", "cpu",
+              "--out", hybrid / "dec"])  # fmt: skip
+    assert re.search(r"%WER [\d.]+ \[ \d+ / \d+, \d+ ins, \d+ del, \d+ sub \]", out)
+    for name in ("hyp.txt", "per_utt", "per_spk", "wer", "results.json"):
+        assert (hybrid / "dec" / name).is_file(), name
+    assert json.loads((hybrid / "dec" / "results.json").read_text())["rtf"] > 0
+    # the GMM decodes over its own graph the same way
+    ok(
+        [
+            "mkgraph",
+            hybrid / "lang",
+            exp / "mono",
+            "--lm",
+            hybrid / "lm.arpa",
+            "--out",
+            exp / "mono" / "graph",
+        ]
+    )
+    ok(
+        [
+            "decode",
+            exp / "mono",
+            d / "test",
+            "--graph",
+            exp / "mono" / "graph",
+            "--out",
+            hybrid / "gdec",
+        ]
+    )
+    assert (hybrid / "gdec" / "wer").read_text().startswith("%WER")
+    ok(["align", exp, d / "dev", "--out", hybrid / "ali" / "dev.ctm", "--device", "cpu"])
+    got: dict[str, list[str]] = {}
+    for line in (hybrid / "ali" / "dev.ctm").read_text().splitlines():
+        utt, _, start, dur, word = line.split()
+        got.setdefault(utt, []).append(word)
+        assert float(dur) > 0
+    text = dict(line.split(maxsplit=1) for line in (d / "dev" / "text").read_text().splitlines())
+    assert len(got) >= len(text) // 2  # a one-epoch LSTM may fail to align a few
+    assert all(words == text[utt].split() for utt, words in got.items())
+    assert (hybrid / "ali" / "dev.phones.ctm").is_file() and (
+        hybrid / "ali" / "dev.ali.ark"
+    ).is_file()
+    # a rerun finds every step done
+    out = ok(["train-hybrid", d / "train", "--dev", d / "dev", "--lang", hybrid / "lang",
+              "--out", exp, "--config", hybrid / "conf.yaml"])  # fmt: skip
+    assert "mono: done, skipping" in out and "exp: done, skipping" in out
+
+
+def test_grammar_graph_gives_exactly_four_words(hybrid, digits_corpus):
+    exp = hybrid / "exp"
+    (hybrid / "g.txt").write_text(f"<digit> = {DIGITS}\n<main> = <digit>{{4}}\n")
+    ok(["mkgraph", hybrid / "lang", exp, "--grammar", hybrid / "g.txt", "--out", hybrid / "g4"])
+    ok(["decode", exp, digits_corpus / "test", "--graph", hybrid / "g4", "--out", hybrid / "d4",
+        "--device", "cpu", "--acoustic-scale", "1.0"])  # fmt: skip
+    for line in (hybrid / "d4" / "hyp.txt").read_text().splitlines():
+        assert len(line.split()) in (1, 5), line  # the id, then four words (or none: no path)
+
+
+# ---- bad inputs -------------------------------------------------------------------------------
+
+
+def test_prepare_lang_with_words_missing_from_the_lexicon(tmp_path, digits_corpus):
+    (tmp_path / "lex.txt").write_text("one W AH N\n")
+    one_error(["prepare-lang", tmp_path / "lex.txt", tmp_path / "lang",
+               "--words-from", digits_corpus / "train" / "text"],
+              1, r"text: \d+ word\(s\) are not in the lexicon .*--grapheme-fallback")  # fmt: skip
+    assert not (tmp_path / "lang").exists()
+
+
+def test_mkgraph_with_a_grammar_that_does_not_parse(hybrid, tmp_path):
+    (tmp_path / "g.txt").write_text("<digit> = one | two\n<main> = <digit> (two\n")
+    one_error(["mkgraph", hybrid / "lang", hybrid / "exp", "--grammar", tmp_path / "g.txt",
+               "--out", tmp_path / "g"], 1, r"g.txt:2: missing '\)'")  # fmt: skip
+    assert not (tmp_path / "g").exists()
+
+
+def test_mkgraph_with_an_lm_of_words_outside_the_lang(hybrid, tmp_path):
+    (tmp_path / "t.txt").write_text("one two hello\n")
+    ok(["lm", "train", tmp_path / "t.txt", "--order", "2", "--out", tmp_path / "lm.arpa"])
+    one_error(["mkgraph", hybrid / "lang", hybrid / "exp", "--lm", tmp_path / "lm.arpa",
+               "--out", tmp_path / "g"], 1, r"lm.arpa: 1 LM word\(s\) are not in .*words.txt: hello")  # fmt: skip
+
+
+def test_mkgraph_with_both_lm_and_grammar_is_a_usage_error(hybrid, tmp_path):
+    one_error(["mkgraph", hybrid / "lang", hybrid / "exp", "--lm", "a", "--grammar", "b",
+               "--out", tmp_path / "g"], 2, r"exactly one of --lm")  # fmt: skip
+
+
+def test_graph_from_another_lang_than_the_models(hybrid, digits_corpus, tmp_path):
+    (tmp_path / "lex.txt").write_text("one W AH N\ntwo T UW\n")
+    ok(["prepare-lang", tmp_path / "lex.txt", tmp_path / "lang"])
+    one_error(["mkgraph", tmp_path / "lang", hybrid / "exp", "--lm", hybrid / "lm.arpa",
+               "--out", tmp_path / "g"], 1, r"lang .* is not the one .*exp was trained with")  # fmt: skip
+    # a graph dir of another lang handed to decode
+    ok(
+        [
+            "mkgraph",
+            hybrid / "lang",
+            hybrid / "exp",
+            "--lm",
+            hybrid / "lm.arpa",
+            "--out",
+            tmp_path / "g2",
+        ]
+    )
+    info = json.loads((tmp_path / "g2" / "graph.json").read_text())
+    info["lang_digest"] = "0123456789abcdef"
+    (tmp_path / "g2" / "graph.json").write_text(json.dumps(info))
+    one_error(["decode", hybrid / "exp", digits_corpus / "test", "--graph", tmp_path / "g2",
+               "--device", "cpu", "--out", tmp_path / "d"], 1, r"g2: the graph was built from another lang")  # fmt: skip
+
+
+def test_alignments_whose_lengths_do_not_match_the_features(hybrid, digits_corpus, tmp_path):
+    from speechseq.hybrid.align import read_alignments, write_alignments
+
+    exp = tmp_path / "exp"
+    shutil.copytree(hybrid / "exp" / "mono", exp / "mono")
+    ali = read_alignments(exp / "mono" / "ali_train.ark")
+    utt = sorted(ali)[1]
+    ali[utt] = ali[utt][:-3]
+    write_alignments(exp / "mono" / "ali_train.ark", ali)
+    d = digits_corpus
+    one_error(["train-hybrid", d / "train", "--dev", d / "dev", "--lang", hybrid / "lang",
+               "--out", exp, "--config", hybrid / "conf.yaml"],
+              1, rf"ali_train.ark: utterance {utt} has \d+ aligned frames but \d+ feature frames")  # fmt: skip
+
+
+def test_decode_a_hybrid_model_without_a_graph(hybrid, digits_corpus):
+    one_error(["decode", hybrid / "exp", digits_corpus / "test", "--device", "cpu"], 1,
+              r"a hybrid model decodes over a graph — give --graph")  # fmt: skip
+
+
+def test_decode_a_ctc_model_with_a_graph(hybrid, digits_corpus, tmp_path):
+    (tmp_path / "ctc").mkdir()
+    (tmp_path / "ctc" / "config.yaml").write_text("ctc: {}\n")
+    one_error(["decode", tmp_path / "ctc", digits_corpus / "test", "--graph", tmp_path / "g"], 1,
+              r"ctc: not a hybrid model \(no lang.json\) — --graph is for models of train-hybrid")  # fmt: skip
+
+
+def test_train_with_a_transcript_word_missing_from_the_lang(hybrid, digits_corpus, tmp_path):
+    (tmp_path / "lex.txt").write_text("one W AH N\ntwo T UW\n")
+    ok(["prepare-lang", tmp_path / "lex.txt", tmp_path / "lang"])
+    d = digits_corpus
+    one_error(["train-hybrid", d / "train", "--dev", d / "dev", "--lang", tmp_path / "lang",
+               "--out", tmp_path / "exp", "--config", hybrid / "conf.yaml"],
+              1, r"dev/text: utterance \S+: word '\w+' is not in .*words.txt — add it to the lexicon")  # fmt: skip
+    assert not (tmp_path / "exp" / "mono").exists()
