@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Connected digits with an LSTM-HMM hybrid, Kaldi style:
 #   ./run.sh [--stage N] [--stop-stage N] [--num-utts N] [--nj N] [--config FILE]
+#   (any setting below as --name value; markers, reruns and logs: ../utils/stages.sh)
 #   0 synth corpus   1 MFCC features   2 lang dir (CMUdict) + word bigram LM
 #   3 train-hybrid (monophone GMM -> align -> BLSTM -> re-align -> BLSTM)
 #   4 graphs; decode dev over acoustic scales, test with the best (GMM and hybrid)
@@ -17,6 +18,9 @@ num_speakers=400
 seed=0
 config=conf/hybrid.yaml
 scales="0.1 0.2 0.5 1.0"
+settings="num_utts num_speakers seed config scales"  # recorded in data/.done.N
+stage_settings_0="num_utts num_speakers seed"; stage_settings_1=""; stage_settings_2=""
+stage_settings_3="config seed"; stage_settings_4="scales"; stage_settings_5=""
 . ../utils/stages.sh "$@"
 
 if run_stage 0 "synthesise the digits corpus"; then
@@ -36,7 +40,7 @@ if run_stage 2 "lang dir and LM"; then
 fi
 
 if run_stage 3 "train the hybrid"; then
-  speechseq train-hybrid data/train --dev data/dev --lang data/lang --out exp/hybrid --config "$config" --seed "$seed"
+  speechseq train-hybrid data/train --dev data/dev --lang data/lang --out exp/hybrid --config "$config" --seed "$seed" $(resume_flag)
   done_stage 3
 fi
 

@@ -1,0 +1,106 @@
+#!/usr/bin/env bash
+# Speech translation on the synthetic espeak-ng "translate" corpus: English speech -> French and
+# German text (numbers, years, times, dates, counted nouns, phrases; German reorders numbers).
+#   ./run.sh [--stage N] [--stop-stage N] [--num-utts N] [--nj N] [--targets "fr de"] [--st-config FILE]
+#   (any setting below as --name value; markers, reruns and logs: ../utils/stages.sh)
+#   0 synth corpus (held-out voices and held-out sentences in dev/test)   1 validate   2 features
+#   3 (a) end to end, no English transcript anywhere: train-st per target
+#   4 (b) multi-task: train-st with an auxiliary CTC loss on the English transcript
+#   5 (c) encoder from a CTC model: train-ctc with the ST encoder, then train-st --init-from it
+#   6 cascade: a character CTC recogniser and a text translation model (train-mt) per target
+#   7 decode the test set: every ST model (beam 5) and the cascade, BLEU and chrF -> exp/bleu_summary
+set -euo pipefail
+cd "$(dirname "$0")"
+. ./path.sh
+. ./cmd.sh
+
+stage=0
+stop_stage=100
+num_utts=4000
+num_speakers=400
+seed=0
+targets="fr de"
+ways="a b c"  # which end-to-end trainings run: a (no transcript), b (multi-task), c (init from CTC)
+st_config=conf/st.yaml
+ctc_config=conf/ctc.yaml
+mt_config=conf/mt.yaml
+ctc_weight=0.3
+settings="num_utts num_speakers seed targets ways st_config ctc_config mt_config ctc_weight"
+stage_settings_0="num_utts num_speakers seed"; stage_settings_1=""; stage_settings_2=""
+stage_settings_3="targets ways st_config seed"; stage_settings_4="targets ways st_config ctc_weight seed"
+stage_settings_5="targets ways st_config seed"; stage_settings_6="targets ctc_config mt_config seed"
+stage_settings_7="targets ways"
+. ../utils/stages.sh "$@"
+
+has() { case " $2 " in *" $1 "*) return 0 ;; *) return 1 ;; esac; }
+
+if run_stage 0 "synthesise the translate corpus"; then
+  speechseq synth translate data --num-utts "$num_utts" --num-speakers "$num_speakers" --seed "$seed" -j "$nj"
+  done_stage 0
+fi
+
+if run_stage 1 "validate the data dirs"; then
+  for s in train dev test; do speechseq data validate data/$s; done
+  done_stage 1
+fi
+
+if run_stage 2 "compute fbank features"; then
+  for s in train dev test; do speechseq compute-feats data/$s --type fbank --num-mel-bins 80 -j "$nj"; done
+  done_stage 2
+fi
+
+if run_stage 3 "end to end without any transcript"; then
+  if has a "$ways"; then
+    for t in $targets; do
+      speechseq train-st data/train --dev data/dev --target "$t" --out "exp/st_${t}_a" --config "$st_config" --seed "$seed" $(resume_flag)
+    done
+  fi
+  done_stage 3
+fi
+
+if run_stage 4 "multi-task with a CTC loss on the English transcript"; then
+  if has b "$ways"; then
+    for t in $targets; do
+      speechseq train-st data/train --dev data/dev --target "$t" --out "exp/st_${t}_b" --config "$st_config" \
+        --ctc-weight "$ctc_weight" --seed "$seed" $(resume_flag)
+    done
+  fi
+  done_stage 4
+fi
+
+if run_stage 5 "encoder from a CTC model"; then
+  if has c "$ways"; then
+    speechseq train-ctc data/train --dev data/dev --out exp/ctc_st_encoder --config conf/ctc_st_encoder.yaml --seed "$seed" $(resume_flag)
+    for t in $targets; do
+      speechseq train-st data/train --dev data/dev --target "$t" --out "exp/st_${t}_c" --config "$st_config" \
+        --init-from exp/ctc_st_encoder --init-part encoder --seed "$seed" $(resume_flag)
+    done
+  fi
+  done_stage 5
+fi
+
+if run_stage 6 "cascade: recogniser and text translation"; then
+  speechseq train-ctc data/train --dev data/dev --out exp/asr --config "$ctc_config" --seed "$seed" $(resume_flag)
+  for t in $targets; do
+    speechseq train-mt data/train --dev data/dev --target "$t" --out "exp/mt_${t}" --config "$mt_config" --seed "$seed" $(resume_flag)
+  done
+  done_stage 6
+fi
+
+if run_stage 7 "decode the test set: BLEU and chrF"; then
+  speechseq decode exp/asr data/test --out exp/asr/decode_test_greedy
+  summary=exp/bleu_summary
+  : > "$summary.tmp"
+  for t in $targets; do
+    for w in $ways; do
+      speechseq decode "exp/st_${t}_${w}" data/test --beam 5 --out "exp/st_${t}_${w}/decode_test_beam5"
+      echo "exp/st_${t}_${w}/decode_test_beam5: $(head -n1 exp/st_${t}_${w}/decode_test_beam5/bleu)" >> "$summary.tmp"
+    done
+    speechseq decode exp/asr data/test --cascade "exp/mt_${t}" --mt-beam 5 --out "exp/mt_${t}/decode_test_cascade_beam5"
+    echo "exp/mt_${t}/decode_test_cascade_beam5: $(head -n1 exp/mt_${t}/decode_test_cascade_beam5/bleu)" >> "$summary.tmp"
+  done
+  mv "$summary.tmp" "$summary"
+  echo "English recogniser: $(head -n1 exp/asr/decode_test_greedy/wer)"
+  cat "$summary"
+  done_stage 7
+fi
