@@ -27,21 +27,6 @@ from speechseq.text.lexicon import Lexicon
 from speechseq.text.units import Units
 
 
-def _texts(data: DataDir, utt_ids: list[str]) -> dict[str, str]:
-    text = data.text
-    if text is None:
-        raise SpeechseqError(
-            f"{data.file('text')}: file not found — CTC training needs transcripts"
-        )
-    missing = [u for u in utt_ids if u not in text]
-    if missing:
-        raise SpeechseqError(
-            f"{data.file('text')}: {len(missing)} utterance(s) with features have no transcript "
-            f"(first: {missing[0]}) — run speechseq data fix {data.path}"
-        )
-    return {u: text[u] for u in utt_ids}
-
-
 def build_units(cfg: CTCConfig, texts: list[str], exp: Path, resume: bool) -> Units:
     if resume and (exp / "units.txt").is_file():
         units = Units.load(exp)
@@ -111,7 +96,8 @@ def _train_ctc(train_dir, dev_dir, exp: Path, cfg: CTCConfig, resume, argv, quie
             f"compute both with the same speechseq compute-feats options"
         )
     tr_utts, dv_utts = list(tr_reader.utt_ids), list(dv_reader.utt_ids)
-    tr_text, dv_text = _texts(train, tr_utts), _texts(dev, dv_utts)
+    tr_text = train.texts_for(tr_utts, "CTC training")
+    dv_text = dev.texts_for(dv_utts, "CTC training")
     exp.mkdir(parents=True, exist_ok=True)
     if resume and (exp / "config.yaml").is_file():
         old, _ = load_exp_config(CTCConfig, exp)

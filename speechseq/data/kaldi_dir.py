@@ -338,6 +338,22 @@ class DataDir:
     def text(self) -> dict[str, str] | None:
         return self._table("text", allow_empty=True)
 
+    def texts_for(self, utt_ids: list[str], why: str, name: str = "text") -> dict[str, str]:
+        """``name`` (``text``, ``text.fr`` ...) of every utterance in ``utt_ids``, in their order.
+        A missing file, or an utterance it lacks, is one error naming the file, the count and the
+        first such utterance, and ``why`` the command needs it (e.g. "CTC training")."""
+        table = self._table(name, allow_empty=True)
+        if table is None:
+            raise SpeechseqError(f"{self.file(name)}: file not found — {why} needs it")
+        missing = [u for u in utt_ids if u not in table]
+        if missing:
+            raise SpeechseqError(
+                f"{self.file(name)}: {len(missing)} utterance(s) with features have none "
+                f"(first: {missing[0]}) — {why} needs one per utterance; add them, or keep only "
+                f"those utterances (speechseq data fix {self.path})"
+            )
+        return {u: table[u] for u in utt_ids}
+
     @property
     def utt2spk(self) -> dict[str, str]:
         return self._table("utt2spk", required=True)

@@ -63,15 +63,6 @@ from speechseq.hybrid.topo import TransitionModel
 DONE = ".done"
 
 
-def _texts(data: DataDir, utts: list[str]) -> dict[str, str]:
-    text = data.text
-    if text is None:
-        raise SpeechseqError(
-            f"{data.file('text')}: file not found — hybrid training needs transcripts"
-        )
-    return {u: text[u] for u in utts if u in text}
-
-
 def _mono_step(train: DataDir, dev: DataDir, lang: Lang, out: Path, cfg: HybridConfig, log) -> None:
     """The monophone GMM and its train / dev alignments, built whole under a temporary name."""
     if (out / DONE).is_file():
@@ -79,13 +70,13 @@ def _mono_step(train: DataDir, dev: DataDir, lang: Lang, out: Path, cfg: HybridC
         return
     opts = MonoOptions(num_iters=cfg.hybrid.mono_iters, max_gauss=cfg.hybrid.mono_gauss)
     dv = FeatureReader(dev.path, cmvn="utterance", deltas=opts.deltas)
-    dv_texts = _texts(dev, list(dv.utt_ids))
+    dv_texts = dev.texts_for(list(dv.utt_ids), "hybrid training")
     dv_aligner = Aligner(
         lang, dv_texts, str(dev.file("text"))
     )  # bad dev words: fail before training
     reader = FeatureReader(train.path, cmvn="utterance", deltas=opts.deltas)
     feats = {u: reader[u] for u in reader.utt_ids}
-    texts = _texts(train, list(feats))
+    texts = train.texts_for(list(feats), "hybrid training")
     feats = {u: x for u, x in feats.items() if u in texts}
     gmm, trans, ali, history = train_mono(lang, feats, texts, opts, str(train.file("text")), log)
     dv_aligner.set_transitions(trans)
@@ -253,7 +244,7 @@ def align_model(model_dir: str | os.PathLike, data: DataDir, device: str = "auto
             for u in reader.utt_ids:
                 yield u, gmm.loglikes(reader[u])
 
-    texts = _texts(data, list(reader.utt_ids))
+    texts = data.texts_for(list(reader.utt_ids), "forced alignment")
     aligner = Aligner(lang, texts, str(data.file("text")))
     aligner.set_transitions(trans)
     out, failed = {}, []

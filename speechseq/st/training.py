@@ -19,7 +19,7 @@ from speechseq.core.experiment import (
 )
 from speechseq.core.loading import save_global_stats
 from speechseq.core.trainer import Trainer, TrainState
-from speechseq.data.kaldi_dir import DataDir, read_table
+from speechseq.data.kaldi_dir import DataDir
 from speechseq.errors import SpeechseqError
 from speechseq.features.augment import spec_augment
 from speechseq.features.config import CONFIG_NAME, load_feature_config
@@ -34,7 +34,7 @@ GUARD = 1.5  # the output length guard allows this many times the training data'
 
 
 def target_texts(data: DataDir, lang: str, utt_ids: list[str]) -> dict[str, str]:
-    """``text.<lang>`` of every utterance, or one error naming the file and the first one missing."""
+    """``text.<lang>`` of every utterance; a missing file names the translations the dir has."""
     path = data.file(f"text.{lang}")
     if not path.is_file():
         have = sorted(p.name.partition(".")[2] for p in data.path.glob("text.*") if p.is_file())
@@ -43,29 +43,7 @@ def target_texts(data: DataDir, lang: str, utt_ids: list[str]) -> dict[str, str]
             f"text.{lang} in the data dir"
             + (f" (it has text.{', text.'.join(have)}: pass --target {have[0]})" if have else "")
         )
-    table = read_table(path)
-    missing = [u for u in utt_ids if u not in table]
-    if missing:
-        raise SpeechseqError(
-            f"{path}: {len(missing)} utterance(s) have no translation (first: {missing[0]}) — "
-            f"add them or remove those utterances (speechseq data subset)"
-        )
-    return {u: table[u] for u in utt_ids}
-
-
-def source_texts(data: DataDir, utt_ids: list[str], why: str) -> dict[str, str]:
-    text = data.text
-    if text is None:
-        raise SpeechseqError(
-            f"{data.file('text')}: file not found — {why} needs the English transcripts"
-        )
-    missing = [u for u in utt_ids if u not in text]
-    if missing:
-        raise SpeechseqError(
-            f"{data.file('text')}: {len(missing)} utterance(s) have no transcript (first: {missing[0]}) "
-            f"— {why} needs one per utterance; run speechseq data fix {data.path}"
-        )
-    return {u: text[u] for u in utt_ids}
+    return data.texts_for(utt_ids, f"translation into '{lang}'", name=f"text.{lang}")
 
 
 def _encode(vocab: TargetVocab, texts: dict[str, str], where: str) -> dict[str, list[int]]:
@@ -160,7 +138,7 @@ def _train_st(train_dir, dev_dir, exp: Path, cfg: STConfig, resume, argv, quiet)
     ctc_units = None
     if o.ctc_weight > 0:  # multi-task: the English transcript through a CTC head
         why = f"the auxiliary CTC loss (st.ctc_weight {o.ctc_weight})"
-        src_tr, src_dv = source_texts(train, tr_utts, why), source_texts(dev, dv_utts, why)
+        src_tr, src_dv = train.texts_for(tr_utts, why), dev.texts_for(dv_utts, why)
         if resume and (exp / "units.txt").is_file():
             ctc_units = Units.load(exp)
         else:
@@ -245,7 +223,7 @@ def _train_mt(train_dir, dev_dir, exp: Path, cfg: MTConfig, resume, argv, quiet)
     why = "text translation"
     tr_utts = list(_table_keys(train, o.target))
     dv_utts = list(_table_keys(dev, o.target))
-    src_tr, src_dv = source_texts(train, tr_utts, why), source_texts(dev, dv_utts, why)
+    src_tr, src_dv = train.texts_for(tr_utts, why), dev.texts_for(dv_utts, why)
     tr_text, dv_text = target_texts(train, o.target, tr_utts), target_texts(dev, o.target, dv_utts)
     exp.mkdir(parents=True, exist_ok=True)
     _check_resume(MTConfig, cfg, exp, resume)
