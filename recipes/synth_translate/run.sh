@@ -24,11 +24,12 @@ ways="a b c"  # which end-to-end trainings run: a (no transcript), b (multi-task
 st_config=conf/st.yaml
 ctc_config=conf/ctc.yaml
 mt_config=conf/mt.yaml
+ctc_init_config=conf/ctc_st_encoder.yaml  # (c): a CTC model with the ST encoder
 ctc_weight=0.3
-settings="num_utts num_speakers seed targets ways st_config ctc_config mt_config ctc_weight"
+settings="num_utts num_speakers seed targets ways st_config ctc_config mt_config ctc_init_config ctc_weight"
 stage_settings_0="num_utts num_speakers seed"; stage_settings_1=""; stage_settings_2=""
 stage_settings_3="targets ways st_config seed"; stage_settings_4="targets ways st_config ctc_weight seed"
-stage_settings_5="targets ways st_config seed"; stage_settings_6="targets ctc_config mt_config seed"
+stage_settings_5="targets ways st_config ctc_init_config seed"; stage_settings_6="targets ctc_config mt_config seed"
 stage_settings_7="targets ways"
 . ../utils/stages.sh "$@"
 
@@ -70,7 +71,7 @@ fi
 
 if run_stage 5 "encoder from a CTC model"; then
   if has c "$ways"; then
-    speechseq train-ctc data/train --dev data/dev --out exp/ctc_st_encoder --config conf/ctc_st_encoder.yaml --seed "$seed" $(resume_flag)
+    speechseq train-ctc data/train --dev data/dev --out exp/ctc_st_encoder --config "$ctc_init_config" --seed "$seed" $(resume_flag)
     for t in $targets; do
       speechseq train-st data/train --dev data/dev --target "$t" --out "exp/st_${t}_c" --config "$st_config" \
         --init-from exp/ctc_st_encoder --init-part encoder --seed "$seed" $(resume_flag)
