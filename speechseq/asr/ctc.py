@@ -15,7 +15,7 @@ from torch import nn
 
 from speechseq.core.config import sections_of
 from speechseq.core.encoder import Encoder, EncoderConfig
-from speechseq.core.task import Task
+from speechseq.core.task import Exportable, Task
 from speechseq.core.trainer import TrainConfig
 from speechseq.decode.ctc import CTCDecodeOptions, CTCDecoder, greedy
 from speechseq.errors import SpeechseqError
@@ -146,6 +146,24 @@ class CTCTask(Task):
 
     def decoder(self, options: CTCDecodeOptions, model: nn.Module | None = None) -> CTCDecoder:
         return CTCDecoder(self.units, options)
+
+    def exportable(self, model: CTCModel) -> Exportable:
+        """The whole network: ``(feats, lengths) -> (log_probs [N, T', V], out_lengths [N])``."""
+        return Exportable(
+            model,
+            {
+                "log_probs": "float32 [N, T', V]: natural-log posteriors over the units, column 0 "
+                "the blank; frames t >= out_lengths[n] are padding",
+                "out_lengths": "int64 [N]: valid output frames per utterance",
+            },
+            {
+                "units": list(self.units.symbols),
+                "units_kind": self.units.kind,
+                "text_case": self.units.case,
+                "blank": 0,
+                "output_frame_shift_s": self.frame_shift(model),
+            },
+        )
 
     def frame_shift(self, model: CTCModel) -> float:
         """Seconds per output frame (10 ms times the encoder's subsampling)."""

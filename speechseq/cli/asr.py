@@ -149,17 +149,12 @@ def decode_cmd(
     # deferred: decoding imports torch, which is slow to import
     from speechseq.decode.ctc import CTCDecodeOptions
     from speechseq.decode.run import decode_data
-    from speechseq.decode.seq2seq import Seq2SeqDecodeOptions
-    from speechseq.st.translate import cascade_decode, options_by_task
+    from speechseq.st.translate import options_by_task
 
     if graph is not None:
         _decode_graph(exp, data, graph, beam, max_active, acoustic_scale, device, out)
         return
-    if beam is not None and beam != int(beam):
-        raise UsageError(
-            f"--beam {beam}: a CTC or translation beam is a whole number of hypotheses"
-        )
-    beam = int(beam) if beam is not None else None
+    beam = _whole_beam(beam)
     weights = float_list(lm_weight or "0.5", "--lm-weight")
     bonuses = float_list(word_bonus or "1.0", "--word-bonus")
     ctc_opts = CTCDecodeOptions(
@@ -170,17 +165,9 @@ def decode_cmd(
         word_bonus=bonuses[0],
     )
     if cascade is not None:
-        r = cascade_decode(
-            exp,
-            cascade,
-            data,
-            ctc_opts,
-            Seq2SeqDecodeOptions(beam=mt_beam),
-            device=device,
-            out_dir=out,
-            plot_attention=plot_attention,
+        _report_translation(
+            _decode_cascade(exp, cascade, data, ctc_opts, mt_beam, device, out, plot_attention)
         )
-        _report_translation(r)
         return
     results = decode_data(
         exp,
@@ -200,6 +187,34 @@ def decode_cmd(
         plot_attention=plot_attention,
     )
     _report_decode(results)
+
+
+def _decode_cascade(exp, cascade, data, ctc_opts, mt_beam, device, out, plot_attention) -> dict:
+    """Recognise with the CTC model ``exp``, translate with the MT model ``cascade``, score."""
+    # deferred: translation imports torch, which is slow to import
+    from speechseq.decode.seq2seq import Seq2SeqDecodeOptions
+    from speechseq.st.translate import cascade_decode
+
+    mt_opts = Seq2SeqDecodeOptions(beam=mt_beam)
+    return cascade_decode(
+        exp,
+        cascade,
+        data,
+        ctc_opts,
+        mt_opts,
+        device=device,
+        out_dir=out,
+        plot_attention=plot_attention,
+    )
+
+
+def _whole_beam(beam: float | None) -> int | None:
+    """A CTC or translation beam: a whole number (only a graph beam may have a fraction)."""
+    if beam is not None and beam != int(beam):
+        raise UsageError(
+            f"--beam {beam}: a CTC or translation beam is a whole number of hypotheses"
+        )
+    return int(beam) if beam is not None else None
 
 
 def _report_decode(results: list[dict]) -> None:

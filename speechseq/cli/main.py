@@ -18,7 +18,7 @@ import sys
 import typer
 
 from speechseq import __version__
-from speechseq.cli import asr, data, embed, features, hybrid, index, lm, st, synth
+from speechseq.cli import asr, data, embed, export, features, hybrid, index, lm, st, synth
 from speechseq.cli.common import Group
 from speechseq.data.audio import NO_PIPES_ENV, refuse_pipes
 from speechseq.errors import SpeechseqError, os_error_message
@@ -34,6 +34,7 @@ SUB_APPS = (
     embed.app,
     index.app,
     lm.app,
+    export.app,
 )
 
 

@@ -59,6 +59,7 @@ from __future__ import annotations
 import abc
 import importlib
 from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, ClassVar
 
@@ -74,6 +75,20 @@ BUILTIN_TASKS = {
     "ctc": "speechseq.asr.ctc:CTCTask",
     "embed": "speechseq.embed.model:EmbedTask",
 }
+
+
+@dataclass(frozen=True)
+class Exportable:
+    """What a task hands to ``speechseq export``: a module of tensors only, and what it means.
+
+    ``module.forward(feats [N, T, C] float32, lengths [N] int64)`` returns the tensors named in
+    ``outputs`` (in that order); ``info`` holds further JSON fields a user needs to feed it
+    (units, frame shift, the normalisation its input must have had).
+    """
+
+    module: nn.Module
+    outputs: dict[str, str]  # output name -> dtype, shape and meaning
+    info: dict[str, Any]  # extra fields of the JSON written beside the exported file
 
 
 class Task(abc.ABC):
@@ -136,6 +151,12 @@ class Task(abc.ABC):
         raise SpeechseqError(
             f"a {self.name} model has nothing to decode — use the command made for it"
         )
+
+    # -- exportable tasks ----------------------------------------------------------------------
+
+    def exportable(self, model: nn.Module) -> Exportable | None:
+        """The part of ``model`` that ``speechseq export`` writes out, or None: not exportable."""
+        return None
 
     def full_meta(self) -> dict[str, Any]:
         """:meth:`meta` plus what finds this class again (saved in final.pt)."""

@@ -20,7 +20,7 @@ from torch import nn
 
 from speechseq.core.config import sections_of
 from speechseq.core.encoder import Encoder, EncoderConfig
-from speechseq.core.task import Task
+from speechseq.core.task import Exportable, Task
 from speechseq.core.trainer import TrainConfig
 from speechseq.errors import UsageError
 from speechseq.ranges import Check, check_fields, integer, number, one_of, setting
@@ -122,6 +122,18 @@ class SegmentAutoencoder(nn.Module):
         )
 
 
+class SegmentEmbedder(nn.Module):
+    """The exported part of a :class:`SegmentAutoencoder`: ``(feats [N, T, C], lengths [N]) ->
+    L2-normalised vectors [N, dim]``; the decoder stays behind."""
+
+    def __init__(self, model: SegmentAutoencoder):
+        super().__init__()
+        self.model = model
+
+    def forward(self, feats: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
+        return self.model.embed(feats, lengths)
+
+
 def reconstruction_loss(
     rec: torch.Tensor, target: torch.Tensor, lengths: torch.Tensor
 ) -> torch.Tensor:
@@ -194,6 +206,17 @@ class EmbedTask(Task):
     def from_experiment(cls, exp: Path, config: dict, meta: dict) -> EmbedTask:
         cfg = sections_of(EmbedConfig, config, f"{exp}/config.yaml")
         return cls(cfg, int(meta["input_dim"]))
+
+    def exportable(self, model: SegmentAutoencoder) -> Exportable:
+        return Exportable(
+            SegmentEmbedder(model),
+            {"vectors": f"float32 [N, {self.cfg.embed.dim}]: one L2-normalised vector per segment"},
+            {
+                "normalisation": "each segment by its own statistics before the model: subtract "
+                "the mean over its frames, divide by the standard deviation floored at 1e-3 "
+                "(per feature bin)"
+            },
+        )
 
     def loss(self, model, batch):
         feats, lengths = batch["feats"], batch["lengths"]

@@ -3,6 +3,9 @@
 import pytest
 import torch
 
+from speechseq.cli.main import app
+from tests.cli.helpers import TINY_CTC, TINY_EMB, runner
+
 
 class SpyAdamW(torch.optim.AdamW):
     """AdamW recording, at each step, the learning rate of every group and the gradient norm."""
@@ -27,3 +30,27 @@ def spy_adamw(monkeypatch):
     SpyAdamW.lrs, SpyAdamW.grad_norms = [], []
     monkeypatch.setattr(torch.optim, "AdamW", SpyAdamW)
     return SpyAdamW
+
+
+def _ok(args):
+    res = runner.invoke(app, [str(a) for a in args])
+    assert res.exit_code == 0, res.output
+    return res
+
+
+@pytest.fixture(scope="module")
+def export_models(digits_corpus, words_corpus, tmp_path_factory):
+    """A tiny CTC model (root/ctc, 2 layers) and a tiny embedder (root/emb) to export."""
+    root = tmp_path_factory.mktemp("export")
+    (root / "ctc.yaml").write_text(TINY_CTC.replace("layers: 1", "layers: 2"))
+    (root / "emb.yaml").write_text(TINY_EMB)
+    d = digits_corpus
+    _ok(
+        ["train-ctc", d / "train", "--dev", d / "dev", "--out", root / "ctc"]
+        + ["--config", root / "ctc.yaml"]
+    )
+    _ok(
+        ["train-embedder", words_corpus / "train", "--out", root / "emb"]
+        + ["--config", root / "emb.yaml"]
+    )
+    return root

@@ -244,3 +244,11 @@ def test_bad_inputs_each_get_one_clear_error(st_setup, translate_corpus, tmp_pat
     # CTC-only options on a translation model
     res = run(["decode", root / "st", d / "test", "--lm-weight", "0.5"], code=2)
     assert "for CTC models" in res.output
+
+
+def test_export_refuses_a_translation_model(st_setup, tmp_path):
+    root, _ = st_setup
+    res = run(["export", root / "st", "--out", tmp_path / "st.pt"], code=1)
+    errors = [ln for ln in res.output.splitlines() if ln.startswith("error:")]
+    assert len(errors) == 1 and "cannot be exported" in errors[0] and "train-ctc" in errors[0]
+    assert "st" in errors[0] and not (tmp_path / "st.pt").exists()

@@ -1,0 +1,123 @@
+"""``speechseq export``: the exported file gives the original model's outputs on real features,
+without speechseq's classes (``torch.jit.load`` / onnxruntime), for other batch shapes than the
+one it was traced with; and the JSON beside it says how to feed it."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+import torch
+
+from speechseq.cli.main import app
+from speechseq.core.loading import load_experiment
+from tests.cli.helpers import runner
+
+
+def _run(args, code=0):
+    res = runner.invoke(app, [str(a) for a in args])
+    assert res.exit_code == code, res.output
+    return res
+
+
+def _batch(exp, data, n: int):
+    """``n`` real utterances of ``data``, normalised as the model wants, padded: feats, lengths."""
+    reader = load_experiment(exp, device="cpu", quiet=True).frontend.data_reader(data)
+    mats = [reader[u] for u in reader.utt_ids[:n]]
+    lengths = torch.tensor([len(m) for m in mats], dtype=torch.int64)
+    feats = torch.zeros(n, int(lengths.max()), mats[0].shape[1])
+    for k, m in enumerate(mats):
+        feats[k, : len(m)] = torch.from_numpy(m)
+    return feats, lengths
+
+
+def test_torchscript_ctc_gives_the_original_log_posteriors(export_models, digits_corpus, tmp_path):
+    out = tmp_path / "ctc.pt"
+    _run(["export", export_models / "ctc", "--format", "torchscript", "--out", out])
+    ex = load_experiment(export_models / "ctc", device="cpu", quiet=True)
+    feats, lengths = _batch(export_models / "ctc", digits_corpus / "test", 5)  # traced with 2 rows
+    with torch.no_grad():
+        want, want_len = ex.model(feats, lengths)
+        got, got_len = torch.jit.load(str(out))(feats, lengths)
+    assert got.shape == want.shape
+    assert torch.equal(got_len, want_len)
+    torch.testing.assert_close(got, want, atol=1e-4, rtol=0)
+    meta = json.loads((tmp_path / "ctc.pt.json").read_text())
+    assert meta["input_dim"] == 40 and meta["cmvn"] == "utterance"
+    assert meta["features"]["num_mel_bins"] == 40
+    assert meta["units"] == list(ex.task.units.symbols)
+    assert meta["blank"] == 0 and list(meta["outputs"]) == ["log_probs", "out_lengths"]
+
+
+def test_the_exported_file_loads_without_speechseq(export_models, tmp_path):
+    out = tmp_path / "ctc.pt"
+    _run(["export", export_models / "ctc", "--out", out])
+    code = (
+        "import sys, torch; sys.modules['speechseq'] = None\n"  # any import of it would fail
+        f"m = torch.jit.load({str(out)!r})\n"
+        "lp, n = m(torch.randn(3, 50, 40), torch.tensor([50, 20, 7]))\n"
+        "print(lp.shape[0], lp.shape[1], n.tolist())\n"
+    )
+    res = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, cwd=tmp_path, check=True
+    )
+    assert res.stdout.strip() == "3 17 [17, 7, 3]"
+
+
+def test_torchscript_embedder_gives_the_original_vectors(export_models, words_corpus, tmp_path):
+    out = tmp_path / "emb.pt"
+    _run(["export", export_models / "emb", "--out", out])
+    ex = load_experiment(export_models / "emb", device="cpu", quiet=True)
+    feats = torch.randn(4, 33, 40)
+    lengths = torch.tensor([33, 20, 9, 30])
+    with torch.no_grad():
+        want = ex.model.embed(feats, lengths)
+        got = torch.jit.load(str(out))(feats, lengths)
+    torch.testing.assert_close(got, want, atol=1e-4, rtol=0)
+    meta = json.loads((tmp_path / "emb.pt.json").read_text())
+    assert meta["cmvn"] == "segment" and list(meta["outputs"]) == ["vectors"]
+
+
+def test_onnx_ctc_gives_the_original_log_posteriors(export_models, digits_corpus, tmp_path):
+    pytest.importorskip("onnx")
+    ort = pytest.importorskip("onnxruntime")
+    out = tmp_path / "ctc.onnx"
+    _run(["export", export_models / "ctc", "--format", "onnx", "--out", out])
+    ex = load_experiment(export_models / "ctc", device="cpu", quiet=True)
+    feats, lengths = _batch(export_models / "ctc", digits_corpus / "test", 4)
+    with torch.no_grad():
+        want, want_len = ex.model(feats, lengths)
+    got, got_len = ort.InferenceSession(str(out)).run(
+        None, {"feats": feats.numpy(), "lengths": lengths.numpy()}
+    )
+    assert got.shape == tuple(want.shape)
+    assert np.array_equal(got_len, want_len.numpy())
+    np.testing.assert_allclose(got, want.numpy(), atol=1e-4, rtol=0)
+
+
+def test_onnx_without_the_onnx_package_says_what_to_install(export_models, tmp_path, monkeypatch):
+    monkeypatch.setitem(sys.modules, "onnx", None)  # import onnx raises ImportError
+    res = _run(
+        ["export", export_models / "ctc", "--format", "onnx", "--out", tmp_path / "m.onnx"], 1
+    )
+    errors = [ln for ln in res.output.splitlines() if ln.startswith("error:")]
+    assert len(errors) == 1 and "pip install" in errors[0] and "speechseq[export]" in errors[0]
+    assert not (tmp_path / "m.onnx").exists()
+
+
+def test_an_unknown_format_is_a_usage_error(export_models, tmp_path):
+    res = _run(["export", export_models / "ctc", "--format", "tflite", "--out", tmp_path / "m"], 2)
+    assert "--format tflite" in res.output and "torchscript" in res.output
+
+
+def test_a_model_dir_without_final_pt_is_one_error(export_models, tmp_path):
+    exp = tmp_path / "ctc"
+    shutil.copytree(export_models / "ctc", exp)
+    (exp / "final.pt").unlink()
+    res = _run(["export", exp, "--out", tmp_path / "m.pt"], 1)
+    assert "final.pt" in res.output and "Traceback" not in res.output
+    assert not (tmp_path / "m.pt").exists()
