@@ -45,12 +45,18 @@ if run_stage 2 "augmented copy of the training set"; then
 fi
 
 if run_stage 3 "compute fbank features"; then
-  for s in $train data/dev data/test; do speechseq compute-feats $s --type fbank --num-mel-bins 80 -j "$nj"; done
+  # one job per part of each data dir ($cmd in cmd.sh: local or slurm), then the parts' features
+  # are committed into the data dir as one set
+  for s in $train data/dev data/test; do
+    run_parts $s feats_$(basename $s) speechseq compute-feats PART --type fbank --num-mel-bins 80
+    speechseq compute-feats $s --from-parts "$parts_dir"
+    rm -rf "$parts_dir"
+  done
   done_stage 3
 fi
 
 if run_stage 4 "train a character CTC model"; then
-  speechseq train-ctc $train --dev data/dev --out exp/ctc --config "$config" --seed "$seed" $(resume_flag)
+  $train_cmd train-ctc $train --dev data/dev --out exp/ctc --config "$config" --seed "$seed" $(resume_flag)
   done_stage 4
 fi
 

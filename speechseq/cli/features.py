@@ -36,6 +36,13 @@ def compute_feats_cmd(
     ),
     seed: int = SEED,
     channel: str = CHANNEL,
+    from_parts: str | None = typer.Option(
+        None,
+        "--from-parts",
+        help="DATA/splitN: instead of computing, commit into DATA the features compute-feats "
+        "wrote into each part of 'speechseq data split DATA N' (jobs run apart, e.g. on Slurm; "
+        "recipes/utils/parallel.sh). The other feature options are then not used.",
+    ),
 ) -> None:
     """Compute Kaldi-compatible fbank/MFCC features (feats.scp, cmvn.ark) for a data dir.
 
@@ -45,7 +52,12 @@ def compute_feats_cmd(
     # deferred: speechseq.features imports torch, which is slow to import
     from speechseq.features import FeatureConfig, compute_feats
     from speechseq.features.extract import print_summary
+    from speechseq.features.merge import merge_part_features
 
+    if from_parts is not None:
+        summary = merge_part_features(data, from_parts)
+        print(f"{summary.feats_scp}: {summary.num_utts} utterances from the parts of {from_parts}")
+        return
     cfg = FeatureConfig(
         type=type,
         num_mel_bins=num_mel_bins,

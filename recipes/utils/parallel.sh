@@ -1,0 +1,61 @@
+# Sourced by cmd.sh: run one speechseq command per part of a data dir, here or on Slurm.
+#   run_parts DATA NAME COMMAND...
+# splits DATA by speaker (speechseq data split DATA N, N = $nj or the number of speakers if
+# fewer) into DATA/splitN/1..N, and runs COMMAND once per part with the word PART replaced by
+# the part's directory:
+#   cmd=local (default): N background jobs on this machine;
+#   cmd=slurm: one array job, sbatch --wait --array=1-N $slurm_opts (the tasks run in this
+#              directory with this environment; SLURM_ARRAY_TASK_ID picks the part).
+# Each part's output goes to exp/log/NAME/K.log. When a part fails, run_parts fails (exit 1)
+# naming the part and its log; when all succeed it sets parts_dir=DATA/splitN for the merge,
+# e.g.  speechseq compute-feats DATA --from-parts "$parts_dir"; rm -rf "$parts_dir"
+
+run_parts() {
+  local data=$1 name=$2 n k spk rc failed="" pids=()
+  shift 2
+  spk=$(wc -l < "$data/spk2utt")
+  n=$(( nj < spk ? nj : spk ))
+  speechseq data split "$data" "$n" > /dev/null
+  parts_dir=$data/split$n
+  local logdir=exp/log/$name
+  rm -rf "$logdir"
+  mkdir -p "$logdir"
+  case "${cmd-local}" in
+    local)
+      for k in $(seq 1 "$n"); do
+        ( set +e; "${@//PART/$parts_dir/$k}" > "$logdir/$k.log" 2>&1; echo $? > "$logdir/$k.rc" ) &
+        pids+=($!)
+      done
+      # by pid: a bare wait would also wait for the stage log's tee (a process substitution)
+      wait "${pids[@]}"
+      ;;
+    slurm)
+      local line
+      line=$(printf '%q ' "$@")
+      {
+        echo '#!/usr/bin/env bash'
+        echo "# $name: one part of $data per array task (written by recipes/utils/parallel.sh)"
+        printf 'cd %q\n' "$PWD"
+        printf 'part=%q/$SLURM_ARRAY_TASK_ID\n' "$parts_dir"
+        echo "${line//PART/\"\$part\"}"
+        printf 'rc=$?; echo $rc > %q/$SLURM_ARRAY_TASK_ID.rc; exit $rc\n' "$logdir"
+      } > "$logdir/job.sh"
+      echo "run_parts: sbatch --wait --array=1-$n ${slurm_opts-} $logdir/job.sh"
+      # shellcheck disable=SC2086  # slurm_opts: several options
+      sbatch --wait --array=1-"$n" --job-name="$name" --output="$logdir/%a.log" \
+        ${slurm_opts-} "$logdir/job.sh" || true  # the parts' exit codes say what failed
+      ;;
+    *)
+      echo "run_parts: cmd=${cmd} — set cmd=local or cmd=slurm in cmd.sh (or SPEECHSEQ_CMD)" >&2
+      return 2
+      ;;
+  esac
+  for k in $(seq 1 "$n"); do
+    rc=$(cat "$logdir/$k.rc" 2>/dev/null || echo "no exit code: the job did not finish")
+    if [ "$rc" != 0 ]; then
+      echo "run_parts: part $k of $data failed ($rc) — see $logdir/$k.log" >&2
+      failed="$failed $k"
+    fi
+  done
+  [ -z "$failed" ]
+}

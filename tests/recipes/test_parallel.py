@@ -1,0 +1,126 @@
+"""recipes/utils/parallel.sh: the digits recipe's feature stage run as local background jobs and
+as a Slurm array job (a fake ``sbatch`` on PATH that runs the array tasks here, one after the
+other, with SLURM_ARRAY_TASK_ID set) gives the same features; a failing part fails the run and
+names its log."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import kaldiio
+import numpy as np
+import pytest
+
+REPO = Path(__file__).parents[2]
+RECIPES = REPO / "recipes"
+TABLES = ("wav.scp", "text", "utt2spk", "spk2utt", "utt2dur")
+
+pytestmark = pytest.mark.skipif(shutil.which("bash") is None, reason="needs bash")
+
+FAKE_SBATCH = """#!/usr/bin/env bash
+# A stand-in for Slurm's sbatch: runs every array task here, in turn, as Slurm would run it.
+array="" out="slurm-%a.out" script=""
+for a in "$@"; do
+  case "$a" in
+    --array=*) array=${a#--array=} ;;
+    --output=*) out=${a#--output=} ;;
+    --*) ;;
+    *) script=$a ;;
+  esac
+done
+echo "$*" >> "$FAKE_SBATCH_CALLS"
+rc=0
+for i in $(seq "${array%-*}" "${array#*-}"); do
+  SLURM_ARRAY_TASK_ID=$i bash "$script" > "${out//%a/$i}" 2>&1 || rc=1
+done
+exit $rc
+"""
+
+
+def _workspace(tmp: Path, corpus: Path) -> tuple[Path, dict]:
+    """A copy of the digits recipe (and utils) whose data dirs are the tiny corpus without
+    features, a ``speechseq`` on PATH running this checkout, and the fake sbatch."""
+    recipe = tmp / "recipes" / "synth_digits"
+    shutil.copytree(RECIPES / "synth_digits", recipe)
+    shutil.copytree(RECIPES / "utils", tmp / "recipes" / "utils")
+    for s in ("train", "dev", "test"):
+        (recipe / "data" / s).mkdir(parents=True)
+        for t in TABLES:
+            shutil.copy(corpus / s / t, recipe / "data" / s / t)
+    bin_dir = tmp / "bin"
+    bin_dir.mkdir()
+    (bin_dir / "speechseq").write_text(
+        f'#!/usr/bin/env bash\nexec {sys.executable} -m speechseq.cli.main "$@"\n'
+    )
+    (bin_dir / "sbatch").write_text(FAKE_SBATCH)
+    for f in bin_dir.iterdir():
+        f.chmod(0o755)
+    env = dict(os.environ)
+    env.update(
+        PATH=f"{bin_dir}:{env['PATH']}",
+        PYTHONPATH=str(REPO),
+        FAKE_SBATCH_CALLS=str(tmp / "sbatch_calls"),
+        OMP_NUM_THREADS="1",
+    )
+    return recipe, env
+
+
+def _feature_stage(tmp: Path, corpus: Path, cmd: str) -> tuple[Path, subprocess.CompletedProcess]:
+    recipe, env = _workspace(tmp, corpus)
+    env["SPEECHSEQ_CMD"] = cmd
+    proc = subprocess.run(
+        ["bash", "run.sh", "--stage", "3", "--stop-stage", "3"],
+        cwd=recipe,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=240,
+    )
+    return recipe, proc
+
+
+def test_slurm_array_and_local_jobs_give_the_same_features(digits_corpus, tmp_path):
+    local, p1 = _feature_stage(tmp_path / "local", digits_corpus, "local")
+    assert p1.returncode == 0, p1.stdout + p1.stderr
+    slurm, p2 = _feature_stage(tmp_path / "slurm", digits_corpus, "slurm")
+    assert p2.returncode == 0, p2.stdout + p2.stderr
+    calls = (tmp_path / "slurm" / "sbatch_calls").read_text().splitlines()
+    assert len(calls) == 3 and all("--wait --array=1-2" in c for c in calls)
+    assert not (tmp_path / "local" / "sbatch_calls").exists()
+    for s in ("train", "dev", "test"):
+        a = (local / "data" / s / "feats.scp").read_text()
+        b = (slurm / "data" / s / "feats.scp").read_text()
+        assert a.replace(str(tmp_path / "local"), "ROOT") == b.replace(
+            str(tmp_path / "slurm"), "ROOT"
+        )
+        assert len(a.splitlines()) == len((digits_corpus / s / "utt2spk").read_text().splitlines())
+        assert not (local / "data" / s / "split2").exists()  # merged, then removed
+        mats = dict(kaldiio.load_scp(str(slurm / "data" / s / "feats.scp")))
+        for utt, m in mats.items():
+            assert m.shape[1] == 80 and np.isfinite(m).all(), utt
+    logs = sorted(p.name for p in (slurm / "exp" / "log" / "feats_train").iterdir())
+    assert {"1.log", "2.log", "job.sh"} <= set(logs)
+
+
+@pytest.mark.parametrize("cmd", ["local", "slurm"])
+def test_a_failing_part_fails_the_run_and_names_its_log(digits_corpus, tmp_path, cmd):
+    recipe, env = _workspace(tmp_path, digits_corpus)
+    script = (
+        "set -euo pipefail\n"
+        f"nj=2 cmd={cmd}\n"
+        ". ../utils/parallel.sh\n"
+        # part 2 fails; part 1 succeeds
+        'run_parts data/dev try bash -c \'test "$(basename "$0")" = 1\' PART\n'
+        "echo not reached\n"
+    )
+    (recipe / "try.sh").write_text(script)
+    proc = subprocess.run(
+        ["bash", "try.sh"], cwd=recipe, env=env, capture_output=True, text=True, timeout=60
+    )
+    assert proc.returncode == 1 and "not reached" not in proc.stdout
+    assert "part 2 of data/dev failed (1) — see exp/log/try/2.log" in proc.stderr
+    assert "part 1 " not in proc.stderr
