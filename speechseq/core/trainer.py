@@ -459,7 +459,7 @@ class Trainer:
             enabled=not self.quiet,
         ) as progress:
             tid = progress.add_task(
-                "train", total=total, completed=state.batch_in_epoch, loss="-", speed="-"
+                "batches", total=total, completed=state.batch_in_epoch, loss="-", speed="-"
             )
 
             def update(loss=None, audio_per_s=0.0):

@@ -309,7 +309,7 @@ def augment_data_dir(
             process_map(num_jobs, _init_worker, (items, noise_files, cfg)) as imap,
             progress_bar("augment", enabled=progress) as bar,
         ):
-            task = bar.add_task("augment", total=len(jobs))
+            task = bar.add_task("copies", total=len(jobs))
             for (k, i, _), c in zip(jobs, imap(_augment, jobs, chunksize=8), strict=True):
                 if c.error:
                     raise SpeechseqError(f"{src}: utterance '{items[i].utt}': {c.error}")

@@ -86,7 +86,7 @@ def embed_reader(
     out = np.zeros((len(ids), m.cfg.embed.dim), dtype=np.float32)
     filled = np.zeros(len(ids), dtype=bool)
     with progress_bar("embed", enabled=progress) as bar:
-        task = bar.add_task("embed", total=len(ids))
+        task = bar.add_task("segments", total=len(ids))
         for batch in make_loader(FeatDataset(reader, ids), max_frames, shuffle=False):
             _embed_batch(m, batch, out, pos)
             filled[[pos[u] for u in batch["utt_ids"]]] = True

@@ -1,4 +1,5 @@
 import math
+import re
 import subprocess
 import sys
 import textwrap
@@ -137,3 +138,17 @@ def test_gradient_norm_is_clipped_to_clip_norm_before_the_update(tmp_path, spy_a
     fit_toy(tmp_path / "exp", cfg, task=HugeGradientTask(8))
     assert len(spy_adamw.grad_norms) > 3
     np.testing.assert_allclose(spy_adamw.grad_norms, 0.5, rtol=1e-4)
+
+
+def test_training_off_a_terminal_prints_progress_lines(tmp_path, capsys, monkeypatch):
+    monkeypatch.setenv("SPEECHSEQ_PROGRESS_INTERVAL", "0.000001")  # a line at every batch
+    cfg = TrainConfig(**{**TOY_CFG.__dict__, "max_epochs": 1})
+    fit_toy(tmp_path / "exp", cfg, quiet=False)
+    lines = [ln for ln in capsys.readouterr().err.splitlines() if " batches, " in ln]
+    assert lines, "no progress line"
+    for line in lines:
+        assert re.fullmatch(
+            r"epoch 1/1: \d+/\d+ batches, loss (\d+\.\d{3}|skip), \d+ s audio/s", line
+        )
+    done, total = map(int, lines[-1].split(": ")[1].split()[0].split("/"))
+    assert done == total == len(lines)
