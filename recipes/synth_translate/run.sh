@@ -90,6 +90,8 @@ fi
 
 if run_stage 7 "decode the test set: BLEU and chrF"; then
   speechseq decode exp/asr data/test --out exp/asr/decode_test_greedy
+  ../utils/prepare_char_lexicon.sh data/train/text data/lang/lexicon.txt
+  speechseq decode exp/asr data/test --beam 10 --lexicon data/lang/lexicon.txt --out exp/asr/decode_test_lexicon
   summary=exp/bleu_summary
   : > "$summary.tmp"
   for t in $targets; do
@@ -99,9 +101,13 @@ if run_stage 7 "decode the test set: BLEU and chrF"; then
     done
     speechseq decode exp/asr data/test --cascade "exp/mt_${t}" --mt-beam 5 --out "exp/mt_${t}/decode_test_cascade_beam5"
     echo "exp/mt_${t}/decode_test_cascade_beam5: $(head -n1 exp/mt_${t}/decode_test_cascade_beam5/bleu)" >> "$summary.tmp"
+    # the stronger cascade: the recogniser restricted to the training words (beam 10 + lexicon)
+    speechseq decode exp/asr data/test --beam 10 --lexicon data/lang/lexicon.txt --cascade "exp/mt_${t}" --mt-beam 5 \
+      --out "exp/mt_${t}/decode_test_cascade_lex_beam5"
+    echo "exp/mt_${t}/decode_test_cascade_lex_beam5: $(head -n1 exp/mt_${t}/decode_test_cascade_lex_beam5/bleu)" >> "$summary.tmp"
   done
   mv "$summary.tmp" "$summary"
-  echo "English recogniser: $(head -n1 exp/asr/decode_test_greedy/wer)"
+  echo "English recogniser: $(head -n1 exp/asr/decode_test_greedy/wer) (greedy); $(head -n1 exp/asr/decode_test_lexicon/wer) (beam 10 + lexicon)"
   cat "$summary"
   done_stage 7
 fi

@@ -198,9 +198,12 @@ def plot_attention_maps(directory: str | os.PathLike, decoded: dict, utts: Seque
         if att is None or not len(att):
             continue
         fig, ax = plt.subplots(figsize=(max(4, att.shape[1] / 8), max(3, att.shape[0] / 4)))
-        ax.imshow(att, aspect="auto", origin="lower", cmap="Greys", interpolation="nearest")
-        ax.set_xlabel("encoder frame (80 ms)")
-        ax.set_ylabel("output token")
+        ax.imshow(att, aspect="auto", cmap="Greys", interpolation="nearest")
+        tokens = getattr(decoded[u], "tokens", None)
+        if tokens and len(tokens) == att.shape[0]:
+            ax.set_yticks(range(len(tokens)), tokens, fontsize=7)
+        ax.set_xlabel("encoder frame")
+        ax.set_ylabel("output token (first at the top)")
         ax.set_title(f"{u}: {decoded[u].text}", fontsize=8)
         fig.tight_layout()
         with atomic_write(d / f"{u}.png", mode="wb", encoding=None) as f:

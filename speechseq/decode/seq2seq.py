@@ -183,6 +183,9 @@ class Translation:
     finished: bool  # False when the length guard stopped it
     nbest: list[tuple[str, float]]  # (text, score) best first
     attention: np.ndarray  # [output steps, encoder frames] of the best hypothesis
+    tokens: list[
+        str
+    ]  # the output step of each attention row: token symbols, then <eos> if finished
 
 
 class Seq2SeqDecoder:
@@ -210,6 +213,8 @@ class Seq2SeqDecoder:
             self.net, mem, mem.shape[1], self.vocab.sos, self.vocab.eos, self.options, limit
         )
         best = hyps[0]
+        symbols = self.vocab.symbols
+        tokens = [symbols[i] for i in best.ids] + (["<eos>"] if best.finished else [])
         return Translation(
             best.ids,
             self.vocab.decode(best.ids),
@@ -217,4 +222,5 @@ class Seq2SeqDecoder:
             best.finished,
             [(self.vocab.decode(h.ids), h.score) for h in hyps],
             best.attention,
+            tokens,
         )
