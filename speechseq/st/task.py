@@ -42,6 +42,7 @@ from speechseq.text.units import Units
 from speechseq.text.vocab import Specials, Vocabulary
 
 TARGET_LANGS = ("fr", "de", "es")
+CTC_UNITS_DIR = "ctc_units"  # EXP/ctc_units/: the auxiliary CTC head's units (units.txt, bpe.model)
 
 
 @dataclass(frozen=True)
@@ -274,7 +275,7 @@ class STTask(Seq2SeqTask):
     @classmethod
     def from_experiment(cls, exp: Path, config: dict, meta: dict) -> STTask:
         cfg = sections_of(STConfig, config, f"{exp}/config.yaml")
-        units = Units.load(exp) if int(meta.get("ctc_units", 0)) else None
+        units = Units.load(exp / CTC_UNITS_DIR) if int(meta.get("ctc_units", 0)) else None
         return cls(
             cfg,
             int(meta["input_dim"]),

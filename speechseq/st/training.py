@@ -25,7 +25,14 @@ from speechseq.features.augment import spec_augment
 from speechseq.features.config import CONFIG_NAME, load_feature_config
 from speechseq.features.frontend import check_same_settings
 from speechseq.features.reader import FeatureReader
-from speechseq.st.task import MTConfig, MTTask, STConfig, STTask, build_source_vocab
+from speechseq.st.task import (
+    CTC_UNITS_DIR,
+    MTConfig,
+    MTTask,
+    STConfig,
+    STTask,
+    build_source_vocab,
+)
 from speechseq.text.target_vocab import TargetVocab, build_target_vocab
 from speechseq.text.units import Units
 from speechseq.text.vocab import Vocabulary
@@ -139,11 +146,12 @@ def _train_st(train_dir, dev_dir, exp: Path, cfg: STConfig, resume, argv, quiet)
     if o.ctc_weight > 0:  # multi-task: the English transcript through a CTC head
         why = f"the auxiliary CTC loss (st.ctc_weight {o.ctc_weight})"
         src_tr, src_dv = train.texts_for(tr_utts, why), dev.texts_for(dv_utts, why)
-        if resume and (exp / "units.txt").is_file():
-            ctc_units = Units.load(exp)
+        # in their own directory: bpe units and bpe targets would both write bpe.model
+        if resume and (exp / CTC_UNITS_DIR / "units.txt").is_file():
+            ctc_units = Units.load(exp / CTC_UNITS_DIR)
         else:
             ctc_units = Units.build(o.ctc_units, list(src_tr.values()), bpe_size=o.ctc_bpe_size)
-            ctc_units.save(exp)
+            ctc_units.save(exp / CTC_UNITS_DIR)
         fields_tr["ctc_targets"] = _encode_source(ctc_units, src_tr, str(train.file("text")))
         fields_dv["ctc_targets"] = _encode_source(ctc_units, src_dv, str(dev.file("text")))
     probe = Encoder(tr_reader.dim, cfg.encoder)

@@ -125,7 +125,10 @@ def test_root_help_lists_every_command_without_cutting_summaries():
 
 def test_root_help_advertises_what_is_built_and_its_commands_exist():
     out = " ".join(_help().lower().split())
-    for claim, command in (("speech translation", "train-st"), ("lstm-hmm hybrids", "train-hybrid")):
+    for claim, command in (
+        ("speech translation", "train-st"),
+        ("lstm-hmm hybrids", "train-hybrid"),
+    ):
         assert claim in out and command in ROOT.commands
 
 

@@ -13,7 +13,7 @@ from tests.st.helpers import DEC, ENC, ST, TRAIN, run, without
 def test_train_st_reads_no_transcript_and_decode_scores_bleu(st_setup, translate_corpus):
     root, res = st_setup
     assert "best dev BLEU" in res.output
-    assert (root / "st" / "tokens.txt").is_file() and not (root / "st" / "units.txt").exists()
+    assert (root / "st" / "tokens.txt").is_file() and not (root / "st" / "ctc_units").exists()
     out = run(["decode", root / "st", translate_corpus / "test", "--beam", "2"]).output
     assert "BLEU = " in out and "chrF2 = " in out and "tok:13a" in out
     d = root / "st" / "decode_test_beam2"
@@ -76,13 +76,24 @@ def test_multitask_ctc_needs_the_transcript_and_uses_it(st_setup, translate_corp
     ]
     bad = run([*args, "--out", tmp_path / "x", "--ctc-weight", "0.3"], code=1)
     assert "train_notext/text: file not found" in bad.output and "ctc_weight" in bad.output
+    # bpe targets and bpe CTC units: two sentencepiece models in one experiment
+    bpe = tmp_path / "bpe.yaml"
+    bpe.write_text(
+        ENC
+        + DEC
+        + TRAIN
+        + "st: {units: bpe, bpe_size: 40, ctc_bpe_size: 30, spec_augment: false}\n"
+    )
     ok = run(
         [
             *args[:1],
             translate_corpus / "train",
             "--dev",
             translate_corpus / "train",  # the tiny dev set has characters train lacks
-            *args[4:],
+            "--config",
+            bpe,
+            "--target",
+            "de",
             "--out",
             tmp_path / "mtl",
             "--ctc-weight",
@@ -95,7 +106,9 @@ def test_multitask_ctc_needs_the_transcript_and_uses_it(st_setup, translate_corp
         "train_ctc" in metrics[0]
         and float(metrics[1].split(",")[metrics[0].split(",").index("train_ctc")]) > 0
     )
-    assert (tmp_path / "mtl" / "units.txt").is_file()
+    assert (tmp_path / "mtl" / "ctc_units" / "units.txt").is_file()
+    # the targets' bpe model is not overwritten by the CTC units': the model loads and decodes
+    run(["decode", tmp_path / "mtl", translate_corpus / "test", "--beam", "1"])
 
 
 def test_encoder_starts_from_a_ctc_model(st_setup, translate_corpus, tmp_path):
