@@ -20,9 +20,7 @@ from speechseq.core.trainer import Trainer, TrainState
 from speechseq.data.kaldi_dir import DataDir
 from speechseq.errors import SpeechseqError
 from speechseq.features.augment import spec_augment
-from speechseq.features.config import CONFIG_NAME, load_feature_config
-from speechseq.features.frontend import check_same_settings
-from speechseq.features.reader import FeatureReader
+from speechseq.features.frontend import train_dev_readers
 from speechseq.text.lexicon import Lexicon
 from speechseq.text.units import Units
 
@@ -72,29 +70,7 @@ def train_ctc(
 
 def _train_ctc(train_dir, dev_dir, exp: Path, cfg: CTCConfig, resume, argv, quiet) -> TrainState:
     train, dev = DataDir(train_dir), DataDir(dev_dir)
-    tr_reader = FeatureReader(train.path, cmvn=cfg.ctc.cmvn)
-    # The dev set is normalised as inference will be: with global CMVN, by the training stats.
-    global_stats = (
-        tr_reader.stats_for(tr_reader.utt_ids[0])
-        if cfg.ctc.cmvn == "global" and len(tr_reader)
-        else None
-    )
-    dv_reader = FeatureReader(dev.path, cmvn=cfg.ctc.cmvn, global_stats=global_stats)
-    if len(dv_reader) == 0:
-        raise SpeechseqError(
-            f"{dev.path}: the dev set has no utterances — give a dev data dir with features"
-        )
-    if len(tr_reader) == 0:
-        raise SpeechseqError(f"{train.path}: the training set has no utterances")
-    if (train.path / CONFIG_NAME).is_file():
-        check_same_settings(
-            dev.path, load_feature_config(train.path), str(train.path / CONFIG_NAME), "train"
-        )
-    if tr_reader.dim != dv_reader.dim:
-        raise SpeechseqError(
-            f"{dev.path}: features have dimension {dv_reader.dim} but {train.path} has {tr_reader.dim} — "
-            f"compute both with the same speechseq compute-feats options"
-        )
+    tr_reader, dv_reader, global_stats = train_dev_readers(train.path, dev.path, cfg.ctc.cmvn)
     tr_utts, dv_utts = list(tr_reader.utt_ids), list(dv_reader.utt_ids)
     tr_text = train.texts_for(tr_utts, "CTC training")
     dv_text = dev.texts_for(dv_utts, "CTC training")

@@ -35,6 +35,7 @@ from speechseq.features.config import (
     CONFIG_NAME,
     FeatureConfig,
     feature_config_from_yaml,
+    load_feature_config,
 )
 from speechseq.features.kaldi import compute_features
 from speechseq.features.reader import CMVN_MODES, ArrayReader, FeatureReader
@@ -160,3 +161,31 @@ def check_same_settings(
             f"{path}: features made with other settings than {ref_name} — {shown}; recompute "
             f"them with those settings (speechseq compute-feats {data_dir} ...)"
         )
+
+
+def train_dev_readers(
+    train: Path, dev: Path, cmvn: str
+) -> tuple[FeatureReader, FeatureReader, np.ndarray | None]:
+    """Readers of a training and a dev data dir for a training command, and the training set's
+    global statistics (``cmvn`` "global", else None): the dev set is normalised as inference will
+    be. Either set without utterances, other feature settings or another feature dimension in
+    dev is one error naming the directory."""
+    tr_reader = FeatureReader(train, cmvn=cmvn)
+    global_stats = (
+        tr_reader.stats_for(tr_reader.utt_ids[0]) if cmvn == "global" and len(tr_reader) else None
+    )
+    dv_reader = FeatureReader(dev, cmvn=cmvn, global_stats=global_stats)
+    if len(dv_reader) == 0:
+        raise SpeechseqError(
+            f"{dev}: the dev set has no utterances — give a dev data dir with features"
+        )
+    if len(tr_reader) == 0:
+        raise SpeechseqError(f"{train}: the training set has no utterances")
+    if (train / CONFIG_NAME).is_file():
+        check_same_settings(dev, load_feature_config(train), str(train / CONFIG_NAME), "train")
+    if tr_reader.dim != dv_reader.dim:
+        raise SpeechseqError(
+            f"{dev}: features have dimension {dv_reader.dim} but {train} has {tr_reader.dim} — "
+            f"compute both with the same speechseq compute-feats options"
+        )
+    return tr_reader, dv_reader, global_stats

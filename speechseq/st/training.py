@@ -22,9 +22,7 @@ from speechseq.core.trainer import Trainer, TrainState
 from speechseq.data.kaldi_dir import DataDir
 from speechseq.errors import SpeechseqError
 from speechseq.features.augment import spec_augment
-from speechseq.features.config import CONFIG_NAME, load_feature_config
-from speechseq.features.frontend import check_same_settings
-from speechseq.features.reader import FeatureReader
+from speechseq.features.frontend import train_dev_readers
 from speechseq.st.task import (
     CTC_UNITS_DIR,
     MTConfig,
@@ -120,19 +118,7 @@ def train_st(
 def _train_st(train_dir, dev_dir, exp: Path, cfg: STConfig, resume, argv, quiet) -> TrainState:
     train, dev = DataDir(train_dir), DataDir(dev_dir)
     o = cfg.st
-    tr_reader = FeatureReader(train.path, cmvn=o.cmvn)
-    if len(tr_reader) == 0:
-        raise SpeechseqError(f"{train.path}: the training set has no utterances")
-    global_stats = tr_reader.stats_for(tr_reader.utt_ids[0]) if o.cmvn == "global" else None
-    dv_reader = FeatureReader(dev.path, cmvn=o.cmvn, global_stats=global_stats)
-    if len(dv_reader) == 0:
-        raise SpeechseqError(
-            f"{dev.path}: the dev set has no utterances — give a dev data dir with features"
-        )
-    if (train.path / CONFIG_NAME).is_file():
-        check_same_settings(
-            dev.path, load_feature_config(train.path), str(train.path / CONFIG_NAME), "train"
-        )
+    tr_reader, dv_reader, global_stats = train_dev_readers(train.path, dev.path, o.cmvn)
     tr_utts, dv_utts = list(tr_reader.utt_ids), list(dv_reader.utt_ids)
     tr_text = target_texts(train, o.target, tr_utts)
     dv_text = target_texts(dev, o.target, dv_utts)
