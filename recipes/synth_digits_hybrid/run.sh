@@ -4,8 +4,10 @@
 #   (any setting below as --name value; markers, reruns and logs: ../utils/stages.sh)
 #   0 synth corpus   1 MFCC features   2 lang dir (CMUdict) + word bigram LM
 #   3 train-hybrid (monophone GMM -> align -> BLSTM -> re-align -> BLSTM)
-#   4 graphs; decode dev over acoustic scales, test with the best (GMM and hybrid)
+#   4 graphs; decode dev with lattices over acoustic scales x word bonuses, test with the best
 #   5 forced alignment of test; word-boundary error against the corpus's word timings
+#   6 the CTC model of ../synth_digits (same corpus: run it first, e.g. make demo): its forced
+#     alignment of the same test set, boundary error beside the GMM's and the hybrid's
 set -euo pipefail
 cd "$(dirname "$0")"
 . ./path.sh
@@ -18,9 +20,12 @@ num_speakers=400
 seed=0
 config=conf/hybrid.yaml
 scales="0.1 0.2 0.5 1.0"
-settings="num_utts num_speakers seed config scales"  # recorded in data/.done.N
+bonuses="0,1,2,4"  # word bonuses rescored from each dev lattice (a comma list)
+ctc_recipe=../synth_digits  # stage 6: the recipe whose exp/ctc was trained on this same corpus
+settings="num_utts num_speakers seed config scales bonuses ctc_recipe"  # recorded in data/.done.N
 stage_settings_0="num_utts num_speakers seed"; stage_settings_1=""; stage_settings_2=""
-stage_settings_3="config seed"; stage_settings_4="scales"; stage_settings_5=""
+stage_settings_3="config seed"; stage_settings_4="scales bonuses"; stage_settings_5=""
+stage_settings_6="ctc_recipe"
 . ../utils/stages.sh "$@"
 
 if run_stage 0 "synthesise the digits corpus"; then
@@ -47,12 +52,17 @@ fi
 if run_stage 4 "graphs and decoding"; then
   for m in exp/hybrid/mono exp/hybrid; do
     speechseq mkgraph data/lang $m --lm data/lm/bigram.arpa --out $m/graph
-    for ac in $scales; do
-      speechseq decode $m data/dev --graph $m/graph --acoustic-scale $ac --out $m/decode_dev_ac$ac
+    rm -rf $m/decode_dev_graph_*  # the grid's dirs of an earlier run: only this run's are compared
+    for ac in $scales; do  # one search per scale; the lattice is rescored at each word bonus
+      speechseq decode $m data/dev --graph $m/graph --acoustic-scale $ac --lattice --word-bonus "$bonuses"
     done
-    best=$(for ac in $scales; do echo "$(head -1 $m/decode_dev_ac$ac/wer | awk '{print $2}') $ac"; done | sort -n | head -1 | awk '{print $2}')
-    echo "$m: acoustic scale $best (best on dev)"
-    speechseq decode $m data/test --graph $m/graph --acoustic-scale "$best" --out $m/decode_test
+    # the dev point with the lowest WER: "WER acoustic_scale word_bonus"
+    best=$(for d in $m/decode_dev_graph_*; do
+      python -c 'import json,sys; r=json.load(open(sys.argv[1])); o=r["options"]; print(r["wer"], o["acoustic_scale"], o["word_bonus"])' $d/results.json
+    done | sort -n -k1,1 | head -1)
+    read -r _ ac wb <<< "$best"
+    echo "$m: acoustic scale $ac, word bonus $wb (best on dev: %WER ${best%% *})"
+    speechseq decode $m data/test --graph $m/graph --acoustic-scale "$ac" --lattice --word-bonus "$wb" --out $m/decode_test
     echo "$m test: $(head -1 $m/decode_test/wer)"
   done
   done_stage 4
@@ -62,4 +72,17 @@ if run_stage 5 "alignment and word boundaries"; then
   for m in exp/hybrid/mono exp/hybrid; do speechseq align $m data/test --out $m/ali_test/words.ctm; done
   python ../../benchmarks/word_boundaries.py data/test/ctm exp/hybrid/mono/ali_test/words.ctm exp/hybrid/ali_test/words.ctm
   done_stage 5
+fi
+
+if run_stage 6 "CTC forced alignment of the same test set"; then
+  ctc=$ctc_recipe/exp/ctc
+  if [ ! -f $ctc/final.pt ] || ! cmp -s data/test/text $ctc_recipe/data/test/text; then
+    echo "stage 6: $ctc/final.pt must be a CTC model of this same corpus (data/test/text identical):" \
+      "run $ctc_recipe/run.sh with this recipe's corpus settings first (make demo, for the defaults)" >&2
+    exit 1
+  fi
+  speechseq align $ctc $ctc_recipe/data/test --out exp/ctc_ali_test/words.ctm
+  python ../../benchmarks/word_boundaries.py data/test/ctm exp/hybrid/mono/ali_test/words.ctm \
+    exp/hybrid/ali_test/words.ctm exp/ctc_ali_test/words.ctm
+  done_stage 6
 fi

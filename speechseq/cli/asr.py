@@ -110,16 +110,30 @@ def decode_cmd(
     acoustic_scale: float = typer.Option(
         0.1, "--acoustic-scale", min=0.0, help="With --graph: weight of the acoustic scores."
     ),
+    lattice: bool = typer.Option(
+        False,
+        "--lattice",
+        help="With --graph: keep a lattice per utterance (lat.txt.gz, Kaldi's text form) and "
+        "rescore it at each --lm-weight / --word-bonus without searching again.",
+    ),
+    lattice_beam: float = typer.Option(
+        8.0,
+        "--lattice-beam",
+        min=0.0,
+        help="With --lattice: keep paths within this cost of the best.",
+    ),
     lm_weight: str | None = typer.Option(
         None,
         "--lm-weight",
-        help="LM weight (log10 scores converted to nats) [default 0.5]; a comma list (0.5,1,1.5) "
-        "decodes every value from one pass of the network.",
+        help="LM weight (log10 scores converted to nats) [default 0.5; with --graph --lattice: "
+        "the graph costs' weight, default 1]; a comma list (0.5,1,1.5) decodes every value from "
+        "one pass of the network.",
     ),
     word_bonus: str | None = typer.Option(
         None,
         "--word-bonus",
-        help="Score added per word with an LM or a lexicon [default 1.0]; a comma list decodes a grid.",
+        help="Score added per word with an LM or a lexicon [default 1.0; with --graph --lattice: "
+        "0]; a comma list decodes a grid.",
     ),
     cascade: Path | None = typer.Option(
         None,
@@ -152,8 +166,12 @@ def decode_cmd(
     from speechseq.st.translate import options_by_task
 
     if graph is not None:
-        _decode_graph(exp, data, graph, beam, max_active, acoustic_scale, device, out)
+        opts = dict(beam=beam or 13.0, max_active=max_active, acoustic_scale=acoustic_scale)
+        opts.update(lattice=lattice, lattice_beam=lattice_beam)
+        _decode_graph(exp, data, graph, opts, lm_weight, word_bonus, device, out)
         return
+    if lattice:
+        raise UsageError("--lattice is for hybrid models decoded over a graph: add --graph DIR")
     beam = _whole_beam(beam)
     weights = float_list(lm_weight or "0.5", "--lm-weight")
     bonuses = float_list(word_bonus or "1.0", "--word-bonus")
@@ -248,7 +266,7 @@ def _report_translation(r: dict) -> None:
         )
 
 
-def _decode_graph(exp, data, graph, beam, max_active, acoustic_scale, device, out) -> None:
+def _decode_graph(exp, data, graph, opts, lm_weight, word_bonus, device, out) -> None:
     """Hybrid decoding over a graph dir: an LSTM's final.pt, or a GMM dir (EXP/mono)."""
     # deferred: graph decoding imports kaldi-decoder and torch
     from speechseq.decode.graph import GraphDecodeOptions
@@ -260,20 +278,24 @@ def _decode_graph(exp, data, graph, beam, max_active, acoustic_scale, device, ou
             f"{exp}: not a hybrid model (no lang.json) — --graph is for models of train-hybrid; "
             f"decode other models without --graph"
         )
+    weights = float_list(lm_weight, "--lm-weight") if lm_weight else None
+    bonuses = float_list(word_bonus, "--word-bonus") if word_bonus else None
+    if (weights or bonuses) and not opts["lattice"]:
+        raise UsageError(
+            "--lm-weight / --word-bonus over a graph rescore lattices — add --lattice "
+            "(the graph's LM weight is otherwise fixed at 1)"
+        )
     opts = GraphDecodeOptions(
-        graph=graph, beam=beam or 13.0, max_active=max_active, acoustic_scale=acoustic_scale
+        graph=graph,
+        lm_weight=weights[0] if weights else 1.0,
+        word_bonus=bonuses[0] if bonuses else 0.0,
+        **opts,
     )
     if (exp / "gmm.npz").is_file() and not (exp / "final.pt").is_file():
-        results = [decode_gmm(exp, data, opts, out_dir=out)]
+        results = decode_gmm(exp, data, opts, out, weights, bonuses)
     else:
-        results = decode_data(exp, data, opts, device=device, out_dir=out)
-    for r in results:
-        if "wer_line" in r:
-            print(r["wer_line"])
-        info(
-            f"decoded {r['utterances']} utterances ({r['audio_s']:.1f} s audio) in {r['decode_s']:.2f} s: "
-            f"RTF {r['rtf']:.4f} (search alone {r['search_rtf']:.4f}) -> {r['out_dir']}"
-        )
+        results = decode_data(exp, data, opts, weights, bonuses, device=device, out_dir=out)
+    _report_decode(results)
 
 
 @app.command("align")

@@ -25,6 +25,7 @@ from speechseq.core.batching import FeatDataset, make_loader
 from speechseq.core.loading import Experiment, load_experiment
 from speechseq.core.task import Task
 from speechseq.data.kaldi_dir import DataDir, read_table, write_table
+from speechseq.decode.graph import write_lattices
 from speechseq.errors import SpeechseqError, UsageError
 from speechseq.fileio import atomic_dir, atomic_write
 from speechseq.metrics.bleu import translation_scores
@@ -78,11 +79,42 @@ def decode_data(
         )
     if callable(options):
         options = options(ex.task)
+    grid = decode_grid(options, lm_weights, word_bonuses, out_dir, ex.task.name)
+    data = DataDir(data_dir)
+    base = ex.task.decoder(options, ex.model)
+    if getattr(base, "scoring", "wer") == "bleu" and not data.file(base.reference).is_file():
+        raise SpeechseqError(
+            f"{data.file(base.reference)}: file not found — this {ex.task.name} model translates into "
+            f"'{base.reference.partition('.')[2]}', so scoring needs the reference translations in "
+            f"{base.reference} (synth translate writes them)"
+        )
+    reader = ex.frontend.data_reader(data.path)
+    utts = list(reader.utt_ids)
+    if not utts:
+        raise SpeechseqError(f"{data.path}: no utterances to decode")
+    t0 = time.perf_counter()
+    outputs = dict(network_outputs(ex, reader, utts))
+    nn_s = time.perf_counter() - t0
+    audio_s = sum(reader.num_frames(u) for u in utts) * 0.01
+    return search_grid(
+        exp_dir, data, base, outputs, grid, nn_s, audio_s, out_dir, plot_attention=plot_attention
+    )
+
+
+def decode_grid(
+    options,
+    lm_weights: Sequence[float] | None,
+    word_bonuses: Sequence[float] | None,
+    out_dir: str | os.PathLike | None,
+    task_name: str,
+) -> list[tuple[float, float] | None]:
+    """The (LM weight, word bonus) points to search: the options' own unless grids are given;
+    ``[None]`` for a decoder with no LM weight."""
     weighted = hasattr(options, "lm_weight")
     if not weighted and (lm_weights or word_bonuses):
         raise UsageError(
-            f"{exp_dir}: --lm-weight and --word-bonus grids are for CTC decoding; a {ex.task.name} "
-            f"model has no LM weight"
+            f"--lm-weight and --word-bonus grids are for CTC decoding and graph lattices; a "
+            f"{task_name} model has no LM weight"
         )
     grid = (
         [
@@ -98,23 +130,26 @@ def decode_data(
             "--out names one decode dir, but the LM-weight / word-bonus grid has "
             f"{len(grid)} points — leave out --out (each point gets a dir named after its options)"
         )
-    data = DataDir(data_dir)
-    base = ex.task.decoder(options, ex.model)
+    return grid
+
+
+def search_grid(
+    exp_dir: str | os.PathLike,
+    data: DataDir,
+    base,
+    outputs: dict[str, np.ndarray],
+    grid: list[tuple[float, float] | None],
+    model_s: float,
+    audio_s: float,
+    out_dir: str | os.PathLike | None = None,
+    plot_attention: str | os.PathLike | None = None,
+) -> list[dict]:
+    """Search the model outputs (``{utt: [T, P]}``, computed in ``model_s`` seconds) with the
+    decoder ``base`` at every grid point and write each point's scored decode dir (with the
+    lattices, ``lat.txt.gz``, of a decoder that keeps them)."""
     scoring = getattr(base, "scoring", "wer")
-    if scoring == "bleu" and not data.file(base.reference).is_file():
-        raise SpeechseqError(
-            f"{data.file(base.reference)}: file not found — this {ex.task.name} model translates into "
-            f"'{base.reference.partition('.')[2]}', so scoring needs the reference translations in "
-            f"{base.reference} (synth translate writes them)"
-        )
-    reader = ex.frontend.data_reader(data.path)
-    utts = list(reader.utt_ids)
-    if not utts:
-        raise SpeechseqError(f"{data.path}: no utterances to decode")
-    t0 = time.perf_counter()
-    outputs = dict(network_outputs(ex, reader, utts))
-    nn_s = time.perf_counter() - t0
-    audio_s = sum(reader.num_frames(u) for u in utts) * 0.01
+    options = base.options
+    utts = list(outputs)
     results = []
     for point in grid:
         decoder = (
@@ -133,8 +168,8 @@ def decode_data(
             "utterances": len(utts),
             "options": dataclasses.asdict(o),
             "audio_s": round(audio_s, 2),
-            "decode_s": round(nn_s + search_s, 3),
-            "rtf": round((nn_s + search_s) / max(audio_s, 1e-9), 5),
+            "decode_s": round(model_s + search_s, 3),
+            "rtf": round((model_s + search_s) / max(audio_s, 1e-9), 5),
             "search_rtf": round(search_s / max(audio_s, 1e-9), 5),
         }
         with atomic_dir(
@@ -144,6 +179,8 @@ def decode_data(
                 r.update(write_translations(tmp, data, decoded, base.reference))
             else:
                 r.update(write_scored(tmp, data, hyps))
+            if getattr(o, "lattice", False):
+                write_lattices(tmp / "lat.txt.gz", decoded, o.acoustic_scale)
             (tmp / "results.json").write_text(json.dumps(r, indent=2) + "\n", encoding="utf-8")
         if plot_attention:
             r["attention_plots"] = plot_attention_maps(plot_attention, decoded, utts)

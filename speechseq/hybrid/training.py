@@ -14,7 +14,6 @@ checkpoint continues from it.
 
 from __future__ import annotations
 
-import dataclasses
 import json
 import os
 import shutil
@@ -30,7 +29,7 @@ from speechseq.core.loading import load_experiment
 from speechseq.core.trainer import Trainer, TrainState
 from speechseq.data.kaldi_dir import DataDir, write_ctm
 from speechseq.decode.graph import GraphDecoder
-from speechseq.decode.run import network_outputs, write_scored
+from speechseq.decode.run import decode_grid, network_outputs, search_grid
 from speechseq.errors import SpeechseqError
 from speechseq.features.config import CONFIG_NAME, load_feature_config
 from speechseq.features.frontend import check_same_settings
@@ -288,10 +287,13 @@ def align_data(
     }
 
 
-def decode_gmm(model_dir, data_dir, options, out_dir=None) -> dict:
-    """Decode a data dir with a GMM model dir (EXP/mono) over a graph: the same decode dir
-    (hyp.txt, wer, per_utt, per_spk, results.json) as ``speechseq decode``."""
+def decode_gmm(
+    model_dir, data_dir, options, out_dir=None, lm_weights=None, word_bonuses=None
+) -> list[dict]:
+    """Decode a data dir with a GMM model dir (EXP/mono) over a graph: the same decode dirs
+    (hyp.txt, wer, per_utt, per_spk, results.json, lattices) as ``speechseq decode``."""
     model_dir, data = Path(model_dir), DataDir(data_dir)
+    grid = decode_grid(options, lm_weights, word_bonuses, out_dir, "hybrid")
     lang = model_lang(model_dir)
     gmm = DiagGmm.load(model_dir / "gmm.npz")
     decoder = GraphDecoder(options, np.zeros(gmm.num_pdfs, dtype=np.float32), lang.digest)
@@ -302,22 +304,5 @@ def decode_gmm(model_dir, data_dir, options, out_dir=None) -> dict:
     t0 = time.perf_counter()
     loglikes = {u: gmm.loglikes(reader[u]) for u in utts}
     am_s = time.perf_counter() - t0
-    t1 = time.perf_counter()
-    hyps = {u: decoder.decode(loglikes[u]).text for u in utts}
-    search_s = time.perf_counter() - t1
     audio_s = sum(reader.num_frames(u) for u in utts) * 0.01
-    out = Path(out_dir) if out_dir else model_dir / f"decode_{data.path.name}_{options.tag()}"
-    r = {
-        "data": str(data.path),
-        "utterances": len(utts),
-        "options": dataclasses.asdict(options),
-        "audio_s": round(audio_s, 2),
-        "decode_s": round(am_s + search_s, 3),
-        "rtf": round((am_s + search_s) / max(audio_s, 1e-9), 5),
-        "search_rtf": round(search_s / max(audio_s, 1e-9), 5),
-    }
-    with atomic_dir(out) as tmp:
-        r.update(write_scored(tmp, data, hyps))
-        (tmp / "results.json").write_text(json.dumps(r, indent=2) + "\n", encoding="utf-8")
-    r["out_dir"] = str(out)
-    return r
+    return search_grid(model_dir, data, decoder, loglikes, grid, am_s, audio_s, out_dir)
