@@ -39,6 +39,8 @@ def speed_resample(x: np.ndarray, in_sr: int, out_sr: int, speed: float) -> np.n
 VTLP_CUTOFF = 0.8  # the warp is linear up to this fraction of the Nyquist frequency (see vtlp_warp)
 ENVELOPE_LIFTER_S = 0.0015  # cepstral lifter of the spectral envelope: quefrencies under 1.5 ms
 ENVELOPE_ITERATIONS = 20  # of the true-envelope estimate
+PITCH_RANGE_HZ = (60.0, 400.0)  # where the envelope's lifter looks for a cepstral pitch peak
+CEPSTRAL_PEAK_MIN = 0.25  # a frame with a cepstral peak above this is voiced
 MAX_ENVELOPE_GAIN_DB = 24.0  # envelope corrections are clamped to +-24 dB (spectral valleys)
 
 
@@ -72,15 +74,22 @@ def _log_envelope(mag: np.ndarray, sr: int, n_fft: int) -> np.ndarray:
     """Spectral envelope (formants without the harmonic fine structure) of ``mag: [bins,
     frames]`` as natural-log magnitude: the "true envelope" of Roebel & Rodet 2005, cepstral
     smoothing repeated on the maximum of the spectrum and the last smoothing, so the envelope
-    runs through the harmonic peaks instead of averaging the valleys between them."""
+    runs through the harmonic peaks instead of averaging the valleys between them. The lifter
+    keeps quefrencies under half the pitch period where a frame has a clear cepstral pitch
+    peak (Roebel's order ``sr / (2 f0)``), else under ``ENVELOPE_LIFTER_S``."""
     floor = 1e-5 * np.max(mag, axis=0, keepdims=True) + 1e-10
     log_mag = np.log(mag + floor)
-    keep = max(int(ENVELOPE_LIFTER_S * sr), 1)
+    ceps = np.fft.irfft(log_mag, n=n_fft, axis=0)
+    q_lo, q_hi = int(sr / PITCH_RANGE_HZ[1]), min(int(sr / PITCH_RANGE_HZ[0]), n_fft // 2)
+    period = q_lo + np.argmax(ceps[q_lo:q_hi], axis=0)  # [frames], samples
+    voiced = np.max(ceps[q_lo:q_hi], axis=0) > CEPSTRAL_PEAK_MIN
+    keep = np.maximum(int(ENVELOPE_LIFTER_S * sr), np.where(voiced, period // 2, 0))
+    q = np.arange(n_fft)[:, None]
+    lifter = (q < keep) | (q > n_fft - keep)  # [n_fft, frames]
     env = log_mag
     for _ in range(ENVELOPE_ITERATIONS):
         ceps = np.fft.irfft(np.maximum(log_mag, env), n=n_fft, axis=0)
-        ceps[keep : n_fft - keep + 1] = 0.0
-        env = np.fft.rfft(ceps, axis=0).real
+        env = np.fft.rfft(ceps * lifter, axis=0).real
     return env
 
 
