@@ -396,6 +396,7 @@ def _augment(job) -> _Copy:
 
 def _code(x: np.ndarray, sr: int, codec: str) -> np.ndarray:
     """Round trip through ``codec`` (see :data:`CODECS`) at 8 kHz, back at ``sr``."""
+    # deferred: data.signal imports scipy.signal, too slow for `speechseq --help`
     from speechseq.data import signal as perturb
 
     if codec == "rpe-ltp":

@@ -10,7 +10,7 @@ from typer.testing import CliRunner
 from speechseq.cli.main import app
 from speechseq.data.augment import MICS, AugmentConfig, augment_data_dir, parse_range
 from speechseq.data.kaldi_dir import read_ctm, read_table
-from speechseq.data.signal import speech_power
+from speechseq.data.signal import MIC_CLASSES, speech_power
 from speechseq.data.validate import validate_data_dir
 from speechseq.errors import SpeechseqError, UsageError
 from tests.data.helpers import tone, write_audio
@@ -223,8 +223,6 @@ def test_nothing_new_is_drawn_unless_asked(src, tmp_path):
 
 
 def test_mic_classes_are_those_of_the_signal_module():
-    from speechseq.data.signal import MIC_CLASSES
-
     assert MICS == tuple(MIC_CLASSES)
 
 
