@@ -156,7 +156,7 @@ def augment_cmd(
     tilt: str = typer.Option(
         "-0.6:0.9",
         "--tilt",
-        help="Channel filter coefficient range LOW:HIGH (> 0 duller, low-passed; < 0 brighter).",
+        help="Channel filter (spectral tilt) coefficient range LOW:HIGH (> 0 duller; < 0 brighter).",
     ),
     reverb_prob: float = typer.Option(
         0.3, "--reverb-prob", help="Chance of a synthetic room response."

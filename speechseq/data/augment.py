@@ -404,10 +404,7 @@ def _code(x: np.ndarray, sr: int, codec: str) -> np.ndarray:
     peak = float(np.max(np.abs(x))) if len(x) else 0.0
     if peak > 0.99:  # into the coder's range, as the output is rescaled rather than clipped
         x = x * (0.99 / peak)
-    line = perturb.TELEPHONE_SR
-    y = perturb.resample(x, sr, line) if sr != line else x
-    y = perturb.g711(y, "mu" if codec == "mulaw" else "a")
-    return perturb.resample(y, line, sr) if sr != line else y
+    return perturb.at_8k(x, sr, lambda y: perturb.g711(y, "mu" if codec == "mulaw" else "a"))
 
 
 def _list_noise_files(noise_dir: str) -> list[str]:

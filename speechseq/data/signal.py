@@ -337,10 +337,22 @@ def telephone_band(
 ) -> np.ndarray:
     """A telephone line: resample to 8 kHz, band-pass ``low_hz``-``high_hz`` (Butterworth,
     4th order at each edge, as the 300-3400 Hz mask of ITU-T G.712), resample back to ``sr``."""
-    y = resample(np.asarray(x, np.float32), sr, TELEPHONE_SR) if sr != TELEPHONE_SR else x
     sos = signal.butter(4, [low_hz, high_hz], btype="bandpass", fs=TELEPHONE_SR, output="sos")
-    y = signal.sosfilt(sos, y).astype(np.float32)
-    return resample(y, TELEPHONE_SR, sr) if sr != TELEPHONE_SR else y
+    return at_8k(x, sr, lambda y: signal.sosfilt(sos, y))
+
+
+def at_8k(x: np.ndarray, sr: int, fn) -> np.ndarray:
+    """``fn`` applied to ``x`` resampled to 8 kHz, resampled back to ``sr`` and cut or padded
+    to ``len(x)`` samples (resampling rounds the length)."""
+    x = np.asarray(x, np.float32)
+    if len(x) == 0:
+        return x.copy()
+    y = resample(x, sr, TELEPHONE_SR) if sr != TELEPHONE_SR else x
+    if len(y) == 0:  # shorter than one sample at 8 kHz
+        return np.zeros_like(x)
+    y = np.asarray(fn(y), np.float32)
+    y = resample(y, TELEPHONE_SR, sr) if sr != TELEPHONE_SR else y
+    return np.pad(y[: len(x)], (0, max(0, len(x) - len(y))))
 
 
 def g711(x: np.ndarray, law: str = "mu") -> np.ndarray:
@@ -426,10 +438,13 @@ def rpe_ltp_codec(x: np.ndarray, sr: int) -> np.ndarray:
     3 on the best of 4 grids (2 bits), 13 pulses coded by APCM: a 6-bit logarithmic block
     maximum and 3 bits a pulse. The decoder rebuilds the residual, runs the LPC synthesis
     filter and de-emphasis, and the result is resampled back to ``sr``."""
-    x8 = resample(np.asarray(x, np.float32), sr, TELEPHONE_SR) if sr != TELEPHONE_SR else x
+    return at_8k(x, sr, _rpe_ltp_8k)
+
+
+def _rpe_ltp_8k(x8: np.ndarray) -> np.ndarray:
     n = len(x8)
     if n == 0:
-        return np.asarray(x, np.float32).copy()
+        return x8.copy()
     s = signal.lfilter([1.0, -_PREEMPHASIS], [1.0], np.asarray(x8, np.float64))
     num_frames = -(-n // 160)
     s = np.pad(s, (0, num_frames * 160 - n))
@@ -469,8 +484,7 @@ def rpe_ltp_codec(x: np.ndarray, sr: int) -> np.ndarray:
         y, _ = signal.lfilter([1.0], a, residual, zi=signal.lfiltic([1.0], a, past_out))
         past_out = y[::-1][:8]
         out[f * 160 : (f + 1) * 160] = y
-    y8 = signal.lfilter([1.0], [1.0, -_PREEMPHASIS], out[:n]).astype(np.float32)
-    return resample(y8, TELEPHONE_SR, sr) if sr != TELEPHONE_SR else y8
+    return signal.lfilter([1.0], [1.0, -_PREEMPHASIS], out[:n]).astype(np.float32)
 
 
 def hard_clip(x: np.ndarray, clip_db: float) -> np.ndarray:

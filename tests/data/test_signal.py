@@ -200,3 +200,20 @@ def test_drawn_microphones_vary_within_their_class_and_keep_the_level():
         y = sig.mic_response(x, SR, sig.draw_mic(mic, rng))
         assert level_db(y) == pytest.approx(level_db(x), abs=0.01)
         assert not np.allclose(y, x, atol=1e-3)
+
+
+@pytest.mark.parametrize("sr", [8000, 22050, 44100])
+def test_perturbations_keep_the_length_at_any_rate(sr):
+    x = tone(440, 0.3, sr=sr) + tone(2000, 0.3, sr=sr, amp=0.1)
+    for f in (
+        lambda x: sig.telephone_band(x, sr),
+        lambda x: sig.rpe_ltp_codec(x, sr),
+        lambda x: sig.vtlp(x, sr, 0.9),
+        lambda x: sig.pitch_shift(x, sr, 1.0),
+        lambda x: sig.formant_shift(x, sr, 1.1),
+        lambda x: sig.mic_response(x, sr, sig.MIC_CLASSES["dynamic"]),
+    ):
+        y = f(x)
+        assert y.dtype == np.float32 and len(y) == len(x) and np.all(np.isfinite(y))
+    assert len(sig.change_tempo(x, sr, 1.1)) == round(len(x) / 1.1)
+    assert len(sig.telephone_band(x[:1], sr)) == 1
