@@ -7,7 +7,14 @@ from pathlib import Path
 import typer
 
 from speechseq.cli.common import CHANNEL, NUM_JOBS, SEED, info, noun_group, num_utts_option
-from speechseq.data.augment import AugmentConfig, augment_data_dir, parse_list, parse_range
+from speechseq.data.augment import (
+    CODECS,
+    MICS,
+    AugmentConfig,
+    augment_data_dir,
+    parse_list,
+    parse_range,
+)
 from speechseq.data.lhotse_manifests import from_lhotse, to_lhotse
 from speechseq.data.ops import combine_data_dirs, fix_data_dir, split_data_dir, subset_data_dir
 from speechseq.data.prepare import prepare_from_folder, prepare_librispeech
@@ -119,13 +126,37 @@ def augment_cmd(
         "--speeds",
         help="Speed factors, one drawn per copy ('1.0': no speed change).",
     ),
+    tempo_prob: float = typer.Option(
+        0.0, "--tempo-prob", help="Chance of a tempo change that keeps the pitch (WSOLA)."
+    ),
+    tempo: str = typer.Option(
+        "0.85:1.15", "--tempo", help="Tempo factor range LOW:HIGH (> 1 faster; ctm scaled)."
+    ),
+    vtlp_prob: float = typer.Option(
+        0.0, "--vtlp-prob", help="Chance of vocal tract length perturbation (spectrum warp)."
+    ),
+    vtlp: str = typer.Option(
+        "0.85:1.15", "--vtlp", help="VTLP warp factor range LOW:HIGH (> 1: a shorter tract)."
+    ),
+    pitch_prob: float = typer.Option(
+        0.0, "--pitch-prob", help="Chance of a pitch shift that keeps formants and tempo."
+    ),
+    pitch_semitones: str = typer.Option(
+        "-3:3", "--pitch-semitones", help="Pitch shift range in semitones, LOW:HIGH."
+    ),
+    formant_prob: float = typer.Option(
+        0.0, "--formant-prob", help="Chance of a formant shift that keeps the pitch."
+    ),
+    formant: str = typer.Option(
+        "0.9:1.1", "--formant", help="Formant (spectral envelope) warp factor range LOW:HIGH."
+    ),
     channel_prob: float = typer.Option(
         0.0, "--channel-prob", help="Chance of a first-order channel filter (see --tilt)."
     ),
     tilt: str = typer.Option(
         "-0.6:0.9",
         "--tilt",
-        help="Channel filter coefficient range LOW:HIGH (> 0 duller, low-passed; < 0 brighter).",
+        help="Channel filter (spectral tilt) coefficient range LOW:HIGH (> 0 duller; < 0 brighter).",
     ),
     reverb_prob: float = typer.Option(
         0.3, "--reverb-prob", help="Chance of a synthetic room response."
@@ -144,19 +175,50 @@ def augment_cmd(
     noise_dir: Path | None = typer.Option(
         None, "--noise-dir", help="Folder of noise recordings (e.g. MUSAN noise) for type 'file'."
     ),
+    mic_prob: float = typer.Option(
+        0.0, "--mic-prob", help="Chance of a microphone response (see --mics)."
+    ),
+    mics: str = typer.Option(
+        ",".join(MICS),
+        "--mics",
+        help="Microphone classes to draw from (parametric-EQ shapes, jittered per copy).",
+    ),
+    clip_prob: float = typer.Option(0.0, "--clip-prob", help="Chance of clipping."),
+    clip_db: str = typer.Option(
+        "1:10", "--clip-db", help="Clipping level range LOW:HIGH, dB below the peak."
+    ),
+    telephone_prob: float = typer.Option(
+        0.0, "--telephone-prob", help="Chance of a telephone line (300-3400 Hz at 8 kHz)."
+    ),
+    codec_prob: float = typer.Option(0.0, "--codec-prob", help="Chance of a speech codec."),
+    codecs: str = typer.Option(
+        ",".join(CODECS),
+        "--codecs",
+        help="Codecs to draw from: mulaw, alaw (G.711 at 8 kHz), rpe-ltp (GSM-full-rate-like, "
+        "13 kbit/s at 8 kHz).",
+    ),
     prefix: str = typer.Option("aug", "--prefix", help="Ids become <prefix><copy>-<id>."),
     num_jobs: int = NUM_JOBS,
     seed: int = SEED,
     channel: str = CHANNEL,
 ) -> None:
-    """Speed-perturbed, channel-filtered, reverberated and noisy copies of DIR.
+    """Speed-perturbed, speaker-perturbed, channel-filtered, reverberated and noisy copies of DIR.
 
-    Kaldi's speed perturbation and augment_data_dir.py in one; combine OUT with DIR to train
-    on both.
+    Kaldi's speed perturbation and augment_data_dir.py in one, with tempo, VTLP, pitch and
+    formant shifts, microphones, telephone lines, codecs and clipping when their probability
+    is above 0; combine OUT with DIR to train on both.
     """
     cfg = AugmentConfig(
         copies=copies,
         speeds=parse_list(speeds, "--speeds"),
+        tempo_prob=tempo_prob,
+        tempo=parse_range(tempo, "--tempo"),
+        vtlp_prob=vtlp_prob,
+        vtlp=parse_range(vtlp, "--vtlp"),
+        pitch_prob=pitch_prob,
+        pitch_semitones=parse_range(pitch_semitones, "--pitch-semitones"),
+        formant_prob=formant_prob,
+        formant=parse_range(formant, "--formant"),
         channel_prob=channel_prob,
         tilt=parse_range(tilt, "--tilt"),
         reverb_prob=reverb_prob,
@@ -165,6 +227,13 @@ def augment_cmd(
         noise_types=parse_list(noise_types, "--noise-types", str),
         snr_db=parse_range(snr, "--snr"),
         noise_dir=str(noise_dir) if noise_dir is not None else None,
+        mic_prob=mic_prob,
+        mics=parse_list(mics, "--mics", str),
+        clip_prob=clip_prob,
+        clip_db=parse_range(clip_db, "--clip-db"),
+        telephone_prob=telephone_prob,
+        codec_prob=codec_prob,
+        codecs=parse_list(codecs, "--codecs", str),
         prefix=prefix,
         seed=seed,
     )

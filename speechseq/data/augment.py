@@ -1,11 +1,20 @@
-"""Augmented copies of a data directory: speed perturbation, reverberation, additive noise.
+"""Augmented copies of a data directory: speed, tempo, vocal tract length, pitch and formant
+perturbation, channel filters, reverberation, additive noise, microphones, telephone lines,
+codecs and clipping.
 
 What Kaldi does with ``utils/data/perturb_data_dir_speed.sh`` and
-``steps/data/augment_data_dir.py`` (MUSAN noise, babble and room responses), in one step.
-Each of ``copies`` copies of every utterance draws, from a generator seeded by (seed, copy,
-utterance id) — so the output does not depend on ``num_jobs`` —
+``steps/data/augment_data_dir.py`` (MUSAN noise, babble and room responses), in one step, plus
+speaker-space and channel simulation (:mod:`speechseq.data.signal`). Each of ``copies`` copies
+of every utterance draws, from a generator seeded by (seed, copy, utterance id) — so the output
+does not depend on ``num_jobs`` —
 
 - a speed factor from ``speeds`` (resampling, like ``sox speed``: tempo and pitch together);
+- with probability ``tempo_prob``, a tempo factor from ``tempo`` (WSOLA: pitch kept);
+- with probability ``vtlp_prob``, a vocal tract length perturbation factor from ``vtlp`` (the
+  whole spectrum warped, Jaitly & Hinton 2013);
+- with probability ``pitch_prob``, a pitch shift in semitones from ``pitch_semitones``
+  (formants kept);
+- with probability ``formant_prob``, a formant shift factor from ``formant`` (pitch kept);
 - with probability ``channel_prob``, a first-order channel filter with its coefficient drawn
   from ``tilt`` (> 0 a duller, low-passed microphone or line; < 0 a brighter one), as the
   band-limiting filters of SpeechBrain's and ESPnet's augmentation do;
@@ -13,12 +22,22 @@ utterance id) — so the output does not depend on ``num_jobs`` —
 - with probability ``noise_prob``, one noise kind from ``noise_types`` at an SNR drawn
   uniformly from ``snr_db``: ``white``, ``pink``, ``brown``, ``babble`` (synthetic speech-band
   babble), ``speech`` (the sum of 3-6 other utterances of the directory, as MUSAN babble is
-  built) or ``file`` (a random stretch of a recording from ``noise_dir``).
+  built) or ``file`` (a random stretch of a recording from ``noise_dir``);
+- with probability ``mic_prob``, a microphone of a class from ``mics`` (parametric-EQ shapes
+  of headset, dynamic, laptop, phone, webcam, lavalier and boundary microphones, each drawn
+  with its frequencies and gains jittered);
+- with probability ``clip_prob``, clipping at ``clip_db`` dB below the peak;
+- with probability ``telephone_prob``, a telephone line (300-3400 Hz at 8 kHz);
+- with probability ``codec_prob``, one codec from ``codecs``: ``mulaw`` or ``alaw`` (G.711 at
+  8 kHz) or ``rpe-ltp`` (a GSM-full-rate-like RPE-LTP coder at 8 kHz).
+
+Each of these is drawn only when its probability is above 0, so the copies made without it
+are the same as before it existed.
 
 The output directory holds ``wav/<utt>.wav`` (16-bit PCM at the source rate), ``wav.scp``,
 ``text`` and the other utterance tables, ``utt2spk``/``spk2utt`` with utterance *and* speaker
 ids prefixed ``<prefix><copy>-`` (so every copy's ids sort together, as Kaldi requires),
-``utt2dur``, ``ctm`` with times divided by the speed factor, and ``augment.tsv`` recording what
+``utt2dur``, ``ctm`` with times divided by the speed and tempo factors, and ``augment.tsv`` recording what
 each utterance got. Segments are cut out, so the output has none. Combine it with the source
 (``speechseq data combine``) to train on both.
 """
@@ -57,6 +76,10 @@ from speechseq.parallel import process_map
 from speechseq.progress import progress_bar
 
 NOISE_TYPES = ("white", "pink", "brown", "babble", "speech", "file")
+CODECS = ("mulaw", "alaw", "rpe-ltp")
+# microphone classes of speechseq.data.signal.MIC_CLASSES (named here: that module is slow to
+# import for `speechseq --help`; a test keeps the two the same)
+MICS = ("headset", "dynamic", "laptop", "phone", "webcam", "lavalier", "boundary")
 AUDIO_SUFFIXES = (".wav", ".flac", ".ogg", ".mp3", ".sph")
 # Utterance tables copied with renamed keys; wav.scp, segments, utt2dur, feats and ctm are remade.
 COPIED_TABLES = ("text", "slots")
@@ -66,6 +89,14 @@ COPIED_TABLES = ("text", "slots")
 class AugmentConfig:
     copies: int = 1  # augmented copies of each utterance
     speeds: tuple[float, ...] = (0.9, 1.0, 1.1)  # speed factors, one drawn per copy
+    tempo_prob: float = 0.0  # chance of a tempo change with the pitch kept
+    tempo: tuple[float, float] = (0.85, 1.15)  # tempo factor range (> 1 faster)
+    vtlp_prob: float = 0.0  # chance of vocal tract length perturbation
+    vtlp: tuple[float, float] = (0.85, 1.15)  # VTLP warp factor range (> 1: shorter tract)
+    pitch_prob: float = 0.0  # chance of a pitch shift with the formants kept
+    pitch_semitones: tuple[float, float] = (-3.0, 3.0)  # pitch shift range, semitones
+    formant_prob: float = 0.0  # chance of a formant shift with the pitch kept
+    formant: tuple[float, float] = (0.9, 1.1)  # formant (envelope) warp factor range
     channel_prob: float = 0.0  # chance of a channel filter
     tilt: tuple[float, float] = (-0.6, 0.9)  # channel filter coefficient range (+: duller)
     reverb_prob: float = 0.3  # chance of a synthetic room response
@@ -74,6 +105,13 @@ class AugmentConfig:
     noise_types: tuple[str, ...] = ("white", "pink", "brown", "babble", "speech")
     snr_db: tuple[float, float] = (5.0, 25.0)  # SNR range, dB (speech power over noise power)
     noise_dir: str | None = None  # recordings for noise type 'file'
+    mic_prob: float = 0.0  # chance of a microphone response
+    mics: tuple[str, ...] = MICS  # microphone classes to draw from
+    clip_prob: float = 0.0  # chance of clipping
+    clip_db: tuple[float, float] = (1.0, 10.0)  # clipping level range, dB below the peak
+    telephone_prob: float = 0.0  # chance of a telephone line (300-3400 Hz at 8 kHz)
+    codec_prob: float = 0.0  # chance of a speech codec
+    codecs: tuple[str, ...] = CODECS  # codecs to draw from
     prefix: str = "aug"  # ids become <prefix><copy>-<id>
     seed: int = 0
 
@@ -88,9 +126,34 @@ class AugmentConfig:
             ("--channel-prob", self.channel_prob),
             ("--reverb-prob", self.reverb_prob),
             ("--noise-prob", self.noise_prob),
+            ("--tempo-prob", self.tempo_prob),
+            ("--vtlp-prob", self.vtlp_prob),
+            ("--pitch-prob", self.pitch_prob),
+            ("--formant-prob", self.formant_prob),
+            ("--mic-prob", self.mic_prob),
+            ("--clip-prob", self.clip_prob),
+            ("--telephone-prob", self.telephone_prob),
+            ("--codec-prob", self.codec_prob),
         ):
             if not 0.0 <= p <= 1.0:
                 raise UsageError(f"{name} {p}: give a probability between 0 and 1")
+        for name, (lo, hi), low, high, unit in (
+            ("--tempo", self.tempo, 0.5, 2.0, ""),
+            ("--vtlp", self.vtlp, 0.7, 1.4, ""),
+            ("--pitch-semitones", self.pitch_semitones, -12.0, 12.0, " semitones"),
+            ("--formant", self.formant, 0.7, 1.4, ""),
+            ("--clip-db", self.clip_db, 0.0, 30.0, " dB"),
+        ):
+            if not low <= lo <= hi <= high:
+                raise UsageError(
+                    f"{name} {lo:g}:{hi:g}: give LOW:HIGH{unit} with {low:g} <= LOW <= HIGH <= {high:g}"
+                )
+        for name, chosen, known in (("--mics", self.mics, MICS), ("--codecs", self.codecs, CODECS)):
+            unknown = [c for c in chosen if c not in known]
+            if unknown or not chosen:
+                raise UsageError(
+                    f"{name}: unknown {', '.join(unknown) or '(none given)'} — choose from {', '.join(known)}"
+                )
         if not -0.95 <= self.tilt[0] <= self.tilt[1] <= 0.95:
             raise UsageError(
                 f"--tilt {self.tilt[0]}:{self.tilt[1]}: give LOW:HIGH with -0.95 <= LOW <= HIGH <= 0.95"
@@ -148,21 +211,62 @@ class _Copy:
     utt: str = ""  # new utterance id
     dur_s: float = 0.0
     speed: float = 1.0
+    tempo: float = 1.0
+    vtlp: float = 1.0
+    pitch_semitones: float = 0.0
+    formant: float = 1.0
     tilt: float = 0.0  # 0: no channel filter
     rt60_s: float = 0.0  # 0: no reverberation
     noise: str = ""  # noise kind, "" for none
     snr_db: float = 0.0
+    mic: str = ""  # microphone class, "" for none
+    clip_db: float = 0.0  # 0: no clipping
+    telephone: bool = False
+    codec: str = ""  # "" for none
     error: str = ""
 
     def describe(self) -> str:
         got = [f"speed={self.speed:g}"]
+        if self.tempo != 1.0:
+            got.append(f"tempo={self.tempo:.3f}")
+        if self.vtlp != 1.0:
+            got.append(f"vtlp={self.vtlp:.3f}")
+        if self.pitch_semitones:
+            got.append(f"pitch={self.pitch_semitones:+.2f}st")
+        if self.formant != 1.0:
+            got.append(f"formant={self.formant:.3f}")
         if self.tilt:
             got.append(f"tilt={self.tilt:.2f}")
         if self.rt60_s:
             got.append(f"rt60={self.rt60_s:.2f}")
         if self.noise:
             got.append(f"noise={self.noise}:{self.snr_db:.1f}dB")
+        if self.mic:
+            got.append(f"mic={self.mic}")
+        if self.clip_db:
+            got.append(f"clip={self.clip_db:.1f}dB")
+        if self.telephone:
+            got.append("telephone")
+        if self.codec:
+            got.append(f"codec={self.codec}")
         return " ".join(got)
+
+    def kinds(self) -> list[str]:
+        """The summary's keys this copy counts towards."""
+        got = [
+            self.noise,
+            "reverb" if self.rt60_s else "",
+            "channel" if self.tilt else "",
+            "tempo" if self.tempo != 1.0 else "",
+            "vtlp" if self.vtlp != 1.0 else "",
+            "pitch" if self.pitch_semitones else "",
+            "formant" if self.formant != 1.0 else "",
+            f"mic {self.mic}" if self.mic else "",
+            "clip" if self.clip_db else "",
+            "telephone" if self.telephone else "",
+            self.codec,
+        ]
+        return [k for k in got if k]
 
 
 @dataclass
@@ -206,6 +310,14 @@ def _file_noise(n: int, sr: int, rng: np.random.Generator) -> np.ndarray:
     return np.resize(np.roll(x, -start), n).astype(np.float64)
 
 
+def _draw(rng: np.random.Generator, prob: float, span: tuple[float, float], none: float) -> float:
+    """With chance ``prob`` a value drawn uniformly from ``span``, else ``none``; nothing is
+    drawn from ``rng`` when ``prob`` is 0."""
+    if prob and rng.random() < prob:
+        return float(rng.uniform(*span))
+    return none
+
+
 def _augment(job) -> _Copy:
     """Worker: make and write one augmented copy."""
     # deferred: data.signal imports scipy.signal, too slow (~0.5 s) for `speechseq --help`
@@ -219,8 +331,16 @@ def _augment(job) -> _Copy:
         speed = float(cfg.speeds[int(rng.integers(len(cfg.speeds)))])
         if speed != 1.0:
             x = perturb.speed_resample(x, sr, sr, speed)
+        # each drawn only when asked for, so that outputs made without it stay the same
+        tempo = _draw(rng, cfg.tempo_prob, cfg.tempo, 1.0)
+        x = perturb.change_tempo(x, sr, tempo) if tempo != 1.0 else x
+        vtlp = _draw(rng, cfg.vtlp_prob, cfg.vtlp, 1.0)
+        x = perturb.vtlp(x, sr, vtlp) if vtlp != 1.0 else x
+        semitones = _draw(rng, cfg.pitch_prob, cfg.pitch_semitones, 0.0)
+        x = perturb.pitch_shift(x, sr, semitones) if semitones else x
+        formant = _draw(rng, cfg.formant_prob, cfg.formant, 1.0)
+        x = perturb.formant_shift(x, sr, formant) if formant != 1.0 else x
         tilt, rt60, noise_kind, snr = 0.0, 0.0, "", 0.0
-        # drawn only when asked for, so that outputs made without it stay the same
         if cfg.channel_prob and rng.random() < cfg.channel_prob:
             tilt = float(rng.uniform(*cfg.tilt))
             x = perturb.channel_tilt(x, tilt)
@@ -237,13 +357,54 @@ def _augment(job) -> _Copy:
             else:
                 noise = perturb.make_noise(noise_kind, len(x), sr, rng)
             x = perturb.add_noise_signal(x, noise, snr, sr)
+        mic, telephone, codec = "", False, ""
+        if cfg.mic_prob and rng.random() < cfg.mic_prob:
+            mic = str(cfg.mics[int(rng.integers(len(cfg.mics)))])
+            x = perturb.mic_response(x, sr, perturb.draw_mic(mic, rng))
+        clip_db = _draw(rng, cfg.clip_prob, cfg.clip_db, 0.0)
+        x = perturb.hard_clip(x, clip_db) if clip_db else x
+        if cfg.telephone_prob and rng.random() < cfg.telephone_prob:
+            telephone = True
+            x = perturb.telephone_band(x, sr)
+        if cfg.codec_prob and rng.random() < cfg.codec_prob:
+            codec = str(cfg.codecs[int(rng.integers(len(cfg.codecs)))])
+            x = _code(x, sr, codec)
         peak = float(np.max(np.abs(x))) if len(x) else 0.0
         if peak > 0.99:  # rescale rather than clip
             x = x * (0.99 / peak)
         write_wav(wav_path, x, sr)
     except SpeechseqError as e:
         return _Copy(error=str(e))
-    return _Copy(f"{cfg.prefix}{k}-{it.utt}", len(x) / sr, speed, tilt, rt60, noise_kind, snr)
+    return _Copy(
+        f"{cfg.prefix}{k}-{it.utt}",
+        len(x) / sr,
+        speed,
+        tempo,
+        vtlp,
+        semitones,
+        formant,
+        tilt,
+        rt60,
+        noise_kind,
+        snr,
+        mic,
+        clip_db,
+        telephone,
+        codec,
+    )
+
+
+def _code(x: np.ndarray, sr: int, codec: str) -> np.ndarray:
+    """Round trip through ``codec`` (see :data:`CODECS`) at 8 kHz, back at ``sr``."""
+    # deferred: data.signal imports scipy.signal, too slow for `speechseq --help`
+    from speechseq.data import signal as perturb
+
+    if codec == "rpe-ltp":
+        return perturb.rpe_ltp_codec(x, sr)
+    peak = float(np.max(np.abs(x))) if len(x) else 0.0
+    if peak > 0.99:  # into the coder's range, as the output is rescaled rather than clipped
+        x = x * (0.99 / peak)
+    return perturb.at_8k(x, sr, lambda y: perturb.g711(y, "mu" if codec == "mulaw" else "a"))
 
 
 def _list_noise_files(noise_dir: str) -> list[str]:
@@ -330,7 +491,7 @@ def augment_data_dir(
                 tmp / name, {u: table[old] for u, (_, old, _) in made.items() if old in table}
             )
         if ctm is not None:
-            speed_of = {(k, old): c.speed for k, old, c in made.values()}
+            speed_of = {(k, old): c.speed * c.tempo for k, old, c in made.values()}
             entries = [
                 CtmEntry(rename(k, e.utt), e.channel, e.start_s / s, e.dur_s / s, e.word)
                 for k in range(1, cfg.copies + 1)
@@ -344,7 +505,6 @@ def augment_data_dir(
                 f.write(f"{u}\t{made[u][1]}\t{made[u][2].describe()}\n")
     summary = AugmentSummary(len(made), sum(c.dur_s for _, _, c in made.values()) / 3600)
     for _, _, c in made.values():
-        for key in (c.noise, "reverb" if c.rt60_s else "", "channel" if c.tilt else ""):
-            if key:
-                summary.counts[key] = summary.counts.get(key, 0) + 1
+        for key in c.kinds():
+            summary.counts[key] = summary.counts.get(key, 0) + 1
     return summary

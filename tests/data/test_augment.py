@@ -8,9 +8,9 @@ import soundfile as sf
 from typer.testing import CliRunner
 
 from speechseq.cli.main import app
-from speechseq.data.augment import AugmentConfig, augment_data_dir, parse_range
+from speechseq.data.augment import MICS, AugmentConfig, augment_data_dir, parse_range
 from speechseq.data.kaldi_dir import read_ctm, read_table
-from speechseq.data.signal import speech_power
+from speechseq.data.signal import MIC_CLASSES, speech_power
 from speechseq.data.validate import validate_data_dir
 from speechseq.errors import SpeechseqError, UsageError
 from tests.data.helpers import tone, write_audio
@@ -149,3 +149,120 @@ def test_cli(src, tmp_path):
     assert "6 utterances" in r.output
     r = CliRunner().invoke(app, ["data", "augment", str(src), str(tmp_path / "x"), "--rt60", "2:1"])
     assert r.exit_code == 2 and "--rt60" in r.output
+
+
+# --- speaker space and channel simulation ------------------------------------------------------
+
+NOTHING_ELSE = dict(speeds=(1.0,), reverb_prob=0.0, noise_prob=0.0)
+
+
+def test_speaker_space_draws_are_recorded_move_the_tone_and_scale_the_ctm(src, tmp_path):
+    out = tmp_path / "aug"
+    cfg = AugmentConfig(
+        **NOTHING_ELSE,
+        tempo_prob=1.0,
+        tempo=(1.25, 1.25),
+        vtlp_prob=1.0,
+        vtlp=(1.1, 1.1),
+        pitch_prob=1.0,
+        pitch_semitones=(2.0, 2.0),
+        formant_prob=1.0,
+        formant=(0.95, 0.95),
+    )
+    s = augment_data_dir(src, out, cfg, **QUIET)
+    assert s.counts == {"tempo": 6, "vtlp": 6, "pitch": 6, "formant": 6}
+    tsv = (out / "augment.tsv").read_text().splitlines()
+    assert tsv[1] == "aug1-s0-0\ts0-0\tspeed=1 tempo=1.250 vtlp=1.100 pitch=+2.00st formant=0.950"
+    assert validate_data_dir(out) == []
+    y, sr = _audio(out, "aug1-s1-2")  # a 550 Hz tone
+    assert len(y) == round(0.5 * sr / 1.25)
+    assert float(read_table(out / "utt2dur")["aug1-s1-2"]) == pytest.approx(0.4, abs=1e-3)
+    spec = np.abs(np.fft.rfft(y[1000:-1000] * np.hanning(len(y) - 2000), 16 * sr))
+    assert np.argmax(spec) / 16 == pytest.approx(550 * 1.1 * 2 ** (2 / 12), rel=0.004)
+    e = [e for e in read_ctm(out / "ctm") if e.utt == "aug1-s1-2"][0]
+    assert (e.start_s, e.dur_s) == pytest.approx((0.08, 0.16), abs=1e-3)
+
+
+def test_channel_draws_are_recorded(src, tmp_path):
+    out = tmp_path / "aug"
+    cfg = AugmentConfig(
+        **NOTHING_ELSE,
+        mic_prob=1.0,
+        mics=("webcam",),
+        clip_prob=1.0,
+        clip_db=(6.0, 6.0),
+        telephone_prob=1.0,
+        codec_prob=1.0,
+        codecs=("mulaw",),
+    )
+    s = augment_data_dir(src, out, cfg, **QUIET)
+    assert s.counts == {"mic webcam": 6, "clip": 6, "telephone": 6, "mulaw": 6}
+    for line in (out / "augment.tsv").read_text().splitlines()[1:]:
+        assert line.endswith("\tspeed=1 mic=webcam clip=6.0dB telephone codec=mulaw")
+    assert validate_data_dir(out) == []
+    y, sr = _audio(out, "aug1-s0-0")  # a 300 Hz tone: at the telephone band's lower edge
+    assert len(y) == sr // 2 and 0.05 < np.max(np.abs(y)) <= 0.99
+
+
+@pytest.mark.parametrize("codec", ["alaw", "rpe-ltp"])
+def test_each_codec_runs_and_is_recorded(src, tmp_path, codec):
+    out = tmp_path / "aug"
+    cfg = AugmentConfig(**NOTHING_ELSE, codec_prob=1.0, codecs=(codec,))
+    augment_data_dir(src, out, cfg, **QUIET)
+    assert f"codec={codec}" in (out / "augment.tsv").read_text()
+    clean, _ = _audio(src, "s1-1")
+    coded, _ = _audio(out, "aug1-s1-1")
+    assert len(coded) == len(clean) and not np.allclose(coded, clean, atol=1e-3)
+
+
+def test_nothing_new_is_drawn_unless_asked(src, tmp_path):
+    augment_data_dir(src, tmp_path / "a", AugmentConfig(seed=2, channel_prob=0.5), **QUIET)
+    tsv = (tmp_path / "a" / "augment.tsv").read_text()
+    for key in ("tempo=", "vtlp=", "pitch=", "formant=", "mic=", "clip=", "telephone", "codec="):
+        assert key not in tsv
+
+
+def test_mic_classes_are_those_of_the_signal_module():
+    assert MICS == tuple(MIC_CLASSES)
+
+
+@pytest.mark.parametrize(
+    "args, option",
+    [
+        (["--vtlp", "1.2:0.9"], "--vtlp"),
+        (["--vtlp", "0.5:1.1"], "--vtlp"),
+        (["--pitch-semitones", "-20:3"], "--pitch-semitones"),
+        (["--tempo", "0:1"], "--tempo"),
+        (["--formant", "1.1:1.0"], "--formant"),
+        (["--clip-db", "-3:6"], "--clip-db"),
+        (["--pitch-prob", "1.5"], "--pitch-prob"),
+        (["--codecs", "gsm0610"], "--codecs"),
+        (["--mics", "shotgun"], "--mics"),
+        (["--tempo", "fast"], "--tempo"),
+    ],
+)
+def test_cli_bad_new_options_are_usage_errors_naming_the_option(src, tmp_path, args, option):
+    r = CliRunner().invoke(app, ["data", "augment", str(src), str(tmp_path / "x"), *args])
+    assert r.exit_code == 2, r.output
+    assert option in r.output
+    assert not (tmp_path / "x").exists()
+
+
+def test_cli_records_the_new_draws(src, tmp_path):
+    r = CliRunner().invoke(
+        app,
+        ["data", "augment", str(src), str(tmp_path / "aug"), "--speeds", "1.0", "--noise-prob",
+         "0", "--reverb-prob", "0", "--vtlp-prob", "1", "--vtlp", "0.9:1.1", "--pitch-prob", "1",
+         "--tempo-prob", "1", "--tempo", "0.9", "--telephone-prob", "1", "--codec-prob", "1",
+         "--codecs", "alaw", "--mic-prob", "1", "--clip-prob", "1"],
+    )  # fmt: skip
+    assert r.exit_code == 0, r.output
+    assert "pitch 6" in r.output and "telephone 6" in r.output and "alaw 6" in r.output
+    rows = (tmp_path / "aug" / "augment.tsv").read_text().splitlines()[1:]
+    assert len(rows) == 6
+    for row in rows:
+        got = dict(kv.split("=") for kv in row.split("\t")[2].split() if "=" in kv)
+        assert 0.9 <= float(got["vtlp"]) <= 1.1 and got["tempo"] == "0.900"
+        assert -3 <= float(got["pitch"].rstrip("st")) <= 3
+        assert got["codec"] == "alaw" and got["mic"] in MICS
+        assert 1.0 <= float(got["clip"].rstrip("dB")) <= 10.0
