@@ -4,7 +4,10 @@ from __future__ import annotations
 
 import pytest
 
+from speechseq.hybrid import graph as G
 from speechseq.hybrid.lang import Lang, LangOptions, prepare_lang
+from speechseq.hybrid.topo import TransitionModel
+from speechseq.lm.ngram import train_ngram
 from speechseq.text.lexicon import Lexicon
 from tests.hybrid.helpers import LEX, TINY_HYBRID, ok
 
@@ -42,3 +45,10 @@ def hybrid(digits_corpus, tmp_path_factory):
         ]
     )
     return root
+
+
+@pytest.fixture(scope="module")
+def hclg(lang):
+    """A bigram that prefers "two one" strongly, so the LM weight changes the best path."""
+    lm = train_ngram([["two", "one"]] * 30 + [["three"], ["one", "three", "two"]], order=2)
+    return G.make_hclg(lang, G.g_from_arpa(lm, lang, "lm.arpa"), TransitionModel(lang.topo))

@@ -12,17 +12,7 @@ import numpy as np
 import pytest
 
 from speechseq.decode.graph import lattice, viterbi
-from speechseq.hybrid import graph as G
-from speechseq.hybrid.topo import TransitionModel
-from speechseq.lm.ngram import train_ngram
 from tests.hybrid.helpers import ok, one_error
-
-
-@pytest.fixture(scope="module")
-def hclg(lang):
-    """A bigram that prefers "two one" strongly, so the LM weight changes the best path."""
-    lm = train_ngram([["two", "one"]] * 30 + [["three"], ["one", "three", "two"]], order=2)
-    return G.make_hclg(lang, G.g_from_arpa(lm, lang, "lm.arpa"), TransitionModel(lang.topo))
 
 
 def noisy(lang, seed: int) -> np.ndarray:
