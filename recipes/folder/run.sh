@@ -13,8 +13,18 @@
 # feature files for it; dev/test are still stored for decoding).
 #   0 data dirs (speechseq data from-folder; held-out speakers)   1 validate, fbank features
 #   2 train character CTC   3 decode dev and test (greedy, beam + character lexicon)
-# Expected for a full corpus (estimates, scaled from measurements in recipes/folder/RESULTS):
-#   ESTIMATES
+# Expected per 100 hours of audio (scaled from measurements on the 2-core development machine,
+# no GPU; the recipe has run only on its test tree, recipes/folder/RESULTS):
+#   disk: your audio plus features: 11.4 GB per 100 h as float32 (113.9 MB/h, 80-dim fbank),
+#         3.0 GB with --feats compressed (29.8 MB/h), none for the training set with --feats
+#         on-the-fly (benchmarks/feature_storage.py, 2026-12-04); exp/ under 1 GB (6.0 M parameters).
+#   time: features 3-7 s of compute per hour of audio per job. Training conf/ctc.yaml on a CPU
+#         runs at a few seconds of audio per second (the similar 9.4 M-parameter LibriSpeech
+#         config: 3.0 s audio/s on 2 threads), i.e. weeks for 100 h x 30 epochs; on a GPU not
+#         measured here: time = 30 x 360,000 s / what `python benchmarks/train_ctc.py --config
+#         conf/ctc.yaml --device cuda` prints (s audio/s).
+#   memory: training peaks at about 2 GB (max_frames 20000 bounds it; the LibriSpeech config
+#         measured 2.1 GB on CPU); --feats on-the-fly adds the -j loader worker processes.
 set -euo pipefail
 cd "$(dirname "$0")"
 . ./path.sh
