@@ -11,12 +11,14 @@ import shutil
 import sys
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from speechseq.core.config import from_dict, read_yaml, sections_of, to_dict, write_yaml
 from speechseq.errors import SpeechseqError, UsageError
-from speechseq.features.config import FeatureConfig, save_feature_config
 from speechseq.fileio import atomic_write
+
+if TYPE_CHECKING:
+    from speechseq.features.config import FeatureConfig
 
 T = TypeVar("T")
 
@@ -54,6 +56,9 @@ def copy_feature_config(data_dir: Path, exp: Path, computed: FeatureConfig | Non
     same way: ``computed`` (features computed on the fly with them), else the data dir's
     conf/feats.yaml."""
     if computed is not None:
+        # deferred: speechseq.features imports torch, and this module stays free of it
+        from speechseq.features.config import save_feature_config
+
         save_feature_config(exp / "feats.yaml", computed)
         return
     src = Path(data_dir) / "conf" / "feats.yaml"

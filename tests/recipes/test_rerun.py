@@ -27,7 +27,7 @@ def _train_line(proc) -> str:
 def test_a_second_run_with_more_utterances_redoes_the_corpus_and_prints_its_size(tmp_path):
     recipe = copy_recipe(tmp_path, "synth_digits")
     env = recipe_env(tmp_path)
-    args = ["--num-speakers", "6", "--stop-stage", "1"]
+    args = ["--num-speakers", "6", "--stop-stage", "0"]
     first = run_recipe(recipe, "--num-utts", "30", *args, env=env)
     assert first.returncode == 0, first.stdout + first.stderr
     assert _train_line(first).startswith("data/train: 10 utterances")
@@ -38,7 +38,6 @@ def test_a_second_run_with_more_utterances_redoes_the_corpus_and_prints_its_size
     second = run_recipe(recipe, "--num-utts", "40", *args, env=env)
     assert second.returncode == 0, second.stdout + second.stderr
     assert "settings changed since data/.done.0 was written: num_utts 30 -> 40" in second.stdout
-    assert "== stage 1: validate the data dirs ==" in second.stdout  # the stage after it too
     assert _train_line(second).startswith("data/train: 20 utterances")
     assert len((recipe / "data" / "train" / "text").read_text().splitlines()) == 20
 
