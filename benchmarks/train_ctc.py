@@ -1,15 +1,19 @@
 """Training throughput: speechseq's Trainer against a plain PyTorch loop, same model, same batches.
 
     python benchmarks/train_ctc.py [--data data/train] [--epochs 2] [--device cpu] [--threads 2]
+        [--config recipes/librispeech/conf/ctc_bpe.yaml --frames 800:1600]
 
-Without ``--data`` it uses random 80-dim features (2-6 s utterances) with random character
-targets. Prints seconds of audio per second of training for both, side by side, and the
-trainer's overhead in percent. Measure on a quiet machine; figures are per run, not a test.
+Without ``--data`` it uses random 80-dim features (``--frames`` 10 ms frames per utterance,
+default 2-6 s) with random character targets. ``--config``: the encoder and batch size of a
+recipe's training config (default: a 3x128 BLSTM, 12000 frames per batch). Prints seconds of
+audio per second of training for both, side by side, the trainer's overhead in percent and
+the process's peak memory. Measure on a quiet machine; figures are per run, not a test.
 """
 
 from __future__ import annotations
 
 import argparse
+import resource
 import sys
 import tempfile
 import time
@@ -34,11 +38,11 @@ class CountUnits:
         return self.n
 
 
-def synthetic(n_utts: int, dim: int = 80, vocab: int = 30, seed: int = 0):
+def synthetic(n_utts: int, dim: int = 80, vocab: int = 30, seed: int = 0, frames=(200, 600)):
     rng = np.random.default_rng(seed)
     feats, targets = {}, {}
     for i in range(n_utts):
-        t = int(rng.integers(200, 600))
+        t = int(rng.integers(*frames))
         feats[f"u{i:04d}"] = rng.standard_normal((t, dim)).astype(np.float32)
         targets[f"u{i:04d}"] = rng.integers(1, vocab, size=t // 12).tolist()
     return ArrayReader(feats), targets, vocab
@@ -83,13 +87,26 @@ def main() -> None:
     ap.add_argument("--device", default="cpu")
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--hidden", type=int, default=128)
+    ap.add_argument("--config", help="a recipe's training config: its encoder and max_frames")
+    ap.add_argument(
+        "--frames", default="200:600", help="synthetic utterance lengths LO:HI (frames)"
+    )
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
-    reader, targets, vocab = from_data(args.data) if args.data else synthetic(args.utts)
+    lo, hi = (int(x) for x in args.frames.split(":"))
+    reader, targets, vocab = (
+        from_data(args.data) if args.data else synthetic(args.utts, frames=(lo, hi))
+    )
     enc = EncoderConfig(subsample="stack3", hidden=args.hidden, layers=3, dropout=0.1)
+    max_frames = 12000
+    if args.config:
+        from speechseq.core.experiment import resolve_config
+
+        recipe = resolve_config(CTCConfig, args.config)
+        enc, max_frames = recipe.encoder, recipe.train.max_frames
     tcfg = TrainConfig(
         max_epochs=args.epochs,
-        max_frames=12000,
+        max_frames=max_frames,
         device=args.device,
         checkpoint_every=0,
         warmup_steps=10,
@@ -119,9 +136,11 @@ def main() -> None:
         t_trainer = time.perf_counter() - t0
     audio_tr = audio_plain  # same batches
     loop_s = sum(r["epoch_time_s"] for r in state.history)
+    params = sum(p.numel() for p in model.parameters())
     print(
         f"device {device}, threads {args.threads}, {len(reader)} utterances, {args.epochs} epochs, "
-        f"{audio_plain / args.epochs / 3600:.3f} h audio per epoch"
+        f"{audio_plain / args.epochs / 3600:.3f} h audio per epoch; {params / 1e6:.2f} M parameters, "
+        f"{max_frames} frames per batch"
     )
     print(f"{'implementation':<34}{'s audio / s':>14}{'wall s':>10}")
     print(f"{'plain PyTorch loop':<34}{audio_plain / t_plain:>14.1f}{t_plain:>10.1f}")
@@ -130,6 +149,8 @@ def main() -> None:
     print(
         f"trainer overhead: {100 * (t_trainer / t_plain - 1):+.1f}% (whole fit, incl. checkpoints, final.pt, curves.png)"
     )
+    peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    print(f"peak memory (max RSS of this process): {peak_mb:.0f} MB")
 
 
 if __name__ == "__main__":

@@ -5,6 +5,21 @@
 # SPK-CHAP-NNNN.flac with SPK-CHAP.trans.txt), or the folder above it.
 #   0 data dirs (speechseq data librispeech)   1 fbank features (run_parts: local or Slurm)
 #   2 train BPE CTC   3 word 3-gram LM on the training transcripts   4 decode dev-clean, test-clean
+# Expected for the full default run (train-clean-100 100.6 h + dev-clean 5.4 h + test-clean 5.4 h),
+# scaled from what was measured on the 2-core development machine (no GPU; never run on LibriSpeech):
+#   disk: the corpus's flac (6.3 + 0.3 + 0.3 GB as openslr.org/12 ships it) plus features:
+#         111 h x 113.9 MB/h = 12.7 GB as float32, 3.3 GB with --compress (29.8 MB/h), 1.2 GB with
+#         the training set on the fly (dev and test stored); exp/ under 1 GB (9.43 M parameters,
+#         about 115 MB per checkpoint with the optimiser state, 3 step + the best/last epoch kept).
+#         MB/h: benchmarks/feature_storage.py (80-dim fbank, 2026-12-04).
+#   time: features 3-7 s of compute per hour of audio per job (wav; flac decoding adds about
+#         1 s/h): minutes. Training conf/ctc_bpe.yaml on a CPU is impractical: one 20000-frame batch
+#         took 65 s on 2 threads (3.0 s of audio per second; 30 epochs of 100.6 h would take about
+#         40 days). On a GPU it is not measured here: time = 30 x 362,000 s of audio / the
+#         throughput `python benchmarks/train_ctc.py --config conf/ctc_bpe.yaml --device cuda
+#         --frames 1000:1600` prints (s audio/s); with SPEECHSEQ_NGPU=N about N times faster.
+#   memory: training peaks at about 2.1 GB (CPU, fp32, one 15 x 13 s batch; max_frames 20000
+#         bounds it whatever the corpus size); features, LM and decoding stay under 1 GB per job.
 set -euo pipefail
 cd "$(dirname "$0")"
 . ./path.sh

@@ -19,6 +19,7 @@ from speechseq.core.task import Exportable, Task
 from speechseq.core.trainer import TrainConfig
 from speechseq.decode.ctc import CTCDecodeOptions, CTCDecoder, greedy
 from speechseq.errors import SpeechseqError
+from speechseq.features.config import FeatureSource
 from speechseq.features.reader import CMVN_MODES
 from speechseq.metrics.wer import error_stats
 from speechseq.ranges import FREE, check_fields, integer, one_of, setting
@@ -55,6 +56,7 @@ class CTCConfig:
     encoder: EncoderConfig = field(default_factory=EncoderConfig)  # the shared encoder
     train: TrainConfig = field(default_factory=TrainConfig)  # the shared trainer
     ctc: CTCOptions = field(default_factory=CTCOptions)  # CTC-specific choices
+    features: FeatureSource = field(default_factory=FeatureSource)  # stored or on the fly
 
 
 class CTCModel(nn.Module):

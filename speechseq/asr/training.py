@@ -70,7 +70,9 @@ def train_ctc(
 
 def _train_ctc(train_dir, dev_dir, exp: Path, cfg: CTCConfig, resume, argv, quiet) -> TrainState:
     train, dev = DataDir(train_dir), DataDir(dev_dir)
-    tr_reader, dv_reader, global_stats = train_dev_readers(train.path, dev.path, cfg.ctc.cmvn)
+    tr_reader, dv_reader, global_stats = train_dev_readers(
+        train.path, dev.path, cfg.ctc.cmvn, cfg.features, cfg.train.num_workers or 1
+    )
     tr_utts, dv_utts = list(tr_reader.utt_ids), list(dv_reader.utt_ids)
     tr_text = train.texts_for(tr_utts, "CTC training")
     dv_text = dev.texts_for(dv_utts, "CTC training")
@@ -112,7 +114,7 @@ def _train_ctc(train_dir, dev_dir, exp: Path, cfg: CTCConfig, resume, argv, quie
         },
         argv,
     )
-    copy_feature_config(train.path, exp)
+    copy_feature_config(train.path, exp, cfg.features.settings if cfg.features.on_the_fly else None)
     if global_stats is not None:
         save_global_stats(exp, global_stats)
     o = cfg.ctc

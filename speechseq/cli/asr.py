@@ -10,6 +10,7 @@ import typer
 from speechseq.cli.common import (
     CHANNEL,
     DEVICE,
+    ON_THE_FLY,
     TrainingOptions,
     beam_option,
     commands,
@@ -52,6 +53,7 @@ def train_ctc_cmd(
         "--spec-augment/--no-spec-augment",
         help="SpecAugment masks on training batches [config: ctc.spec_augment, default on].",
     ),
+    on_the_fly: bool | None = ON_THE_FLY,
     *,
     training: TrainingOptions,
 ) -> None:
@@ -75,6 +77,7 @@ def train_ctc_cmd(
                 "drop_unfit": drop_unfit,
                 "spec_augment": spec_augment,
             },
+            "features": {"on_the_fly": on_the_fly},
         },
     )
     state = train_ctc(train, dev, out, cfg, resume=training.resume, overwrite=training.overwrite)

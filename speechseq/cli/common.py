@@ -68,6 +68,14 @@ CHANNEL = typer.Option(
     help="Which channel of multi-channel audio to read: N (0 = the first) or mix (the average "
     "of the channels). A data dir's reco2file_and_channel chooses for the recordings it lists.",
 )
+# train-ctc and train-st: the config's features.on_the_fly
+ON_THE_FLY = typer.Option(
+    None,
+    "--on-the-fly-features/--stored-features",
+    help="Compute the features from wav.scp in the data-loader workers (-j of them) with the "
+    "settings of the config's features.settings (compute-feats' keys; default fbank 80) instead "
+    "of reading feats.scp: no feature files on disk [config: features.on_the_fly, default off].",
+)
 
 
 def out_option(help: str, *, required: bool = True) -> Any:

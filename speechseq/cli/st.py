@@ -14,6 +14,7 @@ import typer
 from speechseq.cli.common import (
     CHANNEL,
     DEVICE,
+    ON_THE_FLY,
     TrainingOptions,
     beam_option,
     commands,
@@ -35,8 +36,8 @@ TARGET = target_option(
 UNITS = units_option("Target tokens: char | bpe [config: st.units, default bpe].")
 
 
-def _st_sections(training: TrainingOptions, **st) -> dict:
-    return {"train": training.overrides, "st": st}
+def _st_sections(training: TrainingOptions, features: dict | None = None, **st) -> dict:
+    return {"train": training.overrides, "st": st, "features": features or {}}
 
 
 @training_command(app, "train-st", max_epochs=40, max_frames=20000)
@@ -57,6 +58,7 @@ def train_st_cmd(
         "--sampling-prob",
         help="Scheduled sampling: final probability of feeding the model's own token [config: st.sampling_prob, default 0].",
     ),
+    on_the_fly: bool | None = ON_THE_FLY,
     *,
     training: TrainingOptions,
 ) -> None:
@@ -74,7 +76,12 @@ def train_st_cmd(
         STConfig,
         training.config,
         _st_sections(
-            training, target=target, units=units, ctc_weight=ctc_weight, sampling_prob=sampling_prob
+            training,
+            {"on_the_fly": on_the_fly},
+            target=target,
+            units=units,
+            ctc_weight=ctc_weight,
+            sampling_prob=sampling_prob,
         ),
     )
     state = train_st(train, dev, out, cfg, resume=training.resume, overwrite=training.overwrite)

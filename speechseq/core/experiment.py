@@ -11,11 +11,14 @@ import shutil
 import sys
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from speechseq.core.config import from_dict, read_yaml, sections_of, to_dict, write_yaml
 from speechseq.errors import SpeechseqError, UsageError
 from speechseq.fileio import atomic_write
+
+if TYPE_CHECKING:
+    from speechseq.features.config import FeatureConfig
 
 T = TypeVar("T")
 
@@ -48,8 +51,16 @@ def write_header(exp: Path, cfg, extra: dict[str, Any], argv: list[str] | None =
         f.write(f"cd {shlex.quote(os.getcwd())}\n{shlex.join(argv)}\n")
 
 
-def copy_feature_config(data_dir: Path, exp: Path) -> None:
-    """Keep the data's feature settings beside the model so raw audio can be featurised the same way."""
+def copy_feature_config(data_dir: Path, exp: Path, computed: FeatureConfig | None = None) -> None:
+    """Keep the data's feature settings beside the model so raw audio can be featurised the
+    same way: ``computed`` (features computed on the fly with them), else the data dir's
+    conf/feats.yaml."""
+    if computed is not None:
+        # deferred: speechseq.features imports torch, and this module stays free of it
+        from speechseq.features.config import save_feature_config
+
+        save_feature_config(exp / "feats.yaml", computed)
+        return
     src = Path(data_dir) / "conf" / "feats.yaml"
     if src.is_file():
         shutil.copyfile(src, exp / "feats.yaml")

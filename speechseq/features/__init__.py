@@ -3,9 +3,10 @@
 Library calls:
 
 - ``compute_features(x [num_samples], cfg) -> [T, C]``: features of one utterance.
-- ``compute_feats(data_dir, cfg, num_jobs, skip_bad, progress)``: a whole data dir to
+- ``compute_feats(data_dir, cfg, num_jobs, skip_bad, progress, compress)``: a whole data dir to
   ``feats.scp``, ``utt2num_frames``, ``cmvn.ark`` and ``conf/feats.yaml``.
-- ``FeatureReader(data_dir, cmvn="speaker", deltas=0)``: ``reader[utt] -> [T, dim]``.
+- ``FeatureReader(data_dir, cmvn="speaker", deltas=0, compute=None)``: ``reader[utt] -> [T, dim]``,
+  from feats.scp, or (``compute=FeatureConfig``) computed from the audio on the fly.
 - ``load_feature_config(data_dir)`` / ``feature_config_from_yaml(path)``.
 - ``apply_cmvn``, ``add_deltas``, ``spec_augment`` (in ``speechseq.features.augment``).
 """

@@ -104,6 +104,17 @@ class FeatureConfig:
         return self.num_mel_bins + (1 if self.use_energy else 0)
 
 
+@dataclass(frozen=True)
+class FeatureSource:
+    """Where a training command's features come from (the ``features:`` config section)."""
+
+    # True: computed from wav.scp per utterance in the data-loader workers (no feats.scp, no
+    # disk); False: the data dirs' stored features (speechseq compute-feats)
+    on_the_fly: bool = False
+    # with on_the_fly: the settings (the keys of a data dir's conf/feats.yaml); not used otherwise
+    settings: FeatureConfig = dataclasses.field(default_factory=FeatureConfig)
+
+
 def feature_config_text(cfg: FeatureConfig) -> str:
     """``cfg`` as the YAML text of a feats.yaml (fully resolved)."""
     import yaml

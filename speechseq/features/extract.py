@@ -23,6 +23,7 @@ killed one left, and a successful run removes the previous generation.
 from __future__ import annotations
 
 import contextlib
+import io
 import os
 import sys
 import time
@@ -35,16 +36,18 @@ import kaldiio.matio
 import numpy as np
 import torch
 
-from speechseq.data.audio import MIX, AudioSpec, Channel, read_spec
+from speechseq.data.audio import MIX, AudioSpec, Channel, audio_header, read_spec
 from speechseq.data.kaldi_dir import DataDir, c_sorted
 from speechseq.errors import SpeechseqError
 from speechseq.features.cmvn import GLOBAL_KEY, cmvn_stats
 from speechseq.features.config import CONFIG_NAME, FeatureConfig, feature_config_text
 from speechseq.features.files import feature_files, referenced_arks
-from speechseq.features.kaldi import compute_features, dither_seed
+from speechseq.features.kaldi import compute_features, dither_seed, num_frames
 from speechseq.fileio import WriteFailed
 from speechseq.parallel import process_map
 from speechseq.progress import progress_bar
+
+KALDI_AUTO_COMPRESSION = 1  # kaldiio / Kaldi kAutomaticMethod (copy-feats --compress=true)
 
 
 @dataclass
@@ -64,7 +67,7 @@ class FeatsSummary:
 
 
 @dataclass(frozen=True)
-class _Item:
+class AudioItem:
     utt: str
     audio: AudioSpec  # wav.scp entry, span and channel
 
@@ -78,18 +81,41 @@ def _init_worker(cfg: FeatureConfig) -> None:
     _worker_cfg = cfg
 
 
-def _featurise(item: _Item) -> tuple[str, np.ndarray | None, str | None, float]:
+def audio_features(utt: str, audio: AudioSpec, cfg: FeatureConfig) -> tuple[np.ndarray, float]:
+    """``(feats [T, C], audio seconds)`` of one utterance, exactly as compute-feats stores them
+    (resampled to ``cfg.sample_rate``, dither seeded from ``(cfg.seed, utt)``). Training on the
+    fly calls this in the data-loader workers."""
+    x = read_spec(audio, target_sr=cfg.sample_rate, what=utt)
+    feats = compute_features(x, cfg, seed=dither_seed(cfg.seed, utt), what=utt)
+    return feats, len(x) / cfg.sample_rate
+
+
+def expected_samples(utt: str, audio: AudioSpec, sample_rate: int) -> int:
+    """Samples ``read_spec(audio, target_sr=sample_rate)`` gives, from the audio's header alone
+    (a pipe is run): the span's samples at the file's rate, resampled as soxr does (the exact
+    ratio, rounded half up)."""
+    sr, total, _ = audio_header(audio.entry, utt)
+    start = int(round(audio.start_s * sr))
+    stop = min(int(round(audio.end_s * sr)), total) if audio.end_s is not None else total
+    n = max(0, stop - start)
+    return n if sr == sample_rate else (2 * n * sample_rate + sr) // (2 * sr)
+
+
+def expected_frames(utt: str, audio: AudioSpec, cfg: FeatureConfig) -> int:
+    """Frames :func:`audio_features` will give for ``utt``, from the audio's header alone."""
+    return num_frames(expected_samples(utt, audio, cfg.sample_rate), cfg)
+
+
+def _featurise(item: AudioItem) -> tuple[str, np.ndarray | None, str | None, float]:
     """``(utt, feats [T, C] or None, error message or None, audio seconds)`` for one utterance."""
-    cfg = _worker_cfg
     try:
-        x = read_spec(item.audio, target_sr=cfg.sample_rate, what=item.utt)
-        feats = compute_features(x, cfg, seed=dither_seed(cfg.seed, item.utt), what=item.utt)
+        feats, seconds = audio_features(item.utt, item.audio, _worker_cfg)
     except SpeechseqError as e:
         return item.utt, None, str(e), 0.0
-    return item.utt, feats, None, len(x) / cfg.sample_rate
+    return item.utt, feats, None, seconds
 
 
-def _items(data: DataDir, channel: Channel = MIX) -> list[_Item]:
+def audio_items(data: DataDir, channel: Channel = MIX) -> list[AudioItem]:
     """One work item per utterance of utt2spk (C order), checked against wav.scp/segments;
     ``channel`` for recordings reco2file_and_channel does not list."""
     utt2spk = data.utt2spk
@@ -116,7 +142,7 @@ def _items(data: DataDir, channel: Channel = MIX) -> list[_Item]:
                 f"{data.file('wav.scp')}: utterance '{utt}' of utt2spk has no audio — add it to wav.scp, or run "
                 f"`speechseq data fix {data.path}` to drop it"
             )
-        items.append(_Item(utt, data.audio_spec(utt, channel)))
+        items.append(AudioItem(utt, data.audio_spec(utt, channel)))
     if not items:
         raise SpeechseqError(
             f"{data.file('utt2spk')}: no utterances — nothing to compute features for"
@@ -124,8 +150,29 @@ def _items(data: DataDir, channel: Channel = MIX) -> list[_Item]:
     return items
 
 
+def audio_cmvn_stats(
+    items: list[AudioItem], utt2spk: dict[str, str], cfg: FeatureConfig, num_jobs: int = 1
+) -> dict[str, np.ndarray]:
+    """CMVN statistics ``[2, C + 1]`` per speaker and under GLOBAL_KEY of the features of
+    ``items`` computed from their audio, as compute-feats writes them to cmvn.ark: the one
+    pass over the audio that speaker or global CMVN needs when features are computed on the
+    fly. An utterance that cannot be featurised is an error naming it."""
+    stats: dict[str, np.ndarray] = {}
+    num_jobs = max(1, min(int(num_jobs), len(items)))
+    with _results(items, cfg, num_jobs) as results:
+        for utt, feats, error, _ in results:
+            if error is not None:
+                raise SpeechseqError(error)
+            spk = utt2spk[utt]
+            s = cmvn_stats(feats)
+            stats[spk] = stats[spk] + s if spk in stats else s
+    out = {spk: stats[spk] for spk in c_sorted(stats)}
+    out[GLOBAL_KEY] = sum(stats.values())
+    return out
+
+
 @contextlib.contextmanager
-def _results(items: list[_Item], cfg: FeatureConfig, num_jobs: int) -> Iterator[Iterator]:
+def _results(items: list[AudioItem], cfg: FeatureConfig, num_jobs: int) -> Iterator[Iterator]:
     """Results of :func:`_featurise` in the order of ``items``, from ``num_jobs`` processes."""
     if num_jobs <= 1:
         threads = torch.get_num_threads()
@@ -152,6 +199,7 @@ def compute_feats(
     skip_bad: bool = False,
     progress: bool = True,
     channel: Channel = MIX,
+    compress: bool = False,
 ) -> FeatsSummary:
     """Compute features for every utterance of ``data_dir`` (segments honoured); see the module doc.
 
@@ -160,11 +208,13 @@ def compute_feats(
     with ``skip_bad`` it is recorded in ``DATA/bad_utts`` and the run goes on. The output
     does not depend on ``num_jobs``: dither noise is seeded from ``(cfg.seed, utt id)``.
     Multi-channel audio is read as ``reco2file_and_channel`` says, else as ``channel`` (an
-    index, or ``"mix"``: the average).
+    index, or ``"mix"``: the average). ``compress`` stores Kaldi-compressed matrices (as
+    ``copy-feats --compress=true``: 8 bits per value plus per-column quantiles, about a quarter
+    of float32's disk); the CMVN statistics are those of the values as stored.
     """
     t0 = time.perf_counter()
     data = DataDir(data_dir)
-    items = _items(data, channel)
+    items = audio_items(data, channel)
     utt2spk = data.utt2spk
     num_jobs = max(1, min(int(num_jobs), len(items)))
     scp: dict[str, str] = {}
@@ -193,7 +243,10 @@ def compute_feats(
                         f = outs[k]
                         f.write(f"{utt} ".encode())
                         scp[utt] = f"{arks[k]}:{f.tell()}"
-                        kaldiio.matio.write_array(f, feats)
+                        if compress:
+                            feats = _write_compressed(f, feats)
+                        else:
+                            kaldiio.matio.write_array(f, feats)
                         utt2num_frames[utt] = feats.shape[0]
                         stats = cmvn_stats(feats)
                         spk = utt2spk[utt]
@@ -217,6 +270,17 @@ def compute_feats(
         feats_scp=data.file("feats.scp"),
         bad=bad,
     )
+
+
+def _write_compressed(f, feats: np.ndarray) -> np.ndarray:
+    """Write ``feats [T, C]`` to ark ``f`` as a Kaldi compressed matrix (kaldiio; method
+    kAutomaticMethod, Kaldi's default: kSpeechFeature above 8 rows) and return the values as
+    they will be read back."""
+    buf = io.BytesIO()
+    kaldiio.matio.write_array(buf, feats, compression_method=KALDI_AUTO_COMPRESSION)
+    data = buf.getvalue()
+    f.write(data)
+    return np.asarray(kaldiio.matio.read_kaldi(io.BytesIO(data)), dtype=np.float32)
 
 
 def _write_outputs(

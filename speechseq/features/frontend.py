@@ -34,6 +34,7 @@ from speechseq.features.cmvn import GLOBAL_KEY, apply_cmvn, cmvn_stats
 from speechseq.features.config import (
     CONFIG_NAME,
     FeatureConfig,
+    FeatureSource,
     feature_config_from_yaml,
     load_feature_config,
 )
@@ -164,24 +165,30 @@ def check_same_settings(
 
 
 def train_dev_readers(
-    train: Path, dev: Path, cmvn: str
+    train: Path, dev: Path, cmvn: str, source: FeatureSource | None = None, num_jobs: int = 1
 ) -> tuple[FeatureReader, FeatureReader, np.ndarray | None]:
     """Readers of a training and a dev data dir for a training command, and the training set's
     global statistics (``cmvn`` "global", else None): the dev set is normalised as inference will
-    be. Either set without utterances, other feature settings or another feature dimension in
-    dev is one error naming the directory."""
-    tr_reader = FeatureReader(train, cmvn=cmvn)
+    be. With ``source.on_the_fly`` both compute their features from the audio with
+    ``source.settings`` (in the data-loader workers; ``num_jobs`` processes for a speaker or
+    global statistics pass), else they read the stored ones. Either set without utterances,
+    other feature settings or another feature dimension in dev is one error naming the
+    directory."""
+    compute = source.settings if source is not None and source.on_the_fly else None
+    tr_reader = FeatureReader(train, cmvn=cmvn, compute=compute, num_jobs=num_jobs)
     global_stats = (
         tr_reader.stats_for(tr_reader.utt_ids[0]) if cmvn == "global" and len(tr_reader) else None
     )
-    dv_reader = FeatureReader(dev, cmvn=cmvn, global_stats=global_stats)
+    dv_reader = FeatureReader(
+        dev, cmvn=cmvn, global_stats=global_stats, compute=compute, num_jobs=num_jobs
+    )
     if len(dv_reader) == 0:
         raise SpeechseqError(
             f"{dev}: the dev set has no utterances — give a dev data dir with features"
         )
     if len(tr_reader) == 0:
         raise SpeechseqError(f"{train}: the training set has no utterances")
-    if (train / CONFIG_NAME).is_file():
+    if compute is None and (train / CONFIG_NAME).is_file():
         check_same_settings(dev, load_feature_config(train), str(train / CONFIG_NAME), "train")
     if tr_reader.dim != dv_reader.dim:
         raise SpeechseqError(

@@ -11,6 +11,14 @@ A data dir made by Kaldi (``steps/make_fbank.sh`` + ``steps/compute_cmvn_stats.s
 as it is: without ``utt2num_frames`` the frame counts come from the matrices' headers in the
 arks (plain or compressed), and without ``cmvn.ark`` Kaldi's per-speaker ``cmvn.scp``
 (``[2, D + 1]`` each) gives the speaker statistics, their sum the global ones.
+
+With ``compute=FeatureConfig`` the reader stores nothing and needs no feats.scp: the
+utterances are those of utt2spk, ``reader[utt]`` reads the audio (wav.scp, segments,
+reco2file_and_channel) and computes its features with those settings, exactly as
+compute-feats would store them (dither seeded by utterance), in whichever DataLoader worker
+asks for it; frame counts come from the audio headers, and speaker or global CMVN
+statistics from one pass over the audio when the reader is made. The normalisation is the
+same as for stored features.
 """
 
 from __future__ import annotations
@@ -24,7 +32,14 @@ import numpy as np
 from speechseq.data.kaldi_dir import DataDir, c_sorted, read_table
 from speechseq.errors import SpeechseqError, UsageError
 from speechseq.features.cmvn import GLOBAL_KEY, apply_cmvn, cmvn_stats
+from speechseq.features.config import FeatureConfig
 from speechseq.features.deltas import add_deltas
+from speechseq.features.extract import (
+    audio_cmvn_stats,
+    audio_features,
+    audio_items,
+    expected_frames,
+)
 from speechseq.features.files import feature_files
 
 CMVN_MODES = ("utterance", "speaker", "global", "none")
@@ -68,7 +83,9 @@ class FeatureReader:
     utterance's speaker), "global" (``global_stats`` if given — a model's training-set
     statistics — else those of the whole data dir) or "none"; mean and variance are
     normalised. ``deltas``: add that many orders of delta features (Kaldi's add-deltas,
-    window 2), so ``dim = C * (deltas + 1)``.
+    window 2), so ``dim = C * (deltas + 1)``. ``compute``: features computed from the audio
+    with these settings instead of read from feats.scp (see the module doc); ``num_jobs``
+    processes for the statistics pass that speaker or global CMVN then needs.
     """
 
     def __init__(
@@ -77,6 +94,8 @@ class FeatureReader:
         cmvn: str = "speaker",
         deltas: int = 0,
         global_stats: np.ndarray | None = None,
+        compute: FeatureConfig | None = None,
+        num_jobs: int = 1,
     ):
         if cmvn not in CMVN_MODES:
             raise UsageError(f"cmvn '{cmvn}' is unknown — use one of {', '.join(CMVN_MODES)}")
@@ -85,18 +104,34 @@ class FeatureReader:
         self.path = Path(data_dir)
         self.cmvn = cmvn
         self.deltas = int(deltas)
-        # one snapshot of the committed features: a compute-feats run that commits while
-        # this reader is made cannot mix its files with the previous run's
-        self._files = feature_files(self.path).committed().paths
-        if "feats.scp" not in self._files:
-            raise _missing(self.path / "feats.scp", "the data dir has no features")
-        self._scp = read_table(self._files["feats.scp"])
-        self.utt_ids: list[str] = c_sorted(self._scp)
-        self._num_frames = self._read_num_frames()
+        self.compute = compute
+        if compute is not None:
+            items = audio_items(DataDir(self.path))
+            self._scp = {it.utt: it.audio for it in items}  # utt -> AudioSpec
+            self.utt_ids: list[str] = [it.utt for it in items]
+            self._num_frames = {it.utt: expected_frames(it.utt, it.audio, compute) for it in items}
+            short = [u for u in self.utt_ids if self._num_frames[u] == 0]
+            if short:
+                raise SpeechseqError(
+                    f"{self.path}: utterance '{short[0]}' ({len(short)} in all) is shorter than one "
+                    f"{compute.frame_length_ms:g} ms frame — remove it from the data dir or fix its audio/segment"
+                )
+        else:
+            # one snapshot of the committed features: a compute-feats run that commits while
+            # this reader is made cannot mix its files with the previous run's
+            self._files = feature_files(self.path).committed().paths
+            if "feats.scp" not in self._files:
+                raise _missing(self.path / "feats.scp", "the data dir has no features")
+            self._scp = read_table(self._files["feats.scp"])
+            self.utt_ids = c_sorted(self._scp)
+            self._num_frames = self._read_num_frames()
         self._stats: dict[str, np.ndarray] = {}
         self._utt2spk: dict[str, str] = {}
         if cmvn == "global" and global_stats is not None:
             self._stats = {GLOBAL_KEY: np.asarray(global_stats, dtype=np.float64)}
+        elif cmvn in ("speaker", "global") and compute is not None:
+            self._stats = audio_cmvn_stats(items, DataDir(self.path).utt2spk, compute, num_jobs)
+            self._utt2spk = DataDir(self.path).utt2spk
         elif cmvn in ("speaker", "global"):
             self._stats = self._read_stats()
             if cmvn == "speaker":
@@ -208,6 +243,8 @@ class FeatureReader:
         return stats
 
     def _first_dim(self) -> int:
+        if self.compute is not None:
+            return self.compute.dim
         if self._stats:
             return next(iter(self._stats.values())).shape[1] - 1
         if not self.utt_ids:
@@ -215,6 +252,10 @@ class FeatureReader:
         return int(self._load(self.utt_ids[0]).shape[1])
 
     def _load(self, utt: str) -> np.ndarray:
+        if self.compute is not None:
+            if utt not in self._scp:
+                raise KeyError(f"{utt}: not in {self.path / 'utt2spk'}")
+            return audio_features(utt, self._scp[utt], self.compute)[0]
         try:
             return kaldiio.load_mat(self._scp[utt])
         except KeyError:

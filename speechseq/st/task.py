@@ -33,6 +33,7 @@ from speechseq.decode.seq2seq import (
     output_limit,
 )
 from speechseq.errors import SpeechseqError
+from speechseq.features.config import FeatureSource
 from speechseq.features.reader import CMVN_MODES
 from speechseq.metrics.bleu import translation_scores
 from speechseq.ranges import FREE, check_fields, integer, number, one_of, setting
@@ -83,6 +84,7 @@ class STConfig:
     decoder: DecoderConfig = field(default_factory=DecoderConfig)  # the attention decoder
     train: TrainConfig = field(default_factory=TrainConfig)  # the shared trainer
     st: STOptions = field(default_factory=STOptions)  # translation choices
+    features: FeatureSource = field(default_factory=FeatureSource)  # stored or on the fly
 
 
 @dataclass(frozen=True)

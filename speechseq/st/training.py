@@ -118,7 +118,9 @@ def train_st(
 def _train_st(train_dir, dev_dir, exp: Path, cfg: STConfig, resume, argv, quiet) -> TrainState:
     train, dev = DataDir(train_dir), DataDir(dev_dir)
     o = cfg.st
-    tr_reader, dv_reader, global_stats = train_dev_readers(train.path, dev.path, o.cmvn)
+    tr_reader, dv_reader, global_stats = train_dev_readers(
+        train.path, dev.path, o.cmvn, cfg.features, cfg.train.num_workers or 1
+    )
     tr_utts, dv_utts = list(tr_reader.utt_ids), list(dv_reader.utt_ids)
     tr_text = target_texts(train, o.target, tr_utts)
     dv_text = target_texts(dev, o.target, dv_utts)
@@ -165,7 +167,7 @@ def _train_st(train_dir, dev_dir, exp: Path, cfg: STConfig, resume, argv, quiet)
         },
         argv,
     )
-    copy_feature_config(train.path, exp)
+    copy_feature_config(train.path, exp, cfg.features.settings if cfg.features.on_the_fly else None)
     if global_stats is not None:
         save_global_stats(exp, global_stats)
     augment = functools.partial(spec_augment) if o.spec_augment else None

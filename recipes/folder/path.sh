@@ -1,0 +1,2 @@
+# speechseq on PATH (see ../utils/path.sh)
+. ../utils/path.sh
