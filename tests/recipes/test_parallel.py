@@ -45,7 +45,8 @@ def _workspace(tmp: Path, corpus: Path) -> tuple[Path, dict]:
     """A copy of the digits recipe (and utils) whose data dirs are the tiny corpus without
     features, a ``speechseq`` on PATH running this checkout, and the fake sbatch."""
     recipe = tmp / "recipes" / "synth_digits"
-    shutil.copytree(RECIPES / "synth_digits", recipe)
+    # the recipe's scripts only: a checkout that ran the demo has data/ and exp/ there
+    shutil.copytree(RECIPES / "synth_digits", recipe, ignore=shutil.ignore_patterns("data", "exp"))
     shutil.copytree(RECIPES / "utils", tmp / "recipes" / "utils")
     for s in ("train", "dev", "test"):
         (recipe / "data" / s).mkdir(parents=True)
