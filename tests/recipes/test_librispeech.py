@@ -4,15 +4,13 @@ and feature stages only; a corpus dir in another layout is one clear error."""
 
 from __future__ import annotations
 
-import os
-import shutil
 import subprocess
-import sys
 from pathlib import Path
 
 import soundfile as sf
 
-REPO = Path(__file__).parents[2]
+from tests.recipes.helpers import copy_recipe, speechseq_env
+
 SUBSETS = {"train-clean-100": "train", "dev-clean": "dev", "test-clean": "test"}
 
 
@@ -46,31 +44,13 @@ def _libri_tree(corpus: Path, root: Path, per_subset: int = 6) -> dict[str, list
     return ids
 
 
-def _env(tmp: Path) -> dict:
-    bin_dir = tmp / "bin"
-    bin_dir.mkdir()
-    (bin_dir / "speechseq").write_text(
-        f'#!/usr/bin/env bash\nexec {sys.executable} -m speechseq.cli.main "$@"\n'
-    )
-    (bin_dir / "speechseq").chmod(0o755)
-    env = dict(os.environ)
-    env.update(PATH=f"{bin_dir}:{env['PATH']}", PYTHONPATH=str(REPO), OMP_NUM_THREADS="1")
-    return env
-
-
-def _recipe(tmp: Path) -> Path:
-    shutil.copytree(REPO / "recipes" / "librispeech", tmp / "recipes" / "librispeech")
-    shutil.copytree(REPO / "recipes" / "utils", tmp / "recipes" / "utils")
-    return tmp / "recipes" / "librispeech"
-
-
 def test_data_prep_and_features_on_a_tree_in_librispeech_layout(digits_corpus, tmp_path):
     ids = _libri_tree(digits_corpus, tmp_path / "corpus")
-    recipe = _recipe(tmp_path)
+    recipe = copy_recipe(tmp_path, "librispeech")
     proc = subprocess.run(
         ["bash", "run.sh", "--corpus-dir", str(tmp_path / "corpus"), "--stop-stage", "1"],
         cwd=recipe,
-        env=_env(tmp_path),
+        env=speechseq_env(tmp_path),
         capture_output=True,
         text=True,
         timeout=240,
@@ -89,8 +69,8 @@ def test_data_prep_and_features_on_a_tree_in_librispeech_layout(digits_corpus, t
 
 
 def test_a_corpus_dir_in_another_layout_is_one_clear_error(digits_corpus, tmp_path):
-    recipe = _recipe(tmp_path)
-    env = _env(tmp_path)
+    recipe = copy_recipe(tmp_path, "librispeech")
+    env = speechseq_env(tmp_path)
     # the digits corpus: data dirs, not LibriSpeech's subsets
     proc = subprocess.run(
         ["bash", "run.sh", "--corpus-dir", str(digits_corpus), "--stop-stage", "1"],
