@@ -159,7 +159,7 @@ def test_piper_writes_a_valid_data_dir_with_a_ctm_for_three_utterances(tmp_path)
 @needs_piper
 def test_one_process_speaks_with_both_engines_the_same_as_with_one(tmp_path):
     plan = plan_corpus("digits", num_utts=30, seed=8, engine="mix")
-    utts = plan.sets["dev"][:2]  # dv000 (espeak) and pdv001 (piper)
+    utts = [plan.sets["dev"][0], plan.sets["dev"][-1]]  # dv000 (espeak), pdv... (piper)
     spks = [plan.speaker_by_id[u.spk] for u in utts]
     assert [s.engine for s in spks] == ["espeak", "piper"]
     first = [render_utt(u, s, 8, "digits", "dev").audio for u, s in zip(utts, spks, strict=True)]
