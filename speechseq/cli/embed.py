@@ -92,7 +92,10 @@ def train_embedder_cmd(
         train, out, cfg, dev_dir=dev, resume=training.resume, overwrite=training.overwrite
     )
     what = "same-different AP" if cfg.embed.objective == "contrastive" else "reconstruction loss"
-    info(f"{out}: best dev {what} {state.best_metric:.4f} at epoch {state.best_epoch}")
+    if state.best_metric is None:
+        info(f"{out}: no dev {what} (see above); final.pt holds the last epoch's weights")
+    else:
+        info(f"{out}: best dev {what} {state.best_metric:.4f} at epoch {state.best_epoch}")
 
 
 @app.command("embed")

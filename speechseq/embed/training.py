@@ -158,6 +158,11 @@ def _train_embedder(
     train_loader, dev_loader = trainer.loaders(
         train_set, FeatDataset(dv, dv.utt_ids, fields=dv_fields)
     )
+    if cfg.embed.objective == "contrastive" and len(dv_segs) == len({s.label for s in dv_segs}):
+        trainer.log(
+            f"dev: no word occurs twice among the {len(dv_segs)} dev segments — same-different AP "
+            "cannot choose the epoch, final.pt will be the last epoch's (give --dev with repeated words)"
+        )
     if groups is not None:
         sampler = train_loader.batch_sampler
         trainer.log(

@@ -162,6 +162,8 @@ def contrastive_setup(words_corpus, tmp_path_factory):
             str(root / "c.yaml"),
             "--objective",
             "contrastive",
+            "--dev",
+            str(words_corpus / "train"),  # the tiny corpus's every-20th segments repeat no word
         ]
     )
     return root, res
@@ -207,6 +209,8 @@ def test_contrastive_embedder_starts_from_a_ctc_encoder(words_corpus, words_ctc,
         + ["--init-part", "encoder", "--freeze", "encoder"]
     )
     assert "under 'encoder'" in res.output and "contrastive-triplet" in res.output
+    # its default dev set (every 20th segment) repeats no word: said, and the last epoch kept
+    assert "no word occurs twice" in res.output and "last epoch" in res.output
     ctc = ckpt.load(words_ctc / "final.pt")["model"]
     emb = ckpt.load(tmp_path / "emb" / "final.pt")["model"]
     keys = [k for k in ctc if k.startswith("encoder.")]
