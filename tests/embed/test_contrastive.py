@@ -39,6 +39,10 @@ def test_nce_loss_by_hand_on_three_vectors():
     a1 = 0.6 - math.log(math.exp(0.6) + math.exp(0.8))
     assert float(same_word_loss(Z, LABELS, 1.0)) == pytest.approx(-(a0 + a1) / 2, abs=1e-6)
     assert float(same_word_loss(Z, LABELS, 1.0)) == pytest.approx(0.617822, abs=1e-5)
+    # temperature 0.5 doubles every similarity
+    b0 = 1.2 - math.log(math.exp(1.2) + math.exp(0.0))
+    b1 = 1.2 - math.log(math.exp(1.2) + math.exp(1.6))
+    assert float(same_word_loss(Z, LABELS, 0.5)) == pytest.approx(-(b0 + b1) / 2, abs=1e-6)
 
 
 def test_triplet_loss_by_hand_on_three_vectors():
@@ -48,6 +52,15 @@ def test_triplet_loss_by_hand_on_three_vectors():
     assert float(triplet_loss(Z, LABELS, 0.4)) == pytest.approx(0.3, abs=1e-6)
     # a margin small enough that z0's triplet is satisfied: only (1, 0) remains, 0.15 + 0.1
     assert float(triplet_loss(Z, LABELS, 0.05)) == pytest.approx((0.0 + 0.15) / 2, abs=1e-6)
+
+
+def test_triplet_loss_takes_the_hardest_negative_by_hand():
+    # a fourth vector z3 = (-1, 0) of word 1: each anchor now has two negatives.
+    # d: 01 0.2, 02 0.5, 03 1.0, 12 0.1, 13 0.8, 23 0.5; margin 0.4
+    # (0,1): min(0.5, 1.0) -> 0.1   (1,0): min(0.1, 0.8) -> 0.5
+    # (2,3): min(0.5, 0.1) -> 0.8   (3,2): min(1.0, 0.8) -> 0.1     mean 0.375
+    z = torch.cat([Z, torch.tensor([[-1.0, 0.0]])])
+    assert float(triplet_loss(z, torch.tensor([0, 0, 1, 1]), 0.4)) == pytest.approx(0.375, abs=1e-6)
 
 
 @pytest.mark.parametrize("loss", ["nce", "triplet"])
@@ -146,27 +159,6 @@ def test_contrastive_training_raises_dev_same_different_ap(tmp_path):
     ap = [r["dev_sd_ap"] for r in state.history]
     assert max(ap[-3:]) > ap[0] + 0.1 and max(ap) > 0.7, ap
     assert "train_nce" in state.history[0]
-
-
-@pytest.fixture(scope="module")
-def contrastive_setup(words_corpus, tmp_path_factory):
-    root = tmp_path_factory.mktemp("awe")
-    tiny_config(root / "c.yaml", "embed: {dim: 16, examples_per_word: 2}\n")
-    res = run_ok(
-        [
-            "train-embedder",
-            str(words_corpus / "train"),
-            "--out",
-            str(root / "emb"),
-            "--config",
-            str(root / "c.yaml"),
-            "--objective",
-            "contrastive",
-            "--dev",
-            str(words_corpus / "train"),  # the tiny corpus's every-20th segments repeat no word
-        ]
-    )
-    return root, res
 
 
 def test_train_embedder_contrastive_through_the_cli_embeds_and_searches(
