@@ -68,8 +68,8 @@ class EmbedOptions:
     margin: float = setting(0.4, number(gt=0))
     # contrastive: examples of each word that go into a batch together (by different speakers)
     examples_per_word: int = setting(4, integer(ge=2))
-    # training segments' start and end move by up to this many seconds at each read (0: off),
-    # so the embedder sees words cut as loosely as search windows cut them
+    # training segments' start and end move outwards by up to this many seconds (inwards by up
+    # to half) at each read (0: off): words cut as loosely as trimmed queries and windows cut them
     jitter_s: float = setting(0.0, number(ge=0))
     # ctm | vad | window: where training segments come from
     segments: str = setting("ctm", one_of("ctm", "vad", "window"))

@@ -145,9 +145,11 @@ class SegmentReader:
 
     ``source_feats(source) -> [T, C]`` gives a whole recording's (un-normalised) features.
     ``jitter_frames > 0`` (training only): each read moves the segment's start and its end
-    by a random whole number of frames in ``[-jitter_frames, jitter_frames]`` (NumPy's global
-    generator, which the Trainer seeds and checkpoints), inside the recording and at least 3
-    frames long, so an embedder learns words cut as loosely as search windows cut them;
+    outwards by up to ``jitter_frames`` or inwards by up to half of that (a random whole
+    number of frames from NumPy's global generator, which the Trainer seeds and checkpoints),
+    inside the recording and at least 3 frames long, so an embedder learns words cut as
+    loosely as a trimmed spoken query or a search window cuts them (a query trimmed at 30 dB
+    holds on average 0.07 s more before its word and 0.15 s after, on the synth words corpus);
     ``num_frames`` is then the longest a read can be, so batch budgets still hold.
     """
 
@@ -183,7 +185,8 @@ class SegmentReader:
         if not self.jitter:
             return a, b
         total = self._total[seg_id]
-        da, db = np.random.randint(-self.jitter, self.jitter + 1, size=2)
+        da = np.random.randint(-self.jitter, self.jitter // 2 + 1)  # < 0: earlier, outwards
+        db = np.random.randint(-(self.jitter // 2), self.jitter + 1)  # > 0: later, outwards
         a2 = min(max(0, a + int(da)), max(total - 3, 0))
         b2 = min(max(a2 + 3, b + int(db)), total)
         return a2, b2
