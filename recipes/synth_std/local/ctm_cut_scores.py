@@ -5,7 +5,8 @@
 The VECS directories come from ``speechseq embed EXP DATA --segments ctm`` (one vector per ctm
 word). Prints the same-different AP of each set's word vectors (over every pair) and the MAP and
 P@10 of each query word vector against the archive's word vectors: the retrieval quality with a
-perfect segmentation, to set beside eval-std's figures on sliding windows and trimmed queries.
+perfect segmentation, to set beside eval-std's figures on sliding windows and trimmed queries;
+and the P@10 a perfect ranking would get (a query word with fewer than 10 occurrences caps it).
 """
 
 import csv
@@ -34,17 +35,21 @@ def sd_ap(v: np.ndarray, labels: np.ndarray) -> float:
 def main(archive_vecs: str, archive_ctm: str, query_vecs: str, query_ctm: str) -> None:
     a, al = load(archive_vecs, archive_ctm)
     q, ql = load(query_vecs, query_ctm)
-    aps, p10 = [], []
+    aps, p10, best10 = [], [], []
     for k in range(len(ql)):
         rel = (al[np.argsort(-(a @ q[k]), kind="stable")] == ql[k]).tolist()
         if any(rel):
             aps.append(average_precision(rel, sum(rel)))
             p10.append(precision_at_k(rel, 10))
+            best10.append(min(sum(rel), 10) / 10)  # a perfect ranking's P@10
     print(f"archive words: {len(al)} vectors, SD-AP {sd_ap(a, al):.3f}")
     print(f"query words: {len(ql)} vectors, SD-AP {sd_ap(q, ql):.3f}")
     print(
         f"query -> archive words: MAP {np.mean(aps):.3f}  P@10 {np.mean(p10):.3f}  "
         f"({len(aps)} queries whose word the archive holds)"
+    )
+    print(
+        f"P@10 of a perfect ranking: {np.mean(best10):.3f} (query words occur a mean {np.mean([sum(al == w) for w in ql]):.2f} times)"
     )
 
 
