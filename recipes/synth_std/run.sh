@@ -5,15 +5,25 @@
 #   0 synth words (train / archive / queries, held-out speakers)   1 validate   2 features (40-dim fbank)
 #   3 train the segment embedder   4 embed the archive (sliding windows) and build the index
 #   5 search one query   6 eval-std: MAP, P@10, P@N and time per query, embedder vs segmental DTW -> RESULTS
+#   7 train the contrastive embedder (a discriminative acoustic word embedding, conf/embed_contrastive.yaml)
+#   8 embed the archive with it and build its index   9 eval-std of it -> exp/eval_std_contrastive/
+#   10 hold out 20 training speakers as a dev set for CTC   11 train a character CTC model (conf/ctc.yaml)
+#   12 the contrastive embedder started from the CTC encoder (--init-from exp/ctc --init-part encoder)
+#   13 embed the archive with it, build its index   14 eval-std of it, with DTW on the CTC posteriorgrams
 set -euo pipefail
 cd "$(dirname "$0")"
 . ./path.sh
 . ./cmd.sh
 
 stage=0; stop_stage=100; num_utts=2000; seed=0; config=conf/embed.yaml
-settings="num_utts seed config"  # recorded in data/.done.N
+contrastive_config=conf/embed_contrastive.yaml; ctc_config=conf/ctc.yaml
+ctc_embed_config=conf/embed_contrastive_ctc.yaml
+settings="num_utts seed config contrastive_config ctc_config ctc_embed_config"  # recorded in data/.done.N
 stage_settings_0="num_utts seed"; stage_settings_1=""; stage_settings_2=""; stage_settings_3="config seed"
 stage_settings_4=""; stage_settings_5=""; stage_settings_6=""  # per stage
+stage_settings_7="contrastive_config seed"; stage_settings_8=""; stage_settings_9=""
+stage_settings_10=""; stage_settings_11="ctc_config seed"; stage_settings_12="ctc_embed_config seed"
+stage_settings_13=""; stage_settings_14=""
 . ../utils/stages.sh "$@"
 
 if run_stage 0 "synthesise the words corpus"; then
@@ -40,4 +50,40 @@ fi
 if run_stage 6 "evaluate spoken-term detection, embedder vs DTW"; then
   speechseq eval-std --index exp/archive_index --queries data/queries --ref data/archive/ctm --out exp/eval_std | tee RESULTS
   done_stage 6
+fi
+if run_stage 7 "train the contrastive embedder on ctm word segments"; then
+  speechseq train-embedder data/train --out exp/embedder_contrastive --config "$contrastive_config" --seed "$seed" $(resume_flag)
+  done_stage 7
+fi
+if run_stage 8 "embed the archive with the contrastive embedder and build its index"; then
+  speechseq embed exp/embedder_contrastive data/archive --out exp/archive_vecs_contrastive
+  speechseq index build exp/archive_vecs_contrastive --out exp/archive_index_contrastive; done_stage 8
+fi
+if run_stage 9 "evaluate spoken-term detection with the contrastive embedder"; then
+  speechseq eval-std --index exp/archive_index_contrastive --queries data/queries --ref data/archive/ctm \
+    --no-dtw --out exp/eval_std_contrastive | tee exp/eval_std_contrastive.txt
+  done_stage 9
+fi
+if run_stage 10 "hold out 20 training speakers as the CTC dev set"; then
+  cut -d' ' -f1 data/train/spk2utt | tail -n 20 > data/ctc_dev_speakers
+  cut -d' ' -f1 data/train/spk2utt | head -n -20 > data/ctc_train_speakers
+  speechseq data subset data/train data/train_ctc --speakers data/ctc_train_speakers
+  speechseq data subset data/train data/dev_ctc --speakers data/ctc_dev_speakers; done_stage 10
+fi
+if run_stage 11 "train a character CTC model on the words corpus"; then
+  speechseq train-ctc data/train_ctc --dev data/dev_ctc --out exp/ctc --config "$ctc_config" --seed "$seed" $(resume_flag)
+  done_stage 11
+fi
+if run_stage 12 "train the contrastive embedder from the CTC encoder"; then
+  speechseq train-embedder data/train --out exp/embedder_contrastive_ctc --config "$ctc_embed_config" --seed "$seed" \
+    --init-from exp/ctc --init-part encoder $(resume_flag); done_stage 12
+fi
+if run_stage 13 "embed the archive with the CTC-initialised embedder and build its index"; then
+  speechseq embed exp/embedder_contrastive_ctc data/archive --out exp/archive_vecs_contrastive_ctc
+  speechseq index build exp/archive_vecs_contrastive_ctc --out exp/archive_index_contrastive_ctc; done_stage 13
+fi
+if run_stage 14 "evaluate the CTC-initialised embedder, and DTW on the CTC posteriorgrams"; then
+  speechseq eval-std --index exp/archive_index_contrastive_ctc --queries data/queries --ref data/archive/ctm \
+    --no-dtw --posteriorgram exp/ctc --out exp/eval_std_contrastive_ctc | tee exp/eval_std_contrastive_ctc.txt
+  done_stage 14
 fi

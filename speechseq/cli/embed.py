@@ -43,10 +43,18 @@ def train_embedder_cmd(
     segments: str | None = typer.Option(
         None, "--segments", help="ctm | vad | window [config: embed.segments, default ctm]."
     ),
+    objective: str | None = typer.Option(
+        None,
+        "--objective",
+        help="autoencoder (reconstruct the segment; --variant, --same-word) | contrastive "
+        "(a discriminative word embedding: examples of one word close, other words far; needs "
+        "--segments ctm) [config: embed.objective, default autoencoder].",
+    ),
     variant: str | None = typer.Option(
         None,
         "--variant",
-        help="sa (autoencoder) | dsa (denoising) [config: embed.variant, default sa].",
+        help="sa (autoencoder) | dsa (denoising; with --objective contrastive: corrupted input "
+        "as augmentation) [config: embed.variant, default sa].",
     ),
     dim: int | None = typer.Option(
         None, "--dim", help="Vector size [config: embed.dim, default 256]."
@@ -60,7 +68,8 @@ def train_embedder_cmd(
     *,
     training: TrainingOptions,
 ) -> None:
-    """Train a segment-to-vector seq2seq autoencoder (Audio Word2Vec)."""
+    """Train a segment-to-vector embedder: a seq2seq autoencoder (Audio Word2Vec) or a
+    contrastive acoustic word embedding (--objective contrastive)."""
     # deferred: the embedder task imports torch, which is slow to import
     from speechseq.embed.model import EmbedConfig
     from speechseq.embed.training import train_embedder
@@ -72,6 +81,7 @@ def train_embedder_cmd(
             "train": training.overrides,
             "embed": {
                 "segments": segments,
+                "objective": objective,
                 "variant": variant,
                 "dim": dim,
                 "same_word_weight": same_word,
@@ -81,7 +91,11 @@ def train_embedder_cmd(
     state = train_embedder(
         train, out, cfg, dev_dir=dev, resume=training.resume, overwrite=training.overwrite
     )
-    info(f"{out}: best dev reconstruction loss {state.best_metric:.4f} at epoch {state.best_epoch}")
+    what = "same-different AP" if cfg.embed.objective == "contrastive" else "reconstruction loss"
+    if state.best_metric is None:
+        info(f"{out}: no dev {what} (see above); final.pt holds the last epoch's weights")
+    else:
+        info(f"{out}: best dev {what} {state.best_metric:.4f} at epoch {state.best_epoch}")
 
 
 @app.command("embed")

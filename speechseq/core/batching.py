@@ -12,7 +12,8 @@ from __future__ import annotations
 import random
 import re
 import traceback
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Hashable, Iterator, Mapping, Sequence
+from dataclasses import dataclass
 
 import numpy as np
 import torch
@@ -28,7 +29,9 @@ class FeatDataset(Dataset):
     ``reader`` maps an utterance id to its (normalised) features and knows
     ``num_frames(utt)`` without loading them. ``fields`` adds any number of per-utterance
     streams by name (``{"targets": {utt: [ids]}, "frame_labels": {utt: array [T]}}``);
-    ``targets`` is shorthand for ``fields={"targets": targets}``.
+    ``targets`` is shorthand for ``fields={"targets": targets}``. ``groups`` asks for
+    batches that hold several items of each group (:class:`GroupBatchSampler`), e.g. several
+    spoken examples of each word for a contrastive loss.
     """
 
     def __init__(
@@ -37,6 +40,7 @@ class FeatDataset(Dataset):
         utt_ids: Sequence[str] | None = None,
         targets: Mapping[str, Sequence[int]] | None = None,
         fields: Mapping[str, Mapping[str, object]] | None = None,
+        groups: Groups | None = None,
     ):
         self.reader = reader
         self.utt_ids = list(utt_ids if utt_ids is not None else reader.utt_ids)
@@ -44,6 +48,7 @@ class FeatDataset(Dataset):
         if targets is not None:
             self.fields["targets"] = targets
         self.lengths = [reader.num_frames(u) for u in self.utt_ids]  # frames, for bucketing
+        self.groups = groups
 
     def __len__(self) -> int:
         return len(self.utt_ids)
@@ -115,6 +120,16 @@ def collate(items: Sequence[dict]) -> dict:
     return pad_collate(items)
 
 
+@dataclass(frozen=True)
+class Groups:
+    """Which items belong together in a batch: ``label[utt]`` (e.g. the word), ``size`` items of
+    a label per batch, spread over ``speaker[utt]`` where given (different voices first)."""
+
+    label: Mapping[str, Hashable]  # utterance (segment) id -> group label
+    size: int = 2  # items of one label that go into a batch together (>= 2)
+    speaker: Mapping[str, Hashable] | None = None  # utterance id -> speaker, to mix voices
+
+
 class BucketBatchSampler(Sampler[list[int]]):
     """Batches of similar length whose padded size ``N * max(T)`` stays under ``max_frames``.
 
@@ -182,6 +197,94 @@ class BucketBatchSampler(Sampler[list[int]]):
         return len(self.batches())
 
 
+class GroupBatchSampler(BucketBatchSampler):
+    """Batches made of runs of ``groups.size`` items with one label (by different speakers
+    where the label has several), under the same padded-frame budget as
+    :class:`BucketBatchSampler`, and like it a function of ``(seed, epoch)`` (resume, DDP).
+
+    Each epoch, every label's items are shuffled, ordered round-robin over their speakers and
+    cut into runs of ``size`` (a last run of one joins the run before it); runs are sorted by
+    their longest item with a random +-25% jitter, so a batch holds words of similar length
+    (cheap padding, hard negatives) but not always the same ones, packed into batches and
+    shuffled. Items whose label has no second item cannot form a pair: they are left out of
+    the training batches (``left_out`` counts them), never silently — the caller reports it.
+    """
+
+    def __init__(
+        self,
+        utt_ids: Sequence[str],
+        lengths: Sequence[int],
+        groups: Groups,
+        max_frames: int,
+        seed: int = 0,
+        rank: int = 0,
+        world_size: int = 1,
+    ):
+        super().__init__(lengths, max_frames, True, seed, rank, world_size)
+        if groups.size < 2:
+            raise SpeechseqError(
+                f"{groups.size} items per group: a grouped batch needs at least 2 of each label"
+            )
+        by_label: dict[Hashable, list[int]] = {}
+        for i, u in enumerate(utt_ids):
+            by_label.setdefault(groups.label[u], []).append(i)
+        self.members = [ix for ix in by_label.values() if len(ix) >= 2]
+        self.left_out = sum(len(ix) for ix in by_label.values() if len(ix) < 2)
+        if not self.members:
+            raise SpeechseqError(
+                f"no label has two items among {len(utt_ids)} — grouped batches need repeated labels "
+                "(e.g. words spoken more than once)"
+            )
+        spk = groups.speaker or {}
+        self.speaker = [spk.get(u, i) for i, u in enumerate(utt_ids)]
+        self.size = groups.size
+
+    def _runs(self, rng: random.Random) -> list[list[int]]:
+        runs = []
+        for ix in self.members:
+            by_spk: dict[Hashable, list[int]] = {}
+            for i in rng.sample(ix, len(ix)):
+                by_spk.setdefault(self.speaker[i], []).append(i)
+            queues = list(by_spk.values())
+            order = []  # round-robin: one item of each speaker, then the second of each ...
+            for k in range(max(len(q) for q in queues)):
+                order += [q[k] for q in queues if k < len(q)]
+            cut = [order[k : k + self.size] for k in range(0, len(order), self.size)]
+            if len(cut) > 1 and len(cut[-1]) < 2:
+                last = cut.pop()
+                cut[-1] += last
+            runs += cut
+        return runs
+
+    def batches(self) -> list[list[int]]:
+        rng = random.Random(self.seed * 100003 + self.epoch)
+        runs = self._runs(rng)
+        keys = [max(self.lengths[i] for i in r) * rng.uniform(0.8, 1.25) for r in runs]
+        order = sorted(range(len(runs)), key=keys.__getitem__)
+        batches, cur, cur_max = [], [], 0
+        for k in order:
+            run = runs[k]
+            longest = max(self.lengths[i] for i in run)
+            if longest * len(run) > self.max_frames:
+                raise SpeechseqError(
+                    f"a run of {len(run)} items of one label needs {longest * len(run)} padded frames, "
+                    f"over --max-frames {self.max_frames} — raise --max-frames or take fewer items per label"
+                )
+            m = max(cur_max, longest)
+            if cur and m * (len(cur) + len(run)) > self.max_frames:
+                batches.append(cur)
+                cur, m = [], longest
+            cur = cur + run
+            cur_max = m
+        if cur:
+            batches.append(cur)
+        rng.shuffle(batches)
+        if self.world_size > 1:
+            usable = len(batches) // self.world_size * self.world_size
+            batches = batches[:usable][self.rank :: self.world_size]
+        return batches
+
+
 def make_loader(
     dataset: FeatDataset,
     max_frames: int,
@@ -192,10 +295,24 @@ def make_loader(
     world_size: int = 1,
     collate_fn: Callable[[Sequence[dict]], dict] = collate,
 ) -> DataLoader:
-    """A :class:`Loader` over bucketed batches; ``loader.batch_sampler`` has ``set_epoch``/``start_at``."""
-    sampler = BucketBatchSampler(
-        dataset.lengths, max_frames, shuffle=shuffle, seed=seed, rank=rank, world_size=world_size
-    )
+    """A :class:`Loader` over bucketed batches; ``loader.batch_sampler`` has ``set_epoch``/``start_at``.
+
+    A training set (``shuffle``) with ``groups`` gets a :class:`GroupBatchSampler` instead.
+    """
+    groups = getattr(dataset, "groups", None)
+    if shuffle and groups is not None:
+        sampler: BucketBatchSampler = GroupBatchSampler(
+            dataset.utt_ids, dataset.lengths, groups, max_frames, seed, rank, world_size
+        )
+    else:
+        sampler = BucketBatchSampler(
+            dataset.lengths,
+            max_frames,
+            shuffle=shuffle,
+            seed=seed,
+            rank=rank,
+            world_size=world_size,
+        )
     return Loader(
         dataset,
         batch_sampler=sampler,

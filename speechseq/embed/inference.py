@@ -23,7 +23,7 @@ from speechseq.core.batching import FeatDataset, make_loader
 from speechseq.core.loading import load_experiment
 from speechseq.data.audio import MIX, Channel, read_audio, read_spec
 from speechseq.data.kaldi_dir import DataDir, read_ctm, read_segments
-from speechseq.embed.model import EmbedConfig, SegmentAutoencoder
+from speechseq.embed.model import EmbedConfig, SegmentEncoder
 from speechseq.embed.segments import (
     SegmentReader,
     SegmentSpec,
@@ -46,7 +46,7 @@ from speechseq.progress import progress_bar
 class LoadedEmbedder:
     exp: Path
     cfg: EmbedConfig
-    model: SegmentAutoencoder
+    model: SegmentEncoder  # an autoencoder or a contrastive embedder: the same embed()
     frontend: FrontEnd  # audio -> the model's features (segment normalisation is the reader's)
     device: torch.device
     embedder_id: str  # model dir + hash of its weights: an index refuses vectors from another

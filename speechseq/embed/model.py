@@ -1,4 +1,6 @@
-"""Audio Word2Vec: a sequence-to-sequence autoencoder that turns a segment into one vector.
+"""Segment embedders: a segment of speech in, one vector out, trained by one of two objectives.
+
+``embed.objective: autoencoder`` — Audio Word2Vec, a sequence-to-sequence autoencoder:
 
 The encoder is the shared :class:`~speechseq.core.encoder.Encoder`; its final states (the
 forward direction's last frame and the backward direction's first) go through a linear
@@ -7,7 +9,19 @@ relative position ``t / T`` at every step, reconstructs the (clean) feature sequ
 ``[N, T, C]``; the loss is the mean squared error over real frames. Because the decoder
 sees nothing of the input but ``z``, everything it needs to rebuild the segment must be
 in the vector. The denoising variant (DSA) corrupts the encoder's input (time/frequency
-masks and Gaussian noise) and still reconstructs the clean segment.
+masks and Gaussian noise) and still reconstructs the clean segment. The "+same-word" variant
+adds a supervised contrastive term on ctm word labels.
+
+``embed.objective: contrastive`` — a discriminative acoustic word embedding (Kamper et al.
+2016; Settle & Livescu 2016): the same encoder and projection, no decoder, trained only to put
+spoken examples of one word close together and other words far apart, on batches that hold
+several examples of each word by different speakers
+(:class:`~speechseq.core.batching.GroupBatchSampler`). Two losses: ``nce`` (InfoNCE over the
+batch, in its supervised form — :func:`same_word_loss`) and ``triplet`` (the cosine hinge of
+Kamper et al. / Settle & Livescu with the hardest negative in the batch — :func:`triplet_loss`).
+The dsa variant's corruption then serves as input augmentation. Both objectives give models
+with the same ``embed(feats, lengths)`` contract, so embedding, indexing and search do not
+know which objective trained them.
 """
 
 from __future__ import annotations
@@ -23,6 +37,7 @@ from speechseq.core.encoder import Encoder, EncoderConfig
 from speechseq.core.task import Exportable, Task
 from speechseq.core.trainer import TrainConfig
 from speechseq.errors import UsageError
+from speechseq.metrics.kws import same_different_ap
 from speechseq.ranges import Check, check_fields, integer, number, one_of, setting
 
 
@@ -33,6 +48,8 @@ def _seconds_list(text: str) -> bool:
 
 @dataclass(frozen=True)
 class EmbedOptions:
+    # autoencoder (reconstruct the segment) | contrastive (same word close, other words far)
+    objective: str = setting("autoencoder", one_of("autoencoder", "contrastive"))
     dim: int = setting(256, integer(ge=1))  # segment vector size
     # sa (autoencoder) | dsa (denoising: corrupted input, clean target)
     variant: str = setting("sa", one_of("sa", "dsa"))
@@ -43,8 +60,17 @@ class EmbedOptions:
     # > 0: the "same-word" variant: a supervised contrastive term pulls together
     # vectors of segments with the same word label (ctm segments only) and pushes others apart
     same_word_weight: float = setting(0.0, number(ge=0))
-    # same-word variant: softmax temperature of the contrastive term
+    # same-word variant and contrastive nce: softmax temperature over cosine similarities
     temperature: float = setting(0.1, number(gt=0))
+    # contrastive objective: nce (supervised InfoNCE) | triplet (cosine hinge, hardest negative)
+    contrastive_loss: str = setting("nce", one_of("nce", "triplet"))
+    # contrastive triplet: margin, in cosine distance (1 - cos) / 2
+    margin: float = setting(0.4, number(gt=0))
+    # contrastive: examples of each word that go into a batch together (by different speakers)
+    examples_per_word: int = setting(4, integer(ge=2))
+    # training segments' start and end move outwards by up to this many seconds (inwards by up
+    # to half) at each read (0: off): words cut as loosely as trimmed queries and windows cut them
+    jitter_s: float = setting(0.0, number(ge=0))
     # ctm | vad | window: where training segments come from
     segments: str = setting("ctm", one_of("ctm", "vad", "window"))
     # training segments shorter than this are left out (and counted)
@@ -63,10 +89,26 @@ class EmbedOptions:
                 f"embed.min_dur_s {self.min_dur_s} is above embed.max_dur_s {self.max_dur_s} — "
                 f"no segment would be kept; lower min_dur_s or raise max_dur_s"
             )
+        if self.objective == "contrastive" and self.same_word_weight > 0:
+            raise UsageError(
+                f"embed.same_word_weight {self.same_word_weight} adds a contrastive term to the "
+                "autoencoder; with embed.objective contrastive the whole loss is contrastive — "
+                "set same_word_weight to 0 (or use objective autoencoder)"
+            )
+        if self.objective == "contrastive" and self.segments != "ctm":
+            raise UsageError(
+                f"embed.objective contrastive needs word labels: use segments ctm, not {self.segments}"
+            )
 
 
 def variant_name(opts: EmbedOptions) -> str:
-    """``sa``, ``dsa``, or with the contrastive term ``sa+same-word`` / ``dsa+same-word``."""
+    """``sa``, ``dsa``, with the contrastive term ``sa+same-word`` / ``dsa+same-word``; the
+    contrastive objective: ``contrastive-nce`` / ``contrastive-triplet`` (``+dsa-input`` when
+    its input is corrupted as the dsa variant's)."""
+    if opts.objective == "contrastive":
+        return f"contrastive-{opts.contrastive_loss}" + (
+            "+dsa-input" if opts.variant == "dsa" else ""
+        )
     return opts.variant + ("+same-word" if opts.same_word_weight > 0 else "")
 
 
@@ -82,16 +124,17 @@ class EmbedConfig:
     train: TrainConfig = field(
         default_factory=lambda: TrainConfig(max_epochs=20, max_frames=8000, lr=2e-3)
     )  # the shared trainer
-    embed: EmbedOptions = field(default_factory=EmbedOptions)  # autoencoder choices
+    embed: EmbedOptions = field(default_factory=EmbedOptions)  # embedder choices
 
 
-class SegmentAutoencoder(nn.Module):
+class SegmentEncoder(nn.Module):
+    """The shared encoder, its final states, a linear projection: ``[N, T, C] -> [N, dim]``.
+    The contrastive objective trains this alone; the autoencoder adds a decoder."""
+
     def __init__(self, input_dim: int, enc: EncoderConfig, opts: EmbedOptions):
         super().__init__()
         self.encoder = Encoder(input_dim, enc)
         self.project = nn.Linear(self.encoder.output_dim, opts.dim)
-        self.decoder = nn.LSTM(opts.dim + 1, opts.decoder_hidden, batch_first=True)
-        self.output = nn.Linear(opts.decoder_hidden, input_dim)
 
     def embed(self, feats: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
         """``feats: [N, T, C]`` -> L2-normalised vectors ``[N, dim]``."""
@@ -100,6 +143,15 @@ class SegmentAutoencoder(nn.Module):
     def code(self, feats: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
         h, out_lengths = self.encoder(feats, lengths)
         return self.project(self.encoder.final_state(h, out_lengths))
+
+
+class SegmentAutoencoder(SegmentEncoder):
+    """A :class:`SegmentEncoder` with an LSTM decoder that rebuilds the segment from its vector."""
+
+    def __init__(self, input_dim: int, enc: EncoderConfig, opts: EmbedOptions):
+        super().__init__(input_dim, enc, opts)
+        self.decoder = nn.LSTM(opts.dim + 1, opts.decoder_hidden, batch_first=True)
+        self.output = nn.Linear(opts.decoder_hidden, input_dim)
 
     def reconstruct(self, z: torch.Tensor, lengths: torch.Tensor, max_len: int) -> torch.Tensor:
         """Decode ``z: [N, dim]`` into ``[N, max_len, C]``."""
@@ -123,10 +175,10 @@ class SegmentAutoencoder(nn.Module):
 
 
 class SegmentEmbedder(nn.Module):
-    """The exported part of a :class:`SegmentAutoencoder`: ``(feats [N, T, C], lengths [N]) ->
-    L2-normalised vectors [N, dim]``; the decoder stays behind."""
+    """The exported part of a :class:`SegmentEncoder`: ``(feats [N, T, C], lengths [N]) ->
+    L2-normalised vectors [N, dim]``; an autoencoder's decoder stays behind."""
 
-    def __init__(self, model: SegmentAutoencoder):
+    def __init__(self, model: SegmentEncoder):
         super().__init__()
         self.model = model
 
@@ -164,6 +216,28 @@ def same_word_loss(z: torch.Tensor, labels: torch.Tensor, temperature: float) ->
     return -per[has].mean()
 
 
+def triplet_loss(z: torch.Tensor, labels: torch.Tensor, margin: float) -> torch.Tensor:
+    """Cosine-hinge triplet loss over a batch (Kamper et al. 2016; Settle & Livescu 2016):
+    ``z: [N, dim]``, ``labels: [N]``.
+
+    With the cosine distance ``d(a, b) = (1 - cos(a, b)) / 2``, every ordered same-word pair
+    ``(a, p)`` is one triplet with the hardest negative ``n`` of its anchor in the batch (the
+    other-word segment closest to ``a``): ``max(0, margin + d(a, p) - d(a, n))``, averaged over
+    the pairs. Zero if no segment has a same-word partner, or no segment another word.
+    """
+    z = nn.functional.normalize(z, dim=-1)
+    n = z.shape[0]
+    eye = torch.eye(n, dtype=torch.bool, device=z.device)
+    dist = (1.0 - z @ z.T) / 2.0
+    same = labels[:, None] == labels[None, :]
+    pos = same & ~eye
+    if not bool(pos.any()) or bool(same.all()):
+        return z.sum() * 0.0
+    hardest_neg = dist.masked_fill(same, float("inf")).min(dim=1).values  # [N]
+    hinge = (margin + dist - hardest_neg[:, None]).clamp(min=0.0)
+    return hinge[pos].mean()
+
+
 def corrupt(feats: torch.Tensor, lengths: torch.Tensor, opts: EmbedOptions) -> torch.Tensor:
     """DSA input: Gaussian noise, a run of masked frames and a band of masked bins per segment."""
     x = feats + opts.noise_std * torch.randn_like(feats)
@@ -182,10 +256,13 @@ def corrupt(feats: torch.Tensor, lengths: torch.Tensor, opts: EmbedOptions) -> t
 
 
 class EmbedTask(Task):
-    """The segment autoencoder under the core task contract (see :mod:`speechseq.core.task`).
+    """A segment embedder under the core task contract (see :mod:`speechseq.core.task`).
 
     Batches may carry a ``word`` field (one int per segment: the word label of ctm
-    segments), which the same-word variant's contrastive term uses.
+    segments): the same-word term of the autoencoder and the contrastive objective use it,
+    and a dev set that has it is scored by same-different AP (``sd_ap``). The contrastive
+    objective picks its best epoch by that dev SD-AP; the autoencoder by the dev
+    reconstruction loss.
     """
 
     name = "embed"
@@ -195,9 +272,16 @@ class EmbedTask(Task):
 
     def __init__(self, cfg: EmbedConfig, input_dim: int):
         self.cfg, self.input_dim = cfg, input_dim
+        if cfg.embed.objective == "contrastive":
+            self.metric_name, self.metric_mode = "sd_ap", "max"
 
-    def build_model(self) -> SegmentAutoencoder:
-        return SegmentAutoencoder(self.input_dim, self.cfg.encoder, self.cfg.embed)
+    @property
+    def contrastive(self) -> bool:
+        return self.cfg.embed.objective == "contrastive"
+
+    def build_model(self) -> SegmentEncoder:
+        cls = SegmentEncoder if self.contrastive else SegmentAutoencoder
+        return cls(self.input_dim, self.cfg.encoder, self.cfg.embed)
 
     def meta(self) -> dict:
         return {"input_dim": self.input_dim, "dim": self.cfg.embed.dim, "cmvn": "none"}
@@ -207,7 +291,7 @@ class EmbedTask(Task):
         cfg = sections_of(EmbedConfig, config, f"{exp}/config.yaml")
         return cls(cfg, int(meta["input_dim"]))
 
-    def exportable(self, model: SegmentAutoencoder) -> Exportable:
+    def exportable(self, model: SegmentEncoder) -> Exportable:
         return Exportable(
             SegmentEmbedder(model),
             {"vectors": f"float32 [N, {self.cfg.embed.dim}]: one L2-normalised vector per segment"},
@@ -218,10 +302,24 @@ class EmbedTask(Task):
             },
         )
 
+    def word_loss(self, z: torch.Tensor, words: torch.Tensor) -> torch.Tensor:
+        """The contrastive objective's loss of vectors ``z: [N, dim]`` with word ids ``[N]``."""
+        opts = self.cfg.embed
+        if opts.contrastive_loss == "triplet":
+            return triplet_loss(z, words, opts.margin)
+        return same_word_loss(z, words, opts.temperature)
+
     def loss(self, model, batch):
         feats, lengths = batch["feats"], batch["lengths"]
         opts = self.cfg.embed
         inp = corrupt(feats, lengths, opts) if opts.variant == "dsa" else feats
+        if self.contrastive:
+            if "word" not in batch:
+                raise UsageError(
+                    "the contrastive objective needs word labels in every batch (segments ctm)"
+                )
+            loss = self.word_loss(model.code(inp, lengths), batch["word"])
+            return loss, {opts.contrastive_loss: float(loss.detach())}
         if opts.same_word_weight <= 0 or "word" not in batch:
             return model(inp, lengths, target=feats), {}
         z = model.code(inp, lengths)
@@ -233,8 +331,33 @@ class EmbedTask(Task):
         }
 
     def evaluate(self, model, batches) -> dict[str, float]:
-        total, n = 0.0, 0
+        """Dev figures: the autoencoder's reconstruction loss; with word labels, the SD-AP of
+        all dev segments' vectors, and for the contrastive objective its loss over all of them."""
+        total, n, vecs, words = 0.0, 0, [], []
         for batch in batches:
-            total += float(model(batch["feats"], batch["lengths"])) * len(batch["utt_ids"])
+            if not self.contrastive:
+                total += float(model(batch["feats"], batch["lengths"])) * len(batch["utt_ids"])
             n += len(batch["utt_ids"])
-        return {"loss": total / max(n, 1)}
+            if "word" in batch:
+                vecs.append(model.embed(batch["feats"], batch["lengths"]).float())
+                words.append(batch["word"])
+        out = {} if self.contrastive else {"loss": total / max(n, 1)}
+        if vecs:
+            z, w = torch.cat(vecs), torch.cat(words)
+            if self.contrastive:
+                out["loss"] = float(self.word_loss(z, w))
+            out["sd_ap"] = dev_same_different_ap(z, w)
+        elif self.contrastive:
+            raise UsageError("the contrastive objective needs word labels on the dev set")
+        return out
+
+
+def dev_same_different_ap(z: torch.Tensor, words: torch.Tensor) -> float:
+    """Same-different AP (Carlin et al. 2011) over every pair of vectors ``z: [N, dim]``
+    (L2-normalised) with word ids ``[N]``; NaN when no two share a word."""
+    i, j = torch.triu_indices(len(words), len(words), offset=1, device=z.device)
+    scores = (z @ z.T)[i, j].cpu().numpy()
+    same = (words[i] == words[j]).cpu().numpy()
+    if not same.any():
+        return float("nan")
+    return same_different_ap(scores, same)

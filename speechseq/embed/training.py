@@ -1,4 +1,8 @@
-"""``train_embedder``: a data dir's segments in, a segment-embedder model directory out."""
+"""``train_embedder``: a data dir's segments in, a segment-embedder model directory out.
+
+One trainer and one batcher for both objectives: the contrastive one only asks the shared
+loader for grouped batches (several examples of each word, by different speakers).
+"""
 
 from __future__ import annotations
 
@@ -6,13 +10,14 @@ import functools
 import os
 from pathlib import Path
 
-from speechseq.core.batching import FeatDataset
+from speechseq.core.batching import FeatDataset, Groups
 from speechseq.core.experiment import copy_feature_config, experiment_run, write_header
 from speechseq.core.trainer import Trainer, TrainState
 from speechseq.data.audio import read_spec
 from speechseq.data.kaldi_dir import DataDir, write_table
 from speechseq.embed.model import EmbedConfig, EmbedTask, variant_name
 from speechseq.embed.segments import (
+    FRAME_SHIFT_S,
     SegmentReader,
     SegmentSpec,
     ctm_segments,
@@ -57,10 +62,13 @@ def data_segments(data: DataDir, reader, how: str, opts) -> list[SegmentSpec]:
     raise SpeechseqError(f"--segments {how}: use ctm, vad or window")
 
 
-def segment_reader(reader, segments: list[SegmentSpec]) -> SegmentReader:
+def segment_reader(reader, segments: list[SegmentSpec], jitter_s: float = 0.0) -> SegmentReader:
     load = functools.lru_cache(maxsize=512)(reader.__getitem__)
     return SegmentReader(
-        load, segments, {u: reader.num_frames(u) for u in {s.source for s in segments}}
+        load,
+        segments,
+        {u: reader.num_frames(u) for u in {s.source for s in segments}},
+        jitter_frames=int(round(jitter_s / FRAME_SHIFT_S)),
     )
 
 
@@ -74,7 +82,8 @@ def train_embedder(
     quiet: bool = False,
     overwrite: bool = False,
 ) -> TrainState:
-    """Train the segment autoencoder on ``train_dir``'s segments; dev: ``dev_dir`` or every 20th segment.
+    """Train a segment embedder (``cfg.embed.objective``: autoencoder or contrastive) on
+    ``train_dir``'s segments; dev: ``dev_dir`` or every 20th segment.
 
     ``exp_dir`` belongs to this run: one holding another run needs ``resume`` or ``overwrite``.
     """
@@ -127,17 +136,38 @@ def _train_embedder(
     trainer.log(
         f"{len(segs)} training segments, {len(dv_segs)} dev segments ({cfg.embed.segments}, variant {variant_name(cfg.embed)})"
     )
-    tr_reader = segment_reader(reader, segs)
-    fields = {}
-    if cfg.embed.same_word_weight > 0:
-        if cfg.embed.segments != "ctm":
-            raise SpeechseqError(
-                "the same-word variant (embed.same_word_weight > 0) needs word labels: use --segments ctm"
-            )
-        vocab = {w: k for k, w in enumerate(sorted({s.label for s in segs}))}
-        fields["word"] = {s.segment_id: vocab[s.label] for s in segs}
+    tr_reader = segment_reader(reader, segs, cfg.embed.jitter_s)
     dv = segment_reader(dv_reader, dv_segs)
+    tr_fields, dv_fields, groups = {}, {}, None
+    if cfg.embed.same_word_weight > 0 and cfg.embed.segments != "ctm":
+        raise SpeechseqError(
+            "the same-word variant (embed.same_word_weight > 0) needs word labels: use --segments ctm"
+        )
+    if cfg.embed.segments == "ctm":  # word labels: the same-word terms, dev SD-AP, grouped batches
+        vocab = {w: k for k, w in enumerate(sorted({s.label for s in segs + dv_segs}))}
+        tr_fields["word"] = {s.segment_id: vocab[s.label] for s in segs}
+        dv_fields["word"] = {s.segment_id: vocab[s.label] for s in dv_segs}
+    if cfg.embed.objective == "contrastive":
+        spk = train.utt2spk
+        groups = Groups(
+            {s.segment_id: s.label for s in segs},
+            cfg.embed.examples_per_word,
+            {s.segment_id: spk.get(s.source, s.source) for s in segs},
+        )
+    train_set = FeatDataset(tr_reader, tr_reader.utt_ids, fields=tr_fields, groups=groups)
     train_loader, dev_loader = trainer.loaders(
-        FeatDataset(tr_reader, tr_reader.utt_ids, fields=fields), FeatDataset(dv, dv.utt_ids)
+        train_set, FeatDataset(dv, dv.utt_ids, fields=dv_fields)
     )
+    if cfg.embed.objective == "contrastive" and len(dv_segs) == len({s.label for s in dv_segs}):
+        trainer.log(
+            f"dev: no word occurs twice among the {len(dv_segs)} dev segments — same-different AP "
+            "cannot choose the epoch, final.pt will be the last epoch's (give --dev with repeated words)"
+        )
+    if groups is not None:
+        sampler = train_loader.batch_sampler
+        trainer.log(
+            f"contrastive batches: {len(sampler.members)} words with >= 2 examples, "
+            f"{cfg.embed.examples_per_word} examples per word per batch; left out "
+            f"{sampler.left_out} segments of words spoken once"
+        )
     return trainer.fit(train_loader, dev_loader, resume=resume)

@@ -2,7 +2,7 @@
 
 import pytest
 
-from tests.embed.helpers import run_ok
+from tests.embed.helpers import run_ok, tiny_config
 
 
 @pytest.fixture(scope="module")
@@ -65,3 +65,24 @@ def words_ctc(words_corpus, tmp_path_factory):
         ]
     )
     return root / "ctc"
+
+
+@pytest.fixture(scope="module")
+def contrastive_setup(words_corpus, tmp_path_factory):
+    root = tmp_path_factory.mktemp("awe")
+    tiny_config(root / "c.yaml", "embed: {dim: 16, examples_per_word: 2}\n")
+    res = run_ok(
+        [
+            "train-embedder",
+            str(words_corpus / "train"),
+            "--out",
+            str(root / "emb"),
+            "--config",
+            str(root / "c.yaml"),
+            "--objective",
+            "contrastive",
+            "--dev",
+            str(words_corpus / "train"),  # the tiny corpus's every-20th segments repeat no word
+        ]
+    )
+    return root, res

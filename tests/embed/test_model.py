@@ -99,3 +99,17 @@ def test_segment_reader_normalises_each_segment():
     assert x.shape == (40, 2) and r.num_frames("s1") == 40
     np.testing.assert_allclose(x.mean(0), 0, atol=1e-5)
     np.testing.assert_allclose(segment_cmvn(x), x, atol=1e-4)
+
+
+def test_jittered_segment_reads_move_the_edges_within_bounds():
+    feats = {"u": np.random.default_rng(0).normal(size=(100, 2)).astype(np.float32)}
+    segs = [SegmentSpec("s1", "u", 0.1, 0.5), SegmentSpec("s2", "u", 0.0, 0.04)]
+    still = SegmentReader(feats.__getitem__, segs, {"u": 100})
+    r = SegmentReader(feats.__getitem__, segs, {"u": 100}, jitter_frames=5)
+    assert r.num_frames("s1") == 50 and r.num_frames("s2") == 9  # the longest a read can be
+    np.random.seed(0)
+    lengths = {r["s1"].shape[0] for _ in range(60)}
+    assert len(lengths) > 5 and min(lengths) >= 36 and max(lengths) <= 50  # in 2, out 5 a side
+    assert max(lengths) >= 46  # outwards more than inwards
+    assert all(3 <= r["s2"].shape[0] <= 9 for _ in range(30))  # the recording's start holds it
+    assert still["s1"].shape[0] == 40 and still.num_frames("s1") == 40

@@ -1,0 +1,221 @@
+"""The contrastive acoustic word embedding: its losses by hand, grouped batches, a training that
+learns, and train-embedder --objective contrastive -> embed -> index -> search through the CLI."""
+
+import csv
+import json
+import math
+import random
+
+import numpy as np
+import pytest
+import torch
+
+from speechseq.cli.main import app
+from speechseq.core.batching import ArrayReader, FeatDataset, GroupBatchSampler, Groups
+from speechseq.core.encoder import EncoderConfig
+from speechseq.core.loading import load_experiment
+from speechseq.core.trainer import TrainConfig, Trainer
+from speechseq.embed.model import (
+    EmbedConfig,
+    EmbedOptions,
+    EmbedTask,
+    SegmentAutoencoder,
+    SegmentEncoder,
+    same_word_loss,
+    triplet_loss,
+)
+from speechseq.errors import SpeechseqError
+from tests.embed.helpers import run_ok, runner, tiny_config
+
+# Three vectors by hand: cos(z0, z1) = 0.6, cos(z0, z2) = 0, cos(z1, z2) = 0.8; z0, z1 one word.
+Z = torch.tensor([[1.0, 0.0], [0.6, 0.8], [0.0, 1.0]])
+LABELS = torch.tensor([0, 0, 1])
+
+
+def test_nce_loss_by_hand_on_three_vectors():
+    # anchor 0: its partner z1 (0.6) against all others (0.6, 0); anchor 1: z0 (0.6) against
+    # (0.6, 0.8); z2 has no partner and is not an anchor. Temperature 1.
+    a0 = 0.6 - math.log(math.exp(0.6) + math.exp(0.0))
+    a1 = 0.6 - math.log(math.exp(0.6) + math.exp(0.8))
+    assert float(same_word_loss(Z, LABELS, 1.0)) == pytest.approx(-(a0 + a1) / 2, abs=1e-6)
+    assert float(same_word_loss(Z, LABELS, 1.0)) == pytest.approx(0.617822, abs=1e-5)
+    # temperature 0.5 doubles every similarity
+    b0 = 1.2 - math.log(math.exp(1.2) + math.exp(0.0))
+    b1 = 1.2 - math.log(math.exp(1.2) + math.exp(1.6))
+    assert float(same_word_loss(Z, LABELS, 0.5)) == pytest.approx(-(b0 + b1) / 2, abs=1e-6)
+
+
+def test_triplet_loss_by_hand_on_three_vectors():
+    # cosine distances (1 - cos) / 2: d01 = 0.2, d02 = 0.5, d12 = 0.1; margin 0.4.
+    # pair (0, 1): hardest negative of 0 is z2: 0.4 + 0.2 - 0.5 = 0.1
+    # pair (1, 0): hardest negative of 1 is z2: 0.4 + 0.2 - 0.1 = 0.5      mean 0.3
+    assert float(triplet_loss(Z, LABELS, 0.4)) == pytest.approx(0.3, abs=1e-6)
+    # a margin small enough that z0's triplet is satisfied: only (1, 0) remains, 0.15 + 0.1
+    assert float(triplet_loss(Z, LABELS, 0.05)) == pytest.approx((0.0 + 0.15) / 2, abs=1e-6)
+
+
+def test_triplet_loss_takes_the_hardest_negative_by_hand():
+    # a fourth vector z3 = (-1, 0) of word 1: each anchor now has two negatives.
+    # d: 01 0.2, 02 0.5, 03 1.0, 12 0.1, 13 0.8, 23 0.5; margin 0.4
+    # (0,1): min(0.5, 1.0) -> 0.1   (1,0): min(0.1, 0.8) -> 0.5
+    # (2,3): min(0.5, 0.1) -> 0.8   (3,2): min(1.0, 0.8) -> 0.1     mean 0.375
+    z = torch.cat([Z, torch.tensor([[-1.0, 0.0]])])
+    assert float(triplet_loss(z, torch.tensor([0, 0, 1, 1]), 0.4)) == pytest.approx(0.375, abs=1e-6)
+
+
+@pytest.mark.parametrize("loss", ["nce", "triplet"])
+def test_same_word_vectors_together_lower_the_loss(loss):
+    labels = torch.tensor([0, 0, 1, 1])
+    together = torch.tensor([[1.0, 0], [0.9, 0.1], [0, 1.0], [0.1, 0.9]])
+    mixed = torch.tensor([[1.0, 0], [0, 1.0], [0.9, 0.1], [0.1, 0.9]])
+    task = EmbedTask(
+        EmbedConfig(embed=EmbedOptions(objective="contrastive", contrastive_loss=loss)), 8
+    )
+    assert float(task.word_loss(together, labels)) < float(task.word_loss(mixed, labels))
+    # nothing to pull together (every word once): no loss
+    assert float(task.word_loss(together, torch.tensor([0, 1, 2, 3]))) == 0.0
+
+
+def _grouped(n_words=9, per_word=(1, 7), speakers=3, seed=0):
+    rng = random.Random(seed)
+    ids, label, spk, lengths = [], {}, {}, []
+    for w in range(n_words):
+        for k in range(rng.randint(*per_word)):
+            u = f"w{w}_{k}"
+            ids.append(u)
+            label[u], spk[u] = f"word{w}", f"s{k % speakers}"
+            lengths.append(rng.randint(10, 60))
+    ids.append("lonely")  # a word spoken once: no partner for it
+    label["lonely"], spk["lonely"] = "lonely", "s0"
+    lengths.append(20)
+    return ids, label, spk, lengths
+
+
+def test_grouped_batches_hold_at_least_two_examples_of_each_word_by_different_speakers():
+    ids, label, spk, lengths = _grouped()
+    s = GroupBatchSampler(ids, lengths, Groups(label, 3, spk), max_frames=400, seed=1)
+    once = [u for u in ids if sum(label[v] == label[u] for v in ids) == 1]
+    assert once and s.left_out == len(once)  # words spoken once are counted, not batched
+    for epoch in range(3):
+        s.set_epoch(epoch)
+        batches = list(s)
+        seen = [i for b in batches for i in b]
+        assert len(seen) == len(set(seen)) == len(ids) - len(once)  # each item once per epoch
+        for b in batches:
+            assert len(b) * max(lengths[i] for i in b) <= 400
+            words = [label[ids[i]] for i in b]
+            assert all(words.count(w) >= 2 for w in words), words
+            for w in set(words):  # a word's examples in a batch: different speakers first
+                voices = [spk[ids[i]] for i in b if label[ids[i]] == w]
+                assert len(set(voices)) == min(len(voices), 3), voices
+    s.set_epoch(1)
+    again = GroupBatchSampler(ids, lengths, Groups(label, 3, spk), max_frames=400, seed=1)
+    again.set_epoch(1)
+    assert list(again) == list(s)  # a function of (seed, epoch): resume sees the same batches
+
+
+def test_grouped_batches_refuse_labels_that_never_repeat():
+    with pytest.raises(SpeechseqError, match="no label has two items"):
+        GroupBatchSampler(["a", "b"], [5, 5], Groups({"a": 1, "b": 2}, 2), 100)
+
+
+def _toy_words(rng, patterns, per_word=12):
+    """Word ``w`` is ``patterns[w]`` (6 steps of 8 bins) stretched to 18-29 frames; each example
+    is spoken by another 'voice' (a scale and an offset per bin) with noise on every frame."""
+    feats, label, spk = {}, {}, {}
+    for w in range(len(patterns)):
+        for k in range(per_word):
+            t = int(rng.integers(18, 30))
+            idx = np.minimum((np.arange(t) * 6) // t, 5)
+            x = patterns[w][idx] * rng.uniform(0.5, 1.5) + rng.normal(size=8) * 1.0
+            feats[f"w{w}_{k:02d}"] = (x + rng.normal(size=(t, 8)) * 0.8).astype(np.float32)
+            label[f"w{w}_{k:02d}"], spk[f"w{w}_{k:02d}"] = w, f"v{k % 4}"
+    return feats, label, spk
+
+
+def test_contrastive_training_raises_dev_same_different_ap(tmp_path):
+    rng = np.random.default_rng(0)
+    patterns = rng.normal(size=(4, 6, 8))
+    feats, label, spk = _toy_words(rng, patterns)
+    dev_feats, dev_label, _ = _toy_words(rng, patterns, per_word=6)
+    cfg = EmbedConfig(
+        encoder=EncoderConfig(subsample="none", rnn="gru", hidden=16, layers=1, dropout=0.0),
+        train=TrainConfig(
+            max_epochs=8, max_frames=600, lr=1e-2, warmup_steps=2, device="cpu", checkpoint_every=0
+        ),
+        embed=EmbedOptions(objective="contrastive", dim=8, examples_per_word=3),
+    )
+    task = EmbedTask(cfg, 8)
+    assert (task.metric_name, task.metric_mode) == ("sd_ap", "max")
+    trainer = Trainer(task, cfg.train, tmp_path, quiet=True)
+    train, dev = trainer.loaders(
+        FeatDataset(
+            ArrayReader(feats), fields={"word": label}, groups=Groups(label, 3, speaker=spk)
+        ),
+        FeatDataset(ArrayReader(dev_feats), fields={"word": dev_label}),
+    )
+    assert isinstance(train.batch_sampler, GroupBatchSampler)
+    state = trainer.fit(train, dev)
+    ap = [r["dev_sd_ap"] for r in state.history]
+    assert max(ap[-3:]) > ap[0] + 0.1 and max(ap) > 0.7, ap
+    assert "train_nce" in state.history[0]
+
+
+def test_train_embedder_contrastive_through_the_cli_embeds_and_searches(
+    contrastive_setup, words_corpus
+):
+    root, res = contrastive_setup
+    assert "contrastive batches" in res.output and "best dev same-different AP" in res.output
+    rows = list(csv.DictReader((root / "emb" / "metrics.csv").open()))
+    assert len(rows) == 2 and all(0 < float(r["dev_sd_ap"]) <= 1 for r in rows)
+    ex = load_experiment(root / "emb", "cpu", task="embed", quiet=True)
+    assert type(ex.model) is SegmentEncoder and not isinstance(ex.model, SegmentAutoencoder)
+    assert ex.task.cfg.embed.objective == "contrastive"
+    run_ok(
+        ["embed", str(root / "emb"), str(words_corpus / "archive"), "--out", str(root / "vecs")]
+        + ["--device", "cpu", "--widths", "0.3,0.6", "--hop", "0.1"]
+    )
+    vecs = np.load(root / "vecs" / "vectors.npy")
+    assert vecs.shape[1] == 16
+    np.testing.assert_allclose(np.linalg.norm(vecs, axis=1), 1.0, atol=1e-5)
+    run_ok(["index", "build", str(root / "vecs"), "--out", str(root / "idx")])
+    wav = (words_corpus / "queries" / "wav.scp").read_text().split()[1]
+    out = run_ok(
+        ["search", wav, "--index", str(root / "idx"), "--top-k", "3", "--json", "--device", "cpu"]
+    )
+    hits = json.loads(out.stdout)["hits"]
+    assert 1 <= len(hits) <= 3 and hits[0]["score"] >= hits[-1]["score"]
+
+
+def test_contrastive_embedder_starts_from_a_ctc_encoder(words_corpus, words_ctc, tmp_path):
+    from speechseq.core import checkpoint as ckpt
+
+    tiny_config(
+        tmp_path / "c.yaml",
+        "embed: {objective: contrastive, contrastive_loss: triplet, dim: 8}\n",
+        epochs=1,
+    )
+    res = run_ok(
+        ["train-embedder", str(words_corpus / "train"), "--out", str(tmp_path / "emb")]
+        + ["--config", str(tmp_path / "c.yaml"), "--init-from", str(words_ctc)]
+        + ["--init-part", "encoder", "--freeze", "encoder"]
+    )
+    assert "under 'encoder'" in res.output and "contrastive-triplet" in res.output
+    # its default dev set (every 20th segment) repeats no word: said, and the last epoch kept
+    assert "no word occurs twice" in res.output and "last epoch" in res.output
+    ctc = ckpt.load(words_ctc / "final.pt")["model"]
+    emb = ckpt.load(tmp_path / "emb" / "final.pt")["model"]
+    keys = [k for k in ctc if k.startswith("encoder.")]
+    assert keys and all(torch.equal(ctc[k], emb[k]) for k in keys)
+    assert not any(k.startswith("decoder.") for k in emb)  # no autoencoder decoder was built
+
+
+def test_contrastive_objective_without_word_labels_is_one_usage_error(words_corpus, tmp_path):
+    res = runner.invoke(
+        app,
+        ["train-embedder", str(words_corpus / "train"), "--out", str(tmp_path / "e")]
+        + ["--objective", "contrastive", "--segments", "window"],
+    )
+    assert res.exit_code == 2, res.output
+    assert "needs word labels" in res.output and "segments ctm" in res.output
+    assert not (tmp_path / "e").exists()
