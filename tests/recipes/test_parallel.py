@@ -70,25 +70,28 @@ def _workspace(tmp: Path, corpus: Path) -> tuple[Path, dict]:
     return recipe, env
 
 
-def _feature_stage(tmp: Path, corpus: Path, cmd: str) -> tuple[Path, subprocess.CompletedProcess]:
+def _feature_stage(tmp: Path, corpus: Path, cmd: str) -> tuple[Path, subprocess.Popen]:
+    """Start the digits recipe's feature stage in a workspace of its own (not waited for)."""
     recipe, env = _workspace(tmp, corpus)
     env["SPEECHSEQ_CMD"] = cmd
-    proc = subprocess.run(
+    proc = subprocess.Popen(
         ["bash", "run.sh", "--stage", "3", "--stop-stage", "3"],
         cwd=recipe,
         env=env,
-        capture_output=True,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
         text=True,
-        timeout=240,
     )
     return recipe, proc
 
 
 def test_slurm_array_and_local_jobs_give_the_same_features(digits_corpus, tmp_path):
+    # both runs at once: each is a chain of one-thread processes, so together they take half the time
     local, p1 = _feature_stage(tmp_path / "local", digits_corpus, "local")
-    assert p1.returncode == 0, p1.stdout + p1.stderr
     slurm, p2 = _feature_stage(tmp_path / "slurm", digits_corpus, "slurm")
-    assert p2.returncode == 0, p2.stdout + p2.stderr
+    out1, out2 = p1.communicate(timeout=240)[0], p2.communicate(timeout=240)[0]
+    assert p1.returncode == 0, out1
+    assert p2.returncode == 0, out2
     calls = (tmp_path / "slurm" / "sbatch_calls").read_text().splitlines()
     assert len(calls) == 3 and all("--wait --array=1-2" in c for c in calls)
     assert not (tmp_path / "local" / "sbatch_calls").exists()
