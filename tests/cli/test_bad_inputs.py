@@ -153,6 +153,26 @@ def augment_with_an_unreadable_snr_range(env):
 
 
 @case
+def augment_with_a_vtlp_range_that_is_no_range(env):
+    return ["data", "augment", env.digits / "dev", env.tmp / "aug", "--vtlp", "short"], 2, r"--vtlp"
+
+
+@case
+def augment_with_an_unknown_codec(env):
+    args = [
+        "data",
+        "augment",
+        env.digits / "dev",
+        env.tmp / "aug",
+        "--codec-prob",
+        "1",
+        "--codecs",
+        "mp3",
+    ]
+    return args, 2, r"mp3"
+
+
+@case
 def augment_with_a_channel_probability_above_one(env):
     return (
         ["data", "augment", env.digits / "dev", env.tmp / "aug", "--channel-prob", "2"],
@@ -164,6 +184,11 @@ def augment_with_a_channel_probability_above_one(env):
 @case
 def synth_of_an_unknown_task(env):
     return ["synth", "poems", env.tmp / "out"], 2, r"poems"
+
+
+@case
+def synth_with_an_unknown_engine(env):
+    return ["synth", "digits", env.tmp / "out", "--engine", "festival"], 2, r"--engine festival"
 
 
 # ---------------------------------------------------------------------------------------------
@@ -392,6 +417,11 @@ def decode_with_a_missing_lexicon(env):
 @case
 def decode_with_an_lm_weight_that_is_no_number(env):
     return ["decode", env.ctc, env.digits / "test", "--lm-weight", "high"], 2, r"--lm-weight 'high'"
+
+
+@case
+def decode_with_lattice_but_no_graph(env):
+    return ["decode", env.ctc, env.digits / "test", "--lattice"], 2, r"--lattice .*add --graph"
 
 
 @case
