@@ -148,7 +148,10 @@ class RawLattice(NamedTuple):
             return [], float("inf")
         graph = lm_weight * self.graph - word_bonus * (self.olabel != 0)
         fst = kaldifst.Lattice()
-        for _ in range(1 + max(self.finals.keys() | set(self.src) | set(self.dst) | {self.start})):
+        last = max(
+            int(self.src.max(initial=0)), int(self.dst.max(initial=0)), self.start, *self.finals
+        )
+        for _ in range(last + 1):
             fst.add_state()
         fst.start = self.start
         for s, d, i, o, g, a in zip(
