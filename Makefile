@@ -19,7 +19,7 @@ demo: $(STAMP)
 	cd recipes/synth_digits && PATH="$(CURDIR)/$(VENV)/bin:$$PATH" ./run.sh
 
 test: $(STAMP)
-	$(VENV)/bin/python -m pytest
+	$(VENV)/bin/python -m pytest -n 2
 
 clean:
 	rm -rf $(VENV) recipes/*/data recipes/*/exp
