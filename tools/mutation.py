@@ -55,6 +55,17 @@ MODULE_TESTS: dict[str, list[str]] = {
         "tests/core/test_worker_errors.py",
     ],
     "speechseq/core/encoder.py": ["tests/core/test_encoder.py"],
+    "speechseq/core/device.py": ["tests/core/test_device.py"],
+    "speechseq/core/export.py": ["tests/core/test_export.py"],
+    "speechseq/core/loading.py": [
+        "tests/core/test_export.py",
+        "tests/core/test_task_contract.py",
+    ],
+    "speechseq/metrics/bleu.py": ["tests/metrics/test_bleu.py"],
+    "speechseq/metrics/kws.py": ["tests/metrics/test_kws.py"],
+    "speechseq/decode/seq2seq.py": ["tests/decode/test_seq2seq.py"],
+    "speechseq/decode/graph.py": ["tests/hybrid/test_graph.py", "tests/hybrid/test_lattice.py"],
+    "speechseq/decode/run.py": ["tests/decode/test_run.py"],
 }
 # Tests deselected everywhere: the first runs the code in a subprocess (SIGKILL and resume);
 # the second is a 2 s hypothesis search that would make every ngram mutant's run 3x longer

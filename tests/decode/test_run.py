@@ -1,0 +1,232 @@
+"""decode/run.py in process: the LM-weight x word-bonus grid, one decode dir per point written
+whole, Kaldi's scoring files and the translation files, with a decoder whose output is known."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from types import SimpleNamespace
+
+import numpy as np
+import pytest
+
+from speechseq.data.kaldi_dir import DataDir
+from speechseq.decode.run import (
+    decode_grid,
+    plot_attention_maps,
+    search_grid,
+    write_scored,
+    write_translations,
+)
+from speechseq.errors import SpeechseqError, UsageError
+
+
+@dataclasses.dataclass(frozen=True)
+class WeightedOptions:
+    lm_weight: float = 0.5
+    word_bonus: float = 0.0
+    lattice: bool = False
+    acoustic_scale: float = 0.1
+
+    def tag(self) -> str:
+        return f"lm{self.lm_weight:g}_wb{self.word_bonus:g}"
+
+
+@dataclasses.dataclass(frozen=True)
+class PlainOptions:
+    beam: int = 4
+
+    def tag(self) -> str:
+        return f"beam{self.beam}"
+
+
+class WeightDecoder:
+    """Says "one two" at the options' own weights and "one" at any other point; records the
+    weights it was rebuilt with."""
+
+    scoring = "wer"
+
+    def __init__(self, options, built: list):
+        self.options, self.built = options, built
+
+    def with_weights(self, lm_weight, word_bonus):
+        self.built.append((lm_weight, word_bonus))
+        return WeightDecoder(
+            dataclasses.replace(self.options, lm_weight=lm_weight, word_bonus=word_bonus),
+            self.built,
+        )
+
+    def decode(self, output):
+        text = (
+            "one two" if (self.options.lm_weight, self.options.word_bonus) == (0.5, 0.0) else "one"
+        )
+        return SimpleNamespace(text=text)
+
+
+def data_dir(tmp_path, text=True):
+    d = tmp_path / "test"
+    d.mkdir()
+    (d / "utt2spk").write_text("a1 a\na2 a\nb1 b\n")
+    if text:
+        (d / "text").write_text("a1 one two\na2 one two\nb1 one\n")
+    return DataDir(d)
+
+
+OUTPUTS = {u: np.zeros((3, 2), dtype=np.float32) for u in ("a1", "a2", "b1")}
+
+
+def test_grid_is_the_options_point_unless_grids_are_given():
+    o = WeightedOptions()
+    assert decode_grid(o, None, None, None, "ctc") == [(0.5, 0.0)]
+    assert decode_grid(o, [0.1, 0.2], None, None, "ctc") == [(0.1, 0.0), (0.2, 0.0)]
+    assert decode_grid(o, None, [1.0, 2.0], None, "ctc") == [(0.5, 1.0), (0.5, 2.0)]
+    assert decode_grid(o, [0.1, 0.2], [1.0, 2.0], None, "ctc") == [
+        (0.1, 1.0),
+        (0.1, 2.0),
+        (0.2, 1.0),
+        (0.2, 2.0),
+    ]
+    assert decode_grid(PlainOptions(), None, None, None, "st") == [None]
+    assert decode_grid(o, [0.3], None, "out", "ctc") == [(0.3, 0.0)]  # one point may have --out
+
+
+@pytest.mark.parametrize("weights, bonuses", [([0.1], None), (None, [1.0])])
+def test_a_grid_for_a_decoder_without_lm_weight_is_a_usage_error(weights, bonuses):
+    with pytest.raises(UsageError, match="a st model has no LM weight"):
+        decode_grid(PlainOptions(), weights, bonuses, None, "st")
+
+
+def test_out_with_a_grid_of_several_points_is_a_usage_error():
+    with pytest.raises(UsageError, match=r"grid has 2 points — leave out --out"):
+        decode_grid(WeightedOptions(), [0.1, 0.2], None, "out", "ctc")
+
+
+def test_each_grid_point_gets_its_own_scored_dir_and_the_base_point_is_not_rebuilt(tmp_path):
+    data = data_dir(tmp_path)
+    built: list = []
+    base = WeightDecoder(WeightedOptions(), built)
+    exp = tmp_path / "exp"
+    exp.mkdir()
+    results = search_grid(exp, data, base, OUTPUTS, [(0.5, 0.0), (1.0, 2.0)], 0.5, 2.0)
+    assert built == [(1.0, 2.0)]
+    first, second = results
+    assert first["out_dir"] == str(exp / "decode_test_lm0.5_wb0")
+    assert second["out_dir"] == str(exp / "decode_test_lm1_wb2")
+    assert first["wer"] == 20.0  # "one two" for b1's "one": 1 insertion in 5 words
+    assert second["wer"] == 40.0  # "one" for "one two" twice: 2 deletions in 5 words
+    assert second["speaker_wer"] == {"a": 50.0, "b": 0.0}
+    assert second["options"] == {
+        "lm_weight": 1.0,
+        "word_bonus": 2.0,
+        "lattice": False,
+        "acoustic_scale": 0.1,
+    }
+    assert first["utterances"] == 3 and first["audio_s"] == 2.0
+    assert first["rtf"] == pytest.approx(first["decode_s"] / 2.0, abs=1e-4)
+    assert first["decode_s"] >= 0.5 and first["search_rtf"] < first["rtf"]
+    on_disk = json.loads((exp / "decode_test_lm1_wb2" / "results.json").read_text())
+    assert on_disk == {k: v for k, v in second.items() if k != "out_dir"}
+    hyp = (exp / "decode_test_lm1_wb2" / "hyp.txt").read_text().splitlines()
+    assert hyp == ["a1 one", "a2 one", "b1 one"]
+    assert sorted(p.name for p in exp.iterdir()) == ["decode_test_lm0.5_wb0", "decode_test_lm1_wb2"]
+
+
+def test_out_dir_names_the_one_decode_dir_and_replaces_it_whole(tmp_path):
+    data = data_dir(tmp_path)
+    out = tmp_path / "mine"
+    out.mkdir()
+    (out / "stale").write_text("from an earlier run\n")
+    [r] = search_grid(
+        tmp_path, data, WeightDecoder(WeightedOptions(), []), OUTPUTS, [(0.5, 0.0)], 0.0, 1.0, out
+    )
+    assert r["out_dir"] == str(out)
+    assert sorted(p.name for p in out.iterdir()) == [
+        "hyp.txt",
+        "per_spk",
+        "per_utt",
+        "results.json",
+        "wer",
+    ]
+
+
+def test_scoring_files_are_kaldis(tmp_path):
+    data = data_dir(tmp_path)
+    out = tmp_path / "dec"
+    out.mkdir()
+    r = write_scored(out, data, {"a1": "one", "a2": "one two", "b1": "one three"})
+    wer = (out / "wer").read_text().splitlines()
+    assert wer[0] == "%WER 40.00 [ 2 / 5, 1 ins, 1 del, 0 sub ]"
+    assert wer[1].startswith("%CER ") and wer[1] == r["cer_line"]
+    assert r["wer"] == 40.0 and r["wer_line"] == wer[0]
+    assert r["speaker_wer"] == {"a": 25.0, "b": 100.0}
+    per_utt = (out / "per_utt").read_text()
+    assert "a1 #csid 1 0 0 1" in per_utt and "b1 #csid 1 0 1 0" in per_utt
+    per_spk = (out / "per_spk").read_text()
+    assert per_spk.splitlines()[-1].split()[:2] == ["SUM", "sys"]
+
+
+def test_without_transcripts_only_hyps_are_written(tmp_path):
+    data = data_dir(tmp_path, text=False)
+    out = tmp_path / "dec"
+    out.mkdir()
+    assert write_scored(out, data, {"a1": "one"}) == {}
+    assert sorted(p.name for p in out.iterdir()) == ["hyp.txt"]
+
+
+def test_a_missing_reference_is_scored_as_an_empty_transcript(tmp_path):
+    data = data_dir(tmp_path)
+    out = tmp_path / "dec"
+    out.mkdir()
+    (data.path / "text").write_text("a1 one\n")
+    r = write_scored(out, data, {"a1": "one", "b1": "two"})
+    assert r["wer_line"] == "%WER 100.00 [ 1 / 1, 1 ins, 0 del, 0 sub ]"
+
+
+def test_translations_are_scored_with_sacrebleu_and_written_as_pairs(tmp_path):
+    data = data_dir(tmp_path)
+    (data.path / "text.fr").write_text("a1 un deux trois quatre\na2 cinq six sept huit\nb1 neuf\n")
+    out = tmp_path / "dec"
+    out.mkdir()
+    decoded = {
+        "a1": SimpleNamespace(text="un deux trois quatre"),
+        "a2": SimpleNamespace(text="cinq six sept huit", finished=False),
+        "b1": SimpleNamespace(text="neuf"),
+    }
+    r = write_translations(out, data, decoded, "text.fr")
+    assert r["bleu"] == 100.0 and r["chrf"] == 100.0
+    assert r["reference"] == "text.fr" and r["stopped_by_length_guard"] == ["a2"]
+    assert (out / "per_utt").read_text().splitlines()[:2] == [
+        "a1 ref un deux trois quatre",
+        "a1 hyp un deux trois quatre",
+    ]
+    assert (out / "ref.txt").read_text().splitlines()[2] == "b1 neuf"
+    bleu = (out / "bleu").read_text().splitlines()
+    assert bleu[0].startswith("BLEU = 100.00") and "(3 sentences)" in bleu[0]
+    assert bleu[0] == r["bleu_line"] and "|tok:13a|smooth:exp|version:" in bleu[0]
+    assert bleu[1] == r["chrf_line"] and bleu[1].startswith("chrF2 = 100.00")
+
+
+def test_a_translation_without_reference_names_the_file_and_utterance(tmp_path):
+    data = data_dir(tmp_path)
+    (data.path / "text.fr").write_text("a1 un\n")
+    out = tmp_path / "dec"
+    out.mkdir()
+    decoded = {u: SimpleNamespace(text="un") for u in ("a1", "b1", "a2")}
+    with pytest.raises(
+        SpeechseqError, match=r"text.fr: no reference for 2 utterance\(s\) \(first: b1\)"
+    ):
+        write_translations(out, data, decoded, "text.fr")
+
+
+def test_attention_maps_are_one_png_per_utterance_that_has_one(tmp_path):
+    att = np.random.default_rng(0).random((3, 7))
+    decoded = {
+        "a1": SimpleNamespace(text="x y", attention=att, tokens=["x", "y", "</s>"]),
+        "a2": SimpleNamespace(text="", attention=np.zeros((0, 7))),
+        "b1": SimpleNamespace(text="z"),
+    }
+    n = plot_attention_maps(tmp_path / "att", decoded, ["a1", "a2", "b1"])
+    assert n == 1
+    files = list((tmp_path / "att").iterdir())
+    assert [f.name for f in files] == ["a1.png"]
+    assert files[0].read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and files[0].stat().st_size > 1000
