@@ -9,7 +9,15 @@ import numpy as np
 import pytest
 import torch
 
-from speechseq.decode.seq2seq import Seq2SeqDecodeOptions, beam_search, greedy_batch, output_limit
+from speechseq.decode.seq2seq import (
+    Hyp,
+    Seq2SeqDecodeOptions,
+    Seq2SeqDecoder,
+    _done,
+    beam_search,
+    greedy_batch,
+    output_limit,
+)
 from speechseq.st.model import AttentionDecoder, DecoderConfig, DecoderState
 
 SOS, EOS = 2, 3
@@ -161,3 +169,79 @@ def test_scheduled_sampling_feeds_back_the_models_own_tokens():
             prev = lg.argmax(-1)
     torch.testing.assert_close(sampled, torch.stack(by_hand, 1))
     assert not torch.allclose(sampled, forced)
+
+
+def _ended(*scores):
+    return [Hyp([], s, s, True, np.zeros((1, 1))) for s in scores]
+
+
+def test_beam_search_stops_when_the_beam_th_ended_score_beats_the_best_live_one():
+    # fewer ended hypotheses than the beam: never done
+    assert not _done(_ended(-1.0), 2, -100.0, 3, Seq2SeqDecodeOptions(length_norm=1.0))
+    # the beam-th best of the ended ones (-2, not -1 or -3) against the live best / its length
+    ended = _ended(-1.0, -3.0, -2.0)
+    norm1 = Seq2SeqDecodeOptions(length_norm=1.0)
+    assert _done(ended, 2, -4.0, 2, norm1)  # -2 >= -4 / 2: equal counts as done
+    assert not _done(ended, 2, -3.9, 2, norm1)  # -2 < -1.95
+    assert _done(ended, 3, -6.0, 2, norm1)  # beam 3: -3 >= -3
+    assert not _done(ended, 3, -5.9, 2, norm1)
+    # no length normalisation: the live sum itself
+    assert _done(ended, 2, -2.0, 5, Seq2SeqDecodeOptions(length_norm=0.0))
+    assert not _done(ended, 2, -1.9, 5, Seq2SeqDecodeOptions(length_norm=0.0))
+    # length_norm 0.5: -2 >= -4.5 / 9 ** 0.5 = -1.5 is false, -6 / 3 = -2 is true
+    assert not _done(ended, 2, -4.5, 9, Seq2SeqDecodeOptions(length_norm=0.5))
+    assert _done(ended, 2, -6.0, 9, Seq2SeqDecodeOptions(length_norm=0.5))
+
+
+def test_the_length_guard_is_at_least_one_token_and_the_ratio_option_wins():
+    assert output_limit(0, Seq2SeqDecodeOptions(), model_ratio=0.0) == 5
+    assert output_limit(10, Seq2SeqDecodeOptions(max_len=1), model_ratio=3.0) == 1
+    assert output_limit(10, Seq2SeqDecodeOptions(max_len_ratio=0.5), model_ratio=3.0) == 10
+    assert output_limit(10, Seq2SeqDecodeOptions(), model_ratio=3.0) == 35
+    assert output_limit(3, Seq2SeqDecodeOptions(), model_ratio=0.35) == 7  # ceil(1.05) + 5
+    assert Seq2SeqDecodeOptions(beam=1).tag() == "greedy"
+    assert Seq2SeqDecodeOptions(beam=0).tag() == "greedy"
+    assert Seq2SeqDecodeOptions(beam=2).tag() == "beam2"
+
+
+class _Vocab:
+    sos, eos = 0, 1
+    symbols = ["<sos>", "<eos>", "ab", "cd"]
+
+    def decode(self, ids):
+        return "".join(self.symbols[i] for i in ids)
+
+
+class _ScriptedNet(ScriptedDecoder):
+    def parameters(self):
+        return iter([torch.zeros(1, dtype=torch.float64)])
+
+
+def test_the_decoder_returns_the_best_hypothesis_text_tokens_nbest_and_attention():
+    net = _ScriptedNet(vocab=4, seed=2)
+    opts = Seq2SeqDecodeOptions(beam=4, nbest=3, length_norm=1.0)
+    dec = Seq2SeqDecoder(_Vocab(), net, opts, model_ratio=1.0, reference="text.fr")
+    out = dec.decode(np.zeros((2, 1), dtype=np.float32))
+    hyps = beam_search(net, torch.zeros(1, 2, 1, dtype=torch.float64), 2, 0, 1, opts, 7)
+    assert len(out.nbest) == 3 == len(hyps)
+    assert out.nbest == [(_Vocab().decode(h.ids), h.score) for h in hyps]
+    assert [s for _, s in out.nbest] == sorted((s for _, s in out.nbest), reverse=True)
+    best = hyps[0]
+    assert out.ids == best.ids and out.text == _Vocab().decode(best.ids)
+    assert out.score == best.score and out.finished == best.finished
+    assert out.tokens == [_Vocab.symbols[i] for i in best.ids] + (
+        ["<eos>"] if best.finished else []
+    )
+    assert out.attention.shape == (len(out.tokens), 1)
+    assert dec.reference == "text.fr" and dec.scoring == "bleu"
+
+
+def test_an_unfinished_best_hypothesis_has_no_eos_token():
+    net = _ScriptedNet(vocab=4, seed=0)
+    net.table[:, :, 1] = -1e4  # <eos> never wins
+    opts = Seq2SeqDecodeOptions(beam=2, max_len=3)
+    out = Seq2SeqDecoder(_Vocab(), net, opts, model_ratio=1.0, reference="text.fr").decode(
+        np.zeros((4, 1), dtype=np.float32)
+    )
+    assert not out.finished and len(out.ids) == 3 and out.tokens[-1] != "<eos>"
+    assert len(out.tokens) == 3

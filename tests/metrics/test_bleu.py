@@ -40,3 +40,27 @@ def test_perfect_translations_score_100_and_order_does_not_matter():
 def test_a_hypothesis_without_reference_is_an_error_naming_it():
     with pytest.raises(SpeechseqError, match="no reference translation.*first: u9"):
         translation_scores({"u1": "a b"}, {"u1": "a b", "u9": "c"})
+
+
+def test_the_chrf_line_and_signature_are_sacrebleus():
+    from sacrebleu.metrics import CHRF
+
+    refs, hyps = {"a": "je voudrais trois livres"}, {"a": "je voudrais deux livres"}
+    s = translation_scores(refs, hyps)
+    chrf = CHRF()
+    expected = chrf.corpus_score([hyps["a"]], [[refs["a"]]])
+    assert s.chrf_line == str(expected) and s.chrf_line.startswith("chrF2 = ")
+    assert s.chrf_signature == str(chrf.get_signature()) and "|nc:6|nw:0|" in s.chrf_signature
+    assert s.lines()[1] == f"{s.chrf_line} {s.chrf_signature}"
+    assert s.chrf == pytest.approx(expected.score) and 0 < s.chrf < 100
+
+
+def test_without_sacrebleu_the_error_says_how_to_install_it(monkeypatch):
+    import sys
+
+    monkeypatch.setitem(sys.modules, "sacrebleu.metrics", None)  # the import raises ImportError
+    with pytest.raises(SpeechseqError) as e:
+        translation_scores({"a": "x"}, {"a": "x"})
+    assert str(e.value) == (
+        "sacrebleu is not installed — pip install sacrebleu (it scores BLEU and chrF)"
+    )

@@ -108,3 +108,148 @@ def test_bad_nist_files_are_one_clear_error(tmp_path):
     (tmp_path / "r.rttm").write_text("LEXEME f1 1 x 0.5 cat <NA> lex <NA>\n")
     with pytest.raises(SpeechseqError, match="r.rttm:1: tbeg and dur must be numbers"):
         read_rttm(tmp_path / "r.rttm")
+
+
+def test_the_nist_files_are_written_exactly_as_f4de_and_kaldi_read_them(tmp_path):
+    write_ecf(tmp_path / "ecf.xml", {"f1": 60.0, "f2": 40.25})
+    assert (tmp_path / "ecf.xml").read_text() == (
+        '<ecf source_signal_duration="100.250" version="1">\n'
+        '  <excerpt audio_filename="f1" channel="1" tbeg="0.000" dur="60.000" '
+        'source_type="synthetic" />\n'
+        '  <excerpt audio_filename="f2" channel="1" tbeg="0.000" dur="40.250" '
+        'source_type="synthetic" />\n'
+        "</ecf>\n"
+    )
+    write_kwlist(tmp_path / "kwlist.xml", {"KW-1": "cat"})
+    assert (tmp_path / "kwlist.xml").read_text() == (
+        '<kwlist ecf_filename="ecf.xml" version="1" language="english">\n'
+        '  <kw kwid="KW-1">\n    <kwtext>cat</kwtext>\n  </kw>\n</kwlist>\n'
+    )
+    write_kwslist(tmp_path / "kwslist.xml", DETS[1:3], "sys1")
+    assert (tmp_path / "kwslist.xml").read_text() == (
+        '<kwslist kwlist_filename="kwlist.xml" language="english" system_id="sys1">\n'
+        '  <detected_kwlist kwid="KW-1" search_time="1" oov_count="0">\n'
+        '    <kw file="f1" channel="1" tbeg="30.000" dur="0.500" score="0.800000" decision="YES" />\n'
+        '    <kw file="f2" channel="1" tbeg="10.100" dur="0.300" score="0.300000" decision="NO" />\n'
+        "  </detected_kwlist>\n</kwslist>\n"
+    )
+    write_rttm(tmp_path / "ref.rttm", REF[:1])
+    assert (tmp_path / "ref.rttm").read_text() == "LEXEME f1 1 1.000 0.500 cat <NA> lex <NA>\n"
+
+
+def test_nist_files_from_other_tools_read_as_meant(tmp_path):
+    # an ECF with two excerpts of one file (summed); a kwslist without decisions (all YES)
+    # and with lower-case ones; an RTTM with other line types and a bare 6-field LEXEME line
+    (tmp_path / "ecf.xml").write_text(
+        '<ecf source_signal_duration="3" version="1"><excerpt audio_filename="f1" dur="1.5"/>'
+        '<excerpt audio_filename="f1" dur="0.5"/><excerpt audio_filename="f2" dur="1"/></ecf>'
+    )
+    assert read_ecf(tmp_path / "ecf.xml") == {"f1": 2.0, "f2": 1.0}
+    (tmp_path / "kws.xml").write_text(
+        '<kwslist><detected_kwlist kwid="K"><kw file="a" tbeg="1" dur="2" score="0.5"/>'
+        '<kw file="a" tbeg="3" dur="1" score="0.4" decision="no"/>'
+        '<kw file="a" tbeg="5" dur="1" score="0.3" decision="yes"/></detected_kwlist></kwslist>'
+    )
+    assert [d.decision for d in read_kwslist(tmp_path / "kws.xml")] == [True, False, True]
+    (tmp_path / "r.rttm").write_text(
+        "SPKR-INFO f1 1 <NA> <NA> <NA> unknown s1 <NA>\n\n"
+        "LEXEME f1 1 0.5 0.25 cat\n"
+        "SPEAKER f1 1 0 9 <NA> <NA> s1 <NA>\n"
+        "LEXEME f2 1 1 1 dog <NA> lex <NA>\n"
+    )
+    assert read_rttm(tmp_path / "r.rttm") == [
+        Occurrence("f1", 0.5, 0.25, "cat"),
+        Occurrence("f2", 1.0, 1.0, "dog"),
+    ]
+
+
+def test_each_bad_nist_file_is_its_own_message(tmp_path):
+    def message(fn, name, text):
+        (tmp_path / name).write_text(text)
+        with pytest.raises(SpeechseqError) as e:
+            fn(tmp_path / name)
+        return str(e.value)
+
+    p = tmp_path
+    assert message(read_ecf, "e.xml", '<ecf><excerpt audio_filename="f1"/></ecf>') == (
+        f"{p / 'e.xml'}: excerpt 'f1' has no numeric dur"
+    )
+    assert message(read_kwlist, "k.xml", "<kwlist><kw kwid='a'/></kwlist>") == (
+        f"{p / 'k.xml'}: every <kw> needs a kwid and a <kwtext>"
+    )
+    assert message(read_kwlist, "k2.xml", "<kwlist><kw><kwtext>x</kwtext></kw></kwlist>") == (
+        f"{p / 'k2.xml'}: every <kw> needs a kwid and a <kwtext>"
+    )
+    assert (
+        message(
+            read_kwslist,
+            "s.xml",
+            '<kwslist><detected_kwlist kwid="K"><kw file="a"/></detected_kwlist></kwslist>',
+        )
+        == f"{p / 's.xml'}: a <kw> of 'K' lacks a numeric tbeg, dur or score"
+    )
+    assert message(read_rttm, "r.rttm", "LEXEME f1 1 0.5 0.2\n") == (
+        f"{p / 'r.rttm'}:1: a LEXEME line needs file, channel, tbeg, dur and word"
+    )
+    for fn in (read_rttm, read_ecf):
+        with pytest.raises(SpeechseqError) as e:
+            fn(p / "absent")
+        assert str(e.value) == f"{p / 'absent'}: file not found — check the path"
+
+
+def test_the_reference_from_a_ctm_keeps_utterance_times_and_words():
+    from speechseq.data.kaldi_dir import CtmEntry
+    from speechseq.metrics.kws import rttm_from_ctm
+
+    ctm = [CtmEntry("u1", 1, 0.5, 0.25, "cat"), CtmEntry("u2", 1, 1.0, 0.5, "dog")]
+    assert rttm_from_ctm(ctm) == [
+        Occurrence("u1", 0.5, 0.25, "cat"),
+        Occurrence("u2", 1.0, 0.5, "dog"),
+    ]
+
+
+def test_a_higher_scoring_detection_takes_the_occurrence_and_a_tie_in_distance_takes_the_later():
+    # listed low score first: the 0.9 detection must still be the one that is correct
+    dets = [Detection("KW-2", "f1", 6.0, 0.5, 0.4), Detection("KW-2", "f1", 5.0, 0.5, 0.9)]
+    r = term_weighted_value(dets, REF, {"KW-2": "dog"}, 100.0)
+    assert r.mtwv_threshold == 0.9 and r.mtwv == pytest.approx(1.0)
+    # a detection midway between two occurrences of its word (mids 0.5 and 1.5, it at 1.0)
+    # takes the later one, so a weaker detection near the earlier one (0.25) is correct too
+    ref = [Occurrence("f", 0.0, 1.0, "x"), Occurrence("f", 1.0, 1.0, "x")]
+    both = [Detection("K", "f", 0.5, 1.0, 0.9), Detection("K", "f", 0.0, 0.5, 0.8)]
+    assert term_weighted_value(both, ref, {"K": "x"}, 10.0).terms[0].n_correct == 2
+
+
+def test_twv_edge_cases():
+    with pytest.raises(SpeechseqError) as e:
+        term_weighted_value([], REF, TERMS, 0.0)
+    assert str(e.value) == "the ECF has 0.0 s of speech — ATWV needs a positive duration"
+    # half a second of speech is still a duration; with no scored term TWV is 0
+    r = term_weighted_value([], REF, {"KW-3": "emu"}, 0.5)
+    assert (r.atwv, r.mtwv, r.speech_s, r.terms) == (0.0, 0.0, 0.5, [])
+    # no detection at all: every threshold-free TWV is 1 - mean P_miss = 0, at threshold inf
+    r = term_weighted_value([], REF, {"KW-1": "cat"}, 100.0)
+    assert r.mtwv == 0.0 and r.mtwv_threshold == float("inf")
+    row = r.terms[0]
+    assert (row.text, row.p_miss, row.p_fa) == ("cat", 1.0, 0.0)
+    # equal TWV at two thresholds: the higher (first reached) threshold is kept
+    dets = [Detection("KW-1", "f1", 1.0, 0.5, 0.9), Detection("KW-1", "f2", 50.0, 0.5, 0.5)]
+    r = term_weighted_value(dets, REF, {"KW-1": "cat"}, 2.0 + 1e-12)  # a false alarm costs ~all
+    assert r.mtwv_threshold == 0.9
+    fa = term_weighted_value(dets[1:], REF, {"KW-1": "cat"}, 100.0).terms[0]
+    assert fa.p_fa == pytest.approx(1 / 98)
+
+
+def test_same_different_ap_rejects_shapes_and_ranks_ties_in_input_order():
+    with pytest.raises(ValueError, match="^scores and same must be 1-D arrays of the same length$"):
+        same_different_ap(np.zeros(3), np.zeros(2))
+    with pytest.raises(ValueError, match="1-D arrays"):
+        same_different_ap(np.zeros((2, 2)), np.zeros((2, 2)))
+    with pytest.raises(SpeechseqError) as e:
+        same_different_ap(np.array([0.5, 0.2]), np.array([0, 0]))
+    assert str(e.value) == "no pair of segments with the same word — same-different AP needs one"
+    # ties keep the input order (a stable sort), so a same pair listed first ranks first
+    assert same_different_ap(np.ones(4), np.array([1, 0, 0, 0])) == 1.0
+    assert same_different_ap(np.ones(4), np.array([0, 0, 0, 1])) == 0.25
+    # integer scores and 0/1 labels as plain lists
+    assert same_different_ap([3, 2, 1], [0, 2, 0]) == 0.5
