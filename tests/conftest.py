@@ -61,3 +61,29 @@ def translate_corpus(tmp_path_factory):
     return _synth_corpus(
         tmp_path_factory.mktemp("translate"), "translate", 40, seed=7, train_spk=6, heldout_spk=2
     )
+
+
+@pytest.fixture(scope="module")
+def lang(tmp_path_factory):
+    """A hybrid lang dir: one W AH N / two T UW / three TH R IY, 2 states per phone, 1 for silence."""
+    from speechseq.hybrid.lang import Lang, LangOptions, prepare_lang
+    from speechseq.text.lexicon import Lexicon
+    from tests.hybrid.helpers import LEX
+
+    d = tmp_path_factory.mktemp("lang")
+    (d / "lex.txt").write_text(LEX)
+    prepare_lang(
+        Lexicon.read(d / "lex.txt"), d / "lang", options=LangOptions(num_states=2, sil_states=1)
+    )
+    return Lang(d / "lang")
+
+
+@pytest.fixture(scope="module")
+def hclg(lang):
+    """A bigram that prefers "two one" strongly, so the LM weight changes the best path."""
+    from speechseq.hybrid import graph as G
+    from speechseq.hybrid.topo import TransitionModel
+    from speechseq.lm.ngram import train_ngram
+
+    lm = train_ngram([["two", "one"]] * 30 + [["three"], ["one", "three", "two"]], order=2)
+    return G.make_hclg(lang, G.g_from_arpa(lm, lang, "lm.arpa"), TransitionModel(lang.topo))

@@ -64,7 +64,7 @@ MODULE_TESTS: dict[str, list[str]] = {
     "speechseq/metrics/bleu.py": ["tests/metrics/test_bleu.py"],
     "speechseq/metrics/kws.py": ["tests/metrics/test_kws.py"],
     "speechseq/decode/seq2seq.py": ["tests/decode/test_seq2seq.py"],
-    "speechseq/decode/graph.py": ["tests/hybrid/test_graph.py", "tests/hybrid/test_lattice.py"],
+    "speechseq/decode/graph.py": ["tests/decode/test_graph.py", "tests/hybrid/test_graph.py"],
     "speechseq/decode/run.py": ["tests/decode/test_run.py"],
 }
 # Tests deselected everywhere: the first runs the code in a subprocess (SIGKILL and resume);

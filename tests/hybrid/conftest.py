@@ -1,26 +1,11 @@
-"""Fixtures of the hybrid tests: the hand-checked 3-word lang, a tiny hybrid trained through the CLI."""
+"""Fixtures of the hybrid tests: a tiny hybrid trained through the CLI (the hand-checked 3-word
+lang and its HCLG, shared with tests/decode, are in tests/conftest.py)."""
 
 from __future__ import annotations
 
 import pytest
 
-from speechseq.hybrid import graph as G
-from speechseq.hybrid.lang import Lang, LangOptions, prepare_lang
-from speechseq.hybrid.topo import TransitionModel
-from speechseq.lm.ngram import train_ngram
-from speechseq.text.lexicon import Lexicon
-from tests.hybrid.helpers import LEX, TINY_HYBRID, ok
-
-
-@pytest.fixture(scope="module")
-def lang(tmp_path_factory) -> Lang:
-    """one W AH N / two T UW / three TH R IY: 2 states per phone, 1 for silence."""
-    d = tmp_path_factory.mktemp("lang")
-    (d / "lex.txt").write_text(LEX)
-    prepare_lang(
-        Lexicon.read(d / "lex.txt"), d / "lang", options=LangOptions(num_states=2, sil_states=1)
-    )
-    return Lang(d / "lang")
+from tests.hybrid.helpers import TINY_HYBRID, ok
 
 
 @pytest.fixture(scope="module")
@@ -45,10 +30,3 @@ def hybrid(digits_corpus, tmp_path_factory):
         ]
     )
     return root
-
-
-@pytest.fixture(scope="module")
-def hclg(lang):
-    """A bigram that prefers "two one" strongly, so the LM weight changes the best path."""
-    lm = train_ngram([["two", "one"]] * 30 + [["three"], ["one", "three", "two"]], order=2)
-    return G.make_hclg(lang, G.g_from_arpa(lm, lang, "lm.arpa"), TransitionModel(lang.topo))
