@@ -91,3 +91,77 @@ def test_fixtures_live_in_conftest_files_only():
         and any(_is_fixture(d) for d in node.decorator_list)
     ]
     assert not offenders, "move it into the directory's conftest.py:\n" + "\n".join(offenders)
+
+
+# Library modules whose tests are not named after them (tests/<package>/test_<module>*.py): the
+# test file that exercises each, and how. A new module needs a mirrored test file or an entry.
+TESTED_IN = {
+    "speechseq/errors.py": "tests/cli/test_errors.py",  # exit codes and one-line messages
+    "speechseq/ranges.py": "tests/core/test_config_ranges.py",  # option ranges, CLI and YAML
+    "speechseq/asr/inference.py": "tests/asr/test_ctc_train.py",  # decode/align a trained model
+    "speechseq/asr/training.py": "tests/asr/test_ctc_train.py",
+    "speechseq/cli/asr.py": "tests/asr/test_ctc_train.py",  # train-ctc, decode, align
+    "speechseq/cli/common.py": "tests/cli/test_structure.py",
+    "speechseq/cli/data.py": "tests/data/test_cli_data.py",
+    "speechseq/cli/embed.py": "tests/embed/test_cli_search.py",
+    "speechseq/cli/export.py": "tests/core/test_export.py",
+    "speechseq/cli/features.py": "tests/features/test_cli_features.py",
+    "speechseq/cli/hybrid.py": "tests/hybrid/test_cli.py",
+    "speechseq/cli/index.py": "tests/std/test_index_commit.py",
+    "speechseq/cli/lm.py": "tests/lm/test_cli.py",
+    "speechseq/cli/main.py": "tests/cli/test_help.py",
+    "speechseq/cli/synth.py": "tests/synth/test_synth.py",
+    "speechseq/core/batching.py": "tests/core/test_bucket_sampler.py",
+    "speechseq/core/loading.py": "tests/core/test_export.py",  # load_experiment of each task
+    "speechseq/data/cmvn_stats.py": "tests/features/test_cmvn_deltas.py",
+    "speechseq/embed/inference.py": "tests/embed/test_cli_search.py",  # speechseq embed
+    "speechseq/embed/training.py": "tests/embed/test_contrastive.py",
+    "speechseq/features/config.py": "tests/features/test_extract.py",
+    "speechseq/features/deltas.py": "tests/features/test_cmvn_deltas.py",
+    "speechseq/features/files.py": "tests/features/test_commit.py",  # the feature FileSet
+    "speechseq/features/reader.py": "tests/features/test_kaldi_dir_features.py",
+    "speechseq/hybrid/align.py": "tests/hybrid/test_gmm.py",
+    "speechseq/hybrid/grammar.py": "tests/hybrid/test_graph.py",
+    "speechseq/hybrid/lang.py": "tests/hybrid/test_graph.py",
+    "speechseq/hybrid/topo.py": "tests/hybrid/test_graph.py",
+    "speechseq/hybrid/training.py": "tests/hybrid/test_cli.py",  # train-hybrid, realignment
+    "speechseq/st/model.py": "tests/st/test_st_train.py",
+    "speechseq/st/task.py": "tests/st/test_st_train.py",
+    "speechseq/st/training.py": "tests/st/test_st_train.py",
+    "speechseq/st/translate.py": "tests/st/test_st_cli.py",  # speechseq translate
+    "speechseq/std/kws.py": "tests/embed/test_cli_search.py",  # eval-std's ATWV files
+    "speechseq/std/plot.py": "tests/embed/test_cli_search.py",  # plot-embeddings
+    "speechseq/std/posteriorgram.py": "tests/embed/test_cli_search.py",
+    "speechseq/std/qbe.py": "tests/embed/test_cli_search.py",  # search, eval-std
+    "speechseq/std/vectors.py": "tests/std/test_index.py",
+    "speechseq/synth/corpus.py": "tests/synth/test_synth.py",
+    "speechseq/synth/espeak.py": "tests/synth/test_synth.py",
+    "speechseq/synth/tasks.py": "tests/synth/test_synth.py",
+    "speechseq/synth/voices.py": "tests/synth/test_synth.py",
+    "speechseq/text/bpe.py": "tests/text/test_units.py",
+}
+
+
+def _mirrored_tests(module: Path) -> list[Path]:
+    rel = module.relative_to(TESTS.parent / "speechseq")
+    return sorted((TESTS / rel.parent).glob(f"test_{rel.stem}*.py"))
+
+
+def test_every_library_module_has_its_test_module():
+    root = TESTS.parent
+    untested, stale = [], []
+    for module in sorted((root / "speechseq").rglob("*.py")):
+        if module.name == "__init__.py":
+            continue
+        name = str(module.relative_to(root))
+        mapped = TESTED_IN.get(name)
+        if mapped is None and not _mirrored_tests(module):
+            untested.append(name)
+        elif mapped is not None and not (root / mapped).is_file():
+            stale.append(f"{name}: {mapped} does not exist")
+    stale += [f"{m}: no such module" for m in TESTED_IN if not (root / m).is_file()]
+    assert not untested, (
+        "write tests/<package>/test_<module>.py for these modules, or name the test file that "
+        "exercises each in TESTED_IN:\n" + "\n".join(untested)
+    )
+    assert not stale, "fix TESTED_IN in tests/test_layout.py:\n" + "\n".join(stale)
