@@ -60,3 +60,17 @@ def test_mps_auto_is_fp16_and_an_unknown_precision_is_refused(monkeypatch):
     assert autocast_dtype(torch.device("mps"), "auto") == torch.float16
     with pytest.raises(UsageError, match="precision fp8: use auto, fp32, bf16 or fp16"):
         autocast_dtype(torch.device("cuda"), "fp8")
+
+
+def test_defaults_named_devices_and_a_bad_spec(monkeypatch, capsys):
+    _fake(monkeypatch, cuda=False, mps=False, bf16=True)
+    assert resolve_device().type == "cpu"  # the default is auto, which says so
+    assert capsys.readouterr().err == "device: auto chose cpu\n"
+    assert resolve_device("cpu") == torch.device("cpu")
+    _fake(monkeypatch, cuda=True, mps=True, bf16=True)
+    assert resolve_device("cuda:1") == torch.device("cuda:1")
+    assert resolve_device("mps") == torch.device("mps")
+    with pytest.raises(UsageError) as e:
+        resolve_device("tpu7")
+    assert str(e.value) == "--device tpu7: not a device — use auto, cpu, cuda, cuda:N or mps"
+    assert autocast_dtype(torch.device("cuda")) == torch.bfloat16  # the default is auto
