@@ -39,7 +39,10 @@ MODULE_TESTS: dict[str, list[str]] = {
     "speechseq/lm/ngram.py": ["tests/lm/test_ngram.py", "tests/lm/test_ngram_properties.py"],
     "speechseq/decode/ctc.py": ["tests/decode"],
     "speechseq/core/config.py": ["tests/core/test_config.py", "tests/core/test_config_ranges.py"],
-    "speechseq/core/batching.py": ["tests/core/test_bucket_sampler.py"],
+    "speechseq/core/batching.py": [
+        "tests/core/test_batching.py",
+        "tests/core/test_bucket_sampler.py",
+    ],
     "speechseq/core/checkpoint.py": [
         "tests/core/test_checkpoint.py",
         "tests/core/test_experiment_run.py",
