@@ -133,9 +133,10 @@ class RawLattice(NamedTuple):
             if len(parts) >= 4:
                 g, a = (float(x) for x in parts[4].split(",")) if len(parts) > 4 else (0.0, 0.0)
                 rows.append((int(parts[0]), int(parts[1]), int(parts[2]), int(parts[3]), g, a))
-            elif parts:
+            elif parts:  # a final state; OpenFst prints a state without arcs as not final
                 g, a = (float(x) for x in parts[1].split(",")) if len(parts) > 1 else (0.0, 0.0)
-                finals[int(parts[0])] = (g, a)
+                if np.isfinite(g + a):
+                    finals[int(parts[0])] = (g, a)
         cols = list(zip(*rows, strict=True)) if rows else [()] * 6
         ints = [np.asarray(c, dtype=np.int64) for c in cols[:4]]
         floats = [np.asarray(c, dtype=np.float64) for c in cols[4:]]

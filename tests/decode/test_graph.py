@@ -6,6 +6,7 @@ searching a graph reweighted the same way; Kaldi's text form; GraphDecoder over 
 from __future__ import annotations
 
 import gzip
+import json
 
 import kaldifst
 import numpy as np
@@ -232,3 +233,135 @@ def test_lattices_file_is_a_gzipped_kaldi_text_ark_sorted_by_utterance(lang, gra
     assert text == "u0\n\n" + hyps["u1"].lattice.kaldi_text("u1", 0.5) + hyps[
         "u2"
     ].lattice.kaldi_text("u2", 0.5)
+
+
+def hand_lattice(dead_end: bool) -> kaldifst.Lattice:
+    """Start 3; 3 -5-> 0 -> 1 (final, graph 2) and 1 -7-> 2 (final, graph 3), with either a
+    dead end 0 -> 5 (the highest state is an arc's destination) or an unreachable 5 -> 0 (the
+    highest is an arc's source)."""
+    lat = kaldifst.Lattice()
+    for _ in range(6):
+        lat.add_state()
+    lat.start = 3
+
+    def arc(s, i, o, g, a, d):
+        lat.add_arc(s, kaldifst.LatticeArc(i, o, kaldifst.LatticeWeight(g, a), d))
+
+    arc(3, 2, 5, 0.5, 1.5, 0)
+    arc(0, 3, 0, 0.0, 0.0, 1)
+    arc(1, 0, 7, 0.25, 0.0, 2)
+    if dead_end:
+        arc(0, 1, 6, 0.0, 0.0, 5)
+    else:
+        arc(5, 1, 9, 0.0, 0.0, 0)
+    lat.set_final(1, kaldifst.LatticeWeight(2.0, 0.5))
+    lat.set_final(2, kaldifst.LatticeWeight(3.0, 0.0))
+    return lat
+
+
+@pytest.mark.parametrize("dead_end", [True, False])
+def test_a_raw_lattice_is_read_arc_by_arc_and_rescored_by_hand(dead_end):
+    from speechseq.decode.graph import RawLattice
+
+    lat = RawLattice.parse(hand_lattice(dead_end))
+    assert lat.start == 3
+    extra = (0, 5, 1, 6) if dead_end else (5, 0, 1, 9)
+    assert list(zip(lat.src, lat.dst, lat.ilabel, lat.olabel, strict=True)) == [
+        (3, 0, 2, 5), (0, 1, 3, 0), *([extra] if dead_end else []), (1, 2, 0, 7),
+        *([] if dead_end else [extra]),
+    ]  # fmt: skip
+    assert lat.src.dtype == np.int64 and lat.graph.dtype == np.float64
+    pairs = zip(lat.src.tolist(), lat.dst.tolist(), strict=True)
+    by_arc = dict(zip(pairs, zip(lat.graph, lat.acoustic, strict=True), strict=True))
+    assert by_arc[(3, 0)] == (0.5, 1.5) and by_arc[(0, 1)] == (0.0, 0.0)
+    assert by_arc[(1, 2)] == (0.25, 0.0)
+    assert lat.finals == {1: (2.0, 0.5), 2: (3.0, 0.0)}
+    # paths: [5] costs graph 2.5 + acoustic 2.0; [5, 7] graph 3.75 + acoustic 1.5
+    assert lat.best_path() == ([5], pytest.approx(4.5))
+    assert lat.best_path(0.5) == ([5], pytest.approx(3.25))
+    assert lat.best_path(0.2) == ([5, 7], pytest.approx(2.25))
+    assert lat.best_path(1.0, 1.0) == ([5, 7], pytest.approx(3.25))  # 5.25 - 2 < 4.5 - 1
+    assert lat.best_path(1.0, -1.0) == ([5], pytest.approx(5.5))
+
+
+def test_kaldi_text_of_a_hand_lattice():
+    from speechseq.decode.graph import RawLattice
+
+    lat = RawLattice.parse(hand_lattice(True))
+    assert lat.kaldi_text("u", 0.5) == (
+        "u\n3 0 2 5 0.5,3\n0 1 3 0 0,0\n0 5 1 6 0,0\n1 2 0 7 0.25,0\n1 2,1\n2 3,0\n\n"
+    )
+    # an acoustic scale of 0 leaves the costs as they are
+    assert lat.kaldi_text("u", 0.0).splitlines()[1] == "3 0 2 5 0.5,1.5"
+    assert lat.kaldi_text("u", 0.0).splitlines()[5] == "1 2,0.5"
+
+
+def test_an_empty_lattice_has_no_best_path():
+    from speechseq.decode.graph import RawLattice
+
+    lat = kaldifst.Lattice()
+    lat.add_state()
+    lat.start = 0
+    raw = RawLattice.parse(lat)
+    assert len(raw.src) == 0 and raw.src.dtype == np.int64 and raw.finals == {}
+    assert raw.best_path() == ([], float("inf"))
+    lat.set_final(0, kaldifst.LatticeWeight(1.0, 2.0))
+    assert RawLattice.parse(lat).best_path(2.0) == ([], pytest.approx(4.0))
+
+
+def test_viterbi_reads_the_frames_words_and_cost_of_the_best_path():
+    fst = kaldifst.StdVectorFst()
+    for _ in range(3):
+        fst.add_state()
+    fst.start = 0
+    fst.add_arc(0, kaldifst.StdArc(1, 0, kaldifst.TropicalWeight(0.5), 1))
+    fst.add_arc(1, kaldifst.StdArc(2, 4, kaldifst.TropicalWeight(0.0), 2))
+    fst.set_final(2, kaldifst.TropicalWeight(0.75))
+    scores = np.array([[-0.25, -9.0], [-9.0, -1.0]])  # float64: converted for the decoder
+    best = viterbi(fst, scores)
+    assert best.words == [4] and best.word_frames == [1]
+    assert best.columns.tolist() == [0, 1] and best.columns.dtype == np.int64
+    assert best.cost == pytest.approx(0.5 + 0.75 + 0.25 + 1.0)
+    assert viterbi(fst, scores[:1]) is None  # the final state is two frames away
+    assert viterbi(fst, np.zeros((0, 2))) is None
+
+
+def test_the_decoder_searches_with_its_options(lang, graph_dir, monkeypatch):
+    import speechseq.decode.graph as graph_module
+
+    calls = []
+    real_viterbi, real_lattice = graph_module.viterbi, graph_module.lattice
+
+    def viterbi_spy(fst, scores, beam, max_active):
+        calls.append(("viterbi", beam, max_active))
+        return real_viterbi(fst, scores, beam, max_active)
+
+    def lattice_spy(fst, scores, beam, lattice_beam):
+        calls.append(("lattice", beam, lattice_beam))
+        return real_lattice(fst, scores, beam, lattice_beam)
+
+    monkeypatch.setattr(graph_module, "viterbi", viterbi_spy)
+    monkeypatch.setattr(graph_module, "lattice", lattice_spy)
+    post = noisy(lang, 5)
+    decoder(lang, graph_dir, beam=21.0, max_active=333).decode(post)
+    d = decoder(lang, graph_dir, beam=22.0, lattice=True, lattice_beam=7.0)
+    h = d.with_weights(1.0, 3.0).decode(post)
+    assert calls == [("viterbi", 21.0, 333), ("lattice", 22.0, 7.0)]
+    assert h.words == [
+        {i: w for w, i in lang.words.items()}[i] for i in h.lattice.best_path(1.0, 3.0)[0]
+    ]
+    assert h.cost == pytest.approx(h.lattice.best_path(1.0, 3.0)[1])
+
+
+def test_a_graph_json_without_pdf_count_is_refused(lang, graph_dir):
+    (graph_dir / "graph.json").write_text(json.dumps({"lang_digest": lang.digest}))
+    with pytest.raises(SpeechseqError) as e:
+        decoder(lang, graph_dir)
+    assert str(e.value).startswith(f"{graph_dir}: the graph has None pdfs, the model ")
+    (graph_dir / "graph.json").write_text(json.dumps({"lang_digest": "d1", "num_pdfs": 1}))
+    with pytest.raises(SpeechseqError) as e:
+        decoder(lang, graph_dir)
+    assert str(e.value) == (
+        f"{graph_dir}: the graph was built from another lang (digest d1) than the model's "
+        f"({lang.digest}) — rebuild it with speechseq mkgraph LANG EXP using the model's lang"
+    )
