@@ -10,8 +10,10 @@ from types import SimpleNamespace
 import numpy as np
 import pytest
 
+from speechseq.core.task import Task
 from speechseq.data.kaldi_dir import DataDir
 from speechseq.decode.run import (
+    decode_data,
     decode_grid,
     plot_attention_maps,
     search_grid,
@@ -230,3 +232,193 @@ def test_attention_maps_are_one_png_per_utterance_that_has_one(tmp_path):
     files = list((tmp_path / "att").iterdir())
     assert [f.name for f in files] == ["a1.png"]
     assert files[0].read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and files[0].stat().st_size > 1000
+
+
+class OutputDecoder:
+    """Reads its words off the network output (one word per row whose first value is 1), has
+    no ``scoring`` attribute (so the default, WER, applies) and may keep "lattices"."""
+
+    def __init__(self, options):
+        self.options = options
+
+    def with_weights(self, lm_weight, word_bonus):
+        return OutputDecoder(
+            dataclasses.replace(self.options, lm_weight=lm_weight, word_bonus=word_bonus)
+        )
+
+    def decode(self, output):
+        words = " ".join(["one", "two"][: int((output[:, 0] == 1).sum())])
+        lattice = SimpleNamespace(kaldi_text=lambda key, scale: f"{key}\n0 {scale:g}\n\n")
+        return SimpleNamespace(text=words, lattice=lattice if self.options.lattice else None)
+
+
+def outputs(rows_of_ones: dict[str, int]) -> dict[str, np.ndarray]:
+    out = {}
+    for u, n in rows_of_ones.items():
+        o = np.zeros((4, 2), np.float32)
+        o[:n, 0] = 1
+        out[u] = o
+    return out
+
+
+def test_results_hold_the_searched_figures_rounded_as_written(tmp_path):
+    data = data_dir(tmp_path)
+    (data.path / "text").write_text("a1 one two\na2 one two\nb1 three\n")
+    exp = tmp_path / "exp"
+    exp.mkdir()
+    outs = outputs({"a1": 2, "a2": 1, "b1": 0})  # hyps: "one two", "one", ""
+    [r] = search_grid(exp, data, OutputDecoder(WeightedOptions()), outs, [(0.5, 0.0)], 1.5, 2.345)
+    assert r["data"] == str(data.path) and r["utterances"] == 3
+    assert r["audio_s"] == 2.35 and r["wer"] == 40.0  # 2 deletions of 5 words
+    assert r["cer"] == round(100 * 8 / 17, 2) == 47.06  # "two" and "three": 8 of 17 characters
+    assert r["speaker_wer"] == {"a": 25.0, "b": 100.0}
+    assert r["wer_line"] == "%WER 40.00 [ 2 / 5, 0 ins, 2 del, 0 sub ]"
+    assert r["cer_line"].startswith("%CER 47.06 [ 8 / 17,")
+    assert 1.5 <= r["decode_s"] < 1.5 + 5 and r["decode_s"] == round(r["decode_s"], 3)
+    assert r["rtf"] == pytest.approx(r["decode_s"] / 2.345, abs=1e-3)
+    assert 0 <= r["search_rtf"] < 1
+    text = (exp / "decode_test_lm0.5_wb0" / "results.json").read_text()
+    assert text.startswith('{\n  "data": ') and text.endswith("}\n")
+    wer = (exp / "decode_test_lm0.5_wb0" / "wer").read_text()
+    assert wer == f"{r['wer_line']}\n{r['cer_line']}\n"
+    per_utt = (exp / "decode_test_lm0.5_wb0" / "per_utt").read_text()
+    assert per_utt.endswith("\n") and not per_utt.endswith("\n\n") and "XX" not in per_utt
+    assert not (exp / "decode_test_lm0.5_wb0" / "lat.txt.gz").exists()
+
+
+def test_a_decoder_that_keeps_lattices_writes_lat_txt_gz_and_plots_attention(tmp_path):
+    import gzip
+
+    data = data_dir(tmp_path)
+    opts = WeightedOptions(lattice=True, acoustic_scale=0.25)
+    out = tmp_path / "dec"
+    plots = tmp_path / "att"
+
+    class Attending(OutputDecoder):
+        def decode(self, output):
+            d = super().decode(output)
+            d.attention = np.ones((2, 4)) if d.text else None
+            return d
+
+    [r] = search_grid(
+        tmp_path, data, Attending(opts), outputs({"b1": 1, "a1": 2, "a2": 0}), [(0.5, 0.0)],
+        0.0, 1.0, out, plot_attention=plots,
+    )  # fmt: skip
+    lat = gzip.decompress((out / "lat.txt.gz").read_bytes()).decode()
+    assert lat == "a1\n0 0.25\n\na2\n0 0.25\n\nb1\n0 0.25\n\n"
+    assert r["attention_plots"] == 2 and sorted(p.name for p in plots.iterdir()) == [
+        "a1.png",
+        "b1.png",
+    ]
+    assert "attention_plots" not in json.loads((out / "results.json").read_text())
+
+
+def test_translation_figures_are_rounded_to_two_decimals(tmp_path):
+    data = data_dir(tmp_path)
+    (data.path / "text.fr").write_text("a1 un deux trois quatre\na2 cinq six\nb1 neuf\n")
+    out = tmp_path / "dec"
+    out.mkdir()
+    decoded = {
+        "a1": SimpleNamespace(text="un deux trois cinq"),
+        "a2": SimpleNamespace(text="cinq six"),
+        "b1": SimpleNamespace(text="neuf"),
+    }
+    r = write_translations(out, data, decoded, "text.fr")
+    assert r["bleu"] == round(r["bleu"], 2) and 0 < r["bleu"] < 100
+    assert r["bleu_line"].startswith(f"BLEU = {r['bleu']:.2f} ")
+    assert r["chrf"] == round(r["chrf"], 2) and r["chrf_line"].startswith(
+        f"chrF2 = {r['chrf']:.2f}"
+    )
+    assert r["bleu"] != round(r["bleu"], 3) or r["bleu"] == round(r["bleu"], 2)
+    assert (out / "hyp.txt").read_text() == "a1 un deux trois cinq\na2 cinq six\nb1 neuf\n"
+    assert r["stopped_by_length_guard"] == []
+
+
+class FakeTask:
+    """A task as decode_data sees it: collate, outputs per utterance, a decoder."""
+
+    name = "fake"
+
+    def __init__(self, has_decoder=True):
+        self.built = []
+        if not has_decoder:
+            self.__class__ = type("NoDecoder", (FakeTask,), {"decoder": Task.decoder})
+
+    @staticmethod
+    def collate(items):
+        from speechseq.core.batching import pad_collate
+
+        return pad_collate(items)
+
+    def outputs(self, model, batch):
+        return [f[:n].numpy() for f, n in zip(batch["feats"], batch["lengths"], strict=True)]
+
+    def decoder(self, options, model):
+        self.built.append(options)
+        return OutputDecoder(options)
+
+
+def fake_experiment(monkeypatch, feats, task=None):
+    import torch
+
+    from speechseq.core.batching import ArrayReader
+    from speechseq.decode import run
+
+    ex = SimpleNamespace(
+        task=task or FakeTask(),
+        model=None,
+        device=torch.device("cpu"),
+        frontend=SimpleNamespace(data_reader=lambda path: ArrayReader(feats)),
+    )
+    monkeypatch.setattr(run, "load_experiment", lambda exp, device, quiet: ex)
+    return ex
+
+
+def test_decode_data_runs_the_network_once_and_scores_each_point(tmp_path, monkeypatch):
+    data = data_dir(tmp_path)
+    (data.path / "text").write_text("a1 one two\na2 one\nb1 one two\n")
+    feats = {u: outputs({u: n})[u] for u, n in (("a1", 2), ("a2", 1), ("b1", 0))}
+    feats["b1"] = feats["b1"][:3]  # 3 frames, the others 4: 11 frames = 0.11 s
+    ex = fake_experiment(monkeypatch, feats)
+    exp = tmp_path / "exp"
+    exp.mkdir()
+    results = decode_data(
+        exp,
+        data.path,
+        lambda task: WeightedOptions(lm_weight=0.1),
+        lm_weights=[0.1, 0.2],
+        quiet=True,
+    )
+    assert [o.lm_weight for o in ex.task.built] == [0.1]  # built once, then reweighted
+    assert [r["out_dir"] for r in results] == [
+        str(exp / "decode_test_lm0.1_wb0"),
+        str(exp / "decode_test_lm0.2_wb0"),
+    ]
+    assert [r["wer"] for r in results] == [40.0, 40.0]  # b1 said nothing: 2 deletions of 5
+    assert results[0]["audio_s"] == 0.11 and results[0]["utterances"] == 3
+
+
+def test_decode_data_errors_name_the_experiment_and_the_data(tmp_path, monkeypatch):
+    from speechseq.decode.seq2seq import Seq2SeqDecodeOptions
+
+    data = data_dir(tmp_path)
+    feats = outputs({"a1": 1})
+    fake_experiment(monkeypatch, feats, FakeTask(has_decoder=False))
+    with pytest.raises(SpeechseqError) as e:
+        decode_data("exp", data.path, WeightedOptions())
+    assert str(e.value) == (
+        "exp: a model of task 'fake' has nothing to decode — use the command made for it "
+        "(an embedder: speechseq embed)"
+    )
+    ex = fake_experiment(monkeypatch, {})
+    with pytest.raises(SpeechseqError, match=f"^{data.path}: no utterances to decode$"):
+        decode_data("exp", data.path, WeightedOptions())
+    ex.task.decoder = lambda o, m: SimpleNamespace(scoring="bleu", reference="text.fr", options=o)
+    with pytest.raises(SpeechseqError) as e:
+        decode_data("exp", data.path, Seq2SeqDecodeOptions())
+    assert str(e.value) == (
+        f"{data.path / 'text.fr'}: file not found — this fake model translates into 'fr', so "
+        "scoring needs the reference translations in text.fr (synth translate writes them)"
+    )
+    with pytest.raises(UsageError, match="a fake model has no LM weight"):
+        decode_data("exp", data.path, Seq2SeqDecodeOptions(), lm_weights=[1.0])
