@@ -422,3 +422,54 @@ def test_decode_data_errors_name_the_experiment_and_the_data(tmp_path, monkeypat
     )
     with pytest.raises(UsageError, match="a fake model has no LM weight"):
         decode_data("exp", data.path, Seq2SeqDecodeOptions(), lm_weights=[1.0])
+
+
+def test_attention_plots_show_tokens_frames_and_the_text(tmp_path, monkeypatch):
+    import struct
+
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    from matplotlib.figure import Figure
+
+    saved = []
+    real_savefig = Figure.savefig
+
+    def spy(fig, f, **kw):
+        ax = fig.axes[0]
+        image = ax.images[0]
+        saved.append(
+            {
+                "size": tuple(fig.get_size_inches()),
+                "labels": (ax.get_xlabel(), ax.get_ylabel()),
+                "title": (ax.get_title(), ax.title.get_fontsize()),
+                "ticks": [(t.get_text(), t.get_fontsize()) for t in ax.get_yticklabels()],
+                "image": (image.get_cmap().name, image.get_interpolation(), ax.get_aspect()),
+                "kw": kw,
+            }
+        )
+        return real_savefig(fig, f, **kw)
+
+    monkeypatch.setattr(Figure, "savefig", spy)
+    decoded = {
+        "a1": SimpleNamespace(
+            text="un deux", attention=np.ones((3, 40)), tokens=["un", "deux", "<eos>"]
+        ),
+        "a2": SimpleNamespace(text="", attention=None),
+        "b1": SimpleNamespace(text="x", attention=np.ones((20, 16)), tokens=["x"]),  # 1 of 20 rows
+    }
+    out = tmp_path / "plots" / "deeper"
+    assert plot_attention_maps(out, decoded, ["a1", "a2", "b1"]) == 2
+    assert plot_attention_maps(out, decoded, ["a1"]) == 1  # the directory may exist
+    a1, b1 = saved[:2]
+    assert a1["size"] == (5.0, 3.0) and b1["size"] == (4.0, 5.0)
+    assert a1["labels"] == ("encoder frame", "output token (first at the top)")
+    assert a1["title"] == ("a1: un deux", 8.0) and b1["title"] == ("b1: x", 8.0)
+    assert a1["ticks"] == [("un", 7.0), ("deux", 7.0), ("<eos>", 7.0)]
+    assert "x" not in [t for t, _ in b1["ticks"]]  # tokens that do not fit the rows are not shown
+    assert a1["image"] == ("Greys", "nearest", "auto")
+    assert a1["kw"] == {"format": "png", "dpi": 100}
+    width, height = struct.unpack(">II", (out / "a1.png").read_bytes()[16:24])
+    assert (width, height) == (500, 300)
+    assert plt.get_fignums() == []  # every figure closed
