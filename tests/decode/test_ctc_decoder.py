@@ -78,7 +78,7 @@ def test_lm_and_lexicon_are_read_from_files_once_and_shared_by_with_weights(unit
     assert other.lm is dec.lm and other.trie is dec.trie
     assert (other.options.lm_weight, other.options.word_bonus) == (2.0, -1.0)
     assert other.options.beam == 4 and dec.options.lm_weight == 0.5
-    # the lexicon keeps "cat" although the acoustics spell "cas" no better than "cat"
+    # the lexicon and the LM find the two words, the boundary unit between them
     h = dec.decode(posteriors("ca_t|dog"))
     assert h.text == "cat dog" and [SYMBOLS[i] for i in h.ids] == list("cat|dog")
     # the decoder passes its weights to the search: a large word penalty keeps one word
