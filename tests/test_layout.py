@@ -111,7 +111,6 @@ TESTED_IN = {
     "speechseq/cli/lm.py": "tests/lm/test_cli.py",
     "speechseq/cli/main.py": "tests/cli/test_help.py",
     "speechseq/cli/synth.py": "tests/synth/test_synth.py",
-    "speechseq/core/loading.py": "tests/core/test_export.py",  # load_experiment of each task
     "speechseq/data/cmvn_stats.py": "tests/features/test_cmvn_deltas.py",
     "speechseq/embed/inference.py": "tests/embed/test_cli_search.py",  # speechseq embed
     "speechseq/embed/training.py": "tests/embed/test_contrastive.py",

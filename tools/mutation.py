@@ -60,10 +60,7 @@ MODULE_TESTS: dict[str, list[str]] = {
     "speechseq/core/encoder.py": ["tests/core/test_encoder.py"],
     "speechseq/core/device.py": ["tests/core/test_device.py"],
     "speechseq/core/export.py": ["tests/core/test_export.py"],
-    "speechseq/core/loading.py": [
-        "tests/core/test_export.py",
-        "tests/core/test_task_contract.py",
-    ],
+    "speechseq/core/loading.py": ["tests/core/test_loading.py"],
     "speechseq/metrics/bleu.py": ["tests/metrics/test_bleu.py"],
     "speechseq/metrics/kws.py": ["tests/metrics/test_kws.py"],
     "speechseq/decode/seq2seq.py": ["tests/decode/test_seq2seq.py"],

@@ -54,3 +54,21 @@ def export_models(digits_corpus, words_corpus, tmp_path_factory):
         + ["--config", root / "emb.yaml"]
     )
     return root
+
+
+@pytest.fixture(scope="module")
+def toy_exp(tmp_path_factory):
+    """A frame-toy experiment trained for 2 epochs (final.pt and its meta; no config.yaml)."""
+    from speechseq.core.batching import FeatDataset
+    from speechseq.core.trainer import TrainConfig, Trainer
+    from tests.core.toy import FrameTask, frame_reader
+
+    exp = tmp_path_factory.mktemp("toy") / "exp"
+    reader, labels = frame_reader()
+    cfg = TrainConfig(
+        max_epochs=2, max_frames=150, checkpoint_every=0, device="cpu", deterministic=True
+    )
+    trainer = Trainer(FrameTask(reader.dim), cfg, exp, quiet=True)
+    train, _ = trainer.loaders(FeatDataset(reader, fields={"frame_labels": labels}))
+    trainer.fit(train)
+    return exp
