@@ -17,16 +17,16 @@ from speechseq.errors import SpeechseqError
 from tests.core.toy import FrameTask
 
 
-@pytest.fixture
-def exp(toy_exp, tmp_path):
-    """A copy of the trained frame-toy experiment, with a config.yaml."""
+def copy_of(toy_exp, tmp_path):
+    """A copy of the trained frame-toy experiment (the toy_exp fixture), with a config.yaml."""
     d = tmp_path / "exp"
     shutil.copytree(toy_exp, d)
     (d / "config.yaml").write_text("train: {}\n")
     return d
 
 
-def test_a_model_dir_loads_with_its_task_weights_and_digest(exp, capsys):
+def test_a_model_dir_loads_with_its_task_weights_and_digest(toy_exp, tmp_path, capsys):
+    exp = copy_of(toy_exp, tmp_path)
     ex = load_experiment(exp, device="cpu", quiet=True)
     assert ex.path == exp and ex.config == {"train": {}} and ex.meta["task"] == "frame-toy"
     assert isinstance(ex.task, FrameTask) and not ex.model.training
@@ -52,7 +52,8 @@ def test_a_dir_without_config_is_not_a_model_dir(tmp_path):
     )
 
 
-def test_a_model_of_another_task_is_refused_by_name(exp):
+def test_a_model_of_another_task_is_refused_by_name(toy_exp, tmp_path):
+    exp = copy_of(toy_exp, tmp_path)
     with pytest.raises(SpeechseqError) as e:
         load_experiment(exp, device="cpu", task="ctc", quiet=True)
     assert str(e.value) == (
@@ -61,7 +62,8 @@ def test_a_model_of_another_task_is_refused_by_name(exp):
     )
 
 
-def test_weights_that_do_not_fit_the_model_are_one_error(exp):
+def test_weights_that_do_not_fit_the_model_are_one_error(toy_exp, tmp_path):
+    exp = copy_of(toy_exp, tmp_path)
     final = ckpt.load(exp / "final.pt")
     name = next(iter(final["model"]))
     final["model"][name] = torch.zeros(3, 3, 3)
@@ -78,11 +80,14 @@ def test_weights_that_do_not_fit_the_model_are_one_error(exp):
     )
 
 
-def test_global_cmvn_reads_the_training_statistics_kept_beside_the_model(exp):
+def test_global_cmvn_reads_the_training_statistics_kept_beside_the_model(toy_exp, tmp_path):
+    exp = copy_of(toy_exp, tmp_path)
     final = ckpt.load(exp / "final.pt")
     final["meta"]["cmvn"] = "global"
     torch.save(final, exp / "final.pt")
-    with pytest.raises(SpeechseqError, match=r"exp/cmvn.ark: not found — the model was trained with global CMVN"):
+    with pytest.raises(
+        SpeechseqError, match=r"exp/cmvn.ark: not found — the model was trained with global CMVN"
+    ):
         load_experiment(exp, device="cpu", quiet=True)
     stats = np.zeros((2, 7))
     stats[0, :6], stats[0, 6], stats[1, :6] = 10.0, 5.0, 40.0  # mean 2, variance 4
@@ -100,7 +105,8 @@ def test_a_model_without_recorded_cmvn_takes_its_configs():
     assert _config_cmvn({}) == "none"
 
 
-def test_meta_without_cmvn_falls_back_to_the_config(exp):
+def test_meta_without_cmvn_falls_back_to_the_config(toy_exp, tmp_path):
+    exp = copy_of(toy_exp, tmp_path)
     final = ckpt.load(exp / "final.pt")
     final["meta"].pop("cmvn", None)
     torch.save(final, exp / "final.pt")

@@ -26,8 +26,7 @@ def posteriors(text: str, p: float = 0.9) -> np.ndarray:
     return np.log(out).astype(np.float32)
 
 
-@pytest.fixture
-def units():
+def char_units() -> Units:
     return Units("char", SYMBOLS)
 
 
@@ -53,7 +52,8 @@ def test_stem_drops_directories_and_known_suffixes():
     assert _stem(".arpa") == "x"
 
 
-def test_greedy_and_beam_decoders_give_ids_and_text(units):
+def test_greedy_and_beam_decoders_give_ids_and_text():
+    units = char_units()
     lp = posteriors("ca_t|_d_o_gg")
     g = CTCDecoder(units, CTCDecodeOptions()).decode(lp)
     assert g == Decoded([3, 2, 7, 1, 4, 6, 5], "cat dog")
@@ -65,7 +65,8 @@ def test_greedy_and_beam_decoders_give_ids_and_text(units):
     ) == (None, None)
 
 
-def test_lm_and_lexicon_are_read_from_files_once_and_shared_by_with_weights(units, tmp_path):
+def test_lm_and_lexicon_are_read_from_files_once_and_shared_by_with_weights(tmp_path):
+    units = char_units()
     (tmp_path / "lexicon.txt").write_text("cat c a t\ndog d o g\n")
     lm = train_ngram([["dog", "cat"]] * 3 + [["cat"]], order=2)
     lm.write_arpa(tmp_path / "lm.arpa")
