@@ -121,3 +121,54 @@ def test_a_model_dir_without_final_pt_is_one_error(export_models, tmp_path):
     res = _run(["export", exp, "--out", tmp_path / "m.pt"], 1)
     assert "final.pt" in res.output and "Traceback" not in res.output
     assert not (tmp_path / "m.pt").exists()
+
+
+def test_the_onnx_graph_declares_its_inputs_outputs_and_opset(export_models, tmp_path):
+    onnx = pytest.importorskip("onnx")
+    out = tmp_path / "ctc.onnx"
+    _run(["export", export_models / "ctc", "--format", "onnx", "--out", out])
+    model = onnx.load(str(out))
+
+    def dims(values):
+        return {
+            v.name: [d.dim_param or d.dim_value for d in v.type.tensor_type.shape.dim]
+            for v in values
+        }
+
+    meta = json.loads(out.with_name("ctc.onnx.json").read_text())
+    assert dims(model.graph.input) == {"feats": ["N", "T", meta["input_dim"]], "lengths": ["N"]}
+    outputs = dims(model.graph.output)
+    assert list(outputs) == list(meta["outputs"])
+    assert outputs["log_probs"][:2] == ["N", "T_out"] and len(outputs["log_probs"]) == 3
+    assert all(
+        shape[0] == "N" and len(shape) == 1 for n, shape in outputs.items() if n != "log_probs"
+    )
+    assert [o.version for o in model.opset_import if o.domain in ("", "ai.onnx")] == [17]
+    assert meta["onnx_opset"] == 17
+
+
+def test_the_json_of_a_global_cmvn_model_holds_mean_and_std(tmp_path):
+    from pathlib import Path
+    from types import SimpleNamespace
+
+    from speechseq.core.export import CMVN_NOTES, describe
+
+    stats = np.array([[20.0, 40.0, 10.0], [50.0, 170.0, 0.0]])  # 10 frames: mean 2, 4
+    ex = SimpleNamespace(
+        path=tmp_path,
+        meta={"task": "ctc", "input_dim": 2},
+        weights_digest="0123",
+        frontend=SimpleNamespace(cmvn="global", global_stats=stats),
+    )
+    meta = describe(ex, "torchscript", Path("m.pt"), {"log_probs": "x"}, {"units": ["a"]})
+    assert meta["global_mean"] == [2.0, 4.0]
+    assert meta["global_std"] == pytest.approx([1.0, 1.0])  # 50/10 - 4, 170/10 - 16
+    assert meta["cmvn"] == "global" and meta["cmvn_note"] == CMVN_NOTES["global"]
+    assert meta["features"] is None and meta["units"] == ["a"] and "onnx_opset" not in meta
+    assert meta["file"] == "m.pt" and meta["model_dir"] == str(tmp_path.resolve())
+    # a variance below the floor is floored, not negative
+    ex.frontend.global_stats = np.array([[10.0, 10.0], [10.0, 0.0]])
+    assert describe(ex, "onnx", Path("m.onnx"), {}, {})["global_std"] == [pytest.approx(1e-5)]
+    # a task that normalises its own input says so instead
+    seg = describe(ex, "onnx", Path("m.onnx"), {}, {"normalisation": "per segment"})
+    assert seg["cmvn"] == "segment" and "cmvn_note" not in seg and seg["onnx_opset"] == 17
