@@ -52,6 +52,7 @@ MODULE_TESTS: dict[str, list[str]] = {
     "speechseq/core/experiment.py": ["tests/core/test_experiment_run.py"],
     "speechseq/fileio.py": ["tests/test_fileio.py"],
     "speechseq/core/trainer.py": [
+        "tests/core/test_trainer_parts.py",
         "tests/core/test_trainer.py",
         "tests/core/test_task_contract.py",
         "tests/core/test_experiment_run.py",

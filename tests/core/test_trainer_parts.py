@@ -1,0 +1,137 @@
+"""The Trainer's parts in process: TrainConfig's defaults, the random-state snapshot a
+checkpoint keeps, torchrun's environment, the learning-rate factor by hand, which dev figure
+counts as better, batches moved to the device."""
+
+from __future__ import annotations
+
+import random
+from dataclasses import fields
+from types import SimpleNamespace
+
+import numpy as np
+import pytest
+import torch
+
+from speechseq.core.trainer import (
+    TrainConfig,
+    Trainer,
+    TrainState,
+    _distributed,
+    _rng_state,
+    _set_rng_state,
+    seed_everything,
+)
+
+# The defaults `speechseq train-* --help` and config.yaml show.
+DEFAULTS = {
+    "max_epochs": 30, "max_frames": 12000, "lr": 2e-3, "weight_decay": 1e-2, "warmup_steps": 200,
+    "min_lr_ratio": 0.05, "clip_norm": 5.0, "max_bad_steps": 20, "checkpoint_every": 500,
+    "keep_checkpoints": 3, "patience": 0, "average_last": 1, "precision": "auto",
+    "device": "auto", "seed": 0, "num_workers": 0, "deterministic": False, "init_from": "",
+    "init_part": "", "freeze": "",
+}  # fmt: skip
+
+
+def test_train_config_defaults():
+    cfg = TrainConfig()
+    assert {f.name: getattr(cfg, f.name) for f in fields(cfg)} == DEFAULTS
+    state = TrainState()
+    assert (state.run_id, state.epoch, state.step, state.batch_in_epoch) == ("", 0, 0, 0)
+    assert (state.bad_steps, state.bad_in_a_row, state.best_metric) == (0, 0, None)
+    assert (state.best_epoch, state.epochs_since_best, state.history) == (-1, 0, [])
+
+
+@pytest.mark.parametrize(
+    "device, ok",
+    [("auto", True), ("cpu", True), ("cuda", True), ("mps", True), ("cuda:0", True),
+     ("cuda:12", True), ("cuda:", False), ("cuda:x", False), ("tpu", False), ("CPU", False)],
+)  # fmt: skip
+def test_device_setting_accepts_the_documented_forms(device, ok):
+    from speechseq.core.trainer import _device_ok
+
+    assert _device_ok(device) is ok
+
+
+def test_the_random_state_snapshot_replays_every_generator():
+    seed_everything(3)
+    snap = _rng_state()
+    assert isinstance(snap["numpy"][1], torch.Tensor)  # loadable with weights_only=True
+    draws = (random.random(), float(np.random.rand()), float(torch.rand(1)), np.random.randn())
+    random.random(), np.random.rand(5), torch.rand(5)  # move on
+    _set_rng_state(snap)
+    assert (
+        random.random(),
+        float(np.random.rand()),
+        float(torch.rand(1)),
+        np.random.randn(),
+    ) == draws
+
+
+def test_seed_everything_seeds_python_numpy_and_torch():
+    seed_everything(7)
+    a = (random.random(), float(np.random.rand()), float(torch.rand(1)))
+    seed_everything(7)
+    assert (random.random(), float(np.random.rand()), float(torch.rand(1))) == a
+    seed_everything(2**32 + 7)  # NumPy takes the seed modulo 2**32
+    assert float(np.random.rand()) == a[1]
+    seed_everything(8)
+    assert random.random() != a[0]
+
+
+def test_torchrun_environment_gives_rank_world_and_local_rank(monkeypatch):
+    for k in ("WORLD_SIZE", "RANK", "LOCAL_RANK"):
+        monkeypatch.delenv(k, raising=False)
+    assert _distributed() == (0, 1, 0)
+    monkeypatch.setenv("WORLD_SIZE", "1")
+    monkeypatch.setenv("RANK", "5")
+    assert _distributed() == (0, 1, 0)
+    monkeypatch.setenv("WORLD_SIZE", "4")
+    monkeypatch.setenv("RANK", "3")
+    assert _distributed() == (3, 4, 0)
+    monkeypatch.setenv("LOCAL_RANK", "1")
+    assert _distributed() == (3, 4, 1)
+
+
+def trainer(tmp_path, task=None, **cfg) -> Trainer:
+    task = task or SimpleNamespace(metric_mode="min")
+    return Trainer(task, TrainConfig(device="cpu", **cfg), tmp_path / "exp", quiet=True)
+
+
+def test_learning_rate_factor_by_hand(tmp_path):
+    f = trainer(tmp_path, warmup_steps=4, min_lr_ratio=0.1)._schedule(total_steps=14)
+    assert [f(s) for s in range(4)] == [0.25, 0.5, 0.75, 1.0]
+    assert f(4) == pytest.approx(1.0)  # the cosine starts at the peak
+    assert f(9) == pytest.approx(0.1 + 0.9 * 0.5)  # half way: cos(pi / 2) = 0
+    assert f(14) == pytest.approx(0.1) and f(100) == pytest.approx(0.1)  # and stays at the floor
+    no_warmup = trainer(tmp_path, warmup_steps=0, min_lr_ratio=0.0)._schedule(total_steps=1)
+    assert no_warmup(0) == pytest.approx(1.0) and no_warmup(1) == pytest.approx(0.0)
+
+
+@pytest.mark.parametrize(
+    "mode, best, metric, better",
+    [("min", None, 3.0, True), ("min", None, float("nan"), False), ("min", float("inf"), 3.0, True),
+     ("min", float("nan"), float("inf"), False), ("min", 2.0, 1.0, True), ("min", 2.0, 2.0, False),
+     ("min", 2.0, 3.0, False), ("max", 2.0, 3.0, True), ("max", 2.0, 2.0, False),
+     ("max", 2.0, 1.0, False)],
+)  # fmt: skip
+def test_which_dev_figure_counts_as_an_improvement(tmp_path, mode, best, metric, better):
+    t = trainer(tmp_path, task=SimpleNamespace(metric_mode=mode))
+    assert t._improved(metric, TrainState(best_metric=best)) is better
+
+
+def test_batches_go_to_the_device_with_their_other_fields(tmp_path):
+    t = trainer(tmp_path)
+    batch = {"feats": torch.ones(2, 3), "utt_ids": ["a", "b"], "n": 3}
+    moved = t.to_device(batch)
+    assert moved["feats"].device == torch.device("cpu") and moved["utt_ids"] == ["a", "b"]
+    assert moved["n"] == 3 and torch.equal(moved["feats"], batch["feats"])
+    assert t.amp_dtype is None and t.rank == 0 and t.world == 1 and t.quiet
+
+
+def test_the_log_goes_to_stderr_unless_quiet(tmp_path, capsys):
+    loud = Trainer(
+        SimpleNamespace(metric_mode="min"), TrainConfig(device="cpu"), tmp_path, quiet=False
+    )
+    loud.log("epoch 1")
+    trainer(tmp_path).log("not shown")
+    assert capsys.readouterr().err == "epoch 1\n"
