@@ -135,3 +135,55 @@ def test_the_log_goes_to_stderr_unless_quiet(tmp_path, capsys):
     loud.log("epoch 1")
     trainer(tmp_path).log("not shown")
     assert capsys.readouterr().err == "epoch 1\n"
+
+
+def test_a_run_says_what_it_trains_each_epoch_and_where_it_stopped(tmp_path, capsys):
+    import csv
+    import re
+
+    from speechseq.core import checkpoint as ckpt
+    from tests.core.toy import TOY_CFG, fit_toy
+
+    cfg = TrainConfig(**{**TOY_CFG.__dict__, "max_epochs": 2, "checkpoint_every": 0})
+    exp = tmp_path / "exp"
+    state = fit_toy(exp, cfg, quiet=False)
+    err = [ln for ln in capsys.readouterr().err.splitlines() if " batches, " not in ln]
+    n_batches = state.step // 2
+    assert re.fullmatch(
+        rf"training ToyTask: 0\.\d\dM parameters, {n_batches} batches/epoch, device cpu, world size 1",
+        err[0],
+    )
+    for k in (1, 2):
+        assert re.fullmatch(
+            rf"epoch {k}/2: train_loss=\d+\.\d{{4}} dev_loss=\d+\.\d{{4}} \(\d+\.\ds, [\d.]+ s audio/s, 0 bad steps\)",
+            err[k],
+        ), err[k]
+    assert err[3] == (
+        f"stopped (max epochs); best loss {state.best_metric} at epoch {state.best_epoch}"
+    )
+    assert err[4] == f"wrote {exp / 'final.pt'} (best.pt (epoch {state.best_epoch}))"
+    assert ckpt.load(exp / "final.pt")["source"] == f"best.pt (epoch {state.best_epoch})"
+    rows = list(csv.DictReader((exp / "metrics.csv").open()))
+    assert list(rows[0]) == [
+        "epoch", "step", "train_loss", "lr", "audio_s_per_s", "epoch_time_s", "bad_steps", "dev_loss"
+    ]  # fmt: skip
+    assert [int(r["epoch"]) for r in rows] == [1, 2]
+    assert [int(r["step"]) for r in rows] == [n_batches, 2 * n_batches]
+    for r, h in zip(rows, state.history, strict=True):
+        assert float(r["train_loss"]) == h["train_loss"] == round(h["train_loss"], 5)
+        assert float(r["dev_loss"]) == h["dev_loss"] == round(h["dev_loss"], 5)
+        assert h["audio_s_per_s"] == round(h["audio_s_per_s"], 1) > 0
+    best = state.history[state.best_epoch - 1]["dev_loss"]
+    assert round(state.best_metric, 5) == best == min(h["dev_loss"] for h in state.history)
+    # resuming says where it continues; with no checkpoint it says it starts from scratch
+    cfg3 = TrainConfig(**{**cfg.__dict__, "max_epochs": 3})
+    fit_toy(exp, cfg3, quiet=False, resume=True)
+    err = capsys.readouterr().err
+    assert f"resume: continuing from epoch-2.pt (epoch 2, step {2 * n_batches})\n" in err
+    assert "epoch 3/3: " in err and "epoch 2/3: " not in err
+    fit_toy(tmp_path / "fresh", cfg, quiet=False, resume=True)
+    err = capsys.readouterr().err
+    assert (
+        f"resume: no checkpoint in {tmp_path / 'fresh' / 'checkpoints'}, starting from scratch\n"
+        in err
+    )
