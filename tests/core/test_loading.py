@@ -112,3 +112,50 @@ def test_meta_without_cmvn_falls_back_to_the_config(toy_exp, tmp_path):
     torch.save(final, exp / "final.pt")
     (exp / "config.yaml").write_text("train: {}\nctc:\n  cmvn: utterance\n")
     assert load_experiment(exp, device="cpu", quiet=True).frontend.cmvn == "utterance"
+
+
+def test_the_defaults_choose_the_device_and_say_so(toy_exp, tmp_path, capsys):
+    exp = copy_of(toy_exp, tmp_path)
+    load_experiment(exp)
+    assert capsys.readouterr().err.startswith("device: auto chose ")
+    load_experiment(exp, device="cpu", quiet=False)  # a named device: nothing to say
+    assert capsys.readouterr().err == ""
+
+
+def test_a_final_pt_without_metadata_is_named(toy_exp, tmp_path):
+    exp = copy_of(toy_exp, tmp_path)
+    final = ckpt.load(exp / "final.pt")
+    del final["meta"]
+    torch.save(final, exp / "final.pt")
+    with pytest.raises(SpeechseqError) as e:
+        load_experiment(exp, device="cpu", quiet=True)
+    assert str(e.value) == (
+        f"{exp / 'final.pt'}: the model's task 'None' is unknown — it was not written by this speechseq"
+    )
+
+
+@pytest.mark.parametrize(
+    "text, shown",
+    [("Error(s) in loading:\n\n  size mismatch " + "y" * 300, "size mismatch " + "y" * 186),
+     ("one line only", "one line only"), ("", "")],
+)  # fmt: skip
+def test_the_weights_error_quotes_the_first_detail_line_cut_at_200(
+    toy_exp, tmp_path, monkeypatch, text, shown
+):
+    exp = copy_of(toy_exp, tmp_path)
+
+    def refuse(self, state, *a, **k):
+        raise RuntimeError(text)
+
+    monkeypatch.setattr(torch.nn.Module, "load_state_dict", refuse)
+    with pytest.raises(SpeechseqError) as e:
+        load_experiment(exp, device="cpu", quiet=True)
+    assert str(e.value).startswith(
+        f"{exp / 'final.pt'}: the weights do not fit the model that config.yaml describes ({shown}) — "
+    )
+
+
+def test_global_statistics_are_kept_as_float64(tmp_path):
+    save_global_stats(tmp_path, np.ones((2, 4), dtype=np.float32))
+    [(key, saved)] = kaldiio.load_ark(str(tmp_path / "cmvn.ark"))
+    assert key == "<global>" and saved.dtype == np.float64
