@@ -1,7 +1,9 @@
 """An experiment directory belongs to one run; checkpoints load without running code."""
 
 import dataclasses
+import re
 import shutil
+import sys
 
 import pytest
 import torch
@@ -212,3 +214,41 @@ def test_write_header_and_load_exp_config_round_trip(tmp_path):
     (tmp_path / "data" / "conf" / "feats.yaml").write_text("a: 1\n")
     copy_feature_config(tmp_path / "data", exp)
     assert (exp / "feats.yaml").read_text() == "a: 1\n"
+
+
+def test_write_header_defaults_to_this_command_in_this_directory(tmp_path, monkeypatch):
+    exp = tmp_path / "a" / "b" / "exp"  # parents are made
+    monkeypatch.setattr(sys, "argv", ["/venv/bin/speechseq", "train-ctc", "data/my train"])
+    monkeypatch.chdir(tmp_path)
+    write_header(exp, _Conf(), {})
+    assert (exp / "cmd.sh").read_text() == (
+        "#!/usr/bin/env bash\n# the command that produced this directory\n"
+        f"cd {tmp_path}\nspeechseq train-ctc 'data/my train'\n"
+    )
+    write_header(exp, _Conf(_Train(0.2, 1)), {})  # the directory may exist: rewritten
+    assert load_exp_config(_Conf, exp)[0] == _Conf(_Train(0.2, 1))
+
+
+def test_unknown_keys_name_the_file_they_are_in(tmp_path):
+    (tmp_path / "conf.yaml").write_text("train:\n  lr: 0.5\n  nope: 1\n")
+    with pytest.raises(
+        SpeechseqError,
+        match=r"conf.yaml: train: unknown config key\(s\) nope — valid keys are: lr, epochs$",
+    ):
+        resolve_config(_Conf, tmp_path / "conf.yaml")
+    with pytest.raises(SpeechseqError, match=r"^config: train: unknown config key\(s\) nope"):
+        resolve_config(_Conf, None, {"train": {"nope": 1}})
+    exp = tmp_path / "exp"
+    exp.mkdir()
+    (exp / "config.yaml").write_text("train:\n  nope: 1\n")
+    with pytest.raises(
+        SpeechseqError, match=rf"^{re.escape(str(exp / 'config.yaml'))}: train: unknown config key"
+    ):
+        load_exp_config(_Conf, exp)
+
+
+def test_copy_feature_config_without_settings_copies_nothing(tmp_path):
+    exp = tmp_path / "exp"
+    exp.mkdir()
+    copy_feature_config(tmp_path / "no-data", exp)
+    assert not (exp / "feats.yaml").exists()
