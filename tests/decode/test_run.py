@@ -10,6 +10,7 @@ from types import SimpleNamespace
 import numpy as np
 import pytest
 
+from speechseq.core.batching import ArrayReader
 from speechseq.core.task import Task
 from speechseq.data.kaldi_dir import DataDir
 from speechseq.decode.run import (
@@ -473,3 +474,132 @@ def test_attention_plots_show_tokens_frames_and_the_text(tmp_path, monkeypatch):
     width, height = struct.unpack(">II", (out / "a1.png").read_bytes()[16:24])
     assert (width, height) == (500, 300)
     assert plt.get_fignums() == []  # every figure closed
+
+
+class SlowDecoder(OutputDecoder):
+    """Takes 10 ms an utterance, so the search time is measurable."""
+
+    def decode(self, output):
+        import time
+
+        time.sleep(0.01)
+        return super().decode(output)
+
+
+def test_timings_and_every_figure_at_its_rounding(tmp_path):
+    from speechseq.metrics.wer import error_stats
+
+    data = data_dir(tmp_path)
+    refs = {"a1": "one two three", "a2": "one two three four", "b1": "three four"}
+    (data.path / "text").write_text("".join(f"{u} {t}\n" for u, t in refs.items()))
+    hyps = {"a1": "one two", "a2": "one", "b1": ""}
+    outs = outputs({"a1": 2, "a2": 1, "b1": 0})
+    [r] = search_grid(
+        tmp_path, data, SlowDecoder(WeightedOptions()), outs, [(0.5, 0.0)], 1.5, 3.0, tmp_path / "d"
+    )
+    assert r["wer"] == 66.67 and r["speaker_wer"] == {"a": 57.14, "b": 100.0}  # 6/9, 4/7, 2/2
+    assert r["wer_line"] == "%WER 66.67 [ 6 / 9, 0 ins, 6 del, 0 sub ]"
+    assert r["cer"] == round(100 * error_stats(refs, hyps, unit="char").rate, 2)
+    assert r["cer"] != round(100 * error_stats(refs, hyps).rate, 2)
+    assert 1.53 <= r["decode_s"] < 3 and r["rtf"] == pytest.approx(r["decode_s"] / 3.0, abs=1e-3)
+    assert 0.01 <= r["search_rtf"] < 0.5 and r["search_rtf"] == round(r["search_rtf"], 5)
+    assert r["rtf"] > r["search_rtf"] + 0.49  # the network's 1.5 s over 3 s of audio
+    # less than a millisecond of audio: the ratios stay finite
+    [tiny] = search_grid(
+        tmp_path,
+        data,
+        OutputDecoder(WeightedOptions()),
+        outs,
+        [(0.5, 0.0)],
+        0.0,
+        0.0,
+        tmp_path / "e",
+    )
+    assert tiny["rtf"] > 1000 and tiny["audio_s"] == 0.0
+
+
+def test_a_translation_decoder_without_lm_weight_goes_through_the_grid(tmp_path):
+    data = data_dir(tmp_path)
+    (data.path / "text.fr").write_text(
+        "a1 un deux trois quatre\na2 cinq six sept huit\nb1 un deux trois quatre\n"
+    )
+
+    class Translator:
+        scoring, reference, options = "bleu", "text.fr", PlainOptions()
+
+        def decode(self, output):
+            said = ["", "cinq six sept huit", "un deux trois quatre"]
+            return SimpleNamespace(text=said[int((output[:, 0] == 1).sum())])
+
+    outs = outputs({"a1": 2, "a2": 1, "b1": 2})
+    [r] = search_grid(tmp_path, data, Translator(), outs, [None], 0.0, 1.0)
+    out = tmp_path / "decode_test_beam4"
+    assert r["out_dir"] == str(out) and r["bleu"] == 100.0 and r["reference"] == "text.fr"
+    assert sorted(p.name for p in out.iterdir()) == [
+        "bleu",
+        "hyp.txt",
+        "per_utt",
+        "ref.txt",
+        "results.json",
+    ]
+    assert (out / "hyp.txt").read_text().splitlines()[1] == "a2 cinq six sept huit"
+    assert "wer" not in r and json.loads((out / "results.json").read_text())["bleu"] == 100.0
+
+
+def test_decode_data_passes_its_arguments_through(tmp_path, monkeypatch):
+    from speechseq.decode import run
+
+    data = data_dir(tmp_path)
+    feats = outputs({"a1": 2, "a2": 1, "b1": 0})
+    ex = fake_experiment(monkeypatch, feats)
+    ex.model = object()
+    seen = {}
+    monkeypatch.setattr(
+        run,
+        "load_experiment",
+        lambda exp, device, quiet: seen.update(exp=exp, device=device, quiet=quiet) or ex,
+    )
+    real_decoder = ex.task.decoder
+    ex.task.decoder = lambda o, m: seen.update(model=m) or real_decoder(o, m)
+    ex.frontend.data_reader = lambda path: seen.update(path=path) or ArrayReader(feats)
+
+    def options(task):
+        seen["task"] = task
+        return WeightedOptions()
+
+    out = tmp_path / "one"
+    [r] = decode_data(
+        "EXP", data.path, options, word_bonuses=[2.0], device="cuda:3", quiet=True, out_dir=out
+    )
+    assert seen == {
+        "exp": "EXP",
+        "device": "cuda:3",
+        "quiet": True,
+        "model": ex.model,
+        "path": data.path,
+        "task": ex.task,
+    }
+    assert r["out_dir"] == str(out) and r["options"]["word_bonus"] == 2.0
+    assert (
+        decode_data("EXP", data.path, WeightedOptions())[0]["out_dir"]
+        == "EXP/decode_test_lm0.5_wb0"
+    )
+    assert seen["device"] == "auto" and seen["quiet"] is False
+
+
+def test_decode_data_plots_attention_where_asked(tmp_path, monkeypatch):
+    data = data_dir(tmp_path)
+    feats = outputs({"a1": 2, "a2": 1, "b1": 0})
+    ex = fake_experiment(monkeypatch, feats)
+
+    class Attending(OutputDecoder):
+        def decode(self, output):
+            d = super().decode(output)
+            d.attention = np.ones((2, 4))
+            return d
+
+    ex.task.decoder = lambda o, m: Attending(o)
+    [r] = decode_data(
+        tmp_path / "exp", data.path, WeightedOptions(), plot_attention=tmp_path / "att"
+    )
+    assert r["attention_plots"] == 3 and len(list((tmp_path / "att").iterdir())) == 3
