@@ -210,3 +210,87 @@ def test_a_run_over_the_frame_budget_is_refused_with_its_size():
         "a run of 3 items of one label needs 120 padded frames, over --max-frames 100 — raise "
         "--max-frames or take fewer items per label"
     )
+
+
+def _grouped(n_words=12, per_word=5, speakers=3, seed=0):
+    """Word segments: ``per_word`` examples of each word, spoken round-robin by ``speakers``."""
+    import random as _random
+
+    rng = _random.Random(seed)
+    ids, lengths, label, spk = [], [], {}, {}
+    for w in range(n_words):
+        for k in range(per_word):
+            u = f"w{w}-{k}"
+            ids.append(u)
+            lengths.append(rng.randint(20, 60))
+            label[u], spk[u] = f"word{w}", f"s{k % speakers}"
+    return ids, lengths, label, spk
+
+
+@pytest.mark.parametrize("world", [1, 2, 3])
+def test_grouped_batches_fit_the_budget_pair_labels_and_split_among_ranks(world):
+    ids, lengths, label, spk = _grouped()
+    shares = []
+    for rank in range(world):
+        s = GroupBatchSampler(
+            ids, lengths, Groups(label, 2, spk), 300, seed=4, rank=rank, world_size=world
+        )
+        s.set_epoch(2)
+        batches = s.batches()
+        for b in batches:
+            assert max(lengths[i] for i in b) * len(b) <= 300
+            counts = {}
+            for i in b:
+                counts[label[ids[i]]] = counts.get(label[ids[i]], 0) + 1
+            assert min(counts.values()) >= 2  # every word in a batch has a partner
+        shares.append(batches)
+    assert len({len(b) for b in shares}) == 1  # equal counts for every rank
+    flat = [i for b in shares for batch in b for i in batch]
+    assert len(flat) == len(set(flat))  # ranks disjoint
+    one = GroupBatchSampler(ids, lengths, Groups(label, 2, spk), 300, seed=4)
+    one.set_epoch(2)
+    everything = sorted(i for b in one.batches() for i in b)
+    assert everything == list(range(len(ids)))  # one process sees every segment once
+    if world > 1:
+        n_all = len(one.batches())
+        assert len(shares[0]) == n_all // world
+
+
+def test_grouped_batches_depend_on_seed_and_epoch_only():
+    ids, lengths, label, spk = _grouped()
+
+    def batches(seed, epoch):
+        s = GroupBatchSampler(ids, lengths, Groups(label, 2, spk), 300, seed=seed)
+        s.set_epoch(epoch)
+        return s.batches()
+
+    assert batches(1, 0) == batches(1, 0)
+    assert batches(1, 0) != batches(1, 1) and batches(1, 0) != batches(2, 0)
+    s = GroupBatchSampler(ids, lengths, Groups(label, 2, spk), 300)
+    assert (s.seed, s.rank, s.world_size, s.epoch, s.shuffle) == (0, 0, 1, 0, True)
+
+
+def test_runs_mix_speakers_before_repeating_one():
+    import random as _random
+
+    ids, lengths, label, spk = _grouped(n_words=1, per_word=6, speakers=3)
+    s = GroupBatchSampler(ids, lengths, Groups(label, 3, spk), 1000)
+    for seed in range(5):
+        for run in s._runs(_random.Random(seed)):
+            assert len({spk[ids[i]] for i in run}) == 3  # three voices in each run of three
+    # without speakers every item is its own voice
+    s = GroupBatchSampler(ids, lengths, Groups(label, 2), 1000)
+    assert s.speaker == list(range(6))
+
+
+def test_a_run_exactly_at_the_budget_fits_and_words_said_once_are_left_out():
+    ids = ["a1", "a2", "b1"]
+    label = {"a1": "a", "a2": "a", "b1": "b"}
+    s = GroupBatchSampler(ids, [50, 50, 10], Groups(label, 2), max_frames=100)
+    assert [sorted(b) for b in s.batches()] == [[0, 1]] and s.left_out == 1
+    with pytest.raises(SpeechseqError) as e:
+        GroupBatchSampler(["a", "b"], [5, 5], Groups({"a": 1, "b": 2}, 2), 100)
+    assert str(e.value) == (
+        "no label has two items among 2 — grouped batches need repeated labels "
+        "(e.g. words spoken more than once)"
+    )
