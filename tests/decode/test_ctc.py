@@ -297,3 +297,32 @@ def test_hypotheses_ending_inside_a_non_word_are_dropped_for_a_lexicon():
     hyps = prefix_beam_search(lp, beam=8, word_boundary=ID["|"], lexicon_trie=trie)
     assert hyps[0].words is not None and all(w == "cat" for w in hyps[0].words)
     assert not to_word(hyps[0].ids).endswith("ca")
+
+
+def test_candidates_are_the_top_k_non_blank_units_above_the_floor():
+    from speechseq.decode.ctc import _candidates
+
+    lp = np.log(
+        np.array(
+            [
+                [0.50, 0.20, 0.15, 0.10, 0.05],  # blank most likely; 0.05 is exactly the floor
+                [0.10, 0.02, 0.03, 0.80, 0.05],
+            ]
+        )
+    )
+    before = lp.copy()
+    floor = float(np.log(0.05))
+
+    def sets(top_k, prune=floor):
+        return [sorted(c) for c in _candidates(lp, 0, top_k, prune)]
+
+    assert sets(2) == [[1, 2], [3, 4]]
+    assert sets(1) == [[1], [3]]
+    assert sets(4) == [[1, 2, 3, 4], [3, 4]]  # every non-blank at or above the floor
+    assert sets(9) == sets(4)
+    assert sets(3) == [[1, 2, 3], [3, 4]]
+    assert sets(0) == [[], []]
+    assert sets(4, prune=float(np.log(0.12))) == [[1, 2], [3]]
+    assert [sorted(c) for c in _candidates(lp, 3, 4, floor)] == [[0, 1, 2, 4], [0, 4]]
+    np.testing.assert_array_equal(lp, before)  # the caller's posteriors are left as they are
+    assert _candidates(lp[:, :1], 0, 3, floor) == [[], []]  # only a blank: nothing to extend
