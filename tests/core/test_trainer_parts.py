@@ -187,3 +187,87 @@ def test_a_run_says_what_it_trains_each_epoch_and_where_it_stopped(tmp_path, cap
         f"resume: no checkpoint in {tmp_path / 'fresh' / 'checkpoints'}, starting from scratch\n"
         in err
     )
+
+
+def test_loaders_shuffle_training_batches_for_this_rank_only(tmp_path, monkeypatch):
+    from speechseq.core.batching import ArrayReader, FeatDataset
+
+    monkeypatch.setenv("WORLD_SIZE", "1")
+    t = trainer(tmp_path, max_frames=100, seed=5)
+    t.rank, t.world = 1, 2  # as under torchrun, without a process group
+    feats = {f"u{i}": np.zeros((10 + i, 2), np.float32) for i in range(8)}
+    t.task = SimpleNamespace(metric_mode="min", collate=lambda items: items)
+    train, dev = t.loaders(FeatDataset(ArrayReader(feats)), FeatDataset(ArrayReader(feats)))
+    s = train.batch_sampler
+    assert (s.shuffle, s.seed, s.rank, s.world_size, s.max_frames) == (True, 5, 1, 2, 100)
+    d = dev.batch_sampler
+    assert (d.shuffle, d.rank, d.world_size) == (False, 0, 1)  # every rank sees the whole dev set
+    assert t.loaders(FeatDataset(ArrayReader(feats)))[1] is None
+
+
+class _Net(torch.nn.Module):
+    def __init__(self, enc=3, out=2):
+        super().__init__()
+        self.enc = torch.nn.Linear(2, enc)
+        self.out = torch.nn.Linear(enc, out)
+
+
+def test_init_weights_copies_a_part_or_everything_that_fits(tmp_path):
+    from speechseq.core import checkpoint as ckpt
+    from speechseq.core.trainer import init_weights
+
+    src = _Net()
+    torch.nn.init.constant_(src.enc.weight, 7.0)
+    torch.nn.init.constant_(src.out.weight, 9.0)
+    (tmp_path / "exp").mkdir()
+    ckpt.save({"model": src.state_dict()}, tmp_path / "exp" / "final.pt")
+    ckpt.save({"model": src.state_dict()}, tmp_path / "epoch-3.pt")
+
+    dst = _Net()
+    assert init_weights(dst, str(tmp_path / "exp"), "enc") == (
+        2,
+        str(tmp_path / "exp" / "final.pt"),
+    )
+    assert bool((dst.enc.weight == 7).all()) and not bool((dst.out.weight == 9).any())
+    dst = _Net(out=5)  # out's shapes differ: without a part, only what fits is copied
+    assert init_weights(dst, str(tmp_path / "epoch-3.pt")) == (2, str(tmp_path / "epoch-3.pt"))
+    assert bool((dst.enc.weight == 7).all())
+
+
+def test_init_weights_errors_name_the_part_and_the_first_difference(tmp_path):
+    from speechseq.core import checkpoint as ckpt
+    from speechseq.core.trainer import init_weights
+    from speechseq.errors import SpeechseqError
+
+    ckpt.save({"model": _Net().state_dict()}, tmp_path / "src.pt")
+    src = str(tmp_path / "src.pt")
+    with pytest.raises(SpeechseqError) as e:
+        init_weights(_Net(), src, "decoder")
+    assert (
+        str(e.value)
+        == f"--init-from {src}: the model has no parameters under 'decoder' — its parts are enc, out"
+    )
+    with pytest.raises(SpeechseqError) as e:
+        init_weights(_Net(enc=4), src, "enc")
+    assert str(e.value) == (
+        f"--init-from {src} --init-part enc: shapes differ: enc.bias (3,) vs (4,) — give the same "
+        "encoder settings (and input features) as the source experiment"
+    )
+
+    class Renamed(torch.nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.enc = torch.nn.Module()
+            self.enc.proj = torch.nn.Linear(2, 3)
+
+    with pytest.raises(SpeechseqError) as e:
+        init_weights(Renamed(), src, "enc")
+    assert str(e.value).startswith(
+        f"--init-from {src} --init-part enc: 2 tensor(s) the new model lacks (first: enc.bias) — "
+    )
+    with pytest.raises(SpeechseqError) as e:
+        init_weights(Renamed(), src)
+    assert str(e.value) == (
+        f"--init-from {src}: no tensor matches the new model by name and shape — give the same "
+        "encoder settings, or --init-part encoder"
+    )
