@@ -271,3 +271,54 @@ def test_init_weights_errors_name_the_part_and_the_first_difference(tmp_path):
         f"--init-from {src}: no tensor matches the new model by name and shape — give the same "
         "encoder settings, or --init-part encoder"
     )
+
+
+def test_a_setting_out_of_range_is_named_under_train():
+    from speechseq.errors import UsageError
+
+    with pytest.raises(UsageError) as e:
+        TrainConfig(lr=-1)
+    assert str(e.value) == (
+        "train.lr -1: must be a number > 0 — fix it in the config or on the command line"
+    )
+
+
+class _Wrapped(torch.nn.Module):
+    """A model wrapped as DistributedDataParallel wraps it: the real one is ``.module``."""
+
+    def __init__(self, net):
+        super().__init__()
+        self.module = net
+
+
+def test_checkpoints_and_evaluation_use_the_model_inside_a_ddp_wrapper(tmp_path):
+    from speechseq.core import checkpoint as ckpt
+
+    net = _Net()
+    seen = []
+    task = SimpleNamespace(
+        metric_mode="min",
+        evaluate=lambda m, batches: seen.append((m, m.training, list(batches))) or {"x": 1.0},
+    )
+    t = trainer(tmp_path, task=task)
+    t.ckpt_dir.mkdir(parents=True)
+    opt = torch.optim.AdamW(net.parameters())
+    sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda s: 1.0)
+    scaler = torch.amp.GradScaler("cpu", enabled=False)
+    path = t._save("step-1.pt", _Wrapped(net), opt, sched, scaler, TrainState(run_id="r"))
+    saved = ckpt.load(path)
+    assert list(saved["model"]) == list(net.state_dict())  # no "module." prefix
+    assert saved["state"]["run_id"] == "r" and set(saved) == {
+        "model",
+        "optimizer",
+        "scheduler",
+        "scaler",
+        "state",
+        "rng",
+    }
+    assert (t.ckpt_dir / "latest").read_text() == "step-1.pt\n"
+    wrapped = _Wrapped(net)
+    net.train()
+    assert t.evaluate(wrapped, [{"feats": torch.zeros(1)}]) == {"x": 1.0}
+    assert seen[0][:2] == (net, False) and net.training  # evaluated in eval mode, then training
+    assert torch.equal(seen[0][2][0]["feats"], torch.zeros(1))
