@@ -245,3 +245,13 @@ def test_an_unfinished_best_hypothesis_has_no_eos_token():
     )
     assert not out.finished and len(out.ids) == 3 and out.tokens[-1] != "<eos>"
     assert len(out.tokens) == 3
+
+
+def test_the_length_guard_counts_the_utterances_encoder_frames():
+    net = _ScriptedNet(vocab=4, seed=0)
+    net.table[:, :, 1] = -1e4  # <eos> never wins
+    dec = Seq2SeqDecoder(
+        _Vocab(), net, Seq2SeqDecodeOptions(beam=2), model_ratio=1.0, reference="x"
+    )
+    out = dec.decode(np.zeros((2, 3), dtype=np.float32))  # 2 frames of 3 dims: 2 + 5 tokens
+    assert not out.finished and len(out.ids) == 7

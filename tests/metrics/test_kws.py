@@ -253,3 +253,11 @@ def test_same_different_ap_rejects_shapes_and_ranks_ties_in_input_order():
     assert same_different_ap(np.ones(4), np.array([0, 0, 0, 1])) == 0.25
     # integer scores and 0/1 labels as plain lists
     assert same_different_ap([3, 2, 1], [0, 2, 0]) == 0.5
+
+
+def test_the_best_scoring_of_two_near_detections_is_the_correct_one():
+    # both within 0.5 s of the one "dog" (mid 5.25); listed weaker first
+    dets = [Detection("KW-2", "f1", 5.25, 0.5, 0.4), Detection("KW-2", "f1", 5.05, 0.4, 0.9)]
+    r = term_weighted_value(dets, REF, {"KW-2": "dog"}, 100.0)
+    assert r.mtwv == pytest.approx(1.0) and r.mtwv_threshold == 0.9
+    assert (r.terms[0].n_correct, r.terms[0].n_fa) == (1, 1)  # at the system's YES decisions
