@@ -322,3 +322,80 @@ def test_checkpoints_and_evaluation_use_the_model_inside_a_ddp_wrapper(tmp_path)
     assert t.evaluate(wrapped, [{"feats": torch.zeros(1)}]) == {"x": 1.0}
     assert seen[0][:2] == (net, False) and net.training  # evaluated in eval mode, then training
     assert torch.equal(seen[0][2][0]["feats"], torch.zeros(1))
+
+
+def test_final_pt_is_the_best_epoch_unless_averaging_has_epochs_to_average(tmp_path):
+    from speechseq.core import checkpoint as ckpt
+    from tests.core.toy import TOY_CFG, fit_toy
+
+    one = TrainConfig(**{**TOY_CFG.__dict__, "max_epochs": 1, "average_last": 3})
+    fit_toy(tmp_path / "a", one)
+    assert ckpt.load(tmp_path / "a" / "final.pt")["source"] == "best.pt (epoch 1)"
+    two = TrainConfig(**{**TOY_CFG.__dict__, "max_epochs": 2, "average_last": 3})
+    fit_toy(tmp_path / "b", two)
+    assert ckpt.load(tmp_path / "b" / "final.pt")["source"] == "average of epoch-1.pt, epoch-2.pt"
+
+
+def test_without_a_finite_dev_figure_final_pt_is_the_last_epoch(tmp_path):
+    from speechseq.core import checkpoint as ckpt
+    from tests.core.toy import TOY_CFG, ToyTask, fit_toy
+
+    class NoFigure(ToyTask):
+        def evaluate(self, model, batches):
+            return {"loss": float("nan")}
+
+    cfg = TrainConfig(**{**TOY_CFG.__dict__, "max_epochs": 2, "checkpoint_every": 0})
+    state = fit_toy(tmp_path / "exp", cfg, task=NoFigure(8))
+    assert state.best_epoch == -1 and not (tmp_path / "exp" / "checkpoints" / "best.pt").exists()
+    final = ckpt.load(tmp_path / "exp" / "final.pt")
+    last = ckpt.load(tmp_path / "exp" / "checkpoints" / "epoch-2.pt")
+    assert final["source"] == "epoch-2.pt"
+    assert all(torch.equal(final["model"][k], v) for k, v in last["model"].items())
+
+
+def test_only_rank_0_writes_the_metrics(tmp_path):
+    t = trainer(tmp_path)
+    t.exp.mkdir(parents=True)
+    state = TrainState(history=[{"epoch": 1, "train_loss": 0.5}, {"epoch": 2, "dev_x": 1.0}])
+    t.rank = 1
+    t._write_metrics(state)
+    assert not (t.exp / "metrics.csv").exists()
+    t.rank = 0
+    t._write_metrics(TrainState())
+    assert not (t.exp / "metrics.csv").exists()  # nothing to write yet
+    t._write_metrics(state)
+    assert (t.exp / "metrics.csv").read_text().splitlines() == [
+        "epoch,train_loss,dev_x", "1,0.5,", "2,,1.0"
+    ]  # fmt: skip
+
+
+def test_the_curves_have_a_panel_for_the_loss_and_each_dev_figure(tmp_path, monkeypatch):
+    from matplotlib.figure import Figure
+
+    from speechseq.core.trainer import plot_curves
+
+    seen = []
+    real = Figure.savefig
+    monkeypatch.setattr(
+        Figure,
+        "savefig",
+        lambda fig, f, **kw: (
+            seen.append(
+                (
+                    tuple(fig.get_size_inches()),
+                    [a.get_title() for a in fig.axes],
+                    [a.get_xlabel() for a in fig.axes],
+                )
+            )
+            or real(fig, f, **kw)
+        ),
+    )
+    history = [
+        {"epoch": 1, "train_loss": 2.0, "lr": 0.1, "dev_wer": 50.0, "dev_cer": 20.0},
+        {"epoch": 2, "train_loss": 1.0, "lr": 0.1, "dev_wer": 40.0, "dev_cer": 15.0},
+    ]
+    plot_curves(history, tmp_path / "curves.png")
+    assert seen == [((12.0, 3.2), ["train_loss", "dev_wer", "dev_cer"], ["epoch"] * 3)]
+    assert (tmp_path / "curves.png").read_bytes()[:4] == b"\x89PNG"
+    plot_curves([], tmp_path / "none.png")
+    assert not (tmp_path / "none.png").exists()
