@@ -399,3 +399,13 @@ def test_the_curves_have_a_panel_for_the_loss_and_each_dev_figure(tmp_path, monk
     assert (tmp_path / "curves.png").read_bytes()[:4] == b"\x89PNG"
     plot_curves([], tmp_path / "none.png")
     assert not (tmp_path / "none.png").exists()
+
+
+def test_autocast_only_when_a_mixed_precision_dtype_is_chosen(tmp_path):
+    t = trainer(tmp_path)
+    with t._autocast():
+        assert not torch.is_autocast_enabled("cpu")
+    t.amp_dtype = torch.bfloat16
+    with t._autocast():
+        assert torch.is_autocast_enabled("cpu") and torch.get_autocast_dtype("cpu") == torch.bfloat16
+    assert not torch.is_autocast_enabled("cpu")
