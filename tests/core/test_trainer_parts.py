@@ -370,33 +370,50 @@ def test_only_rank_0_writes_the_metrics(tmp_path):
 
 
 def test_the_curves_have_a_panel_for_the_loss_and_each_dev_figure(tmp_path, monkeypatch):
+    import struct
+
+    import matplotlib.pyplot as plt
     from matplotlib.figure import Figure
 
     from speechseq.core.trainer import plot_curves
 
     seen = []
     real = Figure.savefig
-    monkeypatch.setattr(
-        Figure,
-        "savefig",
-        lambda fig, f, **kw: (
-            seen.append(
-                (
-                    tuple(fig.get_size_inches()),
-                    [a.get_title() for a in fig.axes],
-                    [a.get_xlabel() for a in fig.axes],
-                )
-            )
-            or real(fig, f, **kw)
-        ),
-    )
+
+    def spy(fig, f, **kw):
+        seen.append(
+            {
+                "size": tuple(fig.get_size_inches()),
+                "rows": len({round(a.get_position().y0, 3) for a in fig.axes}),
+                "titles": [a.get_title() for a in fig.axes],
+                "xlabels": [a.get_xlabel() for a in fig.axes],
+                "lines": [
+                    (list(ln.get_xdata()), list(ln.get_ydata()), ln.get_marker())
+                    for a in fig.axes
+                    for ln in a.lines
+                ],
+                "grid": [a.xaxis.get_gridlines()[0].get_alpha() for a in fig.axes],
+                "kw": kw,
+            }
+        )
+        return real(fig, f, **kw)
+
+    monkeypatch.setattr(Figure, "savefig", spy)
     history = [
         {"epoch": 1, "train_loss": 2.0, "lr": 0.1, "dev_wer": 50.0, "dev_cer": 20.0},
-        {"epoch": 2, "train_loss": 1.0, "lr": 0.1, "dev_wer": 40.0, "dev_cer": 15.0},
+        {"epoch": 2, "train_loss": 1.0, "lr": 0.1, "dev_wer": 40.0},  # no dev_cer this epoch
     ]
     plot_curves(history, tmp_path / "curves.png")
-    assert seen == [((12.0, 3.2), ["train_loss", "dev_wer", "dev_cer"], ["epoch"] * 3)]
-    assert (tmp_path / "curves.png").read_bytes()[:4] == b"\x89PNG"
+    [fig] = seen
+    assert fig["size"] == (12.0, 3.2) and fig["rows"] == 1
+    assert fig["titles"] == ["train_loss", "dev_wer", "dev_cer"] and fig["xlabels"] == ["epoch"] * 3
+    assert fig["lines"][:2] == [([1, 2], [2.0, 1.0], "o"), ([1, 2], [50.0, 40.0], "o")]
+    xs, ys, _ = fig["lines"][2]
+    assert xs == [1, 2] and ys[0] == 20.0 and np.isnan(ys[1])
+    assert fig["grid"] == [0.3] * 3 and fig["kw"] == {"format": "png", "dpi": 100}
+    png = (tmp_path / "curves.png").read_bytes()
+    assert png[:4] == b"\x89PNG" and struct.unpack(">II", png[16:24]) == (1200, 320)
+    assert plt.get_fignums() == []
     plot_curves([], tmp_path / "none.png")
     assert not (tmp_path / "none.png").exists()
 
@@ -407,5 +424,7 @@ def test_autocast_only_when_a_mixed_precision_dtype_is_chosen(tmp_path):
         assert not torch.is_autocast_enabled("cpu")
     t.amp_dtype = torch.bfloat16
     with t._autocast():
-        assert torch.is_autocast_enabled("cpu") and torch.get_autocast_dtype("cpu") == torch.bfloat16
+        assert (
+            torch.is_autocast_enabled("cpu") and torch.get_autocast_dtype("cpu") == torch.bfloat16
+        )
     assert not torch.is_autocast_enabled("cpu")
