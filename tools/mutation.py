@@ -3,6 +3,7 @@
     python tools/mutation.py                      # every module in MODULE_TESTS
     python tools/mutation.py speechseq/metrics/wer.py speechseq/lm/ngram.py
     python tools/mutation.py --list-survivors speechseq/decode/ctc.py
+    python tools/mutation.py --rerun-survivors speechseq/core/trainer.py   # after adding tests
 
 Needs the `mutation` extra (`pip install -e '.[mutation]'`, which brings mutmut 3). For each
 module it copies `speechseq/` and `tests/` into `mutants/by-module/<module>/`, writes a
@@ -147,6 +148,11 @@ def main() -> int:
     parser.add_argument("--list-survivors", action="store_true", help="print surviving mutants")
     parser.add_argument("--diffs", action="store_true", help="print each survivor's diff")
     parser.add_argument("--report-only", action="store_true", help="table from cached results")
+    parser.add_argument(
+        "--rerun-survivors",
+        action="store_true",
+        help="copy the current tests into the module's work dir and run only its survivors again",
+    )
     args = parser.parse_args()
     modules = args.modules or list(MODULE_TESTS)
     unknown = [m for m in modules if m not in MODULE_TESTS]
@@ -157,6 +163,18 @@ def main() -> int:
     for module in modules:
         if args.report_only:
             work = WORK / slug(module)
+        elif args.rerun_survivors:
+            work = WORK / slug(module)
+            names = [n for n, st in results(work).items() if st == "survived"]
+            for dest in (work / "tests", work / "mutants" / "tests"):
+                shutil.rmtree(dest, ignore_errors=True)
+                shutil.copytree(ROOT / "tests", dest, ignore=shutil.ignore_patterns("__pycache__"))
+            print(
+                f"== {module}: {len(names)} survivors run again with the current tests", flush=True
+            )
+            if names:
+                log = work / "mutmut-rerun.log"
+                mutmut(work, "run", "--max-children", str(args.max_children), *names, log=log)
         else:
             work = prepare(module, args.fresh)
             print(f"== {module}: mutmut run ({' '.join(MODULE_TESTS[module])})", flush=True)
