@@ -5,6 +5,7 @@ counts as better, batches moved to the device."""
 from __future__ import annotations
 
 import random
+import re
 from dataclasses import fields
 from types import SimpleNamespace
 
@@ -428,3 +429,117 @@ def test_autocast_only_when_a_mixed_precision_dtype_is_chosen(tmp_path):
             torch.is_autocast_enabled("cpu") and torch.get_autocast_dtype("cpu") == torch.bfloat16
         )
     assert not torch.is_autocast_enabled("cpu")
+
+
+def test_a_non_finite_step_is_reported_with_its_utterances_and_counted(tmp_path, capsys):
+    from speechseq.core import checkpoint as ckpt
+    from speechseq.errors import SpeechseqError
+    from tests.core.toy import TOY_CFG, fit_toy, toy_reader
+
+    cfg = TrainConfig(**{**TOY_CFG.__dict__, "max_epochs": 1, "checkpoint_every": 1})
+    state = fit_toy(tmp_path / "exp", cfg, reader=toy_reader(nan_utt="u005"), quiet=False)
+    lines = [ln for ln in capsys.readouterr().err.splitlines() if "non-finite" in ln]
+    assert len(lines) == 1 == state.bad_steps
+    assert re.fullmatch(
+        r"step \d+: non-finite loss \(utterances (u\d{3}, ){0,2}u\d{3}(…)?\); step skipped \(1 so far\)",
+        lines[0],
+    ), lines[0]
+    shown = lines[0].split("(utterances ")[1].split(")")[0]
+    assert "u005" in shown or shown.endswith("…")
+    assert shown.count(",") <= 2
+    # the step counters of a mid-epoch checkpoint: batches done in this epoch = steps so far
+    mid = ckpt.load(tmp_path / "exp" / "checkpoints" / f"step-{state.step - 1}.pt")["state"]
+    assert mid["batch_in_epoch"] == mid["step"] == state.step - 1 and mid["bad_in_a_row"] == 0
+    # training stops at exactly max_bad_steps bad steps in a row
+    reader = toy_reader(n=8)
+    for utt in reader.utt_ids:
+        reader.feats[utt][0, 0] = float("nan")
+    bad = TrainConfig(**{**TOY_CFG.__dict__, "max_bad_steps": 2, "max_frames": 60})
+    with pytest.raises(SpeechseqError) as e:
+        fit_toy(tmp_path / "bad", bad, reader=reader, quiet=False)
+    assert str(e.value).startswith("2 training steps in a row had a non-finite loss or gradient — ")
+    assert capsys.readouterr().err.count("non-finite loss") == 2
+
+
+def test_the_tensorboard_log_is_written_by_rank_0(tmp_path):
+    from tests.core.toy import TOY_CFG, fit_toy
+
+    fit_toy(tmp_path / "exp", TrainConfig(**{**TOY_CFG.__dict__, "max_epochs": 1}))
+    assert list((tmp_path / "exp" / "tensorboard").glob("events.out.tfevents.*"))
+    t = trainer(tmp_path)
+    t.rank = 1
+    assert t._tensorboard() is None
+
+
+def test_freeze_and_init_from_say_what_they_did(tmp_path, capsys):
+    from speechseq.core import checkpoint as ckpt
+    from speechseq.errors import SpeechseqError
+
+    ckpt.save({"model": _Net().state_dict()}, tmp_path / "src.pt")
+    t = Trainer(
+        SimpleNamespace(metric_mode="min"),
+        TrainConfig(
+            device="cpu",
+            freeze=" enc ,out.bias",
+            init_from=str(tmp_path / "src.pt"),
+            init_part="enc",
+        ),
+        tmp_path / "exp",
+    )
+    net = _Net()
+    t._prepare(net, fresh=True)
+    assert [n for n, p in net.named_parameters() if not p.requires_grad] == [
+        "enc.weight",
+        "enc.bias",
+        "out.bias",
+    ]
+    err = capsys.readouterr().err.splitlines()
+    assert err[0] == "freeze: 0.00M parameters under enc, out.bias kept fixed"
+    assert err[1] == f"init-from {tmp_path / 'src.pt'}: 2 tensors under 'enc'"
+    t._prepare(_Net(), fresh=False)  # a resumed model takes its weights from the checkpoint
+    assert "init-from" not in capsys.readouterr().err
+    big = Trainer(
+        SimpleNamespace(metric_mode="min"), TrainConfig(device="cpu", freeze="enc"), tmp_path / "x"
+    )
+    big._prepare(_Net(enc=100_000, out=100), fresh=True)
+    assert "freeze: 0.30M parameters under enc kept fixed" in capsys.readouterr().err
+    bad = Trainer(
+        SimpleNamespace(metric_mode="min"),
+        TrainConfig(device="cpu", freeze="decoder"),
+        tmp_path / "y",
+    )
+    with pytest.raises(SpeechseqError) as e:
+        bad._prepare(_Net(), fresh=True)
+    assert (
+        str(e.value)
+        == "freeze 'decoder': no parameter has that prefix — parameter names start with enc, out"
+    )
+
+
+def test_a_fresh_run_over_old_checkpoints_still_starts_from_init_from(tmp_path, capsys):
+    from tests.core.toy import TOY_CFG, fit_toy
+
+    one = TrainConfig(**{**TOY_CFG.__dict__, "max_epochs": 1, "checkpoint_every": 0})
+    fit_toy(tmp_path / "src", one)
+    fit_toy(tmp_path / "exp", one)  # leaves checkpoints and a latest marker
+    capsys.readouterr()
+    again = TrainConfig(**{**one.__dict__, "init_from": str(tmp_path / "src")})
+    fit_toy(tmp_path / "exp", again, quiet=False)
+    err = capsys.readouterr().err
+    assert f"init-from {tmp_path / 'src' / 'final.pt'}: " in err and "resume:" not in err
+
+
+def test_the_optimiser_gets_the_learning_rate_and_weight_decay(tmp_path, monkeypatch):
+    from tests.core.toy import TOY_CFG, fit_toy
+
+    made = []
+    real = torch.optim.AdamW
+
+    def adamw(params, **kw):
+        made.append(kw)
+        return real(params, **kw)
+
+    monkeypatch.setattr(torch.optim, "AdamW", adamw)
+    cfg = TrainConfig(**{**TOY_CFG.__dict__, "max_epochs": 1, "lr": 3e-3, "weight_decay": 0.25})
+    fit_toy(tmp_path / "exp", cfg)
+    assert made == [{"lr": 3e-3, "weight_decay": 0.25}]
