@@ -164,7 +164,7 @@ def test_a_run_says_what_it_trains_each_epoch_and_where_it_stopped(tmp_path, cap
     )
     assert err[4] == f"wrote {exp / 'final.pt'} (best.pt (epoch {state.best_epoch}))"
     assert ckpt.load(exp / "final.pt")["source"] == f"best.pt (epoch {state.best_epoch})"
-    rows = list(csv.DictReader((exp / "metrics.csv").open()))
+    rows = list(csv.DictReader((exp / "metrics.csv").read_text().splitlines()))
     assert list(rows[0]) == [
         "epoch", "step", "train_loss", "lr", "audio_s_per_s", "epoch_time_s", "bad_steps", "dev_loss"
     ]  # fmt: skip
@@ -543,3 +543,67 @@ def test_the_optimiser_gets_the_learning_rate_and_weight_decay(tmp_path, monkeyp
     cfg = TrainConfig(**{**TOY_CFG.__dict__, "max_epochs": 1, "lr": 3e-3, "weight_decay": 0.25})
     fit_toy(tmp_path / "exp", cfg)
     assert made == [{"lr": 3e-3, "weight_decay": 0.25}]
+
+
+class _Recording:
+    """Mixin for a toy task: records each step's loss and reports a per-step statistic."""
+
+    def loss(self, model, batch):
+        loss, _ = super().loss(model, batch)
+        self.seen.append(float(loss))
+        return loss, {"frames": float(batch["lengths"].sum())}
+
+
+def test_epoch_rows_average_the_steps_and_the_metric_falls_back_to_the_train_loss(tmp_path):
+    from speechseq.core.batching import FeatDataset, make_loader
+    from tests.core.toy import TOY_CFG, ToyTask, toy_reader
+
+    class Task(_Recording, ToyTask):
+        pass
+
+    for mode in ("min", "max"):
+        task = Task(8)
+        task.seen, task.metric_mode = [], mode
+        cfg = TrainConfig(**{**TOY_CFG.__dict__, "max_epochs": 2, "checkpoint_every": 0})
+        t = Trainer(task, cfg, tmp_path / mode, quiet=True)
+        train = make_loader(FeatDataset(toy_reader()), cfg.max_frames, shuffle=True, seed=cfg.seed)
+        state = t.fit(train)  # no dev set: the training loss is the figure
+        n = len(task.seen) // 2
+        for k, row in enumerate(state.history):
+            losses = task.seen[k * n : (k + 1) * n]
+            assert row["train_loss"] == round(sum(losses) / n, 5)
+            assert row["train_frames"] > 0 and row["train_frames"] == round(row["train_frames"], 5)
+            assert not any(key.startswith("dev_") for key in row)
+        train_losses = [sum(task.seen[k * n : (k + 1) * n]) / n for k in range(2)]
+        if mode == "min":
+            assert state.best_metric == pytest.approx(min(train_losses))
+        else:  # a "max" task with no dev figure maximises minus the training loss
+            assert state.best_metric == pytest.approx(-min(train_losses))
+        assert state.best_epoch == 1 + train_losses.index(min(train_losses))
+
+
+def test_tensorboard_holds_the_training_and_dev_curves(tmp_path):
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    from tests.core.toy import TOY_CFG, ToyTask, fit_toy
+
+    class Task(_Recording, ToyTask):
+        pass
+
+    task = Task(8)
+    task.seen = []
+    cfg = TrainConfig(**{**TOY_CFG.__dict__, "max_epochs": 2, "checkpoint_every": 0})
+    state = fit_toy(tmp_path / "exp", cfg, task=task)
+    acc = EventAccumulator(str(tmp_path / "exp" / "tensorboard"))
+    acc.Reload()
+    tags = acc.Tags()["scalars"]
+    assert sorted(tags) == ["dev/loss", "train/frames", "train/loss", "train/lr"]
+    loss = acc.Scalars("train/loss")
+    assert [e.step for e in loss] == list(range(1, state.step + 1))
+    assert [e.value for e in loss] == pytest.approx(task.seen, rel=1e-6)
+    assert [e.step for e in acc.Scalars("dev/loss")] == [h["step"] for h in state.history]
+    assert [e.value for e in acc.Scalars("dev/loss")] == pytest.approx(
+        [h["dev_loss"] for h in state.history], abs=1e-5
+    )
+    assert acc.Scalars("train/lr")[-1].value == pytest.approx(state.history[-1]["lr"])
+    assert all(e.value > 0 for e in acc.Scalars("train/frames"))
