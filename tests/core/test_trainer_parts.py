@@ -550,7 +550,7 @@ class _Recording:
 
     def loss(self, model, batch):
         loss, _ = super().loss(model, batch)
-        self.seen.append(float(loss))
+        self.seen.append(float(loss.detach()))
         return loss, {"frames": float(batch["lengths"].sum())}
 
 
