@@ -574,6 +574,11 @@ def test_epoch_rows_average_the_steps_and_the_metric_falls_back_to_the_train_los
             assert row["train_loss"] == round(sum(losses) / n, 5)
             assert row["train_frames"] > 0 and row["train_frames"] == round(row["train_frames"], 5)
             assert not any(key.startswith("dev_") for key in row)
+            # seconds of audio per second: the epoch's frames (10 ms) over its time (rounded to 0.1 s)
+            audio_s = row["train_frames"] * n * 0.01
+            t, speed = row["epoch_time_s"], row["audio_s_per_s"]
+            assert t == round(t, 1) and speed == round(speed, 1)
+            assert audio_s / (t + 0.05) - 0.05 <= speed <= audio_s / max(t - 0.05, 1e-3) + 0.05
         train_losses = [sum(task.seen[k * n : (k + 1) * n]) / n for k in range(2)]
         if mode == "min":
             assert state.best_metric == pytest.approx(min(train_losses))
