@@ -580,6 +580,7 @@ def test_decode_data_passes_its_arguments_through(tmp_path, monkeypatch):
         "task": ex.task,
     }
     assert r["out_dir"] == str(out) and r["options"]["word_bonus"] == 2.0
+    monkeypatch.chdir(tmp_path)  # the default out dir is relative: EXP/decode_...
     assert (
         decode_data("EXP", data.path, WeightedOptions())[0]["out_dir"]
         == "EXP/decode_test_lm0.5_wb0"
