@@ -313,7 +313,7 @@ class FileSet:
         for name in carry:
             dst = gen / PurePath(name).name
             if name in old and not dst.exists():
-                _link_or_copy(old[name], dst)
+                link_or_copy(old[name], dst)
 
     def _publish(self, gen: Path) -> None:
         """Make ``gen`` the committed generation; every step leaves the old set or the new."""
@@ -333,7 +333,7 @@ class FileSet:
             adopted = self.store_dir / f"gen-{self._next_number():04d}"
             adopted.mkdir()
             for name, path in self.committed().paths.items():
-                _link_or_copy(path, adopted / PurePath(name).name)
+                link_or_copy(path, adopted / PurePath(name).name)
             _fsync_tree(adopted)
             if copied:  # nothing may read through the plain `current` before it goes
                 for name in self.names:
@@ -438,8 +438,9 @@ def _locked(files: FileSet) -> Iterator[None]:
         os.close(fd)
 
 
-def _link_or_copy(src: Path, dst: Path) -> None:
-    """``dst`` with the content of ``src``: a hard link (files are never changed in place) or a copy."""
+def link_or_copy(src: Path, dst: Path) -> None:
+    """``dst`` with the content of ``src``: a hard link (files are never changed in place; no
+    second copy of the data) or, across file systems or where links fail, a copy."""
     try:
         os.link(src, dst)
     except OSError:

@@ -14,7 +14,6 @@ utterance), and ``DATA/splitN`` can be removed afterwards.
 from __future__ import annotations
 
 import os
-import shutil
 import time
 from pathlib import Path
 
@@ -27,7 +26,7 @@ from speechseq.features.cmvn import GLOBAL_KEY
 from speechseq.features.config import CONFIG_NAME, feature_config_from_yaml
 from speechseq.features.extract import FeatsSummary
 from speechseq.features.files import feature_files, referenced_arks
-from speechseq.fileio import WriteFailed
+from speechseq.fileio import WriteFailed, link_or_copy
 
 
 def part_dirs(split_dir: Path) -> list[Path]:
@@ -73,7 +72,7 @@ def merge_part_features(data_dir: str | os.PathLike, split_dir: str | os.PathLik
                     ark, offset = entry.rsplit(":", 1)
                     if ark not in arks:
                         arks[ark] = gen / f"part{k}.{Path(ark).name}"
-                        _link_or_copy(Path(ark), arks[ark])
+                        link_or_copy(Path(ark), arks[ark])
                     scp[utt] = f"{arks[ark]}:{offset}"
                 frames.update(read_table(part / "utt2num_frames"))
                 if (part / "bad_utts").is_file():
@@ -116,11 +115,3 @@ def _write(gen: Path, scp, frames, bad, stats, feats_yaml: str) -> None:
     with open(gen / "cmvn.ark", "wb") as f:
         kaldiio.save_ark(f, ordered)
     (gen / Path(CONFIG_NAME).name).write_text(feats_yaml, encoding="utf-8")
-
-
-def _link_or_copy(src: Path, dst: Path) -> None:
-    """A hard link when both are on one file system (no second copy of the data), else a copy."""
-    try:
-        os.link(src, dst)
-    except OSError:
-        shutil.copyfile(src, dst)

@@ -252,3 +252,16 @@ def test_copy_feature_config_without_settings_copies_nothing(tmp_path):
     exp.mkdir()
     copy_feature_config(tmp_path / "no-data", exp)
     assert not (exp / "feats.yaml").exists()
+
+
+def test_copy_feature_config_writes_the_settings_features_are_computed_with(tmp_path):
+    from speechseq.features.config import FeatureConfig, feature_config_from_yaml
+
+    exp = tmp_path / "exp"
+    exp.mkdir()
+    (tmp_path / "data" / "conf").mkdir(parents=True)
+    (tmp_path / "data" / "conf" / "feats.yaml").write_text("a: 1\n")  # not used: computed wins
+    computed = FeatureConfig(type="mfcc", dither=0.0, frame_shift_ms=12.5)
+    copy_feature_config(tmp_path / "data", exp, computed)
+    assert feature_config_from_yaml(exp / "feats.yaml") == computed
+    assert sorted(p.name for p in exp.iterdir()) == ["feats.yaml"]
