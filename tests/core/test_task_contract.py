@@ -64,6 +64,19 @@ def test_pad_collate_pads_each_stream_with_its_own_value_and_lengths():
     assert b["word"].tolist() == [7, 8]
 
 
+def test_a_task_collates_with_its_own_pad_values():
+    class Padded(ToyTask):
+        pad_values = {"targets": -7, "feats": 0.5}
+
+    items = [
+        {"utt_id": "a", "feats": np.ones((2, 1), np.float32), "targets": [1, 2]},
+        {"utt_id": "b", "feats": np.ones((1, 1), np.float32), "targets": [3]},
+    ]
+    b = Padded(1).collate(items)
+    assert b["targets"].tolist() == [[1, 2], [3, -7]]
+    assert b["feats"][:, :, 0].tolist() == [[1.0, 1.0], [1.0, 0.5]]
+
+
 def test_a_third_task_trains_through_the_contract_alone(tmp_path):
     task, state = _fit_frames(tmp_path / "exp")
     acc = [r["dev_accuracy"] for r in state.history]
