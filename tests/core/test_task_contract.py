@@ -201,3 +201,18 @@ def test_task_class_errors_name_the_model_and_the_class():
         SpeechseqError, match="speechseq.core.task:Task.collate is not a speechseq Task"
     ):
         task_class({"task_class": "speechseq.core.task:Task.collate"}, "m")
+
+
+def test_a_task_without_a_decoder_says_so_and_is_not_exported(tmp_path):
+    task = ToyTask(1)
+    for call in (lambda: task.outputs(None, {}), lambda: task.decoder(None)):
+        with pytest.raises(SpeechseqError) as err:
+            call()
+        assert str(err.value) == (
+            f"a {task.name} model has nothing to decode — use the command made for it"
+        )
+    with pytest.raises(SpeechseqError) as err:
+        Task.from_experiment(tmp_path / "exp", {}, {})
+    assert str(err.value) == f"{tmp_path / 'exp'}: Task models cannot be loaded for inference"
+    assert task.exportable(None) is None
+    assert task.full_meta()["task_class"] == "tests.core.toy:ToyTask"
