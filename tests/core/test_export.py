@@ -172,3 +172,71 @@ def test_the_json_of_a_global_cmvn_model_holds_mean_and_std(tmp_path):
     # a task that normalises its own input says so instead
     seg = describe(ex, "onnx", Path("m.onnx"), {}, {"normalisation": "per segment"})
     assert seg["cmvn"] == "segment" and "cmvn_note" not in seg and seg["onnx_opset"] == 17
+
+
+def test_the_json_beside_an_exported_model_is_all_a_user_needs(export_models, tmp_path, capsys):
+    from speechseq.core.config import read_yaml
+    from speechseq.core.export import CMVN_NOTES, export_experiment
+
+    exp, out = export_models / "ctc", tmp_path / "ctc.pt"
+    meta = export_experiment(exp, "torchscript", out)
+    assert capsys.readouterr().err == ""  # loaded quietly
+    ex = load_experiment(exp, device="cpu", quiet=True)
+    part = ex.task.exportable(ex.model)
+    assert meta == {
+        "format": "torchscript",
+        "file": "ctc.pt",
+        "model_dir": str(exp.resolve()),
+        "task": "ctc",
+        "weights_sha1": ex.weights_digest,
+        "inputs": {
+            "feats": "float32 [N, T, 40]: features, normalised as 'cmvn' says, rows zero-padded to T",
+            "lengths": "int64 [N]: valid frames per row (10 ms frames)",
+        },
+        "input_dim": 40,
+        "outputs": part.outputs,
+        "features": read_yaml(exp / "feats.yaml"),
+        "cmvn": "utterance",
+        "cmvn_note": CMVN_NOTES["utterance"],
+        "batching": "any batch size and lengths: packed sequences are traced as operations on "
+        "'lengths'",
+        **part.info,
+    }
+    assert (tmp_path / "ctc.pt.json").read_text() == json.dumps(meta, indent=2) + "\n"
+
+
+def test_describe_names_a_normalisation_it_has_no_note_for(tmp_path):
+    from pathlib import Path
+    from types import SimpleNamespace
+
+    from speechseq.core.export import describe
+
+    ex = SimpleNamespace(
+        path=tmp_path,
+        meta={"task": "ctc", "input_dim": 2},
+        weights_digest="0123",
+        frontend=SimpleNamespace(cmvn="speaker", global_stats=np.ones((2, 3))),
+    )
+    meta = describe(ex, "torchscript", Path("m.pt"), {}, {})
+    assert "global_mean" not in meta  # statistics are written only for global CMVN
+    ex.frontend.cmvn = "custom"
+    assert describe(ex, "torchscript", Path("m.pt"), {}, {})["cmvn_note"] == "custom"
+
+
+def test_a_task_that_cannot_be_exported_says_which_can(toy_exp, tmp_path):
+    from speechseq.core.export import export_experiment
+    from speechseq.errors import SpeechseqError, UsageError
+
+    exp = tmp_path / "exp"
+    shutil.copytree(toy_exp, exp)
+    (exp / "config.yaml").write_text("train: {}\n")
+    with pytest.raises(SpeechseqError) as err:
+        export_experiment(exp, "torchscript", tmp_path / "m.pt")
+    assert str(err.value) == (
+        f"{exp}: a model of task 'frame-toy' cannot be exported — export takes CTC acoustic "
+        "models (train-ctc) and embedders (train-embedder)"
+    )
+    with pytest.raises(UsageError) as err:
+        export_experiment(exp, "tflite", tmp_path / "m.pt")
+    assert str(err.value) == "--format tflite: unknown — choose one of torchscript, onnx"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["exp"]
