@@ -156,6 +156,14 @@ def decode_cmd(
         "only for a single grid point.",
         required=False,
     ),
+    from_parts: Path | None = typer.Option(
+        None,
+        "--from-parts",
+        help="DATA/splitN: instead of decoding, score as one decode dir (--out OUT) the parts "
+        "of 'speechseq data split DATA N' decoded apart (e.g. on Slurm; recipes/utils/"
+        "parallel.sh) into OUT/part-1 .. OUT/part-N; every utterance of DATA must be in "
+        "exactly one. The decode options are then those of the parts.",
+    ),
 ) -> None:
     """Decode a data dir. CTC: hyp.txt, per_utt, per_spk, a Kaldi %WER line and results.json.
     Translation: hyp.txt, ref.txt, per_utt and bleu (BLEU and chrF with sacrebleu's signature).
@@ -165,9 +173,17 @@ def decode_cmd(
     """
     # deferred: decoding imports torch, which is slow to import
     from speechseq.decode.ctc import CTCDecodeOptions
+    from speechseq.decode.merge import merge_part_decodes
     from speechseq.decode.run import decode_data
     from speechseq.st.translate import options_by_task
 
+    if from_parts is not None:
+        if out is None:
+            raise UsageError(
+                "--from-parts needs --out OUT: the decode dir whose OUT/part-K dirs hold the parts"
+            )
+        _report_decode([merge_part_decodes(data, from_parts, out)])
+        return
     if graph is not None:
         opts = dict(beam=beam or 13.0, max_active=max_active, acoustic_scale=acoustic_scale)
         opts.update(lattice=lattice, lattice_beam=lattice_beam)
@@ -250,6 +266,7 @@ def _report_decode(results: list[dict]) -> None:
         info(
             f"decoded {r['utterances']} utterances ({r['audio_s']:.1f} s audio) in {r['decode_s']:.2f} s: "
             f"RTF {r['rtf']:.4f} (search alone {r['search_rtf']:.4f}) -> {r['out_dir']}"
+            + (f" (from {r['parts']} parts, their times added up)" if r.get("parts") else "")
         )
 
 

@@ -1,0 +1,129 @@
+"""A data dir decoded part by part, scored as one decode dir.
+
+A recipe that spreads ``decode`` over machines splits ``DATA`` (``speechseq data split DATA N``
+-> ``DATA/splitN/1..N``, by speaker), decodes each part as its own job (a background process
+or a Slurm array task; ``recipes/utils/parallel.sh``) into ``OUT/part-K``, and then
+:func:`merge_part_decodes` gathers the parts' ``hyp.txt`` and scores them against ``DATA`` with
+the scoring a whole decode uses (:func:`speechseq.decode.run.write_scored`). Every utterance of
+``DATA`` (its ``feats.scp``, what a whole decode decodes) must come from exactly one part, and
+every part must have been decoded with the same options: otherwise the merge is one error naming
+the part and the utterance, and ``OUT`` is left as it was. The result is the decode dir
+``decode EXP DATA --out OUT`` writes in one process (same ``hyp.txt``, ``per_utt``,
+``per_spk``, ``wer``), built under a temporary name and renamed into place whole, which also
+removes the ``part-K`` dirs. ``results.json`` adds up the parts: ``decode_s`` is the network
+and search time of all parts together, so ``rtf`` is the compute per second of audio, not the
+wall-clock time of the parallel run.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+from speechseq.data.kaldi_dir import DataDir, c_sorted, read_table
+from speechseq.decode.run import write_scored
+from speechseq.errors import SpeechseqError
+from speechseq.fileio import atomic_dir
+
+
+def part_decode_dir(out_dir: str | os.PathLike, k: int) -> Path:
+    """Where part ``k`` (1-based) of a split decode goes: ``OUT/part-K``."""
+    return Path(out_dir) / f"part-{k}"
+
+
+def split_parts(split_dir: Path) -> list[Path]:
+    """``DATA/splitN/1..N`` in order; a split dir of another name, or a missing part, is an error."""
+    name = split_dir.name
+    if not (name.startswith("split") and name[5:].isdigit() and int(name[5:]) >= 1):
+        raise SpeechseqError(
+            f"{split_dir}: not a split dir — give the DATA/splitN that speechseq data split DATA N made"
+        )
+    parts = [split_dir / str(k) for k in range(1, int(name[5:]) + 1)]
+    for p in parts:
+        if not p.is_dir():
+            raise SpeechseqError(
+                f"{p}: no such part — give the split dir the parts were decoded from "
+                f"(speechseq data split makes {split_dir}/1..{len(parts)})"
+            )
+    return parts
+
+
+def merge_part_decodes(
+    data_dir: str | os.PathLike, split_dir: str | os.PathLike, out_dir: str | os.PathLike
+) -> dict:
+    """Score the part decodes ``OUT/part-K`` of ``split_dir``'s parts as one decode of
+    ``data_dir`` into ``out_dir`` (see the module doc); returns the results dict (as
+    :func:`speechseq.decode.run.decode_data` returns one per grid point)."""
+    data = DataDir(data_dir)
+    out = Path(out_dir)
+    parts = split_parts(Path(split_dir))
+    if not data.file("feats.scp").is_file():
+        raise SpeechseqError(
+            f"{data.file('feats.scp')}: not found — give the data dir that was split and decoded "
+            "(a decode reads its features)"
+        )
+    wanted = c_sorted(read_table(data.file("feats.scp")))
+    hyps: dict[str, str] = {}
+    source: dict[str, Path] = {}
+    results: list[dict] = []
+    for k, part in enumerate(parts, start=1):
+        d = part_decode_dir(out, k)
+        if not (d / "hyp.txt").is_file() or not (d / "results.json").is_file():
+            raise SpeechseqError(
+                f"{d}: part {k} was not decoded (no hyp.txt / results.json) — decode {part} "
+                f"with --out {d} (see that part's job log) before merging"
+            )
+        r = json.loads((d / "results.json").read_text(encoding="utf-8"))
+        if "bleu" in r or (d / "lat.txt.gz").is_file():
+            raise SpeechseqError(
+                f"{d}: a translation or lattice decode — only WER-scored decodes without "
+                f"--lattice are merged from parts; decode {data.path} whole"
+            )
+        if results and r["options"] != results[0]["options"]:
+            raise SpeechseqError(
+                f"{d}/results.json: other decode options than {part_decode_dir(out, 1)} "
+                f"({r['options']} against {results[0]['options']}) — decode every part with "
+                "the same options"
+            )
+        results.append(r)
+        for utt, text in read_table(d / "hyp.txt", allow_empty=True).items():
+            if utt in source:
+                raise SpeechseqError(
+                    f"{d}/hyp.txt: utterance {utt} is also in {source[utt]}/hyp.txt — each "
+                    f"utterance belongs to one part; split {data.path} again and decode the parts"
+                )
+            hyps[utt], source[utt] = text, d
+    missing = [u for u in wanted if u not in hyps]
+    if missing:
+        raise SpeechseqError(
+            f"{data.path}: utterance {missing[0]} ({len(missing)} in all) is in no part's "
+            f"hyp.txt (looked in {part_decode_dir(out, 1)} .. {part_decode_dir(out, len(parts))}) "
+            f"— decode the part that holds it again (or split {data.path} again), then merge"
+        )
+    extra = [u for u in hyps if u not in set(wanted)]
+    if extra:
+        raise SpeechseqError(
+            f"{source[extra[0]]}/hyp.txt: utterance {extra[0]} ({len(extra)} in all) is not in "
+            f"{data.file('feats.scp')} — the parts come from another data dir; split "
+            f"{data.path} again and decode its parts"
+        )
+    hyps = {u: hyps[u] for u in wanted}  # a whole decode's order (feats.scp, C order)
+    audio_s = sum(r["audio_s"] for r in results)
+    decode_s = sum(r["decode_s"] for r in results)
+    search_s = sum(r["search_rtf"] * r["audio_s"] for r in results)
+    merged = {
+        "data": str(data.path),
+        "utterances": len(hyps),
+        "options": results[0]["options"],
+        "audio_s": round(audio_s, 2),
+        "decode_s": round(decode_s, 3),
+        "rtf": round(decode_s / max(audio_s, 1e-9), 5),
+        "search_rtf": round(search_s / max(audio_s, 1e-9), 5),
+        "parts": len(parts),
+    }
+    with atomic_dir(out) as tmp:  # replaces OUT whole: its part-K dirs go with the old one
+        merged.update(write_scored(tmp, data, hyps))
+        (tmp / "results.json").write_text(json.dumps(merged, indent=2) + "\n", encoding="utf-8")
+    merged["out_dir"] = str(out)
+    return merged
