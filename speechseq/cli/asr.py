@@ -324,9 +324,24 @@ def align_cmd(
     data: Path = typer.Argument(..., help="Data dir with feats.scp and text."),
     out: Path = out_option("Word CTM to write; the unit CTM goes beside it (*.units.ctm)."),
     device: str = DEVICE,
+    from_parts: Path | None = typer.Option(
+        None,
+        "--from-parts",
+        help="DATA/splitN: instead of aligning, write OUT (X/words.ctm) and the files beside it "
+        "from the parts of 'speechseq data split DATA N' aligned apart (e.g. on Slurm; "
+        "recipes/utils/parallel.sh) into X/part-1/words.ctm .. X/part-N/words.ctm.",
+    ),
 ) -> None:
     """Forced alignment of transcripts: word CTM and unit CTM (CTC), or for a hybrid model
     word CTM, phone CTM (*.phones.ctm) and state alignments (*.ali.ark)."""
+    if from_parts is not None:
+        # deferred: merging ark alignments imports the hybrid code
+        from speechseq.decode.merge import merge_part_alignments
+
+        r = merge_part_alignments(data, from_parts, out)
+        files = ", ".join(f"{path} ({n})" for path, n in r["files"].items())
+        info(f"aligned {r['utterances']} utterances in {r['parts']} parts: {files}")
+        return
     if (exp / "lang.json").is_file():
         # deferred: the hybrid chain imports torch and kaldifst
         from speechseq.hybrid.training import align_data as align_hybrid

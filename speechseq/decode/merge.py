@@ -1,4 +1,4 @@
-"""A data dir decoded part by part, scored as one decode dir.
+"""A data dir decoded (or aligned) part by part, scored (or written) as one.
 
 A recipe that spreads ``decode`` over machines splits ``DATA`` (``speechseq data split DATA N``
 -> ``DATA/splitN/1..N``, by speaker), decodes each part as its own job (a background process
@@ -13,15 +13,22 @@ the part and the utterance, and ``OUT`` is left as it was. The result is the dec
 removes the ``part-K`` dirs. ``results.json`` adds up the parts: ``decode_s`` is the network
 and search time of all parts together, so ``rtf`` is the compute per second of audio, not the
 wall-clock time of the parallel run.
+
+Alignment goes the same way: ``align EXP DATA/splitN/K --out X/part-K/words.ctm`` per part, then
+:func:`merge_part_alignments` writes ``X/words.ctm`` and the files ``align`` writes beside it
+(``words.units.ctm``; a hybrid model's ``words.phones.ctm`` and ``words.ali.ark``) from the parts'
+files of the same names, as ``align EXP DATA --out X/words.ctm`` writes them (the CTMs sorted by
+utterance or recording and start, the ark by utterance), and removes the ``part-K`` dirs.
 """
 
 from __future__ import annotations
 
 import json
 import os
+import shutil
 from pathlib import Path
 
-from speechseq.data.kaldi_dir import DataDir, c_sorted, read_table
+from speechseq.data.kaldi_dir import CtmEntry, DataDir, c_sorted, read_ctm, read_table, write_ctm
 from speechseq.decode.run import write_scored
 from speechseq.errors import SpeechseqError
 from speechseq.fileio import atomic_dir
@@ -127,3 +134,99 @@ def merge_part_decodes(
         (tmp / "results.json").write_text(json.dumps(merged, indent=2) + "\n", encoding="utf-8")
     merged["out_dir"] = str(out)
     return merged
+
+
+def part_align_out(out_ctm: str | os.PathLike, k: int) -> Path:
+    """Where part ``k`` (1-based) of a split alignment writes its word CTM: ``X/part-K/words.ctm``
+    for ``X/words.ctm`` (the files align writes beside it go beside that)."""
+    out = Path(out_ctm)
+    return out.parent / f"part-{k}" / out.name
+
+
+def _ctm_key(data: DataDir, utt: str) -> str:
+    """The first field of ``utt``'s CTM lines: the utterance, or with ``segments`` its recording's
+    file (as :func:`speechseq.data.kaldi_dir.recording_ctm` writes it)."""
+    if data.segments is None:
+        return utt
+    reco = data.segments[utt].reco
+    fc = (data.reco2file_and_channel or {}).get(reco)
+    return fc.file if fc is not None else reco
+
+
+def merge_part_alignments(
+    data_dir: str | os.PathLike, split_dir: str | os.PathLike, out_ctm: str | os.PathLike
+) -> dict:
+    """Write ``out_ctm`` and its companions from the part alignments ``X/part-K/`` of
+    ``split_dir``'s parts (see the module doc). Every part must have the same files; a CTM line
+    or ark entry of an utterance (or recording) that is not in its part is an error, and so is an
+    utterance of ``data_dir`` with a transcript that no part's word CTM has (CTC alignments; a
+    hybrid alignment may leave out an utterance it could not align, as a whole one does).
+    Returns ``{"parts": N, "utterances": aligned, "files": {path: lines or entries}}``."""
+    # deferred: the hybrid code imports the graph search
+    from speechseq.hybrid.align import read_alignments, write_alignments
+
+    data = DataDir(data_dir)
+    out = Path(out_ctm)
+    parts = split_parts(Path(split_dir))
+    first = part_align_out(out, 1).parent
+    names = sorted(f.name for f in first.iterdir()) if first.is_dir() else []
+    if out.name not in names:
+        raise SpeechseqError(
+            f"{first / out.name}: part 1 was not aligned — align {parts[0]} with --out "
+            f"{first / out.name} (see that part's job log) before merging"
+        )
+    ctms: dict[str, list[CtmEntry]] = {n: [] for n in names if n.endswith(".ctm")}
+    arks: dict[str, dict] = {n: {} for n in names if n.endswith(".ark")}
+    for k, part in enumerate(parts, start=1):
+        d = part_align_out(out, k).parent
+        have = sorted(f.name for f in d.iterdir()) if d.is_dir() else []
+        if have != names:
+            raise SpeechseqError(
+                f"{d}: part {k} was not aligned as part 1 was (has {have or 'nothing'}, part 1 "
+                f"{names}) — align {part} with --out {d / out.name} (see that part's job log) "
+                "before merging"
+            )
+        pdata = DataDir(part)
+        utts = set(pdata.utt2spk)
+        keys = {_ctm_key(pdata, u) for u in utts}
+        for name in ctms:
+            entries = read_ctm(d / name)
+            stray = next((e.utt for e in entries if e.utt not in keys), None)
+            if stray is not None:
+                raise SpeechseqError(
+                    f"{d / name}: {stray} is not in {part} — the part was aligned from another "
+                    f"split; split {data.path} again and align its parts"
+                )
+            ctms[name] += entries
+        for name in arks:
+            ali = read_alignments(d / name)
+            stray = next((u for u in ali if u not in utts), None)
+            if stray is not None:
+                raise SpeechseqError(
+                    f"{d / name}: utterance {stray} is not in {part} — the part was aligned from "
+                    f"another split; split {data.path} again and align its parts"
+                )
+            arks[name].update(ali)
+    aligned = {e.utt for e in ctms[out.name]}
+    texts = data.text or {}
+    wanted = read_table(data.file("feats.scp")) if data.file("feats.scp").is_file() else {}
+    wanted = [u for u in c_sorted(wanted) if u in texts]  # what a whole alignment aligns
+    if not arks:  # CTC: every utterance with words has words in the CTM
+        missing = [u for u in wanted if texts[u] and _ctm_key(data, u) not in aligned]
+        if missing:
+            raise SpeechseqError(
+                f"{data.path}: utterance {missing[0]} ({len(missing)} in all) is in no part's "
+                f"{out.name} (looked in {first} .. {part_align_out(out, len(parts)).parent}) — "
+                f"align the part that holds it again (or split {data.path} again), then merge"
+            )
+    files = {}
+    for name, entries in ctms.items():
+        write_ctm(out.parent / name, entries)
+        files[str(out.parent / name)] = len(entries)
+    for name, ali in arks.items():
+        write_alignments(out.parent / name, ali)
+        files[str(out.parent / name)] = len(ali)
+    for k in range(1, len(parts) + 1):
+        shutil.rmtree(part_align_out(out, k).parent)
+    n = len(next(iter(arks.values()))) if arks else len(wanted)
+    return {"parts": len(parts), "utterances": n, "files": files}

@@ -1,19 +1,21 @@
-"""decode --from-parts: a data dir decoded part by part and merged is scored as one decode, and a
-part or an utterance that is missing is one error naming it."""
+"""decode / align --from-parts: a data dir decoded or aligned part by part and merged is scored or
+written as one decode or alignment, and a part or an utterance that is missing is one error naming it."""
 
 from __future__ import annotations
 
 import json
 import shutil
 
+import numpy as np
 import pytest
 from typer.testing import CliRunner
 
 from speechseq.cli.main import app
 from speechseq.data.kaldi_dir import read_table, write_table
 from speechseq.data.ops import split_data_dir
-from speechseq.decode.merge import merge_part_decodes
+from speechseq.decode.merge import merge_part_alignments, merge_part_decodes
 from speechseq.errors import SpeechseqError
+from speechseq.hybrid.align import read_alignments, write_alignments
 
 runner = CliRunner()
 SCORED = ("hyp.txt", "wer", "per_utt", "per_spk")
@@ -147,3 +149,84 @@ def test_from_parts_needs_out_and_a_split_dir(digits_corpus, tmp_path):
         merge_part_decodes(data, data / "split3", tmp_path / "out")
     with pytest.raises(SpeechseqError, match="not a split dir"):
         merge_part_decodes(data, data, tmp_path / "out")
+
+
+def _align(*args) -> None:
+    res = runner.invoke(app, ["align", *map(str, args), "--device", "cpu"])
+    assert res.exit_code == 0, res.output
+
+
+def test_two_parts_aligned_and_merged_are_the_whole_alignment(tiny_model, digits_corpus, tmp_path):
+    data, parts = _test_set(digits_corpus, tmp_path)
+    _align(tiny_model, data, "--out", tmp_path / "whole" / "words.ctm")
+    out = tmp_path / "merged" / "words.ctm"
+    for k, part in enumerate(parts, start=1):
+        _align(tiny_model, part, "--out", tmp_path / "merged" / f"part-{k}" / "words.ctm")
+    res = runner.invoke(
+        app,
+        ["align", str(tiny_model), str(data), "--from-parts"]
+        + [str(data / "split2"), "--out", str(out)],
+    )
+    assert res.exit_code == 0, res.output
+    assert f"aligned {len(read_table(data / 'text'))} utterances in 2 parts" in res.output
+    assert sorted(p.name for p in out.parent.iterdir()) == ["words.ctm", "words.units.ctm"]
+    for name in ("words.ctm", "words.units.ctm"):
+        assert (out.parent / name).read_bytes() == (tmp_path / "whole" / name).read_bytes(), name
+    assert len({line.split()[0] for line in out.read_text().splitlines()}) == len(
+        read_table(data / "text")
+    )
+
+
+def _fake_alignments(root, parts, ark=False):
+    """``root/part-K/words.ctm`` (and with ``ark`` a hybrid's phones CTM and ark) for each part:
+    one word per utterance of the part, at 0.1 s."""
+    for k, part in enumerate(parts, start=1):
+        d = root / f"part-{k}"
+        d.mkdir(parents=True)
+        utts = sorted(read_table(part / "utt2spk"))
+        (d / "words.ctm").write_text("".join(f"{u} 1 0.100 0.200 one\n" for u in utts))
+        if ark:
+            (d / "words.phones.ctm").write_text("".join(f"{u} 1 0.100 0.200 W\n" for u in utts))
+            write_alignments(d / "words.ali.ark", {u: np.full(3, k) for u in utts})
+
+
+def test_a_hybrids_ark_and_phone_ctm_are_merged_too(digits_corpus, tmp_path):
+    data, parts = _test_set(digits_corpus, tmp_path)
+    _fake_alignments(tmp_path / "ali", parts, ark=True)
+    r = merge_part_alignments(data, data / "split2", tmp_path / "ali" / "words.ctm")
+    utts = sorted(read_table(data / "utt2spk"))
+    assert r["parts"] == 2 and r["utterances"] == len(utts)
+    names = sorted(p.name for p in (tmp_path / "ali").iterdir())
+    assert names == ["words.ali.ark", "words.ctm", "words.phones.ctm"]
+    ali = read_alignments(tmp_path / "ali" / "words.ali.ark")
+    assert list(ali) == utts
+    in_part2 = set(read_table(parts[1] / "utt2spk"))
+    assert all((ali[u] == (2 if u in in_part2 else 1)).all() for u in utts)
+    lines = (tmp_path / "ali" / "words.phones.ctm").read_text().splitlines()
+    assert [line.split()[0] for line in lines] == utts
+
+
+def test_an_alignment_part_missing_or_an_utterance_in_none_is_named(digits_corpus, tmp_path):
+    data, parts = _test_set(digits_corpus, tmp_path)
+    root = tmp_path / "ali"
+    _fake_alignments(root, parts)
+    shutil.rmtree(root / "part-2")
+    with pytest.raises(
+        SpeechseqError, match=r"part-2: part 2 was not aligned as part 1 was \(has nothing"
+    ):
+        merge_part_alignments(data, data / "split2", root / "words.ctm")
+    shutil.rmtree(root)
+    _fake_alignments(root, parts)
+    lines = (root / "part-2" / "words.ctm").read_text().splitlines()
+    (root / "part-2" / "words.ctm").write_text("\n".join(lines[1:]) + "\n")
+    lost = lines[0].split()[0]
+    with pytest.raises(
+        SpeechseqError, match=rf"{data}: utterance {lost} \(1 in all\) is in no part's words.ctm"
+    ):
+        merge_part_alignments(data, data / "split2", root / "words.ctm")
+    (root / "part-2" / "words.ctm").write_text(
+        "\n".join([*lines, lines[0].replace("te", "xx")]) + "\n"
+    )
+    with pytest.raises(SpeechseqError, match=r"part-2/words.ctm: xx.* is not in .*split2/2"):
+        merge_part_alignments(data, data / "split2", root / "words.ctm")
+    assert not (root / "words.ctm").exists() and (root / "part-1").is_dir()
