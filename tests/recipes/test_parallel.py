@@ -1,6 +1,7 @@
 """recipes/utils/parallel.sh: the digits recipe's feature stage run as local background jobs and
 as a Slurm array job (a fake ``sbatch`` on PATH that runs the array tasks here, one after the
-other, with SLURM_ARRAY_TASK_ID set) gives the same features; a failing part fails the run and
+other, with SLURM_ARRAY_TASK_ID set) gives the same features; its decode stage and an alignment
+run as array jobs and merged give the files of one whole run; a failing part fails the run and
 names its log."""
 
 from __future__ import annotations
@@ -196,3 +197,34 @@ def test_part_and_job_become_each_parts_dir_and_number(digits_corpus, tmp_path, 
     assert proc.returncode == 0, proc.stderr
     for k in (1, 2):
         assert (recipe / "out" / f"part-{k}.txt").read_text() == f"data/dev/split2/{k}\n"
+
+
+def test_alignment_runs_as_an_array_and_merges_to_the_whole_alignment(
+    digits_corpus, tiny_model, tmp_path
+):
+    recipe, env = _workspace(tmp_path, digits_corpus)
+    shutil.rmtree(recipe / "data" / "test")
+    shutil.copytree(digits_corpus / "test", recipe / "data" / "test")  # with its features
+    shutil.copytree(tiny_model, recipe / "exp" / "ctc")
+    script = (
+        "set -euo pipefail\n"
+        "nj=2 cmd=slurm\n"
+        ". ../utils/parallel.sh\n"
+        "run_parts data/test ali_test speechseq align exp/ctc PART --out exp/ali/part-JOB/words.ctm\n"
+        'speechseq align exp/ctc data/test --from-parts "$parts_dir" --out exp/ali/words.ctm\n'
+        "speechseq align exp/ctc data/test --out exp/whole/words.ctm\n"
+    )
+    (recipe / "try.sh").write_text(script)
+    proc = subprocess.run(
+        ["bash", "try.sh"], cwd=recipe, env=env, capture_output=True, text=True, timeout=180
+    )
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    calls = (tmp_path / "sbatch_calls").read_text().splitlines()
+    assert len(calls) == 1 and "--wait --array=1-2" in calls[0]
+    assert sorted(p.name for p in (recipe / "exp" / "ali").iterdir()) == [
+        "words.ctm",
+        "words.units.ctm",
+    ]
+    for name in ("words.ctm", "words.units.ctm"):
+        got = (recipe / "exp" / "ali" / name).read_bytes()
+        assert got and got == (recipe / "exp" / "whole" / name).read_bytes(), name
