@@ -28,10 +28,13 @@ import os
 import shutil
 from pathlib import Path
 
+import kaldiio
+import numpy as np
+
 from speechseq.data.kaldi_dir import CtmEntry, DataDir, c_sorted, read_ctm, read_table, write_ctm
 from speechseq.decode.run import write_scored
 from speechseq.errors import SpeechseqError
-from speechseq.fileio import atomic_dir
+from speechseq.fileio import atomic_dir, atomic_write
 
 
 def part_decode_dir(out_dir: str | os.PathLike, k: int) -> Path:
@@ -162,9 +165,6 @@ def merge_part_alignments(
     utterance of ``data_dir`` with a transcript that no part's word CTM has (CTC alignments; a
     hybrid alignment may leave out an utterance it could not align, as a whole one does).
     Returns ``{"parts": N, "utterances": aligned, "files": {path: lines or entries}}``."""
-    # deferred: the hybrid code imports the graph search
-    from speechseq.hybrid.align import read_alignments, write_alignments
-
     data = DataDir(data_dir)
     out = Path(out_ctm)
     parts = split_parts(Path(split_dir))
@@ -199,7 +199,7 @@ def merge_part_alignments(
                 )
             ctms[name] += entries
         for name in arks:
-            ali = read_alignments(d / name)
+            ali = {u: a for u, a in kaldiio.load_ark(str(d / name))}
             stray = next((u for u in ali if u not in utts), None)
             if stray is not None:
                 raise SpeechseqError(
@@ -224,7 +224,9 @@ def merge_part_alignments(
         write_ctm(out.parent / name, entries)
         files[str(out.parent / name)] = len(entries)
     for name, ali in arks.items():
-        write_alignments(out.parent / name, ali)
+        # the ark as speechseq.hybrid.align.write_alignments writes it (a layer above decode/)
+        with atomic_write(out.parent / name, "wb") as f:
+            kaldiio.save_ark(f, {u: np.asarray(a, dtype=np.int32) for u, a in sorted(ali.items())})
         files[str(out.parent / name)] = len(ali)
     for k in range(1, len(parts) + 1):
         shutil.rmtree(part_align_out(out, k).parent)

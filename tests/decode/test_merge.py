@@ -200,6 +200,10 @@ def test_a_hybrids_ark_and_phone_ctm_are_merged_too(digits_corpus, tmp_path):
     assert names == ["words.ali.ark", "words.ctm", "words.phones.ctm"]
     ali = read_alignments(tmp_path / "ali" / "words.ali.ark")
     assert list(ali) == utts
+    write_alignments(tmp_path / "whole.ark", ali)  # the ark a whole hybrid alignment writes
+    assert (tmp_path / "ali" / "words.ali.ark").read_bytes() == (
+        tmp_path / "whole.ark"
+    ).read_bytes()
     in_part2 = set(read_table(parts[1] / "utt2spk"))
     assert all((ali[u] == (2 if u in in_part2 else 1)).all() for u in utts)
     lines = (tmp_path / "ali" / "words.phones.ctm").read_text().splitlines()
