@@ -53,7 +53,7 @@ def split_parts(split_dir: Path) -> list[Path]:
     for p in parts:
         if not p.is_dir():
             raise SpeechseqError(
-                f"{p}: no such part — give the split dir the parts were decoded from "
+                f"{p}: no such part — give the split dir the parts were decoded or aligned from "
                 f"(speechseq data split makes {split_dir}/1..{len(parts)})"
             )
     return parts
