@@ -87,3 +87,15 @@ def hclg(lang):
 
     lm = train_ngram([["two", "one"]] * 30 + [["three"], ["one", "three", "two"]], order=2)
     return G.make_hclg(lang, G.g_from_arpa(lm, lang, "lm.arpa"), TransitionModel(lang.topo))
+
+
+@pytest.fixture(scope="session")
+def tiny_model(digits_corpus, tmp_path_factory):
+    """A tiny character CTC model (tests/asr/helpers.py TINY) trained on ``digits_corpus`` once
+    per session; read-only: copy it before changing it."""
+    from speechseq.asr.training import train_ctc
+    from tests.asr.helpers import TINY
+
+    exp = tmp_path_factory.mktemp("exp") / "ctc"
+    train_ctc(digits_corpus / "train", digits_corpus / "dev", exp, TINY, quiet=True)
+    return exp

@@ -5,7 +5,7 @@
 # Stages skip work finished with the same settings (data/.done.N records them); other settings, or an
 # explicit --stage N, redo the stage and those after it. Logs: exp/log/stage<N>.<name>.log.
 #   0 synth corpus   1 validate   2 augment (with --augment true)   3 features   4 train CTC
-#   5 decode test (greedy, beam, beam + lexicon)
+#   5 decode test (greedy, beam, beam + lexicon; each one job per part of data/test, as stage 3)
 # With --cross-engine true (needs speechseq[piper]), the leave-one-engine-out evaluation:
 #   6 synth the same sentences with Piper (data/piper) and with both engines, one per speaker
 #     (data/mix)   7 features   8 train on Piper only (exp/ctc_piper)   9 train on both (exp/ctc_mix)
@@ -70,11 +70,21 @@ if run_stage 4 "train a character CTC model"; then
   done_stage 4
 fi
 
+# decode_parts EXP DATA OUT [DECODE OPTIONS]: one decode job per part of DATA ($cmd: local or
+# slurm), each into OUT/part-K, then the parts scored as one decode dir OUT
+decode_parts() {
+  local exp=$1 data=$2 out=$3
+  shift 3
+  run_parts $data $(basename $out) speechseq decode $exp PART "$@" --out $out/part-JOB
+  speechseq decode $exp $data --from-parts "$parts_dir" --out $out
+  rm -rf "$parts_dir"
+}
+
 if run_stage 5 "decode the held-out test speakers"; then
-  speechseq decode exp/ctc data/test --out exp/ctc/decode_test_greedy
-  speechseq decode exp/ctc data/test --beam 10 --out exp/ctc/decode_test_beam10
+  decode_parts exp/ctc data/test exp/ctc/decode_test_greedy
+  decode_parts exp/ctc data/test exp/ctc/decode_test_beam10 --beam 10
   ../utils/prepare_char_lexicon.sh data/train/text data/lang/lexicon.txt
-  speechseq decode exp/ctc data/test --beam 10 --lexicon data/lang/lexicon.txt --out exp/ctc/decode_test_lexicon
+  decode_parts exp/ctc data/test exp/ctc/decode_test_lexicon --beam 10 --lexicon data/lang/lexicon.txt
   for d in exp/ctc/decode_test_*; do echo "$d: $(head -n1 $d/wer)"; done
   done_stage 5
 fi

@@ -2,13 +2,15 @@
 #   run_parts DATA NAME COMMAND...
 # splits DATA by speaker (speechseq data split DATA N, N = $nj or the number of speakers if
 # fewer) into DATA/splitN/1..N, and runs COMMAND once per part with the word PART replaced by
-# the part's directory:
+# the part's directory and the word JOB by its number K (as in Kaldi's run.pl JOB=1:N), for an
+# output of each part's own, e.g. --out exp/ctc/decode_test/part-JOB:
 #   cmd=local (default): N background jobs on this machine;
 #   cmd=slurm: one array job, sbatch --wait --array=1-N $slurm_opts (the tasks run in this
 #              directory with this environment; SLURM_ARRAY_TASK_ID picks the part).
 # Each part's output goes to exp/log/NAME/K.log. When a part fails, run_parts fails (exit 1)
 # naming the part and its log; when all succeed it sets parts_dir=DATA/splitN for the merge,
 # e.g.  speechseq compute-feats DATA --from-parts "$parts_dir"; rm -rf "$parts_dir"
+#       speechseq decode EXP DATA --from-parts "$parts_dir" --out exp/ctc/decode_test
 
 run_parts() {
   local data=$1 name=$2 n k spk rc failed="" pids=()
@@ -23,7 +25,9 @@ run_parts() {
   case "${cmd-local}" in
     local)
       for k in $(seq 1 "$n"); do
-        ( set +e; "${@//PART/$parts_dir/$k}" > "$logdir/$k.log" 2>&1; echo $? > "$logdir/$k.rc" ) &
+        # JOB first: the part's path may hold the letters JOB, its number never holds PART
+        local args=("${@//JOB/$k}")
+        ( set +e; "${args[@]//PART/$parts_dir/$k}" > "$logdir/$k.log" 2>&1; echo $? > "$logdir/$k.rc" ) &
         pids+=($!)
       done
       # by pid: a bare wait would also wait for the stage log's tee (a process substitution)
@@ -32,6 +36,7 @@ run_parts() {
     slurm)
       local line
       line=$(printf '%q ' "$@")
+      line=${line//JOB/\$SLURM_ARRAY_TASK_ID}
       {
         echo '#!/usr/bin/env bash'
         echo "# $name: one part of $data per array task (written by recipes/utils/parallel.sh)"

@@ -16,6 +16,7 @@ from speechseq.cli.common import (
     commands,
     dev_option,
     float_list,
+    from_parts_option,
     info,
     json_option,
     lm_option,
@@ -156,6 +157,12 @@ def decode_cmd(
         "only for a single grid point.",
         required=False,
     ),
+    from_parts: Path | None = from_parts_option(
+        "DATA/splitN: instead of decoding, score as one decode dir (--out OUT) the parts "
+        "of 'speechseq data split DATA N' decoded apart (e.g. on Slurm; recipes/utils/"
+        "parallel.sh) into OUT/part-1 .. OUT/part-N; every utterance of DATA must be in "
+        "exactly one. The decode options are then those of the parts."
+    ),
 ) -> None:
     """Decode a data dir. CTC: hyp.txt, per_utt, per_spk, a Kaldi %WER line and results.json.
     Translation: hyp.txt, ref.txt, per_utt and bleu (BLEU and chrF with sacrebleu's signature).
@@ -163,6 +170,9 @@ def decode_cmd(
     The experiment's task chooses the search. With --lm and --beam 1 the beam becomes 10.
     A grid of --lm-weight x --word-bonus values writes one decode dir per point.
     """
+    if from_parts is not None:
+        _report_decode([_merge_decode_parts(data, from_parts, out)])
+        return
     # deferred: decoding imports torch, which is slow to import
     from speechseq.decode.ctc import CTCDecodeOptions
     from speechseq.decode.run import decode_data
@@ -210,6 +220,18 @@ def decode_cmd(
     _report_decode(results)
 
 
+def _merge_decode_parts(data: Path, split_dir: Path, out: Path | None) -> dict:
+    """``decode --from-parts``: the parts decoded into OUT/part-K scored as one decode dir."""
+    # deferred: the scoring imports decode.run, which imports torch
+    from speechseq.decode.merge import merge_part_decodes
+
+    if out is None:
+        raise UsageError(
+            "--from-parts needs --out OUT: the decode dir whose OUT/part-K dirs hold the parts"
+        )
+    return merge_part_decodes(data, split_dir, out)
+
+
 def _decode_cascade(exp, cascade, data, ctc_opts, mt_beam, device, out, plot_attention) -> dict:
     """Recognise with the CTC model ``exp``, translate with the MT model ``cascade``, score."""
     # deferred: translation imports torch, which is slow to import
@@ -250,6 +272,7 @@ def _report_decode(results: list[dict]) -> None:
         info(
             f"decoded {r['utterances']} utterances ({r['audio_s']:.1f} s audio) in {r['decode_s']:.2f} s: "
             f"RTF {r['rtf']:.4f} (search alone {r['search_rtf']:.4f}) -> {r['out_dir']}"
+            + (f" (from {r['parts']} parts, their times added up)" if r.get("parts") else "")
         )
 
 
@@ -307,9 +330,22 @@ def align_cmd(
     data: Path = typer.Argument(..., help="Data dir with feats.scp and text."),
     out: Path = out_option("Word CTM to write; the unit CTM goes beside it (*.units.ctm)."),
     device: str = DEVICE,
+    from_parts: Path | None = from_parts_option(
+        "DATA/splitN: instead of aligning, write OUT (X/words.ctm) and the files beside it "
+        "from the parts of 'speechseq data split DATA N' aligned apart (e.g. on Slurm; "
+        "recipes/utils/parallel.sh) into X/part-1/words.ctm .. X/part-N/words.ctm."
+    ),
 ) -> None:
     """Forced alignment of transcripts: word CTM and unit CTM (CTC), or for a hybrid model
     word CTM, phone CTM (*.phones.ctm) and state alignments (*.ali.ark)."""
+    if from_parts is not None:
+        # deferred: merging imports decode.run, which imports torch
+        from speechseq.decode.merge import merge_part_alignments
+
+        r = merge_part_alignments(data, from_parts, out)
+        files = ", ".join(f"{path} ({n})" for path, n in r["files"].items())
+        info(f"aligned {r['utterances']} utterances in {r['parts']} parts: {files}")
+        return
     if (exp / "lang.json").is_file():
         # deferred: the hybrid chain imports torch and kaldifst
         from speechseq.hybrid.training import align_data as align_hybrid

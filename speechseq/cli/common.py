@@ -88,6 +88,12 @@ def dev_option(help: str, *, required: bool = True) -> Any:
     return typer.Option(... if required else None, "--dev", help=help)
 
 
+def from_parts_option(help: str) -> Any:
+    """``--from-parts DATA/splitN``: merge what jobs made on the parts of ``speechseq data split``
+    (``recipes/utils/parallel.sh``) instead of computing it (``help`` says what and from where)."""
+    return typer.Option(None, "--from-parts", help=help)
+
+
 def json_option(help: str) -> Any:
     """``--json``: machine-readable output instead of the human one."""
     return typer.Option(False, "--json", help=help)

@@ -4,7 +4,14 @@ from __future__ import annotations
 
 import typer
 
-from speechseq.cli.common import CHANNEL, NUM_JOBS, SEED, commands, type_option
+from speechseq.cli.common import (
+    CHANNEL,
+    NUM_JOBS,
+    SEED,
+    commands,
+    from_parts_option,
+    type_option,
+)
 
 app = commands()
 
@@ -42,12 +49,10 @@ def compute_feats_cmd(
         help="Store Kaldi-compressed matrices (as copy-feats --compress=true): about a quarter "
         "of float32's disk, 8 bits per value.",
     ),
-    from_parts: str | None = typer.Option(
-        None,
-        "--from-parts",
-        help="DATA/splitN: instead of computing, commit into DATA the features compute-feats "
+    from_parts: str | None = from_parts_option(
+        "DATA/splitN: instead of computing, commit into DATA the features compute-feats "
         "wrote into each part of 'speechseq data split DATA N' (jobs run apart, e.g. on Slurm; "
-        "recipes/utils/parallel.sh). The other feature options are then not used.",
+        "recipes/utils/parallel.sh). The other feature options are then not used."
     ),
 ) -> None:
     """Compute Kaldi-compatible fbank/MFCC features (feats.scp, cmvn.ark) for a data dir.

@@ -93,7 +93,10 @@ def decode_data(
     if not utts:
         raise SpeechseqError(f"{data.path}: no utterances to decode")
     t0 = time.perf_counter()
-    outputs = dict(network_outputs(ex, reader, utts))
+    batched = dict(network_outputs(ex, reader, utts))
+    # the data dir's order (C order), not the batches' (by length): per_utt lists the
+    # utterances in it, and a decode merged from parts (decode/merge.py) gives the same file
+    outputs = {u: batched[u] for u in utts}
     nn_s = time.perf_counter() - t0
     audio_s = sum(reader.num_frames(u) for u in utts) * 0.01
     return search_grid(

@@ -1,6 +1,7 @@
 """recipes/utils/parallel.sh: the digits recipe's feature stage run as local background jobs and
 as a Slurm array job (a fake ``sbatch`` on PATH that runs the array tasks here, one after the
-other, with SLURM_ARRAY_TASK_ID set) gives the same features; a failing part fails the run and
+other, with SLURM_ARRAY_TASK_ID set) gives the same features; its decode stage and an alignment
+run as array jobs and merged give the files of one whole run; a failing part fails the run and
 names its log."""
 
 from __future__ import annotations
@@ -128,3 +129,102 @@ def test_a_failing_part_fails_the_run_and_names_its_log(digits_corpus, tmp_path,
     assert proc.returncode == 1 and "not reached" not in proc.stdout
     assert "part 2 of data/dev failed (1) — see exp/log/try/2.log" in proc.stderr
     assert "part 1 " not in proc.stderr
+
+
+def test_the_decode_stage_runs_each_decode_as_an_array_and_merges_it(
+    digits_corpus, tiny_model, tmp_path
+):
+    recipe, env = _workspace(tmp_path, digits_corpus)
+    shutil.rmtree(recipe / "data" / "test")
+    shutil.copytree(digits_corpus / "test", recipe / "data" / "test")  # with its features
+    shutil.copytree(tiny_model, recipe / "exp" / "ctc")
+    env["SPEECHSEQ_CMD"] = "slurm"
+    proc = subprocess.run(
+        ["bash", "run.sh", "--stage", "5", "--stop-stage", "5"],
+        cwd=recipe,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=240,
+    )
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    calls = (tmp_path / "sbatch_calls").read_text().splitlines()
+    assert len(calls) == 3 and all("--wait --array=1-2" in c for c in calls)
+    assert not (recipe / "data" / "test" / "split2").exists()
+    decodes = {
+        "decode_test_greedy": [],
+        "decode_test_beam10": ["--beam", "10"],
+        "decode_test_lexicon": ["--beam", "10", "--lexicon", "data/lang/lexicon.txt"],
+    }
+    for name, opts in decodes.items():
+        got = recipe / "exp" / "ctc" / name
+        assert sorted(p.name for p in got.iterdir()) == sorted(
+            ["hyp.txt", "per_spk", "per_utt", "results.json", "wer"]
+        ), name  # the parts' dirs went with the merge
+        assert {"1.log", "2.log", "job.sh"} <= {
+            p.name for p in (recipe / "exp/log" / name).iterdir()
+        }
+        assert f"exp/ctc/{name}: {(got / 'wer').read_text().splitlines()[0]}" in proc.stdout
+        # the same command on the whole test set, in one process
+        whole = tmp_path / "whole" / name
+        res = subprocess.run(
+            ["speechseq", "decode", "exp/ctc", "data/test", *opts, "--out", str(whole)],
+            cwd=recipe,
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
+        assert res.returncode == 0, res.stderr
+        for f in ("hyp.txt", "wer", "per_utt", "per_spk"):
+            assert (got / f).read_bytes() == (whole / f).read_bytes(), (name, f)
+
+
+@pytest.mark.parametrize("cmd", ["local", "slurm"])
+def test_part_and_job_become_each_parts_dir_and_number(digits_corpus, tmp_path, cmd):
+    recipe, env = _workspace(tmp_path, digits_corpus)
+    script = (
+        "set -euo pipefail\n"
+        f"nj=2 cmd={cmd}\n"
+        ". ../utils/parallel.sh\n"
+        "mkdir out\n"
+        'run_parts data/dev try bash -c \'echo "$0" > "$1"\' PART out/part-JOB.txt\n'
+    )
+    (recipe / "try.sh").write_text(script)
+    proc = subprocess.run(
+        ["bash", "try.sh"], cwd=recipe, env=env, capture_output=True, text=True, timeout=60
+    )
+    assert proc.returncode == 0, proc.stderr
+    for k in (1, 2):
+        assert (recipe / "out" / f"part-{k}.txt").read_text() == f"data/dev/split2/{k}\n"
+
+
+def test_alignment_runs_as_an_array_and_merges_to_the_whole_alignment(
+    digits_corpus, tiny_model, tmp_path
+):
+    recipe, env = _workspace(tmp_path, digits_corpus)
+    shutil.rmtree(recipe / "data" / "test")
+    shutil.copytree(digits_corpus / "test", recipe / "data" / "test")  # with its features
+    shutil.copytree(tiny_model, recipe / "exp" / "ctc")
+    script = (
+        "set -euo pipefail\n"
+        "nj=2 cmd=slurm\n"
+        ". ../utils/parallel.sh\n"
+        "run_parts data/test ali_test speechseq align exp/ctc PART --out exp/ali/part-JOB/words.ctm\n"
+        'speechseq align exp/ctc data/test --from-parts "$parts_dir" --out exp/ali/words.ctm\n'
+        "speechseq align exp/ctc data/test --out exp/whole/words.ctm\n"
+    )
+    (recipe / "try.sh").write_text(script)
+    proc = subprocess.run(
+        ["bash", "try.sh"], cwd=recipe, env=env, capture_output=True, text=True, timeout=180
+    )
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    calls = (tmp_path / "sbatch_calls").read_text().splitlines()
+    assert len(calls) == 1 and "--wait --array=1-2" in calls[0]
+    assert sorted(p.name for p in (recipe / "exp" / "ali").iterdir()) == [
+        "words.ctm",
+        "words.units.ctm",
+    ]
+    for name in ("words.ctm", "words.units.ctm"):
+        got = (recipe / "exp" / "ali" / name).read_bytes()
+        assert got and got == (recipe / "exp" / "whole" / name).read_bytes(), name

@@ -1,0 +1,234 @@
+"""A data dir decoded (or aligned) part by part, scored (or written) as one.
+
+A recipe that spreads ``decode`` over machines splits ``DATA`` (``speechseq data split DATA N``
+-> ``DATA/splitN/1..N``, by speaker), decodes each part as its own job (a background process
+or a Slurm array task; ``recipes/utils/parallel.sh``) into ``OUT/part-K``, and then
+:func:`merge_part_decodes` gathers the parts' ``hyp.txt`` and scores them against ``DATA`` with
+the scoring a whole decode uses (:func:`speechseq.decode.run.write_scored`). Every utterance of
+``DATA`` (its ``feats.scp``, what a whole decode decodes) must come from exactly one part, and
+every part must have been decoded with the same options: otherwise the merge is one error naming
+the part and the utterance, and ``OUT`` is left as it was. The result is the decode dir
+``decode EXP DATA --out OUT`` writes in one process (same ``hyp.txt``, ``per_utt``,
+``per_spk``, ``wer``), built under a temporary name and renamed into place whole, which also
+removes the ``part-K`` dirs. ``results.json`` adds up the parts: ``decode_s`` is the network
+and search time of all parts together, so ``rtf`` is the compute per second of audio, not the
+wall-clock time of the parallel run.
+
+Alignment goes the same way: ``align EXP DATA/splitN/K --out X/part-K/words.ctm`` per part, then
+:func:`merge_part_alignments` writes ``X/words.ctm`` and the files ``align`` writes beside it
+(``words.units.ctm``; a hybrid model's ``words.phones.ctm`` and ``words.ali.ark``) from the parts'
+files of the same names, as ``align EXP DATA --out X/words.ctm`` writes them (the CTMs sorted by
+utterance or recording and start, the ark by utterance), and removes the ``part-K`` dirs.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+from pathlib import Path
+
+import kaldiio
+import numpy as np
+
+from speechseq.data.kaldi_dir import CtmEntry, DataDir, c_sorted, read_ctm, read_table, write_ctm
+from speechseq.decode.run import write_scored
+from speechseq.errors import SpeechseqError
+from speechseq.fileio import atomic_dir, atomic_write
+
+
+def part_decode_dir(out_dir: str | os.PathLike, k: int) -> Path:
+    """Where part ``k`` (1-based) of a split decode goes: ``OUT/part-K``."""
+    return Path(out_dir) / f"part-{k}"
+
+
+def split_parts(split_dir: Path) -> list[Path]:
+    """``DATA/splitN/1..N`` in order; a split dir of another name, or a missing part, is an error."""
+    name = split_dir.name
+    if not (name.startswith("split") and name[5:].isdigit() and int(name[5:]) >= 1):
+        raise SpeechseqError(
+            f"{split_dir}: not a split dir — give the DATA/splitN that speechseq data split DATA N made"
+        )
+    parts = [split_dir / str(k) for k in range(1, int(name[5:]) + 1)]
+    for p in parts:
+        if not p.is_dir():
+            raise SpeechseqError(
+                f"{p}: no such part — give the split dir the parts were decoded or aligned from "
+                f"(speechseq data split makes {split_dir}/1..{len(parts)})"
+            )
+    return parts
+
+
+def merge_part_decodes(
+    data_dir: str | os.PathLike, split_dir: str | os.PathLike, out_dir: str | os.PathLike
+) -> dict:
+    """Score the part decodes ``OUT/part-K`` of ``split_dir``'s parts as one decode of
+    ``data_dir`` into ``out_dir`` (see the module doc); returns the results dict (as
+    :func:`speechseq.decode.run.decode_data` returns one per grid point)."""
+    data = DataDir(data_dir)
+    out = Path(out_dir)
+    parts = split_parts(Path(split_dir))
+    if not data.file("feats.scp").is_file():
+        raise SpeechseqError(
+            f"{data.file('feats.scp')}: not found — give the data dir that was split and decoded "
+            "(a decode reads its features)"
+        )
+    wanted = c_sorted(read_table(data.file("feats.scp")))
+    hyps: dict[str, str] = {}
+    source: dict[str, Path] = {}
+    results: list[dict] = []
+    for k, part in enumerate(parts, start=1):
+        d = part_decode_dir(out, k)
+        if not (d / "hyp.txt").is_file() or not (d / "results.json").is_file():
+            raise SpeechseqError(
+                f"{d}: part {k} was not decoded (no hyp.txt / results.json) — decode {part} "
+                f"with --out {d} (see that part's job log) before merging"
+            )
+        r = json.loads((d / "results.json").read_text(encoding="utf-8"))
+        if "bleu" in r or (d / "lat.txt.gz").is_file():
+            raise SpeechseqError(
+                f"{d}: a translation or lattice decode — only WER-scored decodes without "
+                f"--lattice are merged from parts; decode {data.path} whole"
+            )
+        if results and r["options"] != results[0]["options"]:
+            raise SpeechseqError(
+                f"{d}/results.json: other decode options than {part_decode_dir(out, 1)} "
+                f"({r['options']} against {results[0]['options']}) — decode every part with "
+                "the same options"
+            )
+        results.append(r)
+        for utt, text in read_table(d / "hyp.txt", allow_empty=True).items():
+            if utt in source:
+                raise SpeechseqError(
+                    f"{d}/hyp.txt: utterance {utt} is also in {source[utt]}/hyp.txt — each "
+                    f"utterance belongs to one part; split {data.path} again and decode the parts"
+                )
+            hyps[utt], source[utt] = text, d
+    missing = [u for u in wanted if u not in hyps]
+    if missing:
+        raise SpeechseqError(
+            f"{data.path}: utterance {missing[0]} ({len(missing)} in all) is in no part's "
+            f"hyp.txt (looked in {part_decode_dir(out, 1)} .. {part_decode_dir(out, len(parts))}) "
+            f"— decode the part that holds it again (or split {data.path} again), then merge"
+        )
+    extra = [u for u in hyps if u not in set(wanted)]
+    if extra:
+        raise SpeechseqError(
+            f"{source[extra[0]]}/hyp.txt: utterance {extra[0]} ({len(extra)} in all) is not in "
+            f"{data.file('feats.scp')} — the parts come from another data dir; split "
+            f"{data.path} again and decode its parts"
+        )
+    hyps = {u: hyps[u] for u in wanted}  # a whole decode's order (feats.scp, C order)
+    audio_s = sum(r["audio_s"] for r in results)
+    decode_s = sum(r["decode_s"] for r in results)
+    search_s = sum(r["search_rtf"] * r["audio_s"] for r in results)
+    merged = {
+        "data": str(data.path),
+        "utterances": len(hyps),
+        "options": results[0]["options"],
+        "audio_s": round(audio_s, 2),
+        "decode_s": round(decode_s, 3),
+        "rtf": round(decode_s / max(audio_s, 1e-9), 5),
+        "search_rtf": round(search_s / max(audio_s, 1e-9), 5),
+        "parts": len(parts),
+    }
+    with atomic_dir(out) as tmp:  # replaces OUT whole: its part-K dirs go with the old one
+        merged.update(write_scored(tmp, data, hyps))
+        (tmp / "results.json").write_text(json.dumps(merged, indent=2) + "\n", encoding="utf-8")
+    merged["out_dir"] = str(out)
+    return merged
+
+
+def part_align_out(out_ctm: str | os.PathLike, k: int) -> Path:
+    """Where part ``k`` (1-based) of a split alignment writes its word CTM: ``X/part-K/words.ctm``
+    for ``X/words.ctm`` (the files align writes beside it go beside that)."""
+    out = Path(out_ctm)
+    return out.parent / f"part-{k}" / out.name
+
+
+def _ctm_key(data: DataDir, utt: str) -> str:
+    """The first field of ``utt``'s CTM lines: the utterance, or with ``segments`` its recording's
+    file (as :func:`speechseq.data.kaldi_dir.recording_ctm` writes it)."""
+    if data.segments is None:
+        return utt
+    reco = data.segments[utt].reco
+    fc = (data.reco2file_and_channel or {}).get(reco)
+    return fc.file if fc is not None else reco
+
+
+def merge_part_alignments(
+    data_dir: str | os.PathLike, split_dir: str | os.PathLike, out_ctm: str | os.PathLike
+) -> dict:
+    """Write ``out_ctm`` and its companions from the part alignments ``X/part-K/`` of
+    ``split_dir``'s parts (see the module doc). Every part must have the same files; a CTM line
+    or ark entry of an utterance (or recording) that is not in its part is an error, and so is an
+    utterance of ``data_dir`` with a transcript that no part's word CTM has (CTC alignments; a
+    hybrid alignment may leave out an utterance it could not align, as a whole one does).
+    Returns ``{"parts": N, "utterances": aligned, "files": {path: lines or entries}}``."""
+    data = DataDir(data_dir)
+    out = Path(out_ctm)
+    parts = split_parts(Path(split_dir))
+    first = part_align_out(out, 1).parent
+    names = sorted(f.name for f in first.iterdir()) if first.is_dir() else []
+    if out.name not in names:
+        raise SpeechseqError(
+            f"{first / out.name}: part 1 was not aligned — align {parts[0]} with --out "
+            f"{first / out.name} (see that part's job log) before merging"
+        )
+    ctms: dict[str, list[CtmEntry]] = {n: [] for n in names if n.endswith(".ctm")}
+    arks: dict[str, dict] = {n: {} for n in names if n.endswith(".ark")}
+    for k, part in enumerate(parts, start=1):
+        d = part_align_out(out, k).parent
+        have = sorted(f.name for f in d.iterdir()) if d.is_dir() else []
+        if have != names:
+            raise SpeechseqError(
+                f"{d}: part {k} was not aligned as part 1 was (has {have or 'nothing'}, part 1 "
+                f"{names}) — align {part} with --out {d / out.name} (see that part's job log) "
+                "before merging"
+            )
+        pdata = DataDir(part)
+        utts = set(pdata.utt2spk)
+        keys = {_ctm_key(pdata, u) for u in utts}
+        for name in ctms:
+            entries = read_ctm(d / name)
+            stray = next((e.utt for e in entries if e.utt not in keys), None)
+            if stray is not None:
+                raise SpeechseqError(
+                    f"{d / name}: {stray} is not in {part} — the part was aligned from another "
+                    f"split; split {data.path} again and align its parts"
+                )
+            ctms[name] += entries
+        for name in arks:
+            ali = {u: a for u, a in kaldiio.load_ark(str(d / name))}
+            stray = next((u for u in ali if u not in utts), None)
+            if stray is not None:
+                raise SpeechseqError(
+                    f"{d / name}: utterance {stray} is not in {part} — the part was aligned from "
+                    f"another split; split {data.path} again and align its parts"
+                )
+            arks[name].update(ali)
+    aligned = {e.utt for e in ctms[out.name]}
+    texts = data.text or {}
+    wanted = read_table(data.file("feats.scp")) if data.file("feats.scp").is_file() else {}
+    wanted = [u for u in c_sorted(wanted) if u in texts]  # what a whole alignment aligns
+    if not arks:  # CTC: every utterance with words has words in the CTM
+        missing = [u for u in wanted if texts[u] and _ctm_key(data, u) not in aligned]
+        if missing:
+            raise SpeechseqError(
+                f"{data.path}: utterance {missing[0]} ({len(missing)} in all) is in no part's "
+                f"{out.name} (looked in {first} .. {part_align_out(out, len(parts)).parent}) — "
+                f"align the part that holds it again (or split {data.path} again), then merge"
+            )
+    files = {}
+    for name, entries in ctms.items():
+        write_ctm(out.parent / name, entries)
+        files[str(out.parent / name)] = len(entries)
+    for name, ali in arks.items():
+        # the ark as speechseq.hybrid.align.write_alignments writes it (a layer above decode/)
+        with atomic_write(out.parent / name, "wb") as f:
+            kaldiio.save_ark(f, {u: np.asarray(a, dtype=np.int32) for u, a in sorted(ali.items())})
+        files[str(out.parent / name)] = len(ali)
+    for k in range(1, len(parts) + 1):
+        shutil.rmtree(part_align_out(out, k).parent)
+    n = len(next(iter(arks.values()))) if arks else len(wanted)
+    return {"parts": len(parts), "utterances": n, "files": files}

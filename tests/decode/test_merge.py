@@ -1,0 +1,236 @@
+"""decode / align --from-parts: a data dir decoded or aligned part by part and merged is scored or
+written as one decode or alignment, and a part or an utterance that is missing is one error naming it."""
+
+from __future__ import annotations
+
+import json
+import shutil
+
+import numpy as np
+import pytest
+from typer.testing import CliRunner
+
+from speechseq.cli.main import app
+from speechseq.data.kaldi_dir import read_table, write_table
+from speechseq.data.ops import split_data_dir
+from speechseq.decode.merge import merge_part_alignments, merge_part_decodes
+from speechseq.errors import SpeechseqError
+from speechseq.hybrid.align import read_alignments, write_alignments
+
+runner = CliRunner()
+SCORED = ("hyp.txt", "wer", "per_utt", "per_spk")
+
+
+def _decode(*args) -> str:
+    res = runner.invoke(app, ["decode", *map(str, args), "--device", "cpu"])
+    assert res.exit_code == 0, res.output
+    return res.stdout
+
+
+def _test_set(digits_corpus, tmp_path):
+    """A copy of the digits test set (features included) and its two parts."""
+    data = tmp_path / "test"
+    shutil.copytree(digits_corpus / "test", data)
+    return data, split_data_dir(data, 2)
+
+
+def test_two_parts_merged_are_the_whole_decode(tiny_model, digits_corpus, tmp_path):
+    data, parts = _test_set(digits_corpus, tmp_path)
+    whole = _decode(tiny_model, data, "--beam", 4, "--out", tmp_path / "whole")
+    out = tmp_path / "merged"
+    for k, part in enumerate(parts, start=1):
+        _decode(tiny_model, part, "--beam", 4, "--out", out / f"part-{k}")
+    merged = _decode(tiny_model, data, "--from-parts", data / "split2", "--out", out)
+    assert merged == whole  # the %WER and %CER lines
+    for name in SCORED:
+        assert (out / name).read_bytes() == (tmp_path / "whole" / name).read_bytes(), name
+    hyps = read_table(out / "hyp.txt", allow_empty=True)
+    assert len(hyps) == len(read_table(data / "utt2spk")) and any(hyps.values())
+    assert sorted(p.name for p in out.iterdir()) == sorted([*SCORED, "results.json"])  # parts gone
+    r = json.loads((out / "results.json").read_text())
+    w = json.loads((tmp_path / "whole" / "results.json").read_text())
+    for key in ("data", "utterances", "options", "wer", "cer", "wer_line", "speaker_wer"):
+        assert r[key] == w[key], key
+    assert r["audio_s"] == pytest.approx(w["audio_s"], abs=0.02) and r["parts"] == 2
+
+
+def _fake_parts(out, parts, drop=(), options=None):
+    """Decode dirs as ``decode PART --out OUT/part-K`` writes them, without a model: each part's
+    hyp is its reference (less the utterances in ``drop``), 1 s of decoding per 10 s of audio."""
+    for k, part in enumerate(parts, start=1):
+        d = out / f"part-{k}"
+        d.mkdir(parents=True)
+        write_table(
+            d / "hyp.txt", {u: t for u, t in read_table(part / "text").items() if u not in drop}
+        )
+        r = {"options": options or {"beam": 4}, "audio_s": 10.0 * k, "decode_s": 1.0 * k}
+        r["search_rtf"] = 0.01
+        (d / "results.json").write_text(json.dumps(r))
+
+
+def test_the_merged_results_add_up_the_parts_in_the_data_dirs_order(digits_corpus, tmp_path):
+    data, parts = _test_set(digits_corpus, tmp_path)
+    # part 1 holds the later speaker: the parts one after the other are not feats.scp's order
+    parts[0].rename(data / "split2" / "x")
+    parts[1].rename(parts[0])
+    (data / "split2" / "x").rename(parts[1])
+    _fake_parts(tmp_path / "out", parts)
+    assert min(read_table(parts[0] / "utt2spk")) > max(read_table(parts[1] / "utt2spk"))
+    r = merge_part_decodes(data, data / "split2", tmp_path / "out")
+    assert (r["audio_s"], r["decode_s"], r["rtf"], r["search_rtf"]) == (30.0, 3.0, 0.1, 0.01)
+    assert r["wer"] == 0.0 and r["utterances"] == len(read_table(data / "utt2spk"))
+    assert json.loads((tmp_path / "out" / "results.json").read_text())["rtf"] == 0.1
+    assert (tmp_path / "out" / "hyp.txt").read_text() == (data / "text").read_text()
+    per_utt = (tmp_path / "out" / "per_utt").read_text().splitlines()
+    assert [line.split()[0] for line in per_utt[::4]] == list(read_table(data / "feats.scp"))
+
+
+def test_a_part_not_decoded_is_named_and_nothing_is_written(digits_corpus, tmp_path):
+    data, parts = _test_set(digits_corpus, tmp_path)
+    out = tmp_path / "out"
+    _fake_parts(out, parts)
+    shutil.rmtree(out / "part-2")
+    res = runner.invoke(
+        app,
+        ["decode", "exp", str(data), "--from-parts", str(data / "split2")] + ["--out", str(out)],
+    )
+    assert res.exit_code == 1
+    assert f"{out}/part-2: part 2 was not decoded" in res.output
+    assert f"decode {data}/split2/2 with --out {out}/part-2" in res.output
+    assert sorted(p.name for p in out.iterdir()) == ["part-1"]
+
+
+def test_an_utterance_in_no_part_is_named(digits_corpus, tmp_path):
+    data, parts = _test_set(digits_corpus, tmp_path)
+    lost = sorted(read_table(parts[1] / "utt2spk"))[0]
+    _fake_parts(tmp_path / "out", parts, drop={lost})
+    with pytest.raises(
+        SpeechseqError, match=rf"{data}: utterance {lost} \(1 in all\) is in no part's hyp.txt"
+    ):
+        merge_part_decodes(data, data / "split2", tmp_path / "out")
+    assert not (tmp_path / "out" / "hyp.txt").exists()
+
+
+def test_an_utterance_in_two_parts_or_from_another_data_dir_is_named(digits_corpus, tmp_path):
+    data, parts = _test_set(digits_corpus, tmp_path)
+    out = tmp_path / "out"
+    _fake_parts(out, parts)
+    hyp2 = read_table(out / "part-2" / "hyp.txt")
+    utt = sorted(read_table(parts[0] / "utt2spk"))[0]
+    write_table(out / "part-2" / "hyp.txt", {**hyp2, utt: "one"})
+    with pytest.raises(
+        SpeechseqError, match=rf"part-2/hyp.txt: utterance {utt} is also in .*part-1/hyp.txt"
+    ):
+        merge_part_decodes(data, data / "split2", out)
+    write_table(out / "part-2" / "hyp.txt", {**hyp2, "zzz-stranger": "one"})
+    with pytest.raises(
+        SpeechseqError, match=r"part-2/hyp.txt: utterance zzz-stranger \(1 in all\) is not in"
+    ):
+        merge_part_decodes(data, data / "split2", out)
+
+
+def test_parts_decoded_with_other_options_are_refused(digits_corpus, tmp_path):
+    data, parts = _test_set(digits_corpus, tmp_path)
+    _fake_parts(tmp_path / "out", parts)
+    (tmp_path / "out" / "part-2" / "results.json").write_text(
+        json.dumps({"options": {"beam": 1}, "audio_s": 1.0, "decode_s": 1.0, "search_rtf": 0.0})
+    )
+    with pytest.raises(SpeechseqError, match="part-2/results.json: other decode options than"):
+        merge_part_decodes(data, data / "split2", tmp_path / "out")
+
+
+def test_from_parts_needs_out_and_a_split_dir(digits_corpus, tmp_path):
+    data, _ = _test_set(digits_corpus, tmp_path)
+    res = runner.invoke(app, ["decode", "exp", str(data), "--from-parts", str(data / "split2")])
+    assert res.exit_code == 2 and "--from-parts needs --out OUT" in res.output
+    with pytest.raises(SpeechseqError, match="split3/3: no such part"):
+        (data / "split3" / "1").mkdir(parents=True)
+        (data / "split3" / "2").mkdir()
+        merge_part_decodes(data, data / "split3", tmp_path / "out")
+    with pytest.raises(SpeechseqError, match="not a split dir"):
+        merge_part_decodes(data, data, tmp_path / "out")
+
+
+def _align(*args) -> None:
+    res = runner.invoke(app, ["align", *map(str, args), "--device", "cpu"])
+    assert res.exit_code == 0, res.output
+
+
+def test_two_parts_aligned_and_merged_are_the_whole_alignment(tiny_model, digits_corpus, tmp_path):
+    data, parts = _test_set(digits_corpus, tmp_path)
+    _align(tiny_model, data, "--out", tmp_path / "whole" / "words.ctm")
+    out = tmp_path / "merged" / "words.ctm"
+    for k, part in enumerate(parts, start=1):
+        _align(tiny_model, part, "--out", tmp_path / "merged" / f"part-{k}" / "words.ctm")
+    res = runner.invoke(
+        app,
+        ["align", str(tiny_model), str(data), "--from-parts"]
+        + [str(data / "split2"), "--out", str(out)],
+    )
+    assert res.exit_code == 0, res.output
+    assert f"aligned {len(read_table(data / 'text'))} utterances in 2 parts" in res.output
+    assert sorted(p.name for p in out.parent.iterdir()) == ["words.ctm", "words.units.ctm"]
+    for name in ("words.ctm", "words.units.ctm"):
+        assert (out.parent / name).read_bytes() == (tmp_path / "whole" / name).read_bytes(), name
+    assert len({line.split()[0] for line in out.read_text().splitlines()}) == len(
+        read_table(data / "text")
+    )
+
+
+def _fake_alignments(root, parts, ark=False):
+    """``root/part-K/words.ctm`` (and with ``ark`` a hybrid's phones CTM and ark) for each part:
+    one word per utterance of the part, at 0.1 s."""
+    for k, part in enumerate(parts, start=1):
+        d = root / f"part-{k}"
+        d.mkdir(parents=True)
+        utts = sorted(read_table(part / "utt2spk"))
+        (d / "words.ctm").write_text("".join(f"{u} 1 0.100 0.200 one\n" for u in utts))
+        if ark:
+            (d / "words.phones.ctm").write_text("".join(f"{u} 1 0.100 0.200 W\n" for u in utts))
+            write_alignments(d / "words.ali.ark", {u: np.full(3, k) for u in utts})
+
+
+def test_a_hybrids_ark_and_phone_ctm_are_merged_too(digits_corpus, tmp_path):
+    data, parts = _test_set(digits_corpus, tmp_path)
+    _fake_alignments(tmp_path / "ali", parts, ark=True)
+    r = merge_part_alignments(data, data / "split2", tmp_path / "ali" / "words.ctm")
+    utts = sorted(read_table(data / "utt2spk"))
+    assert r["parts"] == 2 and r["utterances"] == len(utts)
+    names = sorted(p.name for p in (tmp_path / "ali").iterdir())
+    assert names == ["words.ali.ark", "words.ctm", "words.phones.ctm"]
+    ali = read_alignments(tmp_path / "ali" / "words.ali.ark")
+    assert list(ali) == utts
+    write_alignments(tmp_path / "whole.ark", ali)  # the ark a whole hybrid alignment writes
+    assert (tmp_path / "ali" / "words.ali.ark").read_bytes() == (
+        tmp_path / "whole.ark"
+    ).read_bytes()
+    in_part2 = set(read_table(parts[1] / "utt2spk"))
+    assert all((ali[u] == (2 if u in in_part2 else 1)).all() for u in utts)
+    lines = (tmp_path / "ali" / "words.phones.ctm").read_text().splitlines()
+    assert [line.split()[0] for line in lines] == utts
+
+
+def test_an_alignment_part_missing_or_an_utterance_in_none_is_named(digits_corpus, tmp_path):
+    data, parts = _test_set(digits_corpus, tmp_path)
+    root = tmp_path / "ali"
+    _fake_alignments(root, parts)
+    shutil.rmtree(root / "part-2")
+    with pytest.raises(
+        SpeechseqError, match=r"part-2: part 2 was not aligned as part 1 was \(has nothing"
+    ):
+        merge_part_alignments(data, data / "split2", root / "words.ctm")
+    shutil.rmtree(root)
+    _fake_alignments(root, parts)
+    lines = (root / "part-2" / "words.ctm").read_text().splitlines()
+    (root / "part-2" / "words.ctm").write_text("\n".join(lines[1:]) + "\n")
+    lost = lines[0].split()[0]
+    with pytest.raises(
+        SpeechseqError, match=rf"{data}: utterance {lost} \(1 in all\) is in no part's words.ctm"
+    ):
+        merge_part_alignments(data, data / "split2", root / "words.ctm")
+    (root / "part-2" / "words.ctm").write_text(
+        "\n".join([*lines, lines[0].replace("te", "xx")]) + "\n"
+    )
+    with pytest.raises(SpeechseqError, match=r"part-2/words.ctm: xx.* is not in .*split2/2"):
+        merge_part_alignments(data, data / "split2", root / "words.ctm")
+    assert not (root / "words.ctm").exists() and (root / "part-1").is_dir()
