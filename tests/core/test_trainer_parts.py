@@ -612,3 +612,53 @@ def test_tensorboard_holds_the_training_and_dev_curves(tmp_path):
     )
     assert acc.Scalars("train/lr")[-1].value == pytest.approx(state.history[-1]["lr"])
     assert all(e.value > 0 for e in acc.Scalars("train/frames"))
+
+
+def test_a_finite_loss_with_a_non_finite_gradient_is_skipped_and_named(tmp_path, capsys):
+    class Sqrt(torch.nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.w = torch.nn.Parameter(torch.ones(2))
+
+    def loss(model, batch):  # sqrt at 0: the loss is 0, its gradient infinite
+        return torch.sqrt(model.w - model.w.detach() + batch["shift"]).sum(), {"n": 1.0}
+
+    task = SimpleNamespace(metric_mode="min", loss=loss)
+    t = Trainer(task, TrainConfig(device="cpu", lr=0.1, warmup_steps=0), tmp_path, quiet=False)
+    model = Sqrt()
+    opt = torch.optim.AdamW(model.parameters(), lr=0.1)
+    sched = torch.optim.lr_scheduler.LambdaLR(opt, t._schedule(10))
+    scaler = torch.amp.GradScaler("cpu", enabled=False)
+    state = TrainState()
+    step = t._step(model, {"shift": 0.0, "utt_ids": ["a", "b", "c"]}, opt, sched, scaler, state)
+    assert step == (None, {"n": 1.0}) and (state.bad_steps, state.bad_in_a_row) == (1, 1)
+    assert torch.equal(model.w.detach(), torch.ones(2))  # not updated
+    assert all(p.grad is None for p in model.parameters())  # the bad gradient dropped
+    assert capsys.readouterr().err == (
+        "step 1: non-finite gradient (utterances a, b, c); step skipped (1 so far)\n"
+    )
+    four = {"shift": 0.0, "utt_ids": ["a", "b", "c", "d"]}
+    t._step(model, four, opt, sched, scaler, state)
+    assert "(utterances a, b, c…); step skipped (2 so far)" in capsys.readouterr().err
+    loss_value, _ = t._step(model, {"shift": 1.0, "utt_ids": ["e"]}, opt, sched, scaler, state)
+    assert loss_value == 2.0 and state.bad_in_a_row == 0 and state.step == 3
+    assert not torch.equal(model.w.detach(), torch.ones(2))  # a good step updates
+
+
+def test_fit_makes_the_experiment_dir_and_its_parents(tmp_path):
+    from tests.core.toy import TOY_CFG, fit_toy
+
+    cfg = TrainConfig(**{**TOY_CFG.__dict__, "max_epochs": 1})
+    fit_toy(tmp_path / "a" / "b" / "exp", cfg)
+    assert (tmp_path / "a" / "b" / "exp" / "final.pt").is_file()
+
+
+def test_loaders_collate_with_the_task_and_load_with_its_workers(tmp_path):
+    from speechseq.core.batching import ArrayReader, FeatDataset
+
+    t = trainer(tmp_path, max_frames=100, num_workers=1)
+    feats = {f"u{i}": np.zeros((10 + i, 2), np.float32) for i in range(4)}
+    t.task = SimpleNamespace(metric_mode="min", collate=lambda items: ["collated", len(items)])
+    train, dev = t.loaders(FeatDataset(ArrayReader(feats)), FeatDataset(ArrayReader(feats)))
+    assert train.collate_fn is t.task.collate and dev.collate_fn is t.task.collate
+    assert (train.num_workers, dev.num_workers) == (1, 1)
