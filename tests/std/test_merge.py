@@ -29,10 +29,16 @@ def _ok(*args) -> str:
 
 
 def _archive(words_corpus, tmp_path):
-    """A copy of the words archive and its two parts (by speaker)."""
+    """A copy of the words archive and its two parts (by speaker), part 1 the later speakers:
+    the parts one after the other are not the data dir's order."""
     data = tmp_path / "archive"
     shutil.copytree(words_corpus / "archive", data)
-    return data, split_data_dir(data, 2)
+    parts = split_data_dir(data, 2)
+    parts[0].rename(data / "split2" / "x")
+    parts[1].rename(parts[0])
+    (data / "split2" / "x").rename(parts[1])
+    assert min(read_table(parts[0] / "utt2spk")) > max(read_table(parts[1] / "utt2spk"))
+    return data, parts
 
 
 @pytest.mark.parametrize(
@@ -42,6 +48,9 @@ def test_parts_embedded_apart_and_merged_are_the_whole_run(
     tiny_embedder, words_corpus, tmp_path, opts
 ):
     data, parts = _archive(words_corpus, tmp_path)
+    for d in (data, *parts):  # the ctm's lines not in the data dir's order: embed orders them
+        ctm = (d / "ctm").read_text().splitlines()
+        (d / "ctm").write_text("\n".join(reversed(ctm)) + "\n")
     _ok("embed", tiny_embedder, data, "--out", tmp_path / "whole", "--device", "cpu", *opts)
     vecs = tmp_path / "vecs"
     for k, part in enumerate(parts, start=1):
@@ -51,7 +60,7 @@ def test_parts_embedded_apart_and_merged_are_the_whole_run(
     assert sorted(p.name for p in vecs.iterdir()) == ["meta.json", "segments.tsv", "vectors.npy"]
     table = (vecs / "segments.tsv").read_text()
     assert table == (whole / "segments.tsv").read_text()
-    # every utterance's segments, and the second part's first: not the parts one after the other
+    # every utterance's segments, in the data dir's order
     sources = [line.split("\t")[1] for line in table.splitlines()[1:]]
     assert set(sources) == set(read_table(data / "utt2spk")) and sources == sorted(sources)
     # batches of other segments than the whole run's: equal to float rounding (equal bits here)
