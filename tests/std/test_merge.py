@@ -71,7 +71,7 @@ def test_parts_embedded_apart_and_merged_are_the_whole_run(
     for key in ("embedder_id", "model", "dim", "count", "audio", "segments", "window_s", "hop_s"):
         assert got[key] == want[key], key
     assert got["parts"] == 2 and got["audio_s"] == pytest.approx(want["audio_s"], abs=0.02)
-    # the index over the merged vectors answers every query as the whole one does
+    # the index built over the merged vectors answers spoken queries as the whole one does
     query = read_table(words_corpus / "queries" / "wav.scp")
     files = [query[u] for u in sorted(query)[:3]]
     hits = []
