@@ -99,3 +99,20 @@ def tiny_model(digits_corpus, tmp_path_factory):
     exp = tmp_path_factory.mktemp("exp") / "ctc"
     train_ctc(digits_corpus / "train", digits_corpus / "dev", exp, TINY, quiet=True)
     return exp
+
+
+@pytest.fixture(scope="session")
+def tiny_embedder(words_corpus, tmp_path_factory):
+    """A tiny segment autoencoder (tests/cli/helpers.py TINY_EMB, 1 epoch) trained on
+    ``words_corpus`` once per session; read-only: copy it before changing it."""
+    from typer.testing import CliRunner
+
+    from speechseq.cli.main import app
+    from tests.cli.helpers import TINY_EMB
+
+    root = tmp_path_factory.mktemp("embedder")
+    (root / "emb.yaml").write_text(TINY_EMB)
+    args = ["train-embedder", str(words_corpus / "train"), "--out", str(root / "emb")]
+    res = CliRunner().invoke(app, [*args, "--config", str(root / "emb.yaml")])
+    assert res.exit_code == 0, res.output
+    return root / "emb"

@@ -69,6 +69,7 @@ MODULE_TESTS: dict[str, list[str]] = {
     "speechseq/decode/graph.py": ["tests/decode/test_graph.py", "tests/hybrid/test_graph.py"],
     "speechseq/decode/run.py": ["tests/decode/test_run.py"],
     "speechseq/decode/merge.py": ["tests/decode/test_merge.py"],
+    "speechseq/std/merge.py": ["tests/std/test_merge.py"],
 }
 # Tests deselected everywhere: the first runs the code in a subprocess (SIGKILL and resume);
 # the second is a 2 s hypothesis search that would make every ngram mutant's run 3x longer

@@ -12,7 +12,8 @@
 # disk) or on-the-fly (the training set's features computed in the data-loader workers: no
 # feature files for it; dev/test are still stored for decoding).
 #   0 data dirs (speechseq data from-folder; held-out speakers)   1 validate, fbank features
-#   2 train character CTC   3 decode dev and test (greedy, beam + character lexicon)
+#   2 train character CTC   3 decode dev and test (greedy, beam + character lexicon; one job per
+#     part of each set, local or Slurm: decode_parts in ../utils/parallel.sh)
 # Expected per 100 hours of audio (scaled from measurements on the 2-core development machine,
 # no GPU; the recipe has run only on its test tree, recipes/folder/RESULTS):
 #   disk: your audio plus features: 11.4 GB per 100 h as float32 (113.9 MB/h, 80-dim fbank),
@@ -108,8 +109,8 @@ fi
 if run_stage 3 "decode dev and test"; then
   ../utils/prepare_char_lexicon.sh data/train/text data/lang/lexicon.txt
   for s in dev test; do
-    speechseq decode exp/ctc data/$s --out exp/ctc/decode_${s}_greedy
-    speechseq decode exp/ctc data/$s --beam "$beam" --lexicon data/lang/lexicon.txt --out exp/ctc/decode_${s}_lexicon
+    decode_parts exp/ctc data/$s exp/ctc/decode_${s}_greedy
+    decode_parts exp/ctc data/$s exp/ctc/decode_${s}_lexicon --beam "$beam" --lexicon data/lang/lexicon.txt
   done
   for d in exp/ctc/decode_*; do echo "$d: $(head -n1 "$d/wer")"; done
   done_stage 3

@@ -70,16 +70,7 @@ if run_stage 4 "train a character CTC model"; then
   done_stage 4
 fi
 
-# decode_parts EXP DATA OUT [DECODE OPTIONS]: one decode job per part of DATA ($cmd: local or
-# slurm), each into OUT/part-K, then the parts scored as one decode dir OUT
-decode_parts() {
-  local exp=$1 data=$2 out=$3
-  shift 3
-  run_parts $data $(basename $out) speechseq decode $exp PART "$@" --out $out/part-JOB
-  speechseq decode $exp $data --from-parts "$parts_dir" --out $out
-  rm -rf "$parts_dir"
-}
-
+# decode_parts (../utils/parallel.sh): one decode job per part of DATA, merged into one decode dir
 if run_stage 5 "decode the held-out test speakers"; then
   decode_parts exp/ctc data/test exp/ctc/decode_test_greedy
   decode_parts exp/ctc data/test exp/ctc/decode_test_beam10 --beam 10

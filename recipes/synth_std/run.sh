@@ -3,7 +3,8 @@
 #   ./run.sh [--stage N] [--stop-stage N] [--num-utts N] [--nj N] [--config FILE]
 #   (any setting below as --name value; markers, reruns and logs: ../utils/stages.sh)
 #   0 synth words (train / archive / queries, held-out speakers)   1 validate   2 features (40-dim fbank)
-#   3 train the segment embedder   4 embed the archive (sliding windows) and build the index
+#   3 train the segment embedder   4 embed the archive (sliding windows; one job per part of it,
+#     local or Slurm: embed_parts in ../utils/parallel.sh) and build the index
 #   5 search one query   6 eval-std: MAP, P@10, P@N and time per query, embedder vs segmental DTW -> RESULTS
 #   7 train the contrastive embedder (a discriminative acoustic word embedding, conf/embed_contrastive.yaml)
 #   8 embed the archive with it and build its index   9 eval-std of it -> exp/eval_std_contrastive/
@@ -39,7 +40,7 @@ if run_stage 3 "train the segment embedder on ctm word segments"; then
   speechseq train-embedder data/train --out exp/embedder --config "$config" --seed "$seed" $(resume_flag); done_stage 3
 fi
 if run_stage 4 "embed the archive and build the index"; then
-  speechseq embed exp/embedder data/archive --out exp/archive_vecs
+  embed_parts exp/embedder data/archive exp/archive_vecs
   speechseq index build exp/archive_vecs --out exp/archive_index; done_stage 4
 fi
 if run_stage 5 "search one spoken query"; then
@@ -56,7 +57,7 @@ if run_stage 7 "train the contrastive embedder on ctm word segments"; then
   done_stage 7
 fi
 if run_stage 8 "embed the archive with the contrastive embedder and build its index"; then
-  speechseq embed exp/embedder_contrastive data/archive --out exp/archive_vecs_contrastive
+  embed_parts exp/embedder_contrastive data/archive exp/archive_vecs_contrastive
   speechseq index build exp/archive_vecs_contrastive --out exp/archive_index_contrastive; done_stage 8
 fi
 if run_stage 9 "evaluate spoken-term detection with the contrastive embedder"; then
@@ -79,7 +80,7 @@ if run_stage 12 "train the contrastive embedder from the CTC encoder"; then
     --init-from exp/ctc --init-part encoder $(resume_flag); done_stage 12
 fi
 if run_stage 13 "embed the archive with the CTC-initialised embedder and build its index"; then
-  speechseq embed exp/embedder_contrastive_ctc data/archive --out exp/archive_vecs_contrastive_ctc
+  embed_parts exp/embedder_contrastive_ctc data/archive exp/archive_vecs_contrastive_ctc
   speechseq index build exp/archive_vecs_contrastive_ctc --out exp/archive_index_contrastive_ctc; done_stage 13
 fi
 if run_stage 14 "evaluate the CTC-initialised embedder, and DTW on the CTC posteriorgrams"; then

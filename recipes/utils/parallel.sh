@@ -11,6 +11,7 @@
 # naming the part and its log; when all succeed it sets parts_dir=DATA/splitN for the merge,
 # e.g.  speechseq compute-feats DATA --from-parts "$parts_dir"; rm -rf "$parts_dir"
 #       speechseq decode EXP DATA --from-parts "$parts_dir" --out exp/ctc/decode_test
+# decode_parts and embed_parts (below) are that for decoding and embedding, shared by the recipes.
 
 run_parts() {
   local data=$1 name=$2 n k spk rc failed="" pids=()
@@ -63,4 +64,26 @@ run_parts() {
     fi
   done
   [ -z "$failed" ]
+}
+
+# decode_parts EXP DATA OUT [DECODE OPTIONS]: one decode job per part of DATA (run_parts: $cmd
+# local or slurm), each into OUT/part-K, then the parts scored as one decode dir OUT (the files
+# of one decode of DATA; speechseq decode --from-parts) and the split removed
+decode_parts() {
+  local exp=$1 data=$2 out=$3
+  shift 3
+  run_parts "$data" "$(basename "$out")" speechseq decode "$exp" PART "$@" --out "$out/part-JOB"
+  speechseq decode "$exp" "$data" --from-parts "$parts_dir" --out "$out"
+  rm -rf "$parts_dir"
+}
+
+# embed_parts EXP DATA OUT [EMBED OPTIONS]: one embed job per part of DATA, each into OUT/part-K,
+# then the parts written as one embed dir OUT (the vectors and segment table of one embed of
+# DATA, so the index built over OUT is the same; speechseq embed --from-parts) and the split removed
+embed_parts() {
+  local exp=$1 data=$2 out=$3
+  shift 3
+  run_parts "$data" "$(basename "$out")" speechseq embed "$exp" PART "$@" --out "$out/part-JOB"
+  speechseq embed "$exp" "$data" --from-parts "$parts_dir" --out "$out"
+  rm -rf "$parts_dir"
 }

@@ -18,12 +18,14 @@ from speechseq.cli.common import (
     TrainingOptions,
     commands,
     dev_option,
+    from_parts_option,
     info,
     json_option,
     out_option,
     training_command,
 )
 from speechseq.core.experiment import resolve_config
+from speechseq.std.merge import merge_part_vectors
 from speechseq.std.plot import plot_embeddings
 
 app = commands()
@@ -127,8 +129,20 @@ def embed_cmd(
     ),
     device: str = DEVICE,
     channel: str = CHANNEL,
+    from_parts: Path | None = from_parts_option(
+        "DATA/splitN: instead of embedding, write OUT from the parts of 'speechseq data split "
+        "DATA N' embedded apart (e.g. on Slurm; recipes/utils/parallel.sh) into OUT/part-1 .. "
+        "OUT/part-N: the vectors and segments of one run over DATA; every utterance of DATA "
+        "must be in exactly one part. The model and segment options are then those of the parts."
+    ),
 ) -> None:
     """Embed candidate segments of recordings into L2-normalised vectors."""
+    if from_parts is not None:
+        meta = merge_part_vectors(audio, from_parts, out, exp_dir=exp)
+        info(
+            f"{out}: {meta['count']} vectors of dimension {meta['dim']} from {meta['parts']} parts"
+        )
+        return
     # deferred: inference imports torch, which is slow to import
     from speechseq.embed.inference import embed_audio
 

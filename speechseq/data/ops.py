@@ -293,6 +293,24 @@ def split_data_dir(path: str | os.PathLike, num_parts: int) -> list[Path]:
     return [out / str(k) for k in range(1, num_parts + 1)]
 
 
+def split_parts(split_dir: Path) -> list[Path]:
+    """``DATA/splitN/1..N`` (what :func:`split_data_dir` made) in order, for a merge of what jobs
+    made on them; a split dir of another name, or a missing part, is an error."""
+    name = split_dir.name
+    if not (name.startswith("split") and name[5:].isdigit() and int(name[5:]) >= 1):
+        raise SpeechseqError(
+            f"{split_dir}: not a split dir — give the DATA/splitN that speechseq data split DATA N made"
+        )
+    parts = [split_dir / str(k) for k in range(1, int(name[5:]) + 1)]
+    for p in parts:
+        if not p.is_dir():
+            raise SpeechseqError(
+                f"{p}: no such part — give the split dir the parts were made from "
+                f"(speechseq data split makes {split_dir}/1..{len(parts)})"
+            )
+    return parts
+
+
 # --- subset and combine -------------------------------------------------------------------
 
 

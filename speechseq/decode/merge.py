@@ -32,6 +32,7 @@ import kaldiio
 import numpy as np
 
 from speechseq.data.kaldi_dir import CtmEntry, DataDir, c_sorted, read_ctm, read_table, write_ctm
+from speechseq.data.ops import split_parts
 from speechseq.decode.run import write_scored
 from speechseq.errors import SpeechseqError
 from speechseq.fileio import atomic_dir, atomic_write
@@ -40,23 +41,6 @@ from speechseq.fileio import atomic_dir, atomic_write
 def part_decode_dir(out_dir: str | os.PathLike, k: int) -> Path:
     """Where part ``k`` (1-based) of a split decode goes: ``OUT/part-K``."""
     return Path(out_dir) / f"part-{k}"
-
-
-def split_parts(split_dir: Path) -> list[Path]:
-    """``DATA/splitN/1..N`` in order; a split dir of another name, or a missing part, is an error."""
-    name = split_dir.name
-    if not (name.startswith("split") and name[5:].isdigit() and int(name[5:]) >= 1):
-        raise SpeechseqError(
-            f"{split_dir}: not a split dir — give the DATA/splitN that speechseq data split DATA N made"
-        )
-    parts = [split_dir / str(k) for k in range(1, int(name[5:]) + 1)]
-    for p in parts:
-        if not p.is_dir():
-            raise SpeechseqError(
-                f"{p}: no such part — give the split dir the parts were decoded or aligned from "
-                f"(speechseq data split makes {split_dir}/1..{len(parts)})"
-            )
-    return parts
 
 
 def merge_part_decodes(

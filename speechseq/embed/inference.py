@@ -7,7 +7,6 @@
 from __future__ import annotations
 
 import dataclasses
-import json
 import os
 import sys
 import time
@@ -34,11 +33,11 @@ from speechseq.embed.segments import (
     trim_silence,
     vad_segments,
     window_segments,
+    write_vectors,
 )
 from speechseq.errors import SpeechseqError, UsageError
 from speechseq.features.frontend import FrontEnd
 from speechseq.features.reader import ArrayReader
-from speechseq.fileio import atomic_dir
 from speechseq.progress import progress_bar
 
 
@@ -198,6 +197,10 @@ def segments_for(
         segs = [SegmentSpec(sid, seg.reco, seg.start_s, seg.end_s) for sid, seg in table.items()]
     else:
         raise UsageError(f"--segments {how}: use window, vad, ctm or segments")
+    # grouped by source in the sources' order (a data dir's C order), each source's segments as
+    # found: the order the parts of a split data dir, embedded apart, are merged in
+    order = {s: k for k, s in enumerate(sources.ids)}
+    segs.sort(key=lambda seg: order[seg.source])
     if not segs:
         raise SpeechseqError(
             f"{sources.path}: no candidate segments — check the audio or choose another --segments"
@@ -260,14 +263,7 @@ def embed_audio(
         "audio_s_per_s": round(audio_s / max(elapsed, 1e-9), 1),
         "speechseq": __version__,
     }
-    with atomic_dir(out_dir) as tmp:
-        np.save(tmp / "vectors.npy", vectors)
-        with open(tmp / "segments.tsv", "w", encoding="utf-8") as f:
-            f.write("segment_id\tsource\tstart_s\tend_s\n")
-            for s in segs:
-                f.write(f"{s.segment_id}\t{s.source}\t{s.start_s:.3f}\t{s.end_s:.3f}\n")
-        with open(tmp / "meta.json", "w", encoding="utf-8") as f:
-            json.dump(meta, f, indent=2)
+    write_vectors(out_dir, vectors, segs, meta)
     print(
         f"embedded {len(segs)} segments of {len(sources.ids)} recordings ({audio_s:.1f} s audio) in {elapsed:.1f} s: "
         f"{meta['audio_s_per_s']} s audio/s",

@@ -8,13 +8,17 @@ segment itself, so an archive window and a spoken query are normalised the same 
 
 from __future__ import annotations
 
+import json
 import math
+import os
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
 
 from speechseq.data.kaldi_dir import CtmEntry
 from speechseq.errors import SpeechseqError
+from speechseq.fileio import atomic_dir
 
 FRAME_SHIFT_S = 0.01  # features are 10 ms frames
 SILENCE_PEAK_DBFS = -60.0  # a query whose loudest sample is quieter than this holds no speech
@@ -27,6 +31,27 @@ class SegmentSpec:
     start_s: float
     end_s: float
     label: str = ""  # the word, when known (CTM segments)
+
+
+def write_vectors(
+    out_dir: str | os.PathLike, vectors: np.ndarray, segments: Sequence, meta: dict
+) -> None:
+    """Write the directory ``speechseq embed`` makes: ``vectors.npy`` (float32 ``[N, dim]``),
+    ``segments.tsv`` (``segment_id source start_s end_s``, row i the span of vector i) and
+    ``meta.json``. Built under a temporary name and renamed into place whole, so a run that is
+    killed leaves the previous directory (or none), never vectors without their table.
+
+    ``segments``: N objects with ``segment_id``, ``source``, ``start_s``, ``end_s`` (a
+    :class:`SegmentSpec`, or a row read back from such a table).
+    """
+    with atomic_dir(out_dir) as tmp:
+        np.save(tmp / "vectors.npy", vectors)
+        with open(tmp / "segments.tsv", "w", encoding="utf-8") as f:
+            f.write("segment_id\tsource\tstart_s\tend_s\n")
+            for s in segments:
+                f.write(f"{s.segment_id}\t{s.source}\t{s.start_s:.3f}\t{s.end_s:.3f}\n")
+        with open(tmp / "meta.json", "w", encoding="utf-8") as f:
+            json.dump(meta, f, indent=2)
 
 
 def parse_widths(text: str) -> list[float]:
@@ -85,9 +110,16 @@ def vad_segments(
 def ctm_segments(
     ctm: list[CtmEntry], min_dur_s: float = 0.0, max_dur_s: float = 1e9
 ) -> tuple[list[SegmentSpec], int]:
-    """One segment per CTM word within the duration limits; also returns how many were left out."""
+    """One segment per CTM word within the duration limits; also returns how many were left out.
+
+    Segment ``<utt>_w<k>`` is the k-th CTM line of ``utt`` (from 0, words left out counted):
+    numbered within its utterance, so the part of a data dir that holds ``utt`` (``speechseq data
+    split``) gives its words the ids the whole data dir gives them.
+    """
     out, dropped = [], 0
-    for k, e in enumerate(ctm):
+    seen: dict[str, int] = {}
+    for e in ctm:
+        k = seen[e.utt] = seen.get(e.utt, -1) + 1
         if not min_dur_s <= e.dur_s <= max_dur_s:
             dropped += 1
             continue

@@ -10,6 +10,7 @@ from speechseq.data.ops import (
     fix_data_dir,
     split_by_speaker,
     split_data_dir,
+    split_parts,
     subset_data_dir,
 )
 from speechseq.data.validate import validate_data_dir
@@ -84,6 +85,16 @@ def test_split_filters_recordings_with_segments(tmp_path, seg_dir):
     parts = split_data_dir(seg_dir, 2)
     assert [len(read_table(p / "segments")) for p in parts] == [2, 1]
     assert all(list(read_table(p / "wav.scp")) == ["rec1"] for p in parts)
+
+
+def test_split_parts_are_the_split_dirs_parts_in_order_and_a_missing_one_is_named(data_dir):
+    made = split_data_dir(data_dir, 3)
+    assert split_parts(data_dir / "split3") == made
+    made[2].rename(data_dir / "split3" / "x")
+    with pytest.raises(SpeechseqError, match=r"split3/3: no such part .* makes .*split3/1\.\.3"):
+        split_parts(data_dir / "split3")
+    with pytest.raises(SpeechseqError, match="not a split dir"):
+        split_parts(data_dir)
 
 
 def test_split_rejects_more_parts_than_speakers(data_dir):

@@ -91,6 +91,19 @@ def test_ctm_segments_keep_words_and_count_what_they_leave_out():
     assert frames_of(segs[0], 100) == (10, 50)
 
 
+def test_ctm_segment_ids_count_the_words_of_their_own_utterance():
+    ctm = [
+        CtmEntry("u1", "1", 0.1, 0.4, "fear"),
+        CtmEntry("u1", "1", 0.6, 0.05, "a"),
+        CtmEntry("u1", "1", 0.7, 0.3, "car"),
+        CtmEntry("u2", "1", 0.2, 0.3, "long"),
+    ]
+    segs, _ = ctm_segments(ctm, min_dur_s=0.1)
+    assert [s.segment_id for s in segs] == ["u1_w00000", "u1_w00002", "u2_w00000"]
+    # a part of the data dir holding u2 alone (speechseq data split) names its word the same
+    assert [s.segment_id for s in ctm_segments(ctm[3:])[0]] == ["u2_w00000"]
+
+
 def test_segment_reader_normalises_each_segment():
     feats = {"u": np.arange(200, dtype=np.float32).reshape(100, 2) * 3 + 7}
     segs = [SegmentSpec("s1", "u", 0.1, 0.5)]

@@ -2,7 +2,8 @@
 as a Slurm array job (a fake ``sbatch`` on PATH that runs the array tasks here, one after the
 other, with SLURM_ARRAY_TASK_ID set) gives the same features; its decode stage and an alignment
 run as array jobs and merged give the files of one whole run; a failing part fails the run and
-names its log."""
+names its log; the spoken-term recipe's archive embedded as an array job and merged is the
+whole embedding."""
 
 from __future__ import annotations
 
@@ -42,14 +43,17 @@ exit $rc
 """
 
 
-def _workspace(tmp: Path, corpus: Path) -> tuple[Path, dict]:
-    """A copy of the digits recipe (and utils) whose data dirs are the tiny corpus without
-    features, a ``speechseq`` on PATH running this checkout, and the fake sbatch."""
-    recipe = tmp / "recipes" / "synth_digits"
+def _workspace(
+    tmp: Path, corpus: Path, name: str = "synth_digits", sets=("train", "dev", "test")
+) -> tuple[Path, dict]:
+    """A copy of a recipe (the digits one by default; and utils) whose data dirs ``sets`` are the
+    tiny corpus's without features, a ``speechseq`` on PATH running this checkout, and the fake
+    sbatch."""
+    recipe = tmp / "recipes" / name
     # the recipe's scripts only: a checkout that ran the demo has data/ and exp/ there
-    shutil.copytree(RECIPES / "synth_digits", recipe, ignore=shutil.ignore_patterns("data", "exp"))
+    shutil.copytree(RECIPES / name, recipe, ignore=shutil.ignore_patterns("data", "exp"))
     shutil.copytree(RECIPES / "utils", tmp / "recipes" / "utils")
-    for s in ("train", "dev", "test"):
+    for s in sets:
         (recipe / "data" / s).mkdir(parents=True)
         for t in TABLES:
             shutil.copy(corpus / s / t, recipe / "data" / s / t)
@@ -228,3 +232,45 @@ def test_alignment_runs_as_an_array_and_merges_to_the_whole_alignment(
     for name in ("words.ctm", "words.units.ctm"):
         got = (recipe / "exp" / "ali" / name).read_bytes()
         assert got and got == (recipe / "exp" / "whole" / name).read_bytes(), name
+
+
+def test_the_std_embed_stage_runs_as_an_array_and_merges_to_the_whole_embedding(
+    words_corpus, tiny_embedder, tmp_path
+):
+    recipe, env = _workspace(tmp_path, words_corpus, "synth_std", ("archive",))
+    shutil.copy(words_corpus / "archive" / "ctm", recipe / "data" / "archive")
+    shutil.copytree(tiny_embedder, recipe / "exp" / "embedder")
+    env["SPEECHSEQ_CMD"] = "slurm"
+    proc = subprocess.run(
+        ["bash", "run.sh", "--stage", "4", "--stop-stage", "4"],
+        cwd=recipe,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=180,
+    )
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    calls = (tmp_path / "sbatch_calls").read_text().splitlines()
+    assert len(calls) == 1 and "--wait --array=1-2" in calls[0]
+    vecs = recipe / "exp" / "archive_vecs"
+    assert sorted(p.name for p in vecs.iterdir()) == ["meta.json", "segments.tsv", "vectors.npy"]
+    assert not (recipe / "data" / "archive" / "split2").exists()
+    assert {"1.log", "2.log", "job.sh"} <= {
+        p.name for p in (recipe / "exp" / "log" / "archive_vecs").iterdir()
+    }
+    whole = tmp_path / "whole"
+    res = subprocess.run(
+        ["speechseq", "embed", "exp/embedder", "data/archive", "--out", str(whole)],
+        cwd=recipe,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert res.returncode == 0, res.stderr
+    assert (vecs / "segments.tsv").read_text() == (whole / "segments.tsv").read_text()
+    np.testing.assert_allclose(
+        np.load(vecs / "vectors.npy"), np.load(whole / "vectors.npy"), rtol=0, atol=1e-6
+    )
+    index = (recipe / "exp" / "archive_index" / "segments.tsv").read_text()
+    assert index == (whole / "segments.tsv").read_text()  # the index over the merged vectors

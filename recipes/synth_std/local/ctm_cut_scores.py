@@ -20,8 +20,12 @@ from speechseq.metrics.retrieval import average_precision, precision_at_k
 
 
 def load(vecs: str, ctm: str) -> tuple[np.ndarray, np.ndarray]:
-    """Vectors ``[N, D]`` and their words (segment ids ``<utt>_w<k>`` name the k-th ctm line)."""
-    words = {f"{e.utt}_w{k:05d}": e.word for k, e in enumerate(read_ctm(ctm))}
+    """Vectors ``[N, D]`` and their words (segment ids ``<utt>_w<k>`` name the k-th ctm line of
+    the utterance)."""
+    words, seen = {}, {}
+    for e in read_ctm(ctm):
+        k = seen[e.utt] = seen.get(e.utt, -1) + 1
+        words[f"{e.utt}_w{k:05d}"] = e.word
     with open(f"{vecs}/segments.tsv", encoding="utf-8") as f:
         rows = list(csv.DictReader(f, delimiter="\t"))
     return np.load(f"{vecs}/vectors.npy"), np.array([words[r["segment_id"]] for r in rows])
