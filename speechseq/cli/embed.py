@@ -288,16 +288,24 @@ def eval_std_cmd(
         thresholds=qbe.dev_thresholds(thresholds_from) if thresholds_from else None,
         posteriorgram_model=str(posteriorgram) if posteriorgram else None,
     )
-    print(
-        f"{'method':<10}{'MAP':>8}{'P@10':>8}{'P@N':>8}{'SD-AP':>8}{'ATWV':>9}{'MTWV':>8}"
-        f"{'ms/query':>10}{'queries':>9}"
-    )
+    for line in results_table(rows):
+        print(line)
+
+
+def results_table(rows: list[dict]) -> list[str]:
+    """eval-std's table: a header and one line per method. A space precedes every column, so a
+    value wider than its column (an ATWV of -2329.513) never runs into its neighbour."""
+    lines = [
+        f"{'method':<10} {'MAP':>7} {'P@10':>7} {'P@N':>7} {'SD-AP':>7} {'ATWV':>8} {'MTWV':>7}"
+        f" {'ms/query':>9} {'queries':>8}"
+    ]
     for r in rows:
-        print(
-            f"{r['method']:<10}{r['map']:>8.3f}{r['p_at_10']:>8.3f}{r['p_at_n']:>8.3f}"
-            f"{_num(r['same_diff_ap']):>8}{r['atwv']:>9.3f}{r['mtwv']:>8.3f}"
-            f"{r['ms_per_query']:>10.1f}{r['queries']:>9}"
+        lines.append(
+            f"{r['method']:<10} {r['map']:>7.3f} {r['p_at_10']:>7.3f} {r['p_at_n']:>7.3f}"
+            f" {_num(r['same_diff_ap']):>7} {r['atwv']:>8.3f} {r['mtwv']:>7.3f}"
+            f" {r['ms_per_query']:>9.1f} {r['queries']:>8}"
         )
+    return lines
 
 
 def _num(x: float | None) -> str:

@@ -596,3 +596,24 @@ def test_search_method_dtw_finds_a_planted_copy_of_the_query_first(
     assert top["end_s"] - top["start_s"] <= 1.2 * (end_s - start_s), top  # not one around it
     assert top["score"] > hits[1]["score"]
     assert "ms per query (dtw)" in res.stderr
+
+
+def test_eval_std_table_keeps_wide_values_apart():
+    from speechseq.cli.embed import results_table
+
+    row = {
+        "method": "embedder-contrastive", "map": 0.5, "p_at_10": 0.25, "p_at_n": 1.0,
+        "same_diff_ap": None, "atwv": -2329.5131, "mtwv": 0.0, "ms_per_query": 12345.67,
+        "queries": 123456789,
+    }  # fmt: skip
+    header, line = results_table([row])
+    assert header.split() == [
+        "method", "MAP", "P@10", "P@N", "SD-AP", "ATWV", "MTWV", "ms/query", "queries"
+    ]  # fmt: skip
+    assert line.split() == [
+        "embedder-contrastive", "0.500", "0.250", "1.000", "-", "-2329.513", "0.000",
+        "12345.7", "123456789",
+    ]  # fmt: skip
+    narrow = {**row, "method": "dtw", "atwv": 0.1, "ms_per_query": 1.0, "queries": 20}
+    narrow = results_table([narrow])[1]
+    assert len(narrow) == len(header)  # ordinary values line up under the header
