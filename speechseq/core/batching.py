@@ -320,6 +320,7 @@ def make_loader(
         num_workers=num_workers,
         persistent_workers=False,
         worker_init_fn=_one_thread if num_workers else None,
+        generator=torch.Generator(),  # see Loader.__iter__
     )
 
 
@@ -330,6 +331,14 @@ class Loader(DataLoader):
     DataLoader worker process 0. Original Traceback ..."; see :func:`unwrap_worker_error`)."""
 
     def __iter__(self):
+        if self.generator is not None:
+            # Starting an iteration draws the workers' base seed from this generator. Left to
+            # torch's global one, the draw would shift the dropout masks of a run resumed in
+            # the middle of an epoch (its global state comes from the checkpoint, taken after
+            # this epoch's draw) away from those of the run it continues; seeded from the
+            # sampler's (seed, epoch), the workers' seeds are also the same in both runs.
+            s = self.batch_sampler
+            self.generator.manual_seed(getattr(s, "seed", 0) * 100003 + getattr(s, "epoch", 0))
         it = super().__iter__()
         while True:
             try:

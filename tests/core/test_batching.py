@@ -294,3 +294,20 @@ def test_a_run_exactly_at_the_budget_fits_and_words_said_once_are_left_out():
         "no label has two items among 2 — grouped batches need repeated labels "
         "(e.g. words spoken more than once)"
     )
+
+
+def test_iterating_a_loader_leaves_torchs_global_random_state_alone():
+    from speechseq.core.batching import ArrayReader, FeatDataset, make_loader
+
+    feats = {f"u{i}": np.zeros((5 + i, 2), np.float32) for i in range(6)}
+    loader = make_loader(FeatDataset(ArrayReader(feats)), 20, shuffle=True, seed=3)
+    before = torch.get_rng_state()
+    assert len(list(loader)) == len(loader.batch_sampler)
+    assert torch.equal(torch.get_rng_state(), before)  # dropout after a resume is not shifted
+    # the workers' base seed depends on (seed, epoch) only
+    seeds = []
+    for epoch in (0, 1, 0):
+        loader.batch_sampler.set_epoch(epoch)
+        next(iter(loader))
+        seeds.append(loader.generator.initial_seed())
+    assert seeds[0] == seeds[2] != seeds[1]

@@ -55,11 +55,12 @@ def test_too_many_bad_steps_in_a_row_stop_training(tmp_path):
 def test_sigkill_and_resume_ends_where_an_uninterrupted_run_ends(tmp_path):
     fit_toy(tmp_path / "straight")
     ref = ckpt.load(tmp_path / "straight" / "final.pt")["model"]
-    # A run killed with SIGKILL in its 7th step (after the step-4 checkpoint, mid-epoch) ...
+    # A run killed with SIGKILL in its 11th step (6 batches an epoch: the newest checkpoint is
+    # step-8.pt, two batches into the second epoch) ...
     script = textwrap.dedent(f"""
         import sys; sys.path.insert(0, {str(Path(__file__).parent.parent.parent)!r})
         from tests.core.toy import ToyTask, fit_toy
-        fit_toy({str(tmp_path / "killed")!r}, task=ToyTask(8, kill_at_step=7))
+        fit_toy({str(tmp_path / "killed")!r}, task=ToyTask(8, kill_at_step=11))
     """)
     proc = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True)
     assert proc.returncode == -9, proc.stderr

@@ -77,6 +77,8 @@ def test_seed_everything_seeds_python_numpy_and_torch():
     assert float(np.random.rand()) == a[1]
     seed_everything(8)
     assert random.random() != a[0]
+    np.random.seed(7)  # NumPy is seeded with the seed itself
+    assert float(np.random.rand()) == a[1]
 
 
 def test_torchrun_environment_gives_rank_world_and_local_rank(monkeypatch):
@@ -498,6 +500,13 @@ def test_freeze_and_init_from_say_what_they_did(tmp_path, capsys):
     assert err[1] == f"init-from {tmp_path / 'src.pt'}: 2 tensors under 'enc'"
     t._prepare(_Net(), fresh=False)  # a resumed model takes its weights from the checkpoint
     assert "init-from" not in capsys.readouterr().err
+    whole = Trainer(
+        SimpleNamespace(metric_mode="min"),
+        TrainConfig(device="cpu", init_from=str(tmp_path / "src.pt")),
+        tmp_path / "w",
+    )
+    whole._prepare(_Net(), fresh=True)
+    assert capsys.readouterr().err == f"init-from {tmp_path / 'src.pt'}: 4 tensors\n"
     big = Trainer(
         SimpleNamespace(metric_mode="min"), TrainConfig(device="cpu", freeze="enc"), tmp_path / "x"
     )
@@ -551,7 +560,8 @@ class _Recording:
     def loss(self, model, batch):
         loss, _ = super().loss(model, batch)
         self.seen.append(float(loss.detach()))
-        return loss, {"frames": float(batch["lengths"].sum())}
+        self.frames = getattr(self, "frames", []) + [float(batch["lengths"].sum())]
+        return loss, {"frames": self.frames[-1]}
 
 
 def test_epoch_rows_average_the_steps_and_the_metric_falls_back_to_the_train_loss(tmp_path):
@@ -563,7 +573,7 @@ def test_epoch_rows_average_the_steps_and_the_metric_falls_back_to_the_train_los
 
     for mode in ("min", "max"):
         task = Task(8)
-        task.seen, task.metric_mode = [], mode
+        task.seen, task.frames, task.metric_mode = [], [], mode
         cfg = TrainConfig(**{**TOY_CFG.__dict__, "max_epochs": 2, "checkpoint_every": 0})
         t = Trainer(task, cfg, tmp_path / mode, quiet=True)
         train = make_loader(FeatDataset(toy_reader()), cfg.max_frames, shuffle=True, seed=cfg.seed)
@@ -572,7 +582,8 @@ def test_epoch_rows_average_the_steps_and_the_metric_falls_back_to_the_train_los
         for k, row in enumerate(state.history):
             losses = task.seen[k * n : (k + 1) * n]
             assert row["train_loss"] == round(sum(losses) / n, 5)
-            assert row["train_frames"] > 0 and row["train_frames"] == round(row["train_frames"], 5)
+            frames = task.frames[k * n : (k + 1) * n]
+            assert row["train_frames"] == round(sum(frames) / n, 5) and row["train_frames"] > 0
             assert not any(key.startswith("dev_") for key in row)
             # seconds of audio per second: the epoch's frames (10 ms) over its time (rounded to 0.1 s)
             audio_s = row["train_frames"] * n * 0.01
@@ -611,7 +622,10 @@ def test_tensorboard_holds_the_training_and_dev_curves(tmp_path):
         [h["dev_loss"] for h in state.history], abs=1e-5
     )
     assert acc.Scalars("train/lr")[-1].value == pytest.approx(state.history[-1]["lr"])
-    assert all(e.value > 0 for e in acc.Scalars("train/frames"))
+    assert [e.step for e in acc.Scalars("train/lr")] == list(range(1, state.step + 1))
+    frames = acc.Scalars("train/frames")
+    assert [e.step for e in frames] == list(range(1, state.step + 1))
+    assert [e.value for e in frames] == task.frames
 
 
 def test_a_finite_loss_with_a_non_finite_gradient_is_skipped_and_named(tmp_path, capsys):
@@ -662,3 +676,74 @@ def test_loaders_collate_with_the_task_and_load_with_its_workers(tmp_path):
     train, dev = t.loaders(FeatDataset(ArrayReader(feats)), FeatDataset(ArrayReader(feats)))
     assert train.collate_fn is t.task.collate and dev.collate_fn is t.task.collate
     assert (train.num_workers, dev.num_workers) == (1, 1)
+
+
+def test_a_run_resumed_mid_epoch_does_only_the_batches_left(tmp_path):
+    from tests.core.toy import TOY_CFG, ToyTask, fit_toy
+
+    class Stop(Exception):
+        pass
+
+    class Task(_Recording, ToyTask):
+        die_at = None
+
+        def loss(self, model, batch):
+            if len(self.seen) == self.die_at:
+                raise Stop  # as a killed run: the step checkpoints so far stay
+            return super().loss(model, batch)
+
+    cfg = TrainConfig(**{**TOY_CFG.__dict__, "max_epochs": 2, "checkpoint_every": 1})
+    whole = Task(8)
+    whole.seen = []
+    n = fit_toy(tmp_path / "whole", cfg, task=whole).step // 2  # batches per epoch
+    cut = Task(8)
+    cut.seen, cut.die_at = [], n + 2  # two batches into the second epoch
+    with pytest.raises(Stop):
+        fit_toy(tmp_path / "cut", cfg, task=cut)
+    rest = Task(8)
+    rest.seen = []
+    state = fit_toy(tmp_path / "cut", cfg, task=rest, resume=True)
+    assert len(rest.seen) == n - 2 and state.step == 2 * n
+    assert rest.seen == pytest.approx(whole.seen[n + 2 :], rel=1e-5)
+
+
+def test_a_run_names_its_precision_and_dev_figures_and_closes_its_curves(
+    tmp_path, capsys, monkeypatch
+):
+    import torch.utils.tensorboard as tensorboard
+
+    from speechseq.core import trainer as trainer_module
+    from tests.core.toy import TOY_CFG, ToyTask, fit_toy
+
+    # CPU runs in fp32 (autocast_dtype gives None there); bf16 autocast on CPU stands in for a GPU's
+    monkeypatch.setattr(trainer_module, "autocast_dtype", lambda device, precision: torch.bfloat16)
+
+    closed = []
+
+    class Writer(tensorboard.SummaryWriter):
+        def close(self):
+            closed.append(True)
+            super().close()
+
+    class Task(ToyTask):
+        epochs_started: list = []
+
+        def on_epoch_start(self, epoch, model):
+            self.epochs_started.append((epoch, model))
+
+        def evaluate(self, model, batches):
+            return {**super().evaluate(model, batches), "other": 0.5}
+
+    monkeypatch.setattr(tensorboard, "SummaryWriter", Writer)
+    cfg = TrainConfig(**{**TOY_CFG.__dict__, "max_epochs": 2})
+    task = Task(8)
+    state = fit_toy(tmp_path / "exp", cfg, task=task, quiet=False)
+    err = capsys.readouterr().err.splitlines()
+    train_line = next(ln for ln in err if ln.startswith("training "))
+    assert train_line.endswith("device cpu (torch.bfloat16), world size 1")
+    epoch_line = next(ln for ln in err if ln.startswith("epoch 1/2: "))
+    assert re.search(r" dev_loss=\d+\.\d{4} dev_other=0\.5000 \(", epoch_line), epoch_line
+    assert [e for e, _ in task.epochs_started] == [0, 1]
+    assert all(isinstance(m, torch.nn.ModuleDict) for _, m in task.epochs_started)
+    assert closed == [True]
+    assert re.fullmatch(r"[0-9a-f]{12}", state.run_id)
