@@ -4,6 +4,7 @@
     python tools/mutation.py speechseq/metrics/wer.py speechseq/lm/ngram.py
     python tools/mutation.py --list-survivors speechseq/decode/ctc.py
     python tools/mutation.py --rerun-survivors speechseq/core/trainer.py   # after adding tests
+                                                  # (the module itself unchanged; others copied anew)
 
 Needs the `mutation` extra (`pip install -e '.[mutation]'`, which brings mutmut 3). For each
 module it copies `speechseq/` and `tests/` into `mutants/by-module/<module>/`, writes a
@@ -167,10 +168,20 @@ def main() -> int:
             work = WORK / slug(module)
         elif args.rerun_survivors:
             work = WORK / slug(module)
+            if (ROOT / module).read_bytes() != (work / module).read_bytes():
+                print(f"{module} changed since its mutants were made: run it with --fresh")
+                continue
             names = [n for n, st in results(work).items() if st == "survived"]
             for dest in (work / "tests", work / "mutants" / "tests"):
                 shutil.rmtree(dest, ignore_errors=True)
                 shutil.copytree(ROOT / "tests", dest, ignore=shutil.ignore_patterns("__pycache__"))
+            # the other modules as they are now (the new tests may rely on their fixes)
+            for src in (ROOT / "speechseq").rglob("*.py"):
+                rel = src.relative_to(ROOT)
+                if rel != Path(module):
+                    for base in (work, work / "mutants"):
+                        (base / rel).parent.mkdir(parents=True, exist_ok=True)
+                        shutil.copy2(src, base / rel)
             print(
                 f"== {module}: {len(names)} survivors run again with the current tests", flush=True
             )
