@@ -747,3 +747,16 @@ def test_a_run_names_its_precision_and_dev_figures_and_closes_its_curves(
     assert all(isinstance(m, torch.nn.ModuleDict) for _, m in task.epochs_started)
     assert closed == [True]
     assert re.fullmatch(r"[0-9a-f]{12}", state.run_id)
+
+
+def test_fit_starts_afresh_over_old_checkpoints_unless_asked_to_resume(tmp_path):
+    from speechseq.core.batching import FeatDataset, make_loader
+    from tests.core.toy import TOY_CFG, ToyTask, toy_reader
+
+    cfg = TrainConfig(**{**TOY_CFG.__dict__, "max_epochs": 1, "checkpoint_every": 0})
+    run_ids = []
+    for _ in range(2):
+        t = Trainer(ToyTask(8), cfg, tmp_path / "exp", quiet=True)
+        train = make_loader(FeatDataset(toy_reader()), cfg.max_frames, shuffle=True, seed=0)
+        run_ids.append(t.fit(train).run_id)  # no resume argument: a new run
+    assert run_ids[0] != run_ids[1]
