@@ -760,3 +760,27 @@ def test_fit_starts_afresh_over_old_checkpoints_unless_asked_to_resume(tmp_path)
         train = make_loader(FeatDataset(toy_reader()), cfg.max_frames, shuffle=True, seed=0)
         run_ids.append(t.fit(train).run_id)  # no resume argument: a new run
     assert run_ids[0] != run_ids[1]
+
+
+def test_an_epochs_audio_speed_and_time_by_a_clock_that_ticks_by_hand(tmp_path, monkeypatch):
+    import itertools
+
+    from speechseq.core import trainer as trainer_module
+    from tests.core.toy import TOY_CFG, ToyTask, fit_toy
+
+    ticks = itertools.count(start=100.0, step=0.7)  # each reading of the clock: 0.7 s later
+    monkeypatch.setattr(trainer_module, "time", SimpleNamespace(time=lambda: next(ticks)))
+
+    class Task(_Recording, ToyTask):
+        pass
+
+    task = Task(8)
+    task.seen = []
+    cfg = TrainConfig(**{**TOY_CFG.__dict__, "max_epochs": 1, "checkpoint_every": 0})
+    state = fit_toy(tmp_path / "exp", cfg, task=task)
+    n = state.step  # the clock is read at the epoch's start, after each batch and at its end
+    row = state.history[0]
+    assert row["epoch_time_s"] == round(0.7 * (n + 1), 1)
+    audio_s = sum(task.frames) * 0.01  # 10 ms frames
+    assert row["audio_s_per_s"] == round(audio_s / (0.7 * (n + 1)), 1)
+    assert row["audio_s_per_s"] != round(row["audio_s_per_s"])  # the test can tell the rounding
