@@ -93,6 +93,9 @@ def test_torchrun_environment_gives_rank_world_and_local_rank(monkeypatch):
     assert _distributed() == (3, 4, 0)
     monkeypatch.setenv("LOCAL_RANK", "1")
     assert _distributed() == (3, 4, 1)
+    monkeypatch.setenv("WORLD_SIZE", "2")  # the smallest torchrun world
+    monkeypatch.setenv("RANK", "1")
+    assert _distributed() == (1, 2, 1)
 
 
 def trainer(tmp_path, task=None, **cfg) -> Trainer:
