@@ -69,21 +69,19 @@ run_parts() {
 # decode_parts EXP DATA OUT [DECODE OPTIONS]: one decode job per part of DATA (run_parts: $cmd
 # local or slurm), each into OUT/part-K, then the parts scored as one decode dir OUT (the files
 # of one decode of DATA; speechseq decode --from-parts) and the split removed
-decode_parts() {
-  local exp=$1 data=$2 out=$3
-  shift 3
-  run_parts "$data" "$(basename "$out")" speechseq decode "$exp" PART "$@" --out "$out/part-JOB"
-  speechseq decode "$exp" "$data" --from-parts "$parts_dir" --out "$out"
-  rm -rf "$parts_dir"
-}
+decode_parts() { merged_parts decode "$@"; }
 
 # embed_parts EXP DATA OUT [EMBED OPTIONS]: one embed job per part of DATA, each into OUT/part-K,
 # then the parts written as one embed dir OUT (the vectors and segment table of one embed of
 # DATA, so the index built over OUT is the same; speechseq embed --from-parts) and the split removed
-embed_parts() {
-  local exp=$1 data=$2 out=$3
-  shift 3
-  run_parts "$data" "$(basename "$out")" speechseq embed "$exp" PART "$@" --out "$out/part-JOB"
-  speechseq embed "$exp" "$data" --from-parts "$parts_dir" --out "$out"
+embed_parts() { merged_parts embed "$@"; }
+
+# merged_parts COMMAND EXP DATA OUT [OPTIONS]: speechseq COMMAND EXP PART ... --out OUT/part-JOB
+# per part, then speechseq COMMAND EXP DATA --from-parts SPLIT --out OUT
+merged_parts() {
+  local command=$1 exp=$2 data=$3 out=$4
+  shift 4
+  run_parts "$data" "$(basename "$out")" speechseq "$command" "$exp" PART "$@" --out "$out/part-JOB"
+  speechseq "$command" "$exp" "$data" --from-parts "$parts_dir" --out "$out"
   rm -rf "$parts_dir"
 }

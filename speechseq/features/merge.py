@@ -21,6 +21,7 @@ import kaldiio
 import numpy as np
 
 from speechseq.data.kaldi_dir import DataDir, c_sorted, read_table
+from speechseq.data.ops import split_parts
 from speechseq.errors import SpeechseqError
 from speechseq.features.cmvn import GLOBAL_KEY
 from speechseq.features.config import CONFIG_NAME, feature_config_from_yaml
@@ -30,13 +31,9 @@ from speechseq.fileio import WriteFailed, link_or_copy
 
 
 def part_dirs(split_dir: Path) -> list[Path]:
-    """``DIR/splitN/1..N`` in order; a missing part is an error naming it."""
-    name = split_dir.name
-    if not (name.startswith("split") and name[5:].isdigit() and int(name[5:]) >= 1):
-        raise SpeechseqError(
-            f"{split_dir}: not a split dir — give the DATA/splitN that speechseq data split DATA N made"
-        )
-    parts = [split_dir / str(k) for k in range(1, int(name[5:]) + 1)]
+    """``DIR/splitN/1..N`` in order (:func:`~speechseq.data.ops.split_parts`), each with its
+    features; a part without them is an error naming it."""
+    parts = split_parts(split_dir)
     for p in parts:
         if not (p / "feats.scp").is_file():
             raise SpeechseqError(
