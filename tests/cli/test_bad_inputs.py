@@ -425,6 +425,29 @@ def decode_with_lattice_but_no_graph(env):
 
 
 @case
+def decode_from_parts_of_a_dir_that_is_no_split(env):
+    (env.tmp / "parts").mkdir()
+    args = ["decode", env.ctc, env.digits / "test", "--from-parts", env.tmp / "parts"]
+    args += ["--out", env.tmp / "merged"]
+    return args, 1, r"parts: not a split dir", lambda: not (env.tmp / "merged").exists()
+
+
+@case
+def decode_from_parts_without_out(env):
+    (env.tmp / "split2").mkdir()
+    args = ["decode", env.ctc, env.digits / "test", "--from-parts", env.tmp / "split2"]
+    return args, 2, r"--from-parts .*--out"
+
+
+@case
+def align_from_parts_with_a_part_missing(env):
+    (env.tmp / "split2" / "1").mkdir(parents=True)
+    out = env.tmp / "ali" / "words.ctm"
+    args = ["align", env.ctc, env.digits / "test", "--from-parts", env.tmp / "split2", "--out", out]
+    return args, 1, r"split2/2: no such part", lambda: not out.exists()
+
+
+@case
 def decode_a_grid_into_one_out_dir(env):
     args = ["decode", env.ctc, env.digits / "test", "--lm-weight", "0.5,1", "--out", env.tmp / "o"]
     return args, 2, r"--out names one decode dir", lambda: not (env.tmp / "o").exists()
