@@ -6,7 +6,17 @@ import os
 
 os.environ.setdefault("OMP_NUM_THREADS", "1")
 
+import socket  # noqa: E402
+
 import pytest  # noqa: E402
+
+
+@pytest.fixture
+def free_port() -> int:
+    """A TCP port nothing listens on now (bound to port 0, read back, released): for torchrun."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
 
 
 def _synth_corpus(root, task: str, num_utts: int, seed: int, train_spk: int, heldout_spk: int):

@@ -39,7 +39,7 @@ if run_stage 3 "word 3-gram LM on the training transcripts"; then
   speechseq lm train data/train/text --kaldi-text --order 3 --out data/lm/3gram.arpa; done_stage 3
 fi
 if run_stage 4 "train a character CTC model"; then
-  speechseq train-ctc data/train --dev data/dev --out exp/ctc --config "$config" --seed "$seed" $(resume_flag); done_stage 4
+  $train_cmd train-ctc data/train --dev data/dev --out exp/ctc --config "$config" --seed "$seed" $(resume_flag); done_stage 4
 fi
 if run_stage 5 "decode the test speakers: no LM, 3-gram LM, 3-gram LM + lexicon (LM weight, word bonus chosen on dev)"; then
   # As Kaldi's score.sh: decode dev over a grid of LM weights and word bonuses, keep the best for test.
@@ -84,13 +84,13 @@ if run_stage 7 "fbank features of the Piper and mixed sets"; then
 fi
 if run_stage 8 "train on Piper speech only"; then
   if [ "$cross_engine" = true ]; then
-    speechseq train-ctc data/piper/train --dev data/piper/dev --out exp/ctc_piper --config "$config" --seed "$seed" $(resume_flag)
+    $train_cmd train-ctc data/piper/train --dev data/piper/dev --out exp/ctc_piper --config "$config" --seed "$seed" $(resume_flag)
   fi
   done_stage 8
 fi
 if run_stage 9 "train on both engines"; then
   if [ "$cross_engine" = true ]; then
-    speechseq train-ctc data/mix/train --dev data/mix/dev --out exp/ctc_mix --config "$config" --seed "$seed" $(resume_flag)
+    $train_cmd train-ctc data/mix/train --dev data/mix/dev --out exp/ctc_mix --config "$config" --seed "$seed" $(resume_flag)
   fi
   done_stage 9
 fi

@@ -37,7 +37,7 @@ if run_stage 2 "fbank features"; then
   for s in train archive queries; do speechseq compute-feats data/$s --type fbank --num-mel-bins 40 -j "$nj"; done; done_stage 2
 fi
 if run_stage 3 "train the segment embedder on ctm word segments"; then
-  speechseq train-embedder data/train --out exp/embedder --config "$config" --seed "$seed" $(resume_flag); done_stage 3
+  $train_cmd train-embedder data/train --out exp/embedder --config "$config" --seed "$seed" $(resume_flag); done_stage 3
 fi
 if run_stage 4 "embed the archive and build the index"; then
   embed_parts exp/embedder data/archive exp/archive_vecs
@@ -53,7 +53,7 @@ if run_stage 6 "evaluate spoken-term detection, embedder vs DTW"; then
   done_stage 6
 fi
 if run_stage 7 "train the contrastive embedder on ctm word segments"; then
-  speechseq train-embedder data/train --out exp/embedder_contrastive --config "$contrastive_config" --seed "$seed" $(resume_flag)
+  $train_cmd train-embedder data/train --out exp/embedder_contrastive --config "$contrastive_config" --seed "$seed" $(resume_flag)
   done_stage 7
 fi
 if run_stage 8 "embed the archive with the contrastive embedder and build its index"; then
@@ -72,11 +72,11 @@ if run_stage 10 "hold out 20 training speakers as the CTC dev set"; then
   speechseq data subset data/train data/dev_ctc --speakers data/ctc_dev_speakers; done_stage 10
 fi
 if run_stage 11 "train a character CTC model on the words corpus"; then
-  speechseq train-ctc data/train_ctc --dev data/dev_ctc --out exp/ctc --config "$ctc_config" --seed "$seed" $(resume_flag)
+  $train_cmd train-ctc data/train_ctc --dev data/dev_ctc --out exp/ctc --config "$ctc_config" --seed "$seed" $(resume_flag)
   done_stage 11
 fi
 if run_stage 12 "train the contrastive embedder from the CTC encoder"; then
-  speechseq train-embedder data/train --out exp/embedder_contrastive_ctc --config "$ctc_embed_config" --seed "$seed" \
+  $train_cmd train-embedder data/train --out exp/embedder_contrastive_ctc --config "$ctc_embed_config" --seed "$seed" \
     --init-from exp/ctc --init-part encoder $(resume_flag); done_stage 12
 fi
 if run_stage 13 "embed the archive with the CTC-initialised embedder and build its index"; then

@@ -1,2 +1,5 @@
-# How jobs run. speechseq parallelises inside each command (-j); on a cluster, wrap here.
+# How jobs run: nj parallel parts, cmd=local|slurm, ngpu/nnodes for training, Slurm options.
+# ../utils/parallel.sh says what each setting does and reads it from the environment
+# (SPEECHSEQ_CMD, SPEECHSEQ_NGPU, ...) when it is not set here; set any of them here, before it.
 export nj=2
+. ../utils/parallel.sh

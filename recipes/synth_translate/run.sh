@@ -53,7 +53,7 @@ fi
 if run_stage 3 "end to end without any transcript"; then
   if has a "$ways"; then
     for t in $targets; do
-      speechseq train-st data/train --dev data/dev --target "$t" --out "exp/st_${t}_a" --config "$st_config" --seed "$seed" $(resume_flag)
+      $train_cmd train-st data/train --dev data/dev --target "$t" --out "exp/st_${t}_a" --config "$st_config" --seed "$seed" $(resume_flag)
     done
   fi
   done_stage 3
@@ -62,7 +62,7 @@ fi
 if run_stage 4 "multi-task with a CTC loss on the English transcript"; then
   if has b "$ways"; then
     for t in $targets; do
-      speechseq train-st data/train --dev data/dev --target "$t" --out "exp/st_${t}_b" --config "$st_config" \
+      $train_cmd train-st data/train --dev data/dev --target "$t" --out "exp/st_${t}_b" --config "$st_config" \
         --ctc-weight "$ctc_weight" --seed "$seed" $(resume_flag)
     done
   fi
@@ -71,9 +71,9 @@ fi
 
 if run_stage 5 "encoder from a CTC model"; then
   if has c "$ways"; then
-    speechseq train-ctc data/train --dev data/dev --out exp/ctc_st_encoder --config "$ctc_init_config" --seed "$seed" $(resume_flag)
+    $train_cmd train-ctc data/train --dev data/dev --out exp/ctc_st_encoder --config "$ctc_init_config" --seed "$seed" $(resume_flag)
     for t in $targets; do
-      speechseq train-st data/train --dev data/dev --target "$t" --out "exp/st_${t}_c" --config "$st_config" \
+      $train_cmd train-st data/train --dev data/dev --target "$t" --out "exp/st_${t}_c" --config "$st_config" \
         --init-from exp/ctc_st_encoder --init-part encoder --seed "$seed" $(resume_flag)
     done
   fi
@@ -81,9 +81,9 @@ if run_stage 5 "encoder from a CTC model"; then
 fi
 
 if run_stage 6 "cascade: recogniser and text translation"; then
-  speechseq train-ctc data/train --dev data/dev --out exp/asr --config "$ctc_config" --seed "$seed" $(resume_flag)
+  $train_cmd train-ctc data/train --dev data/dev --out exp/asr --config "$ctc_config" --seed "$seed" $(resume_flag)
   for t in $targets; do
-    speechseq train-mt data/train --dev data/dev --target "$t" --out "exp/mt_${t}" --config "$mt_config" --seed "$seed" $(resume_flag)
+    $train_cmd train-mt data/train --dev data/dev --target "$t" --out "exp/mt_${t}" --config "$mt_config" --seed "$seed" $(resume_flag)
   done
   done_stage 6
 fi

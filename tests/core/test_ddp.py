@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import json
 import os
-import socket
 import subprocess
 import sys
 import textwrap
@@ -21,15 +20,8 @@ TORCHRUN = Path(sys.executable).with_name("torchrun")
 MAX_FRAMES, EPOCHS, SEED = 200, 2, 0
 
 
-def free_port() -> int:
-    """A TCP port nothing listens on now (bound to port 0, read back, released)."""
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def torchrun(args: list[str], **kw) -> subprocess.CompletedProcess:
-    cmd = [str(TORCHRUN), "--nproc_per_node", "2", "--master_port", str(free_port()), *args]
+def torchrun(args: list[str], port: int, **kw) -> subprocess.CompletedProcess:
+    cmd = [str(TORCHRUN), "--nproc_per_node", "2", "--master_port", str(port), *args]
     env = {
         **os.environ,
         "OMP_NUM_THREADS": "1",
@@ -51,7 +43,7 @@ def read_log(path: Path) -> tuple[dict[int, list[list[str]]], dict[int, str]]:
     return batches, weights
 
 
-def test_ranks_train_disjoint_batches_and_end_with_identical_weights(tmp_path):
+def test_ranks_train_disjoint_batches_and_end_with_identical_weights(tmp_path, free_port):
     script = tmp_path / "fit.py"
     script.write_text(
         textwrap.dedent(f"""
@@ -67,7 +59,7 @@ def test_ranks_train_disjoint_batches_and_end_with_identical_weights(tmp_path):
         trainer.fit(train, dev)
         """)
     )
-    proc = torchrun([str(script)])
+    proc = torchrun([str(script)], free_port)
     assert proc.returncode == 0, proc.stderr[-3000:]
     assert "world size 2" in proc.stderr
     (b0, w0), (b1, w1) = read_log(tmp_path / "rank0.jsonl"), read_log(tmp_path / "rank1.jsonl")
@@ -94,30 +86,3 @@ def test_ranks_train_disjoint_batches_and_end_with_identical_weights(tmp_path):
         full = whole.batches()
         usable = full[: len(full) // 2 * 2]
         assert sorted(u0 + u1) == sorted(utt_ids[i] for b in usable for i in b)
-
-
-def test_torchrun_train_ctc_cli_trains_with_two_processes(digits_corpus, tmp_path):
-    """``speechseq train-ctc`` started by torchrun: both ranks train, rank 0 writes the model."""
-    cfg = tmp_path / "tiny.yaml"
-    cfg.write_text(
-        "encoder: {subsample: stack3, hidden: 16, layers: 1}\n"
-        "train: {max_epochs: 1, max_frames: 2000, checkpoint_every: 0}\n"
-        "ctc: {spec_augment: false}\n"
-    )
-    proc = torchrun(
-        [
-            "-m",
-            "speechseq.cli.main",
-            "train-ctc",
-            str(digits_corpus / "train"),
-            "--dev",
-            str(digits_corpus / "dev"),
-            "--out",
-            str(tmp_path / "exp"),
-            "--config",
-            str(cfg),
-        ]
-    )
-    assert proc.returncode == 0, proc.stderr[-2000:]
-    assert "world size 2" in proc.stderr
-    assert (tmp_path / "exp" / "final.pt").is_file()

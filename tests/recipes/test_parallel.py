@@ -25,10 +25,11 @@ pytestmark = pytest.mark.skipif(shutil.which("bash") is None, reason="needs bash
 
 FAKE_SBATCH = """#!/usr/bin/env bash
 # A stand-in for Slurm's sbatch: runs every array task here, in turn, as Slurm would run it.
-array="" out="slurm-%a.out" script=""
+array="" nodes=1 out="slurm-%a.out" script=""
 for a in "$@"; do
   case "$a" in
     --array=*) array=${a#--array=} ;;
+    --nodes=*) nodes=${a#--nodes=} ;;
     --output=*) out=${a#--output=} ;;
     --*) ;;
     *) script=$a ;;
@@ -36,10 +37,41 @@ for a in "$@"; do
 done
 echo "$*" >> "$FAKE_SBATCH_CALLS"
 rc=0
+if [ -z "$array" ]; then  # one job (a training): its nodes are all this machine
+  SLURM_JOB_ID=$$ SLURM_NNODES=$nodes SLURM_JOB_NODELIST=localhost bash "$script" > "$out" 2>&1 || rc=1
+  exit $rc
+fi
 for i in $(seq "${array%-*}" "${array#*-}"); do
   SLURM_ARRAY_TASK_ID=$i bash "$script" > "${out//%a/$i}" 2>&1 || rc=1
 done
 exit $rc
+"""
+
+# Slurm's srun inside a job, standing in: the command once per task (one per node), all at once
+# here, each with its SLURM_NODEID / SLURM_PROCID; fails when one of them fails.
+FAKE_SRUN = """#!/usr/bin/env bash
+ntasks=1
+while [ $# -gt 0 ]; do
+  case "$1" in
+    --ntasks=*) ntasks=${1#--ntasks=}; shift ;;
+    --*) shift ;;
+    *) break ;;
+  esac
+done
+echo "srun --ntasks=$ntasks $*" >> "$FAKE_SBATCH_CALLS"
+pids=()
+for i in $(seq 0 $((ntasks - 1))); do
+  SLURM_NODEID=$i SLURM_PROCID=$i "$@" &
+  pids+=($!)
+done
+rc=0
+for p in "${pids[@]}"; do wait "$p" || rc=1; done
+exit $rc
+"""
+
+# scontrol show hostnames LIST: one name a line (here the list is one name)
+FAKE_SCONTROL = """#!/usr/bin/env bash
+echo "$3"
 """
 
 
@@ -62,7 +94,12 @@ def _workspace(
     (bin_dir / "speechseq").write_text(
         f'#!/usr/bin/env bash\nexec {sys.executable} -m speechseq.cli.main "$@"\n'
     )
+    (bin_dir / "torchrun").write_text(
+        f'#!/usr/bin/env bash\nexec {sys.executable} -m torch.distributed.run "$@"\n'
+    )
     (bin_dir / "sbatch").write_text(FAKE_SBATCH)
+    (bin_dir / "srun").write_text(FAKE_SRUN)
+    (bin_dir / "scontrol").write_text(FAKE_SCONTROL)
     for f in bin_dir.iterdir():
         f.chmod(0o755)
     env = dict(os.environ)
@@ -274,3 +311,90 @@ def test_the_std_embed_stage_runs_as_an_array_and_merges_to_the_whole_embedding(
     )
     index = (recipe / "exp" / "archive_index" / "segments.tsv").read_text()
     assert index == (whole / "segments.tsv").read_text()  # the index over the merged vectors
+
+
+TINY_CTC = (
+    "encoder: {subsample: stack3, hidden: 16, layers: 1}\n"
+    "train: {max_epochs: 1, max_frames: 2000, checkpoint_every: 0}\n"
+    "ctc: {spec_augment: false}\n"
+)
+
+
+def _train(tmp: Path, corpus: Path, settings: str, timeout: int = 60):
+    """(recipe dir, finished process) of ``_train_script`` run in a fresh digits workspace."""
+    recipe, env = _workspace(tmp, corpus, sets=())
+    script = _train_script(recipe, corpus, settings)
+    proc = subprocess.run(
+        ["bash", script.name], cwd=recipe, env=env, capture_output=True, text=True, timeout=timeout
+    )
+    return recipe, proc
+
+
+def _train_script(recipe: Path, corpus: Path, settings: str) -> Path:
+    """recipe/train.sh: cmd.sh's settings changed by ``settings`` (shell lines), then one
+    ``$train_cmd train-ctc`` of the tiny corpus with a tiny model into exp/ctc."""
+    (recipe / "tiny.yaml").write_text(TINY_CTC)
+    script = recipe / "train.sh"
+    script.write_text(
+        "set -euo pipefail\n. ./cmd.sh\n"
+        + settings
+        + f"\n$train_cmd train-ctc {corpus}/train --dev {corpus}/dev --out exp/ctc --config tiny.yaml\n"
+        + "echo trained\n"
+    )
+    return script
+
+
+@pytest.mark.parametrize(
+    "settings",
+    [
+        # one job of 2 nodes (one process each), srun starting torchrun on each: multi-node DDP
+        "cmd=slurm nnodes=2 ngpu=1",
+        # 2 processes on this node, torchrun --standalone (as SPEECHSEQ_NGPU=2 with cmd=local)
+        "cmd=local nnodes=1 ngpu=2",
+    ],
+)
+def test_a_training_stage_runs_under_torchrun_with_two_processes(
+    digits_corpus, tmp_path, free_port, settings
+):
+    recipe, proc = _train(tmp_path, digits_corpus, f"{settings} rdzv_port={free_port}", timeout=240)
+    out = proc.stdout + proc.stderr
+    assert proc.returncode == 0, out[-3000:]
+    assert proc.stdout.rstrip().endswith("trained")
+    # both ranks trained (the core's DDP saw a world of 2) and rank 0 wrote the model
+    assert "world size 2" in out
+    assert (recipe / "exp" / "ctc" / "final.pt").is_file()
+    if "slurm" in settings:
+        calls = (tmp_path / "sbatch_calls").read_text().splitlines()
+        assert calls[0].startswith("--wait --nodes=2 --ntasks-per-node=1 --job-name=train_ctc")
+        assert calls[1].startswith("srun --ntasks=2 torchrun --nproc-per-node 1 --nnodes 2")
+        assert f"--rdzv-backend c10d --rdzv-endpoint localhost:{free_port}" in calls[1]
+        job = (recipe / "exp" / "log" / "train_ctc" / "job.sh").read_text()
+        assert "-m speechseq.cli.main train-ctc" in job
+        assert (recipe / "exp" / "log" / "train_ctc" / "rc").read_text().strip() == "0"
+    else:
+        assert "torchrun --nproc-per-node 2 --standalone -m speechseq.cli.main train-ctc" in out
+        assert not (tmp_path / "sbatch_calls").exists()
+
+
+def test_one_process_trains_with_speechseq_itself(digits_corpus, tmp_path):
+    """The default (ngpu=1, nnodes=1, local): no torchrun, no process group; a failing training
+    fails the script (set -e)."""
+    recipe, proc = _train(tmp_path, tmp_path / "no_such_corpus", "")
+    assert proc.returncode == 1 and "trained" not in proc.stdout
+    assert "train_run: speechseq train-ctc" in proc.stdout
+    assert "no_such_corpus" in proc.stderr
+
+
+def test_a_failing_slurm_training_job_fails_the_stage_and_names_its_log(digits_corpus, tmp_path):
+    recipe, proc = _train(tmp_path, tmp_path / "no_such_corpus", "cmd=slurm")
+    assert proc.returncode == 1 and "trained" not in proc.stdout
+    assert "the training job failed (1) — see exp/log/train_ctc/train.log" in proc.stderr
+    assert "no_such_corpus" in proc.stdout  # the job's log, printed when it ended
+    job = (recipe / "exp" / "log" / "train_ctc" / "job.sh").read_text()
+    assert "\nspeechseq train-ctc " in job  # one process: no torchrun
+
+
+def test_several_nodes_without_slurm_need_a_rendezvous_endpoint(digits_corpus, tmp_path):
+    recipe, proc = _train(tmp_path, digits_corpus, "cmd=local nnodes=2")
+    assert proc.returncode == 2 and "trained" not in proc.stdout
+    assert "nnodes=2 needs rdzv_endpoint=HOST:PORT (SPEECHSEQ_RDZV_ENDPOINT)" in proc.stderr
