@@ -197,3 +197,115 @@ def test_a_part_embedded_from_another_dir_or_model_is_named(words_corpus, tmp_pa
         SpeechseqError, match=r"part-2/meta.json: segments 'vad', but .*part-1 has 'window'"
     ):
         merge_part_vectors(data, data / "split2", out)
+
+
+def _set_meta(part_dir, **changes):
+    """Change (None: remove) keys of a part's meta.json."""
+    meta = json.loads((part_dir / "meta.json").read_text())
+    for key, value in changes.items():
+        if value is None:
+            meta.pop(key)
+        else:
+            meta[key] = value
+    (part_dir / "meta.json").write_text(json.dumps(meta))
+
+
+def test_the_merged_meta_is_the_first_parts_with_the_sums_rounded(words_corpus, tmp_path):
+    data, parts = _archive(words_corpus, tmp_path)
+    out = tmp_path / "vecs"
+    _fake_parts(out, parts)
+    _set_meta(out / "part-1", audio_s=1.234, seconds=0.111, note="from part 1")
+    _set_meta(out / "part-2", audio_s=2.345, seconds=0.222)
+    meta = merge_part_vectors(data, data / "split2", out)
+    # 3.579 s of audio in 0.333 s: two decimals for the sums, one for the speed
+    assert (meta["audio_s"], meta["seconds"], meta["audio_s_per_s"]) == (3.58, 0.33, 10.7)
+    assert meta["note"] == "from part 1"  # keys the merge does not set: the first part's
+    assert np.load(out / "vectors.npy").dtype == np.float32
+    # a part whose meta.json lacks the figures (an older speechseq's) counts as none
+    _fake_parts(out, parts)
+    _set_meta(out / "part-2", audio_s=None, seconds=None)
+    meta = merge_part_vectors(data, data / "split2", out)
+    assert (meta["audio_s"], meta["seconds"], meta["audio_s_per_s"]) == (1.5, 0.5, 3.0)
+
+
+def test_an_utterance_without_segments_is_left_out(words_corpus, tmp_path):
+    data, parts = _archive(words_corpus, tmp_path)
+    out = tmp_path / "vecs"
+    _fake_parts(out, parts)
+    vectors, table = np.load(out / "part-1" / "vectors.npy"), out / "part-1" / "segments.tsv"
+    lines = table.read_text().splitlines()
+    table.write_text("\n".join([lines[0], *lines[3:]]) + "\n")  # its first utterance's 2 rows
+    np.save(out / "part-1" / "vectors.npy", vectors[2:])
+    meta = merge_part_vectors(data, data / "split2", out)
+    assert meta["count"] == 2 * len(read_table(data / "utt2spk")) - 2
+    gone = lines[1].split("\t")[1]
+    assert gone not in (out / "segments.tsv").read_text()
+
+
+def test_no_segments_in_any_part_is_one_error(words_corpus, tmp_path):
+    data, parts = _archive(words_corpus, tmp_path)
+    out = tmp_path / "vecs"
+    _fake_parts(out, parts)
+    for k in (1, 2):
+        (out / f"part-{k}" / "segments.tsv").write_text("segment_id\tsource\tstart_s\tend_s\n")
+        np.save(out / f"part-{k}" / "vectors.npy", np.zeros((0, 4), np.float32))
+    with pytest.raises(SpeechseqError) as e:
+        merge_part_vectors(data, data / "split2", out)
+    assert str(e.value) == (
+        f"{out}: the parts hold no segments — check the audio of {data} or embed with another "
+        "--segments"
+    )
+
+
+def test_a_segment_of_no_part_or_named_twice_is_named(words_corpus, tmp_path):
+    data, parts = _archive(words_corpus, tmp_path)
+    out = tmp_path / "vecs"
+    _fake_parts(out, parts)
+    table = out / "part-2" / "segments.tsv"
+    lines = table.read_text().splitlines()
+    lines[-1] = "\t".join(["ghost_0000.00", "ghost", "0.000", "0.500"])
+    table.write_text("\n".join(lines) + "\n")
+    with pytest.raises(SpeechseqError) as e:
+        merge_part_vectors(data, data / "split2", out)
+    assert str(e.value) == (
+        f"{table}: segment ghost_0000.00 is of utterance ghost, which is in no part of "
+        f"{data / 'split2'}, not in part 2 — embed {parts[1]} again with --out {out / 'part-2'}"
+    )
+    # a segment id that part 1 has too, on an utterance of part 2
+    first = (out / "part-1" / "segments.tsv").read_text().splitlines()[1].split("\t")[0]
+    own = lines[-2].split("\t")[1]
+    lines[-1] = "\t".join([first, own, "9.000", "9.500"])
+    table.write_text("\n".join(lines) + "\n")
+    with pytest.raises(SpeechseqError) as e:
+        merge_part_vectors(data, data / "split2", out)
+    assert str(e.value) == (
+        f"{table}: segment {first} is also in part 1 — embed {parts[1]} again with --out "
+        f"{out / 'part-2'}"
+    )
+
+
+def test_a_split_of_another_data_dir_is_named_in_full(words_corpus, tmp_path):
+    data, parts = _archive(words_corpus, tmp_path)
+    out = tmp_path / "vecs"
+    _fake_parts(out, parts)
+    utt2spk = (parts[1] / "utt2spk").read_text()
+    (parts[1] / "utt2spk").write_text(utt2spk + "zz_stray spk\n")
+    with pytest.raises(SpeechseqError) as e:
+        merge_part_vectors(data, data / "split2", out)
+    assert str(e.value) == (
+        f"{parts[1]}: utterance zz_stray (1 in all) is not in {data} — the split is of another "
+        f"data dir; split {data} again and embed its parts"
+    )
+    (parts[1] / "utt2spk").write_text("")
+    with pytest.raises(SpeechseqError) as e:
+        merge_part_vectors(data, data / "split2", out)
+    assert str(e.value).endswith(
+        f"is in no part of {data / 'split2'} — the split is not of this data dir; split {data} "
+        "again and embed its parts"
+    )
+    # other options in one part: the message says what to do
+    (parts[1] / "utt2spk").write_text(utt2spk)
+    _set_meta(out / "part-2", window_s=[0.5])
+    with pytest.raises(SpeechseqError) as e:
+        merge_part_vectors(data, data / "split2", out)
+    assert str(e.value).endswith("— embed every part with the same model and options")
