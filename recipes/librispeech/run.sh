@@ -94,12 +94,7 @@ train_dir=$(dir_of "$train_set"); dev_dir=$(dir_of "$dev_set"); dev_name=$(basen
 ali_of() { echo "exp/ctc_bpe/ali_$(basename "$1")/words.ctm"; }
 
 if run_stage 5 "word timings: align the training set and $dev_set with the CTC model"; then
-  for d in "$train_dir" "$dev_dir"; do
-    ali=$(ali_of "$d")
-    run_parts "$d" "ali_$(basename "$d")" speechseq align exp/ctc_bpe PART --out "$(dirname "$ali")/part-JOB/words.ctm"
-    speechseq align exp/ctc_bpe "$d" --from-parts "$parts_dir" --out "$ali"
-    rm -rf "$parts_dir"
-  done
+  for d in "$train_dir" "$dev_dir"; do align_parts exp/ctc_bpe "$d" "$(ali_of "$d")"; done
   cp "$(ali_of "$train_dir")" "$train_dir/ctm"  # train-embedder cuts the words by DATA/ctm
   done_stage 5
 fi

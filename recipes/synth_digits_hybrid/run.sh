@@ -5,7 +5,7 @@
 #   0 synth corpus   1 MFCC features   2 lang dir (CMUdict) + word bigram LM
 #   3 train-hybrid (monophone GMM -> align -> BLSTM -> re-align -> BLSTM)
 #   4 graphs; decode dev with lattices over acoustic scales x word bonuses, test with the best
-#   5 forced alignment of test; word-boundary error against the corpus's word timings
+#   5 forced alignment of test (one job per part, as cmd.sh says); word-boundary error against the corpus's word timings
 #   6 the CTC model of ../synth_digits (same corpus: run it first, e.g. make demo): its forced
 #     alignment of the same test set, boundary error beside the GMM's and the hybrid's
 set -euo pipefail
@@ -69,7 +69,8 @@ if run_stage 4 "graphs and decoding"; then
 fi
 
 if run_stage 5 "alignment and word boundaries"; then
-  for m in exp/hybrid/mono exp/hybrid; do speechseq align $m data/test --out $m/ali_test/words.ctm; done
+  # align_parts (../utils/parallel.sh): one align job per part of data/test, merged into one alignment
+  for m in exp/hybrid/mono exp/hybrid; do align_parts $m data/test $m/ali_test/words.ctm; done
   python ../../benchmarks/word_boundaries.py data/test/ctm exp/hybrid/mono/ali_test/words.ctm exp/hybrid/ali_test/words.ctm
   done_stage 5
 fi
@@ -81,7 +82,7 @@ if run_stage 6 "CTC forced alignment of the same test set"; then
       "run $ctc_recipe/run.sh with this recipe's corpus settings first (make demo, for the defaults)" >&2
     exit 1
   fi
-  speechseq align $ctc $ctc_recipe/data/test --out exp/ctc_ali_test/words.ctm
+  speechseq align $ctc $ctc_recipe/data/test --out exp/ctc_ali_test/words.ctm  # whole: the data dir is the other recipe's
   python ../../benchmarks/word_boundaries.py data/test/ctm exp/hybrid/mono/ali_test/words.ctm \
     exp/hybrid/ali_test/words.ctm exp/ctc_ali_test/words.ctm
   done_stage 6

@@ -100,6 +100,19 @@ decode_parts() { merged_parts decode "$@"; }
 # DATA, so the index built over OUT is the same; speechseq embed --from-parts) and the split removed
 embed_parts() { merged_parts embed "$@"; }
 
+# align_parts EXP DATA CTM [ALIGN OPTIONS]: one align job per part of DATA, each into
+# dirname(CTM)/part-K/, then the parts written as the one alignment CTM (and the files beside it:
+# unit CTM, or a hybrid's phone CTM and .ali.ark; speechseq align --from-parts) and the split removed
+align_parts() {
+  local exp=$1 data=$2 ctm=$3
+  shift 3
+  local dir name
+  dir=$(dirname "$ctm") name=$(basename "$ctm")
+  run_parts "$data" "align_$(basename "$exp")_$(basename "$data")" speechseq align "$exp" PART "$@" --out "$dir/part-JOB/$name"
+  speechseq align "$exp" "$data" --from-parts "$parts_dir" --out "$ctm"
+  rm -rf "$parts_dir"
+}
+
 # merged_parts COMMAND EXP DATA OUT [OPTIONS]: speechseq COMMAND EXP PART ... --out OUT/part-JOB
 # per part, then speechseq COMMAND EXP DATA --from-parts SPLIT --out OUT
 merged_parts() {

@@ -6,8 +6,10 @@ from __future__ import annotations
 import json
 import re
 import shutil
+import subprocess
 
 from tests.hybrid.helpers import ok, one_error
+from tests.recipes.helpers import REPO, recipe_env
 
 DIGITS = "zero | oh | one | two | three | four | five | six | seven | eight | nine"
 
@@ -167,3 +169,33 @@ def test_train_with_a_transcript_word_missing_from_the_lang(hybrid, digits_corpu
                "--out", tmp_path / "exp", "--config", hybrid / "conf.yaml"],
               1, r"dev/text: utterance \S+: word '\w+' is not in .*words.txt — add it to the lexicon")  # fmt: skip
     assert not (tmp_path / "exp" / "mono").exists()
+
+
+def test_align_parts_gives_the_files_of_one_hybrid_alignment(hybrid, digits_corpus, tmp_path):
+    """recipes/utils/parallel.sh's align_parts (the hybrid recipe's stage 5): data/test aligned
+    as one job per part and merged is the whole alignment — word CTM, phone CTM and state ark."""
+    recipe = tmp_path / "recipes" / "r"
+    shutil.copytree(REPO / "recipes" / "utils", tmp_path / "recipes" / "utils")
+    shutil.copytree(digits_corpus / "test", recipe / "data" / "test")
+    (recipe / "try.sh").write_text(
+        "set -euo pipefail\nnj=2 cmd=local\n. ../utils/parallel.sh\n"
+        f"align_parts {hybrid / 'exp'} data/test exp/ali/words.ctm\n"
+        f"speechseq align {hybrid / 'exp'} data/test --out exp/whole/words.ctm\n"
+    )
+    proc = subprocess.run(
+        ["bash", "try.sh"],
+        cwd=recipe,
+        env=recipe_env(tmp_path),
+        capture_output=True,
+        text=True,
+        timeout=240,
+    )
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert len(list((recipe / "exp" / "log" / "align_exp_test").glob("*.log"))) == 2
+    names = sorted(p.name for p in (recipe / "exp" / "whole").iterdir())
+    assert sorted(p.name for p in (recipe / "exp" / "ali").iterdir()) == names
+    assert any(n.endswith(".ark") for n in names) and len(names) >= 3
+    for name in names:
+        got = (recipe / "exp" / "ali" / name).read_bytes()
+        assert got and got == (recipe / "exp" / "whole" / name).read_bytes(), name
+    assert not (recipe / "data" / "test" / "split2").exists()

@@ -251,8 +251,7 @@ def test_alignment_runs_as_an_array_and_merges_to_the_whole_alignment(
         "set -euo pipefail\n"
         "nj=2 cmd=slurm\n"
         ". ../utils/parallel.sh\n"
-        "run_parts data/test ali_test speechseq align exp/ctc PART --out exp/ali/part-JOB/words.ctm\n"
-        'speechseq align exp/ctc data/test --from-parts "$parts_dir" --out exp/ali/words.ctm\n'
+        "align_parts exp/ctc data/test exp/ali/words.ctm\n"
         "speechseq align exp/ctc data/test --out exp/whole/words.ctm\n"
     )
     (recipe / "try.sh").write_text(script)
