@@ -6,10 +6,9 @@ from __future__ import annotations
 import json
 import re
 import shutil
-import subprocess
 
 from tests.hybrid.helpers import ok, one_error
-from tests.recipes.helpers import REPO, recipe_env
+from tests.recipes.helpers import REPO, recipe_env, run_recipe
 
 DIGITS = "zero | oh | one | two | three | four | five | six | seven | eight | nine"
 
@@ -182,14 +181,7 @@ def test_align_parts_gives_the_files_of_one_hybrid_alignment(hybrid, digits_corp
         f"align_parts {hybrid / 'exp'} data/test exp/ali/words.ctm\n"
         f"speechseq align {hybrid / 'exp'} data/test --out exp/whole/words.ctm\n"
     )
-    proc = subprocess.run(
-        ["bash", "try.sh"],
-        cwd=recipe,
-        env=recipe_env(tmp_path),
-        capture_output=True,
-        text=True,
-        timeout=240,
-    )
+    proc = run_recipe(recipe, env=recipe_env(tmp_path), script="try.sh")
     assert proc.returncode == 0, proc.stdout + proc.stderr
     assert len(list((recipe / "exp" / "log" / "align_exp_test").glob("*.log"))) == 2
     names = sorted(p.name for p in (recipe / "exp" / "whole").iterdir())

@@ -34,10 +34,11 @@ def copy_recipe(tmp: Path, name: str) -> Path:
     return tmp / "recipes" / name
 
 
-def run_recipe(recipe: Path, *args: str, env: dict, timeout: int = 240):
-    """``bash run.sh ARGS`` in ``recipe``; the CompletedProcess (text output)."""
+def run_recipe(recipe: Path, *args: str, env: dict, timeout: int = 240, script: str = "run.sh"):
+    """``bash run.sh ARGS`` (or another ``script``) in ``recipe``; the CompletedProcess (text
+    output)."""
     return subprocess.run(
-        ["bash", "run.sh", *args],
+        ["bash", script, *args],
         cwd=recipe,
         env=env,
         capture_output=True,

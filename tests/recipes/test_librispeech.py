@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 import soundfile as sf
 
-from tests.recipes.helpers import copy_recipe, recipe_env
+from tests.recipes.helpers import copy_recipe, recipe_env, run_recipe
 
 SUBSETS = {"train-clean-100": "train", "dev-clean": "dev", "test-clean": "test"}
 # recipes/librispeech/RESULTS's tiny configs: a 2-epoch BPE CTC model, a 1-epoch embedder
@@ -62,13 +62,13 @@ def _libri_tree(corpus: Path, root: Path, per_subset: int = 6) -> dict[str, list
 def test_data_prep_and_features_on_a_tree_in_librispeech_layout(digits_corpus, tmp_path):
     ids = _libri_tree(digits_corpus, tmp_path / "corpus")
     recipe = copy_recipe(tmp_path, "librispeech")
-    proc = subprocess.run(
-        ["bash", "run.sh", "--corpus-dir", str(tmp_path / "corpus"), "--stop-stage", "1"],
-        cwd=recipe,
+    proc = run_recipe(
+        recipe,
+        "--corpus-dir",
+        str(tmp_path / "corpus"),
+        "--stop-stage",
+        "1",
         env=recipe_env(tmp_path),
-        capture_output=True,
-        text=True,
-        timeout=240,
     )
     assert proc.returncode == 0, proc.stdout + proc.stderr
     for subset, utts in ids.items():
