@@ -91,9 +91,7 @@ if run_stage 1 "validate the data dirs, fbank features"; then
       echo "data/train: features computed on the fly while training (--feats on-the-fly)"
       continue
     fi
-    run_parts data/$s feats_$s speechseq compute-feats PART --type fbank --num-mel-bins 80 "${compress[@]}"
-    speechseq compute-feats data/$s --from-parts "$parts_dir"
-    rm -rf "$parts_dir"
+    feats_parts data/$s --type fbank --num-mel-bins 80 "${compress[@]}"
   done
   du -sh data/*/feats 2>/dev/null || true
   done_stage 1

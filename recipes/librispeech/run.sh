@@ -59,10 +59,7 @@ fi
 
 if run_stage 1 "fbank features"; then
   for s in $sets; do
-    d=$(dir_of "$s")
-    run_parts "$d" "feats_$(basename "$d")" speechseq compute-feats PART --type fbank --num-mel-bins 80
-    speechseq compute-feats "$d" --from-parts "$parts_dir"
-    rm -rf "$parts_dir"
+    feats_parts "$(dir_of "$s")" --type fbank --num-mel-bins 80
   done
   done_stage 1
 fi

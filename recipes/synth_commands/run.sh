@@ -32,7 +32,7 @@ if run_stage 1 "validate"; then
   for s in train dev test; do speechseq data validate data/$s; done; done_stage 1
 fi
 if run_stage 2 "fbank features"; then
-  for s in train dev test; do speechseq compute-feats data/$s --type fbank --num-mel-bins 80 -j "$nj"; done; done_stage 2
+  for s in train dev test; do feats_parts data/$s --type fbank --num-mel-bins 80; done; done_stage 2
 fi
 if run_stage 3 "word 3-gram LM on the training transcripts"; then
   mkdir -p data/lm
@@ -51,14 +51,16 @@ if run_stage 5 "decode the test speakers: no LM, 3-gram LM, 3-gram LM + lexicon 
   grid="--lm-weight $(echo $lm_weights | tr ' ' ,) --word-bonus $(echo $word_bonuses | tr ' ' ,)"
   speechseq decode exp/ctc data/dev $lm $grid
   speechseq decode exp/ctc data/dev $lm $lex $grid
-  speechseq decode exp/ctc data/test --beam "$beam" --out exp/ctc/decode_test_nolm
+  # the test decodes: one job per part of data/test (decode_parts, ../utils/parallel.sh); the dev
+  # grids run whole (one network pass for every grid point)
+  decode_parts exp/ctc data/test exp/ctc/decode_test_nolm --beam "$beam"
   for kind in 3gram 3gram_lexicon; do
     tag=lm-3gram; extra=""
     [ "$kind" = 3gram_lexicon ] && { tag=lex-lexicon_lm-3gram; extra=$lex; }
     best=$(../utils/best_wer.sh exp/ctc/decode_dev_beam${beam}_${tag}_w*)
     echo "best on dev ($kind): $best"
     d=$(basename "${best%% *}"); w=${d##*_w}; w=${w%_b*}; b=${d##*_b}
-    speechseq decode exp/ctc data/test $lm --lm-weight "$w" --word-bonus "$b" $extra --out exp/ctc/decode_test_$kind
+    decode_parts exp/ctc data/test exp/ctc/decode_test_$kind $lm --lm-weight "$w" --word-bonus "$b" $extra
   done
   for d in exp/ctc/decode_test_nolm exp/ctc/decode_test_3gram exp/ctc/decode_test_3gram_lexicon; do echo "$d: $(head -n1 $d/wer)"; done
   done_stage 5
@@ -78,7 +80,7 @@ if run_stage 6 "synthesise the sentences with Piper, and with both engines"; the
 fi
 if run_stage 7 "fbank features of the Piper and mixed sets"; then
   if [ "$cross_engine" = true ]; then
-    for s in piper/train piper/dev piper/test mix/train mix/dev; do speechseq compute-feats data/$s --type fbank --num-mel-bins 80 -j "$nj"; done
+    for s in piper/train piper/dev piper/test mix/train mix/dev; do feats_parts data/$s --type fbank --num-mel-bins 80; done
   fi
   done_stage 7
 fi
@@ -109,8 +111,8 @@ if run_stage 10 "decode every model on both engines' held-out speakers (3-gram +
       echo "$m: LM weight $w, word bonus $b (best on $dev)"
       for t in test piper/test; do
         tag=$(echo $t | tr / _)
-        speechseq decode exp/$m data/$t --beam "$beam" --out exp/$m/decode_${tag}_nolm
-        speechseq decode exp/$m data/$t $lm --lm-weight "$w" --word-bonus "$b" --out exp/$m/decode_${tag}_3gram_lexicon
+        decode_parts exp/$m data/$t exp/$m/decode_${tag}_nolm --beam "$beam"
+        decode_parts exp/$m data/$t exp/$m/decode_${tag}_3gram_lexicon $lm --lm-weight "$w" --word-bonus "$b"
         by=espeak; [ $t = piper/test ] && by=piper
         printf '%-9s %-13s %-12s %s (%s)\n' $m $on $by "$(head -n1 exp/$m/decode_${tag}_3gram_lexicon/wer)" \
           "$(head -n1 exp/$m/decode_${tag}_nolm/wer | cut -d' ' -f2)" >> $table.tmp

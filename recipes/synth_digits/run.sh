@@ -58,9 +58,7 @@ if run_stage 3 "compute fbank features"; then
   # one job per part of each data dir ($cmd in cmd.sh: local or slurm), then the parts' features
   # are committed into the data dir as one set
   for s in $train data/dev data/test; do
-    run_parts $s feats_$(basename $s) speechseq compute-feats PART --type fbank --num-mel-bins 80
-    speechseq compute-feats $s --from-parts "$parts_dir"
-    rm -rf "$parts_dir"
+    feats_parts $s --type fbank --num-mel-bins 80
   done
   done_stage 3
 fi
@@ -99,9 +97,7 @@ fi
 if run_stage 7 "compute fbank features of the Piper and mixed sets"; then
   if [ "$cross_engine" = true ]; then
     for s in data/piper/train data/piper/dev data/piper/test data/mix/train data/mix/dev; do
-      run_parts $s feats_$(echo ${s#data/} | tr / _) speechseq compute-feats PART --type fbank --num-mel-bins 80
-      speechseq compute-feats $s --from-parts "$parts_dir"
-      rm -rf "$parts_dir"
+      feats_parts $s --type fbank --num-mel-bins 80
     done
   fi
   done_stage 7
@@ -130,8 +126,8 @@ if run_stage 10 "decode every model on both engines' held-out speakers"; then
       case $m in ctc) on=espeak ;; ctc_piper) on=piper ;; ctc_mix) on=espeak+piper ;; esac
       for t in test piper/test; do
         tag=$(echo $t | tr / _)
-        speechseq decode exp/$m data/$t --out exp/$m/decode_${tag}_greedy
-        speechseq decode exp/$m data/$t --beam 10 --lexicon data/lang/lexicon.txt --out exp/$m/decode_${tag}_lexicon
+        decode_parts exp/$m data/$t exp/$m/decode_${tag}_greedy
+        decode_parts exp/$m data/$t exp/$m/decode_${tag}_lexicon --beam 10 --lexicon data/lang/lexicon.txt
         by=espeak; [ $t = piper/test ] && by=piper
         printf '%-9s %-13s %-12s %s (%s)\n' $m $on $by "$(head -n1 exp/$m/decode_${tag}_lexicon/wer)" \
           "$(head -n1 exp/$m/decode_${tag}_greedy/wer | cut -d' ' -f2)" >> $table.tmp

@@ -34,7 +34,7 @@ if run_stage 0 "synthesise the digits corpus"; then
 fi
 
 if run_stage 1 "MFCC features (13 cepstra; the GMM adds deltas)"; then
-  for s in train dev test; do speechseq compute-feats data/$s --type mfcc -j "$nj"; done
+  for s in train dev test; do feats_parts data/$s --type mfcc; done
   done_stage 1
 fi
 
@@ -62,7 +62,8 @@ if run_stage 4 "graphs and decoding"; then
     done | sort -n -k1,1 | head -1)
     read -r _ ac wb <<< "$best"
     echo "$m: acoustic scale $ac, word bonus $wb (best on dev: %WER ${best%% *})"
-    speechseq decode $m data/test --graph $m/graph --acoustic-scale "$ac" --lattice --word-bonus "$wb" --out $m/decode_test
+    # one job per part of data/test (decode_parts, ../utils/parallel.sh), lattices merged
+    decode_parts $m data/test $m/decode_test --graph $m/graph --acoustic-scale "$ac" --lattice --word-bonus "$wb"
     echo "$m test: $(head -1 $m/decode_test/wer)"
   done
   done_stage 4

@@ -11,6 +11,14 @@
 #   10 hold out 20 training speakers as a dev set for CTC   11 train a character CTC model (conf/ctc.yaml)
 #   12 the contrastive embedder started from the CTC encoder (--init-from exp/ctc --init-part encoder)
 #   13 embed the archive with it, build its index   14 eval-std of it, with DTW on the CTC posteriorgrams
+# Terms inside sentences, and ATWV at a threshold chosen on dev queries:
+#   15 the commands archive: synth commands-std data/commands (train, archive: commands sentences;
+#      queries: one-word and two-word terms of the archive by other voices), validate, features
+#   16 train the contrastive embedder on its training sentences' ctm words (exp/embedder_commands)
+#   17 embed its archive (windows of 0.3-1.2 s: two-word terms are longer) and build the index
+#   18 eval-std on its queries, embedder and DTW: half the query speakers are dev queries, whose
+#      MTWV threshold is each method's YES threshold on the other half (ATWV) -> exp/eval_std_commands/
+#   19 the same dev / eval split on the words archive, contrastive embedder and DTW -> exp/eval_std_words/
 set -euo pipefail
 cd "$(dirname "$0")"
 . ./path.sh
@@ -19,12 +27,16 @@ cd "$(dirname "$0")"
 stage=0; stop_stage=100; num_utts=2000; seed=0; config=conf/embed.yaml
 contrastive_config=conf/embed_contrastive.yaml; ctc_config=conf/ctc.yaml
 ctc_embed_config=conf/embed_contrastive_ctc.yaml
-settings="num_utts seed config contrastive_config ctc_config ctc_embed_config"  # recorded in data/.done.N
+commands_utts=2000  # the commands archive's corpus (stage 15): 80% training sentences, 10% archive, 10% queries
+commands_widths=0.3,0.5,0.7,0.9,1.2  # archive windows of stage 17 (seconds)
+settings="num_utts seed config contrastive_config ctc_config ctc_embed_config commands_utts commands_widths"  # recorded in data/.done.N
 stage_settings_0="num_utts seed"; stage_settings_1=""; stage_settings_2=""; stage_settings_3="config seed"
 stage_settings_4=""; stage_settings_5=""; stage_settings_6=""  # per stage
 stage_settings_7="contrastive_config seed"; stage_settings_8=""; stage_settings_9=""
 stage_settings_10=""; stage_settings_11="ctc_config seed"; stage_settings_12="ctc_embed_config seed"
 stage_settings_13=""; stage_settings_14=""
+stage_settings_15="commands_utts seed"; stage_settings_16="contrastive_config seed"
+stage_settings_17="commands_widths"; stage_settings_18=""; stage_settings_19=""
 . ../utils/stages.sh "$@"
 
 if run_stage 0 "synthesise the words corpus"; then
@@ -34,7 +46,7 @@ if run_stage 1 "validate"; then
   for s in train archive queries; do speechseq data validate data/$s; done; done_stage 1
 fi
 if run_stage 2 "fbank features"; then
-  for s in train archive queries; do speechseq compute-feats data/$s --type fbank --num-mel-bins 40 -j "$nj"; done; done_stage 2
+  for s in train archive queries; do feats_parts data/$s --type fbank --num-mel-bins 40; done; done_stage 2
 fi
 if run_stage 3 "train the segment embedder on ctm word segments"; then
   $train_cmd train-embedder data/train --out exp/embedder --config "$config" --seed "$seed" $(resume_flag); done_stage 3
@@ -87,4 +99,51 @@ if run_stage 14 "evaluate the CTC-initialised embedder, and DTW on the CTC poste
   speechseq eval-std --index exp/archive_index_contrastive_ctc --queries data/queries --ref data/archive/ctm \
     --no-dtw --posteriorgram exp/ctc --out exp/eval_std_contrastive_ctc | tee exp/eval_std_contrastive_ctc.txt
   done_stage 14
+fi
+
+# halves QUERIES: QUERIES_dev (the first half of its speakers) and QUERIES_eval (the others)
+halves() {
+  local q=$1 n
+  n=$(wc -l < "$q/spk2utt")
+  cut -d' ' -f1 "$q/spk2utt" | head -n $((n / 2)) > "$q.dev_speakers"
+  cut -d' ' -f1 "$q/spk2utt" | tail -n +$((n / 2 + 1)) > "$q.eval_speakers"
+  speechseq data subset "$q" "${q}_dev" --speakers "$q.dev_speakers"
+  speechseq data subset "$q" "${q}_eval" --speakers "$q.eval_speakers"
+}
+
+# dev_eval_std INDEX QUERIES REF OUT [EVAL-STD OPTIONS]: eval-std on QUERIES_dev, then on
+# QUERIES_eval with each method's dev MTWV threshold as its YES threshold (OUT/dev, OUT/eval)
+dev_eval_std() {
+  local index=$1 q=$2 ref=$3 out=$4
+  shift 4
+  speechseq eval-std --index "$index" --queries "${q}_dev" --ref "$ref" --out "$out/dev" "$@"
+  speechseq eval-std --index "$index" --queries "${q}_eval" --ref "$ref" --out "$out/eval" \
+    --thresholds-from "$out/dev/results.json" "$@" | tee "$out.txt"
+}
+
+if run_stage 15 "the commands archive: terms inside sentences"; then
+  speechseq synth commands-std data/commands --num-utts "$commands_utts" --seed "$seed" -j "$nj"
+  for s in train archive queries; do
+    speechseq data validate data/commands/$s
+    feats_parts data/commands/$s --type fbank --num-mel-bins 40
+  done
+  done_stage 15
+fi
+if run_stage 16 "train the contrastive embedder on the commands sentences' words"; then
+  $train_cmd train-embedder data/commands/train --out exp/embedder_commands --config "$contrastive_config" \
+    --seed "$seed" $(resume_flag); done_stage 16
+fi
+if run_stage 17 "embed the commands archive and build its index"; then
+  embed_parts exp/embedder_commands data/commands/archive exp/commands_archive_vecs --widths "$commands_widths"
+  speechseq index build exp/commands_archive_vecs --out exp/commands_archive_index; done_stage 17
+fi
+if run_stage 18 "spoken-term detection in the commands archive, ATWV at dev thresholds"; then
+  halves data/commands/queries
+  dev_eval_std exp/commands_archive_index data/commands/queries data/commands/archive/ctm exp/eval_std_commands
+  done_stage 18
+fi
+if run_stage 19 "the words archive: ATWV at dev thresholds (contrastive embedder, DTW)"; then
+  halves data/queries
+  dev_eval_std exp/archive_index_contrastive data/queries data/archive/ctm exp/eval_std_words
+  done_stage 19
 fi

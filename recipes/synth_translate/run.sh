@@ -46,7 +46,7 @@ if run_stage 1 "validate the data dirs"; then
 fi
 
 if run_stage 2 "compute fbank features"; then
-  for s in train dev test; do speechseq compute-feats data/$s --type fbank --num-mel-bins 80 -j "$nj"; done
+  for s in train dev test; do feats_parts data/$s --type fbank --num-mel-bins 80; done
   done_stage 2
 fi
 
@@ -89,14 +89,16 @@ if run_stage 6 "cascade: recogniser and text translation"; then
 fi
 
 if run_stage 7 "decode the test set: BLEU and chrF"; then
-  speechseq decode exp/asr data/test --out exp/asr/decode_test_greedy
+  # decode_parts (../utils/parallel.sh): one job per part of data/test ($cmd: local or slurm), merged
+  # and scored as one decode (BLEU and chrF over all parts at once); the cascades run whole
+  decode_parts exp/asr data/test exp/asr/decode_test_greedy
   ../utils/prepare_char_lexicon.sh data/train/text data/lang/lexicon.txt
-  speechseq decode exp/asr data/test --beam 10 --lexicon data/lang/lexicon.txt --out exp/asr/decode_test_lexicon
+  decode_parts exp/asr data/test exp/asr/decode_test_lexicon --beam 10 --lexicon data/lang/lexicon.txt
   summary=exp/bleu_summary
   : > "$summary.tmp"
   for t in $targets; do
     for w in $ways; do
-      speechseq decode "exp/st_${t}_${w}" data/test --beam 5 --out "exp/st_${t}_${w}/decode_test_beam5"
+      decode_parts "exp/st_${t}_${w}" data/test "exp/st_${t}_${w}/decode_test_beam5" --beam 5
       echo "exp/st_${t}_${w}/decode_test_beam5: $(head -n1 exp/st_${t}_${w}/decode_test_beam5/bleu)" >> "$summary.tmp"
     done
     speechseq decode exp/asr data/test --cascade "exp/mt_${t}" --mt-beam 5 --out "exp/mt_${t}/decode_test_cascade_beam5"

@@ -90,6 +90,18 @@ run_parts() {
   [ -z "$failed" ]
 }
 
+# feats_parts DATA [COMPUTE-FEATS OPTIONS]: one compute-feats job per part of DATA, then the parts'
+# features committed into DATA as one set, CMVN statistics included (compute-feats --from-parts),
+# and the split removed
+feats_parts() {
+  local data=$1 name
+  shift
+  name=feats_$(echo "${data#data/}" | tr / _)
+  run_parts "$data" "$name" speechseq compute-feats PART "$@"
+  speechseq compute-feats "$data" --from-parts "$parts_dir"
+  rm -rf "$parts_dir"
+}
+
 # decode_parts EXP DATA OUT [DECODE OPTIONS]: one decode job per part of DATA (run_parts: $cmd
 # local or slurm), each into OUT/part-K, then the parts scored as one decode dir OUT (the files
 # of one decode of DATA; speechseq decode --from-parts) and the split removed

@@ -21,7 +21,7 @@ app = commands()
 
 @app.command("synth")
 def synth_cmd(
-    task: str = typer.Argument(..., help="digits | commands | words | translate"),
+    task: str = typer.Argument(..., help="digits | commands | words | translate | commands-std"),
     out: Path = typer.Argument(
         ..., help="Output folder; gets one Kaldi data dir per set (existing set dirs are replaced)."
     ),

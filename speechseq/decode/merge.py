@@ -10,7 +10,11 @@ every part must have been decoded with the same options: otherwise the merge is 
 the part and the utterance, and ``OUT`` is left as it was. The result is the decode dir
 ``decode EXP DATA --out OUT`` writes in one process (same ``hyp.txt``, ``per_utt``,
 ``per_spk``, ``wer``), built under a temporary name and renamed into place whole, which also
-removes the ``part-K`` dirs. ``results.json`` adds up the parts: ``decode_s`` is the network
+removes the ``part-K`` dirs. A translation decode (``bleu`` in its results) is scored the same
+way with BLEU and chrF over all parts' hypotheses at once (corpus figures: not an average of the
+parts'); a decode with ``--lattice`` also gets the parts' lattices as one ``lat.txt.gz``, sorted
+by utterance as a whole decode writes it. A cascade decode (``--cascade``) is not merged: one
+error says to decode it whole. ``results.json`` adds up the parts: ``decode_s`` is the network
 and search time of all parts together, so ``rtf`` is the compute per second of audio, not the
 wall-clock time of the parallel run.
 
@@ -23,17 +27,19 @@ utterance or recording and start, the ark by utterance), and removes the ``part-
 
 from __future__ import annotations
 
+import gzip
 import json
 import os
 import shutil
 from pathlib import Path
+from typing import NamedTuple
 
 import kaldiio
 import numpy as np
 
 from speechseq.data.kaldi_dir import CtmEntry, DataDir, c_sorted, read_ctm, read_table, write_ctm
 from speechseq.data.ops import split_parts
-from speechseq.decode.run import write_scored
+from speechseq.decode.run import write_scored, write_translations
 from speechseq.errors import SpeechseqError
 from speechseq.fileio import atomic_dir, atomic_write
 
@@ -41,6 +47,50 @@ from speechseq.fileio import atomic_dir, atomic_write
 def part_decode_dir(out_dir: str | os.PathLike, k: int) -> Path:
     """Where part ``k`` (1-based) of a split decode goes: ``OUT/part-K``."""
     return Path(out_dir) / f"part-{k}"
+
+
+class _Translation(NamedTuple):
+    """A part's translation of one utterance, as write_translations reads a decoder's output."""
+
+    text: str
+    finished: bool
+
+
+def _kind(d: Path, r: dict) -> str:
+    """What a part decode dir holds: ``translation`` (BLEU-scored), ``lattices`` (WER-scored,
+    with ``lat.txt.gz``) or ``wer``."""
+    if "bleu" in r:
+        return "translation"
+    return "lattices" if (d / "lat.txt.gz").is_file() else "wer"
+
+
+def _read_lattices(path: Path) -> dict[str, str]:
+    """``{utterance: its block}`` of a ``lat.txt.gz`` (Kaldi text lattices, each block the
+    utterance id, its arcs and an empty line)."""
+    text = gzip.decompress(path.read_bytes()).decode()
+    blocks = {}
+    for block in text.split("\n\n"):
+        if block:
+            blocks[block.split("\n", 1)[0]] = block + "\n\n"
+    return blocks
+
+
+def _write_lattices(
+    path: Path, lattices: dict[str, str], hyps: dict, source: dict[str, Path]
+) -> None:
+    """The parts' lattices as one ``lat.txt.gz``, sorted by id as a whole decode writes it;
+    ``source``: the part decode dir of each utterance."""
+    missing = [u for u in hyps if u not in lattices]
+    if missing:
+        d = source[missing[0]]
+        raise SpeechseqError(
+            f"{d}/lat.txt.gz: no lattice for utterance {missing[0]} ({len(missing)} in all), "
+            f"which has a hypothesis in {d}/hyp.txt — decode that part again with --lattice, "
+            "then merge"
+        )
+    text = "".join(lattices[u] for u in sorted(hyps))
+    with atomic_write(path, mode="wb", encoding=None) as f:
+        f.write(gzip.compress(text.encode()))
 
 
 def merge_part_decodes(
@@ -61,6 +111,7 @@ def merge_part_decodes(
     hyps: dict[str, str] = {}
     source: dict[str, Path] = {}
     results: list[dict] = []
+    lattices: dict[str, str] = {}  # utterance -> its block of the parts' lat.txt.gz
     for k, part in enumerate(parts, start=1):
         d = part_decode_dir(out, k)
         if not (d / "hyp.txt").is_file() or not (d / "results.json").is_file():
@@ -69,17 +120,20 @@ def merge_part_decodes(
                 f"with --out {d} (see that part's job log) before merging"
             )
         r = json.loads((d / "results.json").read_text(encoding="utf-8"))
-        if "bleu" in r or (d / "lat.txt.gz").is_file():
+        r["_kind"] = _kind(d, r)
+        if "mt" in r:
             raise SpeechseqError(
-                f"{d}: a translation or lattice decode — only WER-scored decodes without "
-                f"--lattice are merged from parts; decode {data.path} whole"
+                f"{d}: a cascade decode (--cascade: asr_hyp.txt, oov.txt) — its parts are not "
+                f"merged; decode {data.path} whole"
             )
-        if results and r["options"] != results[0]["options"]:
+        if results and (r["options"], r["_kind"]) != (results[0]["options"], results[0]["_kind"]):
             raise SpeechseqError(
                 f"{d}/results.json: other decode options than {part_decode_dir(out, 1)} "
-                f"({r['options']} against {results[0]['options']}) — decode every part with "
-                "the same options"
+                f"({r['_kind']}: {r['options']} against {results[0]['_kind']}: "
+                f"{results[0]['options']}) — decode every part with the same model and options"
             )
+        if r["_kind"] == "lattices":
+            lattices.update(_read_lattices(d / "lat.txt.gz"))
         results.append(r)
         for utt, text in read_table(d / "hyp.txt", allow_empty=True).items():
             if utt in source:
@@ -116,8 +170,16 @@ def merge_part_decodes(
         "search_rtf": round(search_s / max(audio_s, 1e-9), 5),
         "parts": len(parts),
     }
+    kind = results[0]["_kind"]
     with atomic_dir(out) as tmp:  # replaces OUT whole: its part-K dirs go with the old one
-        merged.update(write_scored(tmp, data, hyps))
+        if kind == "translation":  # BLEU and chrF are corpus figures: scored over all parts at once
+            stopped = {u for r in results for u in r.get("stopped_by_length_guard", [])}
+            decoded = {u: _Translation(t, u not in stopped) for u, t in hyps.items()}
+            merged.update(write_translations(tmp, data, decoded, results[0]["reference"]))
+        else:
+            merged.update(write_scored(tmp, data, hyps))
+        if kind == "lattices":
+            _write_lattices(tmp / "lat.txt.gz", lattices, hyps, source)
         (tmp / "results.json").write_text(json.dumps(merged, indent=2) + "\n", encoding="utf-8")
     merged["out_dir"] = str(out)
     return merged

@@ -41,6 +41,7 @@ from speechseq.fileio import atomic_write
 
 BETA = 999.9  # NIST's cost of a false alarm relative to a miss (STD 2006, OpenKWS)
 MAX_DISTANCE_S = 0.5  # midpoints of a detection and its reference at most this far apart
+MAX_WORD_GAP_S = 0.5  # the words of a multi-word term: each at most this long after the last
 
 
 @dataclass(frozen=True)
@@ -125,9 +126,14 @@ def term_weighted_value(
     max_distance_s: float = MAX_DISTANCE_S,
 ) -> TWVResult:
     """ATWV (at the detections' own decisions) and MTWV of ``detections`` for ``terms``
-    (kwid -> text) against ``reference`` occurrences, over ``speech_s`` seconds of speech."""
+    (kwid -> text) against ``reference`` occurrences, over ``speech_s`` seconds of speech. A
+    term of several words occurs where its words follow one another (:func:`with_phrases`)."""
     if speech_s <= 0:
         raise SpeechseqError(f"the ECF has {speech_s} s of speech — ATWV needs a positive duration")
+    multi = [t for t in terms.values() if len(t.split()) > 1]
+    if multi:  # a multi-word term occurs where its words follow one another (NIST's rule)
+        ctm = (CtmEntry(o.file, "1", o.tbeg, o.dur, o.word) for o in reference)
+        reference = rttm_from_ctm(with_phrases(ctm, multi))
     by_word: dict[str, list[Occurrence]] = {}
     for o in reference:
         by_word.setdefault(o.word, []).append(o)
@@ -193,6 +199,36 @@ def pair_trials(vectors: np.ndarray, labels: Sequence[str]) -> tuple[np.ndarray,
 
 
 # -- NIST / Kaldi files ---------------------------------------------------------------------------
+
+
+def with_phrases(entries: Iterable[CtmEntry], terms: Iterable[str]) -> list[CtmEntry]:
+    """``entries`` (a reference CTM of single words) and, for every multi-word term among
+    ``terms`` (words separated by spaces), one entry per occurrence of it: its words one after
+    the other in one recording and channel, each starting at most ``MAX_WORD_GAP_S`` after the
+    previous one ends (NIST's rule for multi-word keywords), spanning from the first word's
+    start to the last one's end, with the term as its word."""
+    entries = list(entries)
+    phrases = sorted({tuple(t.split()) for t in terms if len(t.split()) > 1})
+    if not phrases:
+        return entries
+    by_recording: dict[tuple[str, str], list[CtmEntry]] = {}
+    for e in entries:
+        by_recording.setdefault((e.utt, e.channel), []).append(e)
+    out = list(entries)
+    for (rec, channel), es in sorted(by_recording.items()):
+        es = sorted(es, key=lambda e: e.start_s)
+        words = [e.word for e in es]
+        for phrase in phrases:
+            n = len(phrase)
+            for i in range(len(es) - n + 1):
+                if tuple(words[i : i + n]) != phrase:
+                    continue
+                if all(
+                    es[j + 1].start_s - es[j].end_s <= MAX_WORD_GAP_S for j in range(i, i + n - 1)
+                ):
+                    start, end = es[i].start_s, es[i + n - 1].end_s
+                    out.append(CtmEntry(rec, channel, start, end - start, " ".join(phrase)))
+    return out
 
 
 def rttm_from_ctm(entries: Iterable[CtmEntry]) -> list[Occurrence]:

@@ -28,6 +28,7 @@ from speechseq.errors import SpeechseqError, UsageError
 from speechseq.features.config import FeatureConfig
 from speechseq.features.frontend import FrontEnd
 from speechseq.fileio import atomic_write
+from speechseq.metrics.kws import with_phrases
 from speechseq.metrics.retrieval import evaluate_queries
 from speechseq.std.dtw import dtw_search, subsequence_dtw
 from speechseq.std.index import SETTINGS_FILE, IndexStore, build_index, index_files
@@ -291,13 +292,17 @@ def evaluate_std(
             f"{data.file('text')}: not found — each query's word must be in the queries' text file"
         )
     qids = data.utt_ids[: max_queries or None]
-    words = {q: data.text[q].strip() for q in qids}
-    bad = [q for q, w in words.items() if len(w.split()) != 1]
+    words = {q: " ".join(data.text[q].split()) for q in qids}
+    bad = [q for q, w in words.items() if not w]
     if bad:
         raise SpeechseqError(
-            f"{data.file('text')}: query {bad[0]} has '{words[bad[0]]}', not one word — queries must be single words"
+            f"{data.file('text')}: query {bad[0]} has no text — give each query the word (or "
+            "words) it speaks"
         )
-    ref = read_ctm(ref_ctm)
+    ctm = read_ctm(ref_ctm)
+    ref = with_phrases(
+        ctm, words.values()
+    )  # a query of several words: where they follow one another
     audio = {}
     for q in qids:
         audio[q] = check_speech(read_spec(data.audio_spec(q, channel), 16000, what=q), q)
@@ -359,7 +364,7 @@ def evaluate_std(
         per_query["dtw-pg"] = pg_results
     durations = archive_durations(embed_settings(index_dir, store)["audio"])
     kws = kws_scores(
-        per_query, words, ref, durations, Path(out_dir) / "kws" if out_dir else None, thresholds
+        per_query, words, ctm, durations, Path(out_dir) / "kws" if out_dir else None, thresholds
     )
     for row in rows:
         row.update({k: kws[row["method"]][k] for k in ("atwv", "mtwv", "mtwv_threshold")})

@@ -37,11 +37,14 @@ from speechseq.synth import tasks
 from speechseq.synth.espeak import synth, trim_spans, word_spans
 from speechseq.synth.voices import ENGINES, Speaker, make_speakers
 
-TASKS = ("digits", "commands", "words", "translate")
+TASKS = ("digits", "commands", "words", "translate", "commands-std")
 MIN_HELDOUT_UTTS = 10  # per held-out set
 MIN_TRAIN_UTTS = 10
 MIN_UTTS = 2 * MIN_HELDOUT_UTTS + MIN_TRAIN_UTTS
-SET_NAMES = {"words": ("train", "archive", "queries")}  # others: train, dev, test
+# spoken-term search corpora: an archive of held-out voices and queries of its terms by others
+SEARCH_TASKS = ("words", "commands-std")
+SET_NAMES = {t: ("train", "archive", "queries") for t in SEARCH_TASKS}  # others: train, dev, test
+MIN_QUERY_LETTERS = 4  # a commands-std query word: content words, not "to", "at", "the"
 # Speaker variety decides how well models trained on this corpus generalise to new voices:
 # on digits, 200 training speakers instead of 48 (same 1200 utterances) took test WER from 21% to 9.5%.
 DEFAULT_TRAIN_SPEAKERS = 200
@@ -94,7 +97,7 @@ def _sentence(task: str, rng: np.random.Generator):
     """(words, slots, targets) of one sentence of ``task``."""
     if task == "digits":
         return tasks.digits_sentence(rng), None, None
-    if task == "commands":
+    if task in ("commands", "commands-std"):
         words, slots = tasks.commands_sentence(rng)
         return words, tuple(slots), None
     if task == "words":
@@ -103,6 +106,29 @@ def _sentence(task: str, rng: np.random.Generator):
         words, targets = tasks.translate_sentence(rng)
         return words, None, targets
     raise UsageError(f"unknown task '{task}' — choose one of: {', '.join(TASKS)}")
+
+
+def _query_term(task: str, archive: list[UttPlan], rng: np.random.Generator) -> list[str]:
+    """A query of a search corpus: a term the archive holds. ``words``: one of its words.
+    ``commands-std``: as often one word of ``MIN_QUERY_LETTERS`` letters or more as two words
+    that follow one another in an archive sentence, each of 3 letters or more (terms inside
+    running speech: "denver", "new york", "five thirty")."""
+    if task == "words":
+        archive_words = sorted({w for u in archive for w in u.words})
+        return [archive_words[int(rng.integers(len(archive_words)))]]
+    if rng.random() < 0.5:
+        pairs = sorted(
+            {
+                (a, b)
+                for u in archive
+                for a, b in zip(u.words[:-1], u.words[1:], strict=True)
+                if min(len(a), len(b)) >= 3
+            }
+        )
+        if pairs:
+            return list(pairs[int(rng.integers(len(pairs)))])
+    singles = sorted({w for u in archive for w in u.words if len(w) >= MIN_QUERY_LETTERS})
+    return [singles[int(rng.integers(len(singles)))]]
 
 
 def plan_corpus(
@@ -119,7 +145,9 @@ def plan_corpus(
     Held-out sets are planned first; a train sentence that equals a held-out one is drawn
     again (dev and test are kept apart from each other the same way), so no test sentence
     appears in train. For ``words`` the held-out share goes to the archive (utterances) and
-    the queries (single words that occur in the archive, by other speakers). Speakers are
+    the queries (single words that occur in the archive, by other speakers); ``commands-std``
+    is the same with the commands grammar's sentences, and its queries are words and two-word
+    terms of the archive's sentences (:func:`_query_term`). Speakers are
     dealt round-robin; a set has no more speakers than utterances.
     """
     if task not in TASKS:
@@ -141,13 +169,8 @@ def plan_corpus(
         for i in range(counts[name]):
             spk = spks[i % len(spks)].spk
             rng = _rng(seed, task, name, i)
-            if task == "words" and name == test_set:
-                archive_words = sorted({w for u in sets[dev_set] for w in u.words})
-                words, slots, targets = (
-                    [archive_words[int(rng.integers(len(archive_words)))]],
-                    None,
-                    None,
-                )
+            if task in SEARCH_TASKS and name == test_set:
+                words, slots, targets = _query_term(task, sets[dev_set], rng), None, None
             else:
                 for _ in range(1000):
                     words, slots, targets = _sentence(task, rng)
@@ -157,7 +180,7 @@ def plan_corpus(
                     raise RuntimeError(
                         f"{task}: could not draw a new {name} sentence in 1000 tries"
                     )
-            if not (task == "words" and name == test_set):
+            if not (task in SEARCH_TASKS and name == test_set):
                 taken.add(tuple(words))
             utts.append(UttPlan(f"{spk}-{i:05d}", spk, i, tuple(words), slots, targets))
         sets[name] = sorted(utts, key=lambda u: u.utt)
@@ -279,7 +302,7 @@ def _write_set(
         for word, (start_s, dur_s) in zip(by_id[utt].words, times, strict=True):
             ctm.append(CtmEntry(utt, "1", start_s, dur_s, word))
     write_ctm(tmp / "ctm", ctm)
-    if plan.task == "commands":
+    if plan.task in ("commands", "commands-std") and all(u.slots for u in utts):
         write_table(tmp / "slots", {u.utt: list(u.slots) for u in utts})
     if plan.task == "translate":
         for lang in tasks.LANGS:

@@ -11,7 +11,7 @@ def test_usage_error_from_a_command_is_one_line_on_stderr_and_exit_2(tmp_path):
     res = CliRunner().invoke(app, ["synth", "poems", str(tmp_path / "x")])
     assert res.exit_code == 2
     assert res.stderr.splitlines() == [
-        "error: unknown task 'poems' — choose one of: digits, commands, words, translate"
+        "error: unknown task 'poems' — choose one of: digits, commands, words, translate, commands-std"
     ]
     assert res.stdout == ""
 

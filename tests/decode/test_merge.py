@@ -139,6 +139,91 @@ def test_parts_decoded_with_other_options_are_refused(digits_corpus, tmp_path):
         merge_part_decodes(data, data / "split2", tmp_path / "out")
 
 
+def _refused(data, out) -> str:
+    """The merge's error message; nothing was written into ``out``."""
+    with pytest.raises(SpeechseqError) as e:
+        merge_part_decodes(data, data / "split2", out)
+    assert not (out / "hyp.txt").exists()
+    return str(e.value)
+
+
+def _as_translation(out, k, reference="text", stopped=()):
+    """Make fake part ``k`` a translation decode (bleu in its results) scored against ``reference``."""
+    r = json.loads((out / f"part-{k}" / "results.json").read_text())
+    r.update(bleu=0.0, reference=reference, stopped_by_length_guard=list(stopped))
+    (out / f"part-{k}" / "results.json").write_text(json.dumps(r))
+
+
+def test_translation_parts_are_scored_with_bleu_over_all_parts(digits_corpus, tmp_path):
+    data, parts = _test_set(digits_corpus, tmp_path)
+    out = tmp_path / "out"
+    _fake_parts(out, parts)
+    utts = sorted(read_table(data / "utt2spk"))
+    _as_translation(out, 1, stopped=[utts[0]])
+    _as_translation(out, 2, stopped=[utts[-1]])
+    # one wrong hypothesis in part 2: the corpus BLEU of all hypotheses, not the parts' average
+    hyp2 = read_table(out / "part-2" / "hyp.txt")
+    wrong = sorted(hyp2)[0]
+    write_table(out / "part-2" / "hyp.txt", {**hyp2, wrong: "nine nine nine nine"})
+    r = merge_part_decodes(data, data / "split2", out)
+    from speechseq.metrics.bleu import translation_scores
+
+    refs = read_table(data / "text")
+    want = translation_scores(refs, {**refs, wrong: "nine nine nine nine"})
+    assert r["bleu"] == round(want.bleu, 2) < 100 and r["chrf"] == round(want.chrf, 2)
+    assert (out / "bleu").read_text() == "\n".join(want.lines()) + "\n"
+    assert r["stopped_by_length_guard"] == [utts[0], utts[-1]] and r["reference"] == "text"
+    assert sorted(p.name for p in out.iterdir()) == [
+        "bleu", "hyp.txt", "per_utt", "ref.txt", "results.json"
+    ]  # fmt: skip
+    assert "wer" not in r and r["parts"] == 2
+
+
+def test_a_cascade_or_a_translation_beside_a_wer_decode_is_refused(digits_corpus, tmp_path):
+    data, parts = _test_set(digits_corpus, tmp_path)
+    out = tmp_path / "out"
+    _fake_parts(out, parts)
+    _as_translation(out, 2)
+    with pytest.raises(SpeechseqError) as e:
+        merge_part_decodes(data, data / "split2", out)
+    assert str(e.value).startswith(
+        f"{out}/part-2/results.json: other decode options than {out}/part-1 (translation: "
+    )
+    assert str(e.value).endswith("— decode every part with the same model and options")
+    r = json.loads((out / "part-1" / "results.json").read_text())
+    (out / "part-1" / "results.json").write_text(json.dumps({**r, "mt": "exp/mt_de"}))
+    assert _refused(data, out) == (
+        f"{out}/part-1: a cascade decode (--cascade: asr_hyp.txt, oov.txt) — its parts are not "
+        f"merged; decode {data} whole"
+    )
+
+
+def test_a_lattice_missing_from_a_part_is_named(digits_corpus, tmp_path):
+    import gzip
+
+    data, parts = _test_set(digits_corpus, tmp_path)
+    out = tmp_path / "out"
+    _fake_parts(out, parts)
+    for k, part in enumerate(parts, start=1):
+        utts = sorted(read_table(part / "utt2spk"))
+        if k == 2:
+            utts = utts[1:]  # its first utterance has a hypothesis, no lattice
+        text = "".join(f"{u}\n0 1 3 3 1.5,2.25,1_1\n1\n\n" for u in utts)
+        (out / f"part-{k}" / "lat.txt.gz").write_bytes(gzip.compress(text.encode()))
+    lost = sorted(read_table(parts[1] / "utt2spk"))[0]
+    assert _refused(data, out) == (
+        f"{out}/part-2/lat.txt.gz: no lattice for utterance {lost} (1 in all), which has a "
+        f"hypothesis in {out}/part-2/hyp.txt — decode that part again with --lattice, then merge"
+    )
+    # with it, every utterance's block in one lat.txt.gz, sorted by utterance
+    with gzip.open(out / "part-2" / "lat.txt.gz", "at") as f:
+        f.write(f"{lost}\n\n")
+    merge_part_decodes(data, data / "split2", out)
+    blocks = gzip.decompress((out / "lat.txt.gz").read_bytes()).decode().split("\n\n")[:-1]
+    assert [b.split("\n")[0] for b in blocks] == sorted(read_table(data / "utt2spk"))
+    assert blocks[0].endswith("0 1 3 3 1.5,2.25,1_1\n1") and f"{lost}" in blocks
+
+
 def test_from_parts_needs_out_and_a_split_dir(digits_corpus, tmp_path):
     data, _ = _test_set(digits_corpus, tmp_path)
     res = runner.invoke(app, ["decode", "exp", str(data), "--from-parts", str(data / "split2")])

@@ -617,3 +617,39 @@ def test_eval_std_table_keeps_wide_values_apart():
     narrow = {**row, "method": "dtw", "atwv": 0.1, "ms_per_query": 1.0, "queries": 20}
     narrow = results_table([narrow])[1]
     assert len(narrow) == len(header)  # ordinary values line up under the header
+
+
+def test_eval_std_scores_a_two_word_query_where_its_words_follow_one_another(
+    search_setup, words_corpus, tmp_path
+):
+    """A query of two words (cut from the archive: two words one after the other) is a term of
+    its own: relevant where both words occur in a row, in the term list and kwslist as such."""
+    import soundfile as sf
+
+    from speechseq.data.kaldi_dir import read_ctm, write_table
+    from speechseq.metrics.kws import read_kwlist
+
+    ctm = read_ctm(words_corpus / "archive" / "ctm")
+    by_utt: dict[str, list] = {}
+    for e in ctm:
+        by_utt.setdefault(e.utt, []).append(e)
+    utt = sorted(by_utt)[0]
+    first, second = sorted(by_utt[utt], key=lambda e: e.start_s)[:2]
+    wav = dict(ln.split() for ln in (words_corpus / "archive" / "wav.scp").read_text().splitlines())
+    x, sr = sf.read(wav[utt], dtype="float32")
+    q = tmp_path / "queries"
+    q.mkdir()
+    sf.write(q / "q1.wav", x[int(first.start_s * sr) : int(second.end_s * sr)], sr)
+    write_table(q / "wav.scp", {"q1": str(q / "q1.wav")})
+    write_table(q / "text", {"q1": f"{first.word}  {second.word}"})  # spaces made one
+    write_table(q / "utt2spk", {"q1": "q1"})
+    write_table(q / "spk2utt", {"q1": "q1"})
+    args = ["eval-std", "--index", search_setup / "idx", "--queries", q, "--no-dtw"]
+    run_ok([str(a) for a in [*args, "--ref", words_corpus / "archive" / "ctm", "--out", tmp_path / "ev", "--device", "cpu"]])  # fmt: skip
+    term = f"{first.word} {second.word}"
+    row = json.loads((tmp_path / "ev" / "results.json").read_text())["rows"][0]
+    assert row["map"] is not None and 0 < row["map"] <= 1  # the term occurs: it is scored
+    assert row["mtwv"] is not None and row["atwv"] is not None
+    assert list(read_kwlist(tmp_path / "ev" / "kws" / "kwlist.xml").values()) == [term]
+    hits = (tmp_path / "ev" / "hits.tsv").read_text().splitlines()[1:]
+    assert hits and all(h.split("\t")[2] == term for h in hits)

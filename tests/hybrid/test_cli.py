@@ -3,10 +3,15 @@ mkgraph (LM and grammar), decode --graph, align; and its bad inputs, one error l
 
 from __future__ import annotations
 
+import gzip
 import json
 import re
 import shutil
 
+import numpy as np
+
+from speechseq.data.kaldi_dir import read_table
+from speechseq.data.ops import split_data_dir
 from tests.hybrid.helpers import ok, one_error
 from tests.recipes.helpers import REPO, recipe_env, run_recipe
 
@@ -191,3 +196,49 @@ def test_align_parts_gives_the_files_of_one_hybrid_alignment(hybrid, digits_corp
         got = (recipe / "exp" / "ali" / name).read_bytes()
         assert got and got == (recipe / "exp" / "whole" / name).read_bytes(), name
     assert not (recipe / "data" / "test" / "split2").exists()
+
+
+def _lattice_numbers(path) -> list[tuple[str, float]]:
+    """Every token of a lat.txt.gz in order: (the token with its numbers masked, each number)."""
+    out = []
+    for tok in re.split(r"[\s,]+", gzip.decompress(path.read_bytes()).decode()):
+        if re.fullmatch(r"-?\d+\.\d+(e-?\d+)?", tok):
+            out.append(("#", float(tok)))
+        elif tok:
+            out.append((tok, 0.0))
+    return out
+
+
+def test_a_lattice_decode_in_parts_merged_is_the_whole_decode(hybrid, digits_corpus, tmp_path):
+    """decode --graph --lattice of two parts, merged: the whole decode's scoring files and its
+    lattices (lat.txt.gz, sorted by utterance)."""
+    exp = hybrid / "exp"
+    ok(["mkgraph", hybrid / "lang", exp, "--lm", hybrid / "lm.arpa", "--out", tmp_path / "graph"])
+    data = tmp_path / "test"
+    shutil.copytree(digits_corpus / "test", data)
+    parts = split_data_dir(data, 2)
+    opts = ["--graph", tmp_path / "graph", "--lattice", "--device", "cpu"]
+    whole = ok(["decode", exp, data, *opts, "--out", tmp_path / "whole"])
+    out = tmp_path / "merged"
+    for k, part in enumerate(parts, start=1):
+        ok(["decode", exp, part, *opts, "--out", out / f"part-{k}"])
+    merged = ok(["decode", exp, data, "--from-parts", data / "split2", "--out", out])
+    assert [ln for ln in merged.splitlines() if ln.startswith("%")] == [
+        ln for ln in whole.splitlines() if ln.startswith("%")
+    ]
+    for name in ("hyp.txt", "per_utt", "per_spk", "wer"):
+        assert (out / name).read_bytes() == (tmp_path / "whole" / name).read_bytes(), name
+    # the same lattices: the same utterances and arcs, weights equal to float rounding (the
+    # network ran on other batches)
+    got, want = (_lattice_numbers(d / "lat.txt.gz") for d in (out, tmp_path / "whole"))
+    assert [w for w, _ in got] == [w for w, _ in want]
+    assert len(got) > len(read_table(data / "utt2spk"))
+    np.testing.assert_allclose([n for _, n in got], [n for _, n in want], rtol=1e-4, atol=1e-4)
+    # a part decoded without --lattice is not the same decode
+    ok(["decode", exp, parts[1], "--graph", tmp_path / "graph", "--out", out / "part-2"])
+    ok(["decode", exp, parts[0], *opts, "--out", out / "part-1"])
+    one_error(
+        ["decode", exp, data, "--from-parts", data / "split2", "--out", out],
+        1,
+        r"part-2/results.json: other decode options than .*part-1 \(wer: .* against lattices",
+    )

@@ -261,3 +261,49 @@ def test_the_best_scoring_of_two_near_detections_is_the_correct_one():
     r = term_weighted_value(dets, REF, {"KW-2": "dog"}, 100.0)
     assert r.mtwv == pytest.approx(1.0) and r.mtwv_threshold == 0.9
     assert (r.terms[0].n_correct, r.terms[0].n_fa) == (1, 1)  # at the system's YES decisions
+
+
+def _ctm(utt: str, *words: tuple[str, float, float]):
+    from speechseq.data.kaldi_dir import CtmEntry
+
+    return [CtmEntry(utt, "1", start, dur, w) for w, start, dur in words]
+
+
+def test_a_multi_word_term_occurs_where_its_words_follow_one_another():
+    from speechseq.metrics.kws import with_phrases
+
+    ref = [
+        *_ctm("a", ("fly", 0.0, 0.3), ("to", 0.3, 0.1), ("new", 0.5, 0.2), ("york", 0.8, 0.3)),
+        *_ctm("b", ("new", 0.0, 0.2), ("york", 0.8, 0.3)),  # 0.6 s apart: not the term
+        *_ctm("c", ("york", 0.0, 0.2), ("new", 0.3, 0.3)),  # the other order
+        *_ctm("d", ("new", 2.0, 0.2), ("york", 2.3, 0.2), ("new", 0.0, 0.2), ("york", 0.7, 0.2)),
+    ]  # d: listed out of order; its second "new york" is exactly 0.5 s apart: still the term
+    got = with_phrases(ref, ["new york", "york", "to new york"])
+    assert got[: len(ref)] == ref  # the words themselves, unchanged
+    extra = [(e.utt, e.start_s, round(e.dur_s, 6), e.word) for e in got[len(ref) :]]
+    assert extra == [
+        ("a", 0.5, 0.6, "new york"),
+        ("a", 0.3, 0.8, "to new york"),
+        ("d", 0.0, 0.9, "new york"),
+        ("d", 2.0, 0.5, "new york"),
+    ]
+    assert with_phrases(ref, ["new", "york"]) == ref  # no multi-word term: nothing added
+
+
+def test_twv_of_a_two_word_term_counts_its_occurrences_not_its_words():
+    terms = {"KW-1": "new york", "KW-2": "york"}
+    ref = [
+        Occurrence("a", 0.5, 0.2, "new"),
+        Occurrence("a", 0.8, 0.3, "york"),  # "new york" 0.5-1.1, midpoint 0.8
+        Occurrence("b", 3.0, 0.2, "york"),
+    ]
+    dets = [
+        Detection("KW-1", "a", 0.6, 0.4, 0.9, True),  # midpoint 0.8: correct
+        Detection("KW-2", "b", 3.0, 0.2, 0.8, True),  # correct
+        Detection("KW-2", "a", 0.8, 0.3, 0.7, True),  # york inside "new york": correct too
+    ]
+    r = term_weighted_value(dets, ref, terms, speech_s=100.0)
+    assert r.atwv == pytest.approx(1.0) and r.not_in_reference == []
+    # without its first word the term never occurs: left out of the average, named
+    r = term_weighted_value(dets[1:], ref[1:], terms, speech_s=100.0)
+    assert r.not_in_reference == ["KW-1"] and r.atwv == pytest.approx(1.0)

@@ -13,7 +13,8 @@ REPO = Path(__file__).parents[2]
 
 
 def recipe_env(tmp: Path) -> dict:
-    """PATH with a `speechseq` that runs this checkout (whatever is installed), one thread."""
+    """PATH with a `speechseq` that runs this checkout (whatever is installed) and a `python`
+    that is this interpreter; one thread."""
     bin_dir = tmp / "bin"
     if not bin_dir.is_dir():
         bin_dir.mkdir()
@@ -21,6 +22,9 @@ def recipe_env(tmp: Path) -> dict:
             f'#!/usr/bin/env bash\nexec {sys.executable} -m speechseq.cli.main "$@"\n'
         )
         (bin_dir / "speechseq").chmod(0o755)
+        # the recipes' `python` (benchmarks/*.py, local/*.py): this interpreter, as path.sh's venv
+        (bin_dir / "python").write_text(f'#!/usr/bin/env bash\nexec {sys.executable} "$@"\n')
+        (bin_dir / "python").chmod(0o755)
     env = dict(os.environ)
     env.update(PATH=f"{bin_dir}:{env['PATH']}", PYTHONPATH=str(REPO), OMP_NUM_THREADS="1")
     return env

@@ -4,9 +4,11 @@ read), decode with BLEU, translate, attention plots, init-from CTC, the cascade,
 from __future__ import annotations
 
 import json
+import shutil
 
 import torch
 
+from speechseq.data.ops import split_data_dir
 from tests.st.helpers import DEC, ENC, ST, TRAIN, run, without
 
 
@@ -265,3 +267,30 @@ def test_export_refuses_a_translation_model(st_setup, tmp_path):
     errors = [ln for ln in res.output.splitlines() if ln.startswith("error:")]
     assert len(errors) == 1 and "cannot be exported" in errors[0] and "train-ctc" in errors[0]
     assert "st" in errors[0] and not (tmp_path / "st.pt").exists()
+
+
+def test_a_translation_decoded_in_parts_and_merged_is_the_whole_decode(
+    st_setup, translate_corpus, tmp_path
+):
+    """decode --from-parts of a translation: BLEU and chrF over all parts' hypotheses at once,
+    the same files as one whole decode."""
+    root, _ = st_setup
+    data = tmp_path / "test"
+    shutil.copytree(translate_corpus / "test", data)
+    parts = split_data_dir(data, 2)
+    whole = run(["decode", root / "st", data, "--beam", "2", "--out", tmp_path / "whole"]).output
+    out = tmp_path / "merged"
+    for k, part in enumerate(parts, start=1):
+        run(["decode", root / "st", part, "--beam", "2", "--out", out / f"part-{k}"])
+    merged = run(["decode", root / "st", data, "--from-parts", data / "split2", "--out", out])
+    assert [ln for ln in merged.output.splitlines() if ln.startswith(("BLEU", "chrF"))] == [
+        ln for ln in whole.splitlines() if ln.startswith(("BLEU", "chrF"))
+    ]
+    names = ["bleu", "hyp.txt", "per_utt", "ref.txt", "results.json"]
+    assert sorted(p.name for p in out.iterdir()) == names
+    for name in names[:-1]:
+        assert (out / name).read_bytes() == (tmp_path / "whole" / name).read_bytes(), name
+    r, w = (json.loads((d / "results.json").read_text()) for d in (out, tmp_path / "whole"))
+    for key in ("bleu", "chrf", "bleu_line", "reference", "options", "stopped_by_length_guard"):
+        assert r[key] == w[key], key
+    assert r["parts"] == 2

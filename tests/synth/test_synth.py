@@ -48,7 +48,7 @@ def test_merged_word_event_still_gives_every_word_a_span():
 
 
 def test_no_speaker_in_two_sets_and_no_test_sentence_in_train():
-    for task in ("digits", "commands", "translate", "words"):
+    for task in ("digits", "commands", "translate", "words", "commands-std"):
         plan = plan_corpus(task, num_utts=300, seed=3)
         spk_sets = [{s.spk for s in spks} for spks in plan.speakers.values()]
         voices = [{(s.accent, s.variant) for s in spks} for spks in plan.speakers.values()]
@@ -57,7 +57,9 @@ def test_no_speaker_in_two_sets_and_no_test_sentence_in_train():
                 assert not spk_sets[i] & spk_sets[j]
                 assert not voices[i] & voices[j]
         train, dev, test = plan.sets.values()
-        if task != "words":
+        if task == "commands-std":  # the archive's sentences are not the training ones
+            assert not {u.words for u in train} & {u.words for u in dev}
+        elif task != "words":
             train_texts = {u.words for u in train}
             assert not train_texts & {u.words for u in test}
             assert not train_texts & {u.words for u in dev}
@@ -143,6 +145,34 @@ def test_words_task_writes_train_archive_and_single_word_queries(tmp_path):
     assert all(t in archive_words for t in queries.text.values())
     spk = [set(DataDir(tmp_path / s).spk2utt) for s in ("train", "archive", "queries")]
     assert not (spk[0] & spk[1]) and not (spk[0] & spk[2]) and not (spk[1] & spk[2])
+
+
+def test_commands_std_queries_are_words_and_two_word_terms_of_the_archive():
+    plan = plan_corpus("commands-std", num_utts=600, seed=1)
+    assert list(plan.sets) == ["train", "archive", "queries"]
+    archive = plan.sets["archive"]
+    pairs = {p for u in archive for p in zip(u.words[:-1], u.words[1:], strict=True)}
+    words = {w for u in archive for w in u.words}
+    sizes = [len(u.words) for u in plan.sets["queries"]]
+    assert set(sizes) == {1, 2} and 0.3 < sizes.count(2) / len(sizes) < 0.7
+    for u in plan.sets["queries"]:
+        if len(u.words) == 2:
+            assert u.words in pairs and min(map(len, u.words)) >= 3
+        else:
+            assert u.words[0] in words and len(u.words[0]) >= 4, u.words
+    assert all(len(u.words) > 2 for u in archive)  # sentences: terms inside running speech
+
+
+def test_commands_std_writes_an_archive_of_sentences_and_its_queries(tmp_path):
+    synthesize_corpus("commands-std", tmp_path, num_utts=30, seed=0, log=lambda m: None)
+    archive, queries = DataDir(tmp_path / "archive"), DataDir(tmp_path / "queries")
+    assert (tmp_path / "archive" / "slots").is_file() and not (
+        tmp_path / "queries" / "slots"
+    ).exists()
+    texts = [" ".join(archive.text[u].split()) for u in sorted(archive.text)]
+    for q, term in queries.text.items():
+        assert any(f" {term} " in f" {t} " for t in texts), (q, term)
+        assert len([e for e in queries.ctm if e.utt == q]) == len(term.split())
 
 
 def test_cli_synth_writes_consistent_data_dirs(tmp_path):

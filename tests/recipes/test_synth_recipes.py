@@ -1,0 +1,133 @@
+"""The synthetic recipes that no other test runs — synth_commands, synth_translate and
+synth_digits_hybrid — end to end on a tiny corpus with tiny models, through their run.sh: the
+feature stages as one job per part (feats_parts), the trainings through cmd.sh's train_cmd, the
+test decodes as one job per part merged into one decode dir (decode_parts; BLEU over all parts,
+lattices merged), and each prints the lines its RESULTS file quotes. Slow (minutes each)."""
+
+from __future__ import annotations
+
+import re
+import shutil
+
+import pytest
+
+from tests.hybrid.helpers import TINY_HYBRID
+from tests.recipes.helpers import REPO, copy_recipe, recipe_env, run_recipe
+from tests.st.helpers import DEC, ENC, ST, TRAIN
+
+pytestmark = [
+    pytest.mark.slow,
+    pytest.mark.skipif(shutil.which("bash") is None, reason="needs bash"),
+]
+
+TINY_CTC = """encoder: {subsample: stack3, rnn: lstm, hidden: 16, layers: 1, bidirectional: true}
+train: {max_epochs: 1, max_frames: 3000, lr: 0.004}
+ctc: {units: char, cmvn: utterance}
+"""
+WER = r"%WER \d+\.\d+ \[ \d+ / \d+, \d+ ins, \d+ del, \d+ sub \]"
+SMALL = ["--num-utts", "40", "--num-speakers", "6", "--nj", "2"]
+
+
+def _run(tmp_path, name: str, configs: dict[str, str], *args: str):
+    recipe = copy_recipe(tmp_path, name)
+    for file, text in configs.items():
+        (recipe / "conf" / file).write_text(text)
+    proc = run_recipe(recipe, *SMALL, *args, env=recipe_env(tmp_path), timeout=1200)
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    return recipe, proc.stdout
+
+
+def _merged(decode_dir) -> None:
+    """A decode dir made by decode_parts: the merge of 2 parts, the parts and the split gone."""
+    import json
+
+    assert json.loads((decode_dir / "results.json").read_text())["parts"] == 2
+    assert not list(decode_dir.glob("part-*"))
+
+
+def test_synth_commands_end_to_end(tmp_path):
+    recipe, out = _run(
+        tmp_path,
+        "synth_commands",
+        {"tiny.yaml": TINY_CTC},
+        "--config", "conf/tiny.yaml", "--lm-weights", "0.5 1.0", "--word-bonuses", "0",
+    )  # fmt: skip
+    for kind in ("nolm", "3gram", "3gram_lexicon"):
+        d = recipe / "exp" / "ctc" / f"decode_test_{kind}"
+        assert re.search(rf"{d.relative_to(recipe)}: {WER}", out), kind
+        _merged(d)
+    assert len(list((recipe / "exp" / "ctc").glob("decode_dev_beam30_lm-3gram_w*"))) == 2
+    assert (recipe / "data" / "test" / "feats.scp").is_file()
+    assert not (recipe / "data" / "test" / "split2").exists()
+
+
+def test_synth_translate_end_to_end(tmp_path):
+    st = ENC + DEC + TRAIN + ST
+    mt = (
+        "encoder: {subsample: none, hidden: 16, layers: 1}\n" + DEC + TRAIN + ST
+    )  # words in, characters out
+    recipe, out = _run(
+        tmp_path,
+        "synth_translate",
+        {"tiny_st.yaml": st, "tiny_ctc.yaml": TINY_CTC, "tiny_mt.yaml": mt},
+        "--targets", "de", "--ways", "a",
+        "--st-config", "conf/tiny_st.yaml", "--ctc-config", "conf/tiny_ctc.yaml",
+        "--mt-config", "conf/tiny_mt.yaml",
+    )  # fmt: skip
+    summary = (recipe / "exp" / "bleu_summary").read_text()
+    assert re.search(r"exp/st_de_a/decode_test_beam5: BLEU = \d+\.\d+", summary)
+    assert re.search(r"exp/mt_de/decode_test_cascade_beam5: BLEU = \d+\.\d+", summary)
+    _merged(recipe / "exp" / "st_de_a" / "decode_test_beam5")
+    _merged(recipe / "exp" / "asr" / "decode_test_greedy")
+    assert re.search(rf"English recogniser: {WER} \(greedy\)", out)
+
+
+def test_synth_digits_hybrid_end_to_end(tmp_path):
+    shutil.copytree(REPO / "benchmarks", tmp_path / "benchmarks")  # stage 5's word_boundaries.py
+    recipe, out = _run(
+        tmp_path,
+        "synth_digits_hybrid",
+        {"tiny.yaml": TINY_HYBRID},
+        "--config", "conf/tiny.yaml", "--scales", "0.5", "--bonuses", "0,1", "--stop-stage", "5",
+    )  # fmt: skip
+    for m in ("exp/hybrid/mono", "exp/hybrid"):
+        assert re.search(rf"{m} test: {WER}", out), m
+        _merged(recipe / m / "decode_test")
+        assert (recipe / m / "decode_test" / "lat.txt.gz").is_file()
+        assert (recipe / m / "ali_test" / "words.ctm").read_text()
+    assert "start mean/median ms" in out  # stage 5's word-boundary table
+    assert not (recipe / "data" / "test" / "split2").exists()
+
+
+TINY_CONTRASTIVE = """encoder: {subsample: none, rnn: gru, hidden: 16, layers: 1, bidirectional: true}
+train: {max_epochs: 1, max_frames: 3000, lr: 0.003, warmup_steps: 2, patience: 0}
+embed: {objective: contrastive, contrastive_loss: nce, examples_per_word: 2, dim: 16, segments: ctm}
+"""
+
+
+def test_synth_std_commands_archive_and_atwv_at_dev_thresholds(tmp_path):
+    """Stages 0-2, 7-8 (the words archive and its contrastive index) and 15-19: the commands
+    archive (one- and two-word terms inside sentences), eval-std with dev thresholds on both."""
+    recipe = copy_recipe(tmp_path, "synth_std")
+    (recipe / "conf" / "tiny.yaml").write_text(TINY_CONTRASTIVE)
+    args = ["--num-utts", "60", "--commands-utts", "60", "--contrastive-config", "conf/tiny.yaml"]
+    env = recipe_env(tmp_path)
+    for first, last in (("0", "2"), ("7", "8"), ("15", "19")):
+        proc = run_recipe(
+            recipe, *args, "--stage", first, "--stop-stage", last, env=env, timeout=1200
+        )
+        assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    terms = (recipe / "data" / "commands" / "queries" / "text").read_text().splitlines()
+    assert any(len(t.split()) == 3 for t in terms)  # a query id and a two-word term
+    for name in ("eval_std_commands", "eval_std_words"):
+        table = (recipe / "exp" / f"{name}.txt").read_text().splitlines()
+        assert table[0].split()[:7] == ["method", "MAP", "P@10", "P@N", "SD-AP", "ATWV", "MTWV"]
+        assert [ln.split()[0] for ln in table[1:]] == ["embed", "dtw"]
+        for half in ("dev", "eval"):
+            assert (recipe / "exp" / name / half / "kws" / "embed" / "kwslist.xml").is_file()
+    # the eval half's ATWV used the dev half's thresholds: its queries are other speakers'
+    dev, ev = (
+        set((recipe / "data" / "commands" / f"queries_{h}" / "spk2utt").read_text().split())
+        for h in ("dev", "eval")
+    )
+    assert dev and ev and not dev & ev
