@@ -132,6 +132,12 @@ def merge_part_decodes(
                 f"({r['_kind']}: {r['options']} against {results[0]['_kind']}: "
                 f"{results[0]['options']}) — decode every part with the same model and options"
             )
+        if results and r.get("reference") != results[0].get("reference"):
+            raise SpeechseqError(
+                f"{d}/results.json: scored against {r.get('reference')}, "
+                f"{part_decode_dir(out, 1)} against {results[0].get('reference')} — decode every "
+                "part with the same model"
+            )
         if r["_kind"] == "lattices":
             lattices.update(_read_lattices(d / "lat.txt.gz"))
         results.append(r)
@@ -255,8 +261,11 @@ def merge_part_alignments(
             arks[name].update(ali)
     aligned = {e.utt for e in ctms[out.name]}
     texts = data.text or {}
-    wanted = read_table(data.file("feats.scp")) if data.file("feats.scp").is_file() else {}
-    wanted = [u for u in c_sorted(wanted) if u in texts]  # what a whole alignment aligns
+    # what a whole alignment aligns: the utterances with features (all of them, for features
+    # computed on the fly) and a transcript
+    feats = data.file("feats.scp")
+    wanted = read_table(feats) if feats.is_file() else dict.fromkeys(data.utt_ids)
+    wanted = [u for u in c_sorted(wanted) if u in texts]
     if not arks:  # CTC: every utterance with words has words in the CTM
         missing = [u for u in wanted if texts[u] and _ctm_key(data, u) not in aligned]
         if missing:

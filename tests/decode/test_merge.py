@@ -319,3 +319,188 @@ def test_an_alignment_part_missing_or_an_utterance_in_none_is_named(digits_corpu
     with pytest.raises(SpeechseqError, match=r"part-2/words.ctm: xx.* is not in .*split2/2"):
         merge_part_alignments(data, data / "split2", root / "words.ctm")
     assert not (root / "words.ctm").exists() and (root / "part-1").is_dir()
+
+
+def test_the_merged_results_are_rounded_written_and_returned_as_a_whole_decodes(
+    digits_corpus, tmp_path
+):
+    data, parts = _test_set(digits_corpus, tmp_path)
+    out = tmp_path / "out"
+    _fake_parts(out, parts)
+    figures = {1: (10.123, 1.23456, 0.0111), 2: (20.456, 2.34567, 0.0222)}
+    for k, (audio_s, decode_s, search_rtf) in figures.items():
+        r = json.loads((out / f"part-{k}" / "results.json").read_text())
+        r.update(audio_s=audio_s, decode_s=decode_s, search_rtf=search_rtf)
+        (out / f"part-{k}" / "results.json").write_text(json.dumps(r))
+    # an utterance decoded to nothing: its hyp.txt line holds the id alone
+    first = sorted(read_table(parts[0] / "utt2spk"))[0]
+    hyp = (out / "part-1" / "hyp.txt").read_text().splitlines()
+    (out / "part-1" / "hyp.txt").write_text("\n".join([first, *hyp[1:]]) + "\n")
+    r = merge_part_decodes(data, data / "split2", out)
+    audio_s, decode_s = 10.123 + 20.456, 1.23456 + 2.34567
+    search_s = 0.0111 * 10.123 + 0.0222 * 20.456
+    assert (r["audio_s"], r["decode_s"]) == (round(audio_s, 2), round(decode_s, 3)) == (30.58, 3.58)
+    assert r["rtf"] == round(decode_s / audio_s, 5) == 0.11708
+    assert r["search_rtf"] == round(search_s / audio_s, 5) == 0.01853
+    assert r["out_dir"] == str(out) and r["options"] == {"beam": 4}
+    text = (out / "results.json").read_text(encoding="utf-8")
+    assert text == json.dumps(json.loads(text), indent=2) + "\n"
+    assert read_table(out / "hyp.txt", allow_empty=True)[first] == ""
+
+
+def test_each_refusal_of_a_decode_merge_says_what_to_do(digits_corpus, tmp_path):
+    data, parts = _test_set(digits_corpus, tmp_path)
+    out = tmp_path / "out"
+    _fake_parts(out, parts)
+    (out / "part-2" / "results.json").unlink()  # hyp.txt alone: not a finished decode
+    assert _refused(data, out) == (
+        f"{out}/part-2: part 2 was not decoded (no hyp.txt / results.json) — decode "
+        f"{parts[1]} with --out {out}/part-2 (see that part's job log) before merging"
+    )
+    shutil.rmtree(out)
+    lost = sorted(read_table(parts[1] / "utt2spk"))[0]
+    _fake_parts(out, parts, drop={lost})
+    assert _refused(data, out) == (
+        f"{data}: utterance {lost} (1 in all) is in no part's hyp.txt (looked in {out}/part-1 .. "
+        f"{out}/part-2) — decode the part that holds it again (or split {data} again), then merge"
+    )
+    shutil.rmtree(out)
+    _fake_parts(out, parts)
+    hyp = read_table(out / "part-2" / "hyp.txt")
+    write_table(out / "part-2" / "hyp.txt", {**hyp, "zzz-stranger": "one"})
+    assert _refused(data, out) == (
+        f"{out}/part-2/hyp.txt: utterance zzz-stranger (1 in all) is not in {data}/feats.scp — "
+        f"the parts come from another data dir; split {data} again and decode its parts"
+    )
+    write_table(out / "part-2" / "hyp.txt", hyp)
+    (out / "part-1" / "lat.txt.gz").write_bytes(b"")  # part 1 with lattices, part 2 without
+    assert _refused(data, out).startswith(
+        f"{out}/part-2/results.json: other decode options than {out}/part-1 (wer: "
+        "{'beam': 4} against lattices: {'beam': 4})"
+    )
+    (out / "part-1" / "lat.txt.gz").unlink()
+    _as_translation(out, 1, reference="text.de")
+    _as_translation(out, 2, reference="text.fr")
+    assert _refused(data, out) == (
+        f"{out}/part-2/results.json: scored against text.fr, {out}/part-1 against text.de — "
+        "decode every part with the same model"
+    )
+    (data / "feats.scp").unlink()
+    assert _refused(data, out) == (
+        f"{data}/feats.scp: not found — give the data dir that was split and decoded (a decode "
+        "reads its features)"
+    )
+
+
+def test_translation_parts_without_length_guard_lists_merge_to_none(digits_corpus, tmp_path):
+    data, parts = _test_set(digits_corpus, tmp_path)
+    out = tmp_path / "out"
+    _fake_parts(out, parts)
+    for k in (1, 2):
+        _as_translation(out, k)
+        r = json.loads((out / f"part-{k}" / "results.json").read_text())
+        del r["stopped_by_length_guard"]  # as an older speechseq wrote it
+        (out / f"part-{k}" / "results.json").write_text(json.dumps(r))
+    assert merge_part_decodes(data, data / "split2", out)["stopped_by_length_guard"] == []
+
+
+def test_each_refusal_of_an_alignment_merge_says_what_to_do(digits_corpus, tmp_path):
+    data, parts = _test_set(digits_corpus, tmp_path)
+    root = tmp_path / "ali"
+    _fake_alignments(root, parts, ark=True)
+    shutil.rmtree(root / "part-1")
+    with pytest.raises(SpeechseqError) as e:
+        merge_part_alignments(data, data / "split2", root / "words.ctm")
+    assert str(e.value) == (
+        f"{root}/part-1/words.ctm: part 1 was not aligned — align {parts[0]} with --out "
+        f"{root}/part-1/words.ctm (see that part's job log) before merging"
+    )
+    shutil.rmtree(root)
+    _fake_alignments(root, parts, ark=True)
+    (root / "part-2" / "words.phones.ctm").unlink()
+    with pytest.raises(SpeechseqError) as e:
+        merge_part_alignments(data, data / "split2", root / "words.ctm")
+    assert str(e.value).endswith(
+        f"— align {parts[1]} with --out {root}/part-2/words.ctm (see that part's job log) "
+        "before merging"
+    )
+    shutil.rmtree(root)
+    _fake_alignments(root, parts, ark=True)
+    stranger = sorted(read_table(parts[0] / "utt2spk"))[0]
+    ali = read_alignments(root / "part-2" / "words.ali.ark")
+    write_alignments(root / "part-2" / "words.ali.ark", {**ali, stranger: np.full(3, 2)})
+    with pytest.raises(SpeechseqError) as e:
+        merge_part_alignments(data, data / "split2", root / "words.ctm")
+    assert str(e.value) == (
+        f"{root}/part-2/words.ali.ark: utterance {stranger} is not in {parts[1]} — the part was "
+        f"aligned from another split; split {data} again and align its parts"
+    )
+    shutil.rmtree(root)
+    _fake_alignments(root, parts)
+    lines = (root / "part-2" / "words.ctm").read_text().splitlines()
+    (root / "part-2" / "words.ctm").write_text("\n".join(lines[1:]) + "\n")
+    with pytest.raises(SpeechseqError) as e:
+        merge_part_alignments(data, data / "split2", root / "words.ctm")
+    assert str(e.value).endswith(
+        f"is in no part's words.ctm (looked in {root}/part-1 .. {root}/part-2) — align the part "
+        f"that holds it again (or split {data} again), then merge"
+    )
+
+
+def test_an_alignment_merge_reports_its_files_and_counts(digits_corpus, tmp_path):
+    data, parts = _test_set(digits_corpus, tmp_path)
+    root = tmp_path / "ali"
+    _fake_alignments(root, parts, ark=True)
+    left_out = sorted(read_table(parts[1] / "utt2spk"))[0]  # a hybrid could not align it
+    ali = read_alignments(root / "part-2" / "words.ali.ark")
+    write_alignments(
+        root / "part-2" / "words.ali.ark", {u: a for u, a in ali.items() if u != left_out}
+    )
+    n = len(read_table(data / "utt2spk"))
+    r = merge_part_alignments(data, data / "split2", root / "words.ctm")
+    assert r == {
+        "parts": 2,
+        "utterances": n - 1,  # the ark's utterances
+        "files": {
+            str(root / "words.ctm"): n,
+            str(root / "words.phones.ctm"): n,
+            str(root / "words.ali.ark"): n - 1,
+        },
+    }
+    # a CTC alignment of features computed on the fly (no feats.scp): every utterance with text
+    shutil.rmtree(root)
+    _fake_alignments(root, parts)
+    (data / "feats.scp").unlink()
+    r = merge_part_alignments(data, data / "split2", root / "words.ctm")
+    assert r["utterances"] == n and r["files"] == {str(root / "words.ctm"): n}
+
+
+def test_a_segmented_data_dirs_ctm_lines_are_keyed_by_file(digits_corpus, tmp_path):
+    """With segments, CTM lines name the recording's file (reco2file_and_channel), as a whole
+    alignment writes them; a line naming the recording id instead is not of the part."""
+    data = tmp_path / "test"
+    shutil.copytree(digits_corpus / "test", data)
+    utts = sorted(read_table(data / "utt2spk"))
+    write_table(data / "segments", {u: f"rec-{u} 0.00 1.00" for u in utts})
+    write_table(data / "reco2file_and_channel", {f"rec-{u}": f"file-{u} A" for u in utts})
+    wav = read_table(data / "wav.scp")
+    write_table(data / "wav.scp", {f"rec-{u}": wav[u] for u in utts})
+    parts = split_data_dir(data, 2)
+    root = tmp_path / "ali"
+    for k, part in enumerate(parts, start=1):
+        d = root / f"part-{k}"
+        d.mkdir(parents=True)
+        mine = sorted(read_table(part / "utt2spk"))
+        (d / "words.ctm").write_text("".join(f"file-{u} A 0.100 0.200 one\n" for u in mine))
+    r = merge_part_alignments(data, data / "split2", root / "words.ctm")
+    assert r["utterances"] == len(utts)
+    keys = [line.split()[0] for line in (root / "words.ctm").read_text().splitlines()]
+    assert keys == [f"file-{u}" for u in utts]
+    shutil.rmtree(root)
+    for k, part in enumerate(parts, start=1):
+        d = root / f"part-{k}"
+        d.mkdir(parents=True)
+        mine = sorted(read_table(part / "utt2spk"))
+        (d / "words.ctm").write_text("".join(f"rec-{u} A 0.100 0.200 one\n" for u in mine))
+    with pytest.raises(SpeechseqError, match=rf"part-1/words.ctm: rec-{utts[0]} is not in"):
+        merge_part_alignments(data, data / "split2", root / "words.ctm")
