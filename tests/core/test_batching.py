@@ -311,3 +311,64 @@ def test_iterating_a_loader_leaves_torchs_global_random_state_alone():
         next(iter(loader))
         seeds.append(loader.generator.initial_seed())
     assert seeds[0] == seeds[2] != seeds[1]
+
+
+def test_defaults_are_seed_0_rank_0_of_a_world_of_one():
+    ds = FeatDataset(ArrayReader(FEATS))
+    s = make_loader(ds, 100, shuffle=True).batch_sampler
+    assert (s.seed, s.rank, s.world_size) == (0, 0, 1)
+    s = BucketBatchSampler([3, 5, 2], 100)
+    assert (s.seed, s.rank, s.world_size, s.shuffle) == (0, 0, 1, True)
+    grouped = FeatDataset(ArrayReader(FEATS), groups=Groups({"a": "w", "b": "w", "c": "w"}, 2))
+    s = make_loader(grouped, 100, shuffle=True, seed=3, rank=1, world_size=2).batch_sampler
+    assert type(s) is GroupBatchSampler and (s.seed, s.rank, s.world_size) == (3, 1, 2)
+
+
+def test_the_last_run_joins_the_run_cut_just_before_it_and_a_run_of_two_stays():
+    import random
+
+    for n, sizes in ((10, [3, 3, 4]), (8, [3, 3, 2]), (4, [4])):
+        ids = [f"u{i}" for i in range(n)]
+        s = GroupBatchSampler(ids, [10] * n, Groups(dict.fromkeys(ids, "w"), 3), max_frames=1000)
+        assert [len(r) for r in s._runs(random.Random(0))] == sizes, n
+
+
+def test_runs_fill_a_batch_up_to_exactly_the_frame_budget():
+    ids = ["a", "b", "c", "d"]
+    s = GroupBatchSampler(ids, [10] * 4, Groups(dict.fromkeys(ids, "w"), 2), max_frames=40)
+    assert [sorted(b) for b in s.batches()] == [[0, 1, 2, 3]]  # 4 x 10 padded frames = 40
+    s = GroupBatchSampler(ids, [10] * 4, Groups(dict.fromkeys(ids, "w"), 2), max_frames=39)
+    assert sorted(len(b) for b in s.batches()) == [2, 2]
+
+
+def test_grouped_batches_hold_runs_of_similar_length():
+    # labels alternate short (10 frames) and long (500) words in id order: sorting the runs by
+    # length, not by position, keeps them apart
+    ids = [f"u{i:02d}" for i in range(24)]
+    label = {u: f"w{i // 2}" for i, u in enumerate(ids)}  # 12 words, 2 examples each
+    lengths = [10 if (i // 2) % 2 == 0 else 500 for i in range(24)]
+    s = GroupBatchSampler(ids, lengths, Groups(label, 2), max_frames=2000, seed=1)
+    for epoch in range(3):
+        s.set_epoch(epoch)
+        for b in s.batches():
+            assert len({lengths[i] for i in b}) == 1, (epoch, b)
+
+
+def test_the_loaders_worker_seed_follows_the_samplers_seed_and_epoch():
+    ds = FeatDataset(ArrayReader(FEATS))
+    seeds = []
+    for seed, epoch in ((1, 0), (2, 0), (1, 1), (1, 0)):
+        loader = make_loader(ds, 100, shuffle=True, seed=seed)
+        loader.batch_sampler.set_epoch(epoch)
+        next(iter(loader))  # the seed is set when the iteration starts
+        seeds.append(loader.generator.initial_seed())
+    assert seeds[0] == seeds[3] and len(set(seeds[:3])) == 3
+
+
+def test_a_worker_message_ending_in_x_keeps_it():
+    e = unwrap_worker_error(SpeechseqError(_torch_copy(SpeechseqError, "feats.scp: no XX")))
+    assert str(e) == "feats.scp: no XX"
+    # the worker's text without torch's "Caught ..." head is not a copy of a worker's error
+    text = _torch_copy(SpeechseqError, "x")
+    headless = SpeechseqError(text[text.index("\n") :])
+    assert unwrap_worker_error(headless) is headless
