@@ -44,6 +44,7 @@ MODULE_TESTS: dict[str, list[str]] = {
     "speechseq/core/batching.py": [
         "tests/core/test_batching.py",
         "tests/core/test_bucket_sampler.py",
+        "tests/core/test_worker_errors.py",  # Loader's error path, with real worker processes
     ],
     "speechseq/core/checkpoint.py": [
         "tests/core/test_checkpoint.py",

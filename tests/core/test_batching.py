@@ -72,6 +72,8 @@ def test_pad_collate_pads_each_field_with_its_value_and_keeps_its_lengths():
     assert b["weight"].tolist() == [0.5, 1.5] and b["n"].tolist() == [3, 1]
     assert b["ok"].tolist() == [True, False]
     assert b["word"] == ["cat", "dog"]
+    assert sorted(b) == sorted(["utt_ids", "feats", "lengths", "targets", "target_lengths",
+        "frame_labels", "frame_labels_lengths", "weight", "n", "ok", "word"])  # fmt: skip
     # the defaults: features 0, targets -1, any other field 0
     d = collate(
         [{"utt_id": "x", "targets": [5], "other": [1]}, {"utt_id": "y", "targets": [], "other": []}]
