@@ -293,3 +293,35 @@ def test_link_or_copy_copies_where_a_hard_link_fails(tmp_path, monkeypatch):
     fileio.link_or_copy(tmp_path / "a", tmp_path / "copied")
     assert (tmp_path / "copied").read_text() == "data"
     assert not os.path.samefile(tmp_path / "a", tmp_path / "copied")
+
+
+def test_a_name_in_a_nested_directory_gets_its_directories(tmp_path):
+    files = FileSet(tmp_path, ("conf/deep/x.txt",), "store")
+    with files.write() as gen:
+        (gen / "x.txt").write_text("1")
+    assert os.readlink(tmp_path / "conf/deep/x.txt") == "../../store/current/x.txt"
+    assert read(files) == {"conf/deep/x.txt": "1"}
+
+
+def test_the_clean_up_removes_link_temporaries_and_only_current_temporaries(tmp_path):
+    files = FileSet(tmp_path, NAMES, "store")
+    write(files, a="1", b="1", c="1")
+    store = tmp_path / "store"
+    os.symlink("gen-0001", store / ".current.999.tmp")  # a killed switch's temporary link
+    (store / "notes.tmp").write_text("someone else's")  # not ours: kept
+    (store / ".current.998.old").write_text("not a temporary name")  # kept
+    write(files, a="2")
+    assert sorted(p.name for p in store.iterdir()) == [
+        ".current.998.old", "current", "gen-0002", "notes.tmp"
+    ]  # fmt: skip
+
+
+def test_a_current_link_to_a_missing_generation_reads_as_nothing(tmp_path):
+    import shutil
+
+    files = FileSet(tmp_path, ("a.txt",), "store")
+    write(files, a="1")
+    shutil.rmtree(tmp_path / "store" / "gen-0001")  # removed by hand
+    assert files.current() is None
+    snapshot = files.committed()
+    assert snapshot.generation is None and snapshot.paths == {}
