@@ -325,3 +325,13 @@ def test_a_current_link_to_a_missing_generation_reads_as_nothing(tmp_path):
     assert files.current() is None
     snapshot = files.committed()
     assert snapshot.generation is None and snapshot.paths == {}
+
+
+def test_a_temporary_link_to_the_committed_generation_is_removed_not_followed(tmp_path):
+    files = FileSet(tmp_path, ("a.txt",), "store")
+    write(files, a="1")
+    store = tmp_path / "store"
+    os.symlink("gen-0001", store / ".current.999.tmp")  # a killed switch's link, to a live dir
+    files._collect(None)
+    assert sorted(p.name for p in store.iterdir()) == ["current", "gen-0001"]
+    assert read(files) == {"a.txt": "1"}  # the generation it pointed to is untouched

@@ -255,3 +255,18 @@ def test_the_length_guard_counts_the_utterances_encoder_frames():
     )
     out = dec.decode(np.zeros((2, 3), dtype=np.float32))  # 2 frames of 3 dims: 2 + 5 tokens
     assert not out.finished and len(out.ids) == 7
+
+
+def test_the_decoder_attends_over_every_frame_of_the_utterance():
+    seen = []
+
+    class _Recording(_ScriptedNet):
+        def init_state(self, memory, lengths):
+            seen.append((tuple(memory.shape), lengths.tolist()))
+            return super().init_state(memory, lengths)
+
+    dec = Seq2SeqDecoder(
+        _Vocab(), _Recording(vocab=4, seed=0), Seq2SeqDecodeOptions(beam=2), 1.0, reference="x"
+    )
+    dec.decode(np.zeros((9, 3), dtype=np.float32))  # 9 frames of 3 dims: more frames than dims
+    assert seen == [((1, 9, 3), [9])]
