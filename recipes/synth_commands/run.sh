@@ -9,20 +9,30 @@
 #     (data/mix)   7 features   8 train on Piper only (exp/ctc_piper)   9 train on both (exp/ctc_mix)
 #   10 decode the three models (3-gram + lexicon, LM weight and bonus chosen on each model's own
 #      dev set) on espeak's held-out voices and on Piper's: exp/leave_one_engine_out.txt
+# With --hybrid true, the LSTM-HMM hybrid beside the CTC model (../synth_digits_hybrid's chain):
+#   11 MFCC copies of train/dev/test (data/hybrid/)   12 lang (CMUdict; letters for the words it
+#      lacks) and train-hybrid (conf/hybrid.yaml)   13 HCLG with the 3-gram LM, dev lattices over
+#      acoustic scales x word bonuses, test at the best (GMM and BLSTM)   14 CTC and hybrid side by
+#      side: exp/ctc_vs_hybrid.txt
 set -euo pipefail
 cd "$(dirname "$0")"
 . ./path.sh
 . ./cmd.sh
+. ../utils/hybrid.sh
 
 stage=0; stop_stage=100; num_utts=3000; num_speakers=400; seed=0; config=conf/ctc.yaml
 beam=30; lm_weights="0.5 1.0 1.5"; word_bonuses="0 2 4"  # the grid searched on dev
 cross_engine=false  # true: stages 6-10, the leave-one-engine-out evaluation with Piper (speechseq[piper])
-settings="num_utts num_speakers seed config beam lm_weights word_bonuses cross_engine"  # recorded in data/.done.N
+hybrid=false  # true: stages 11-14, the LSTM-HMM hybrid beside the CTC model
+hybrid_config=conf/hybrid.yaml; scales="0.1 0.2 0.5 1.0"; bonuses="0,1,2,4"  # the hybrid's dev grid
+settings="num_utts num_speakers seed config beam lm_weights word_bonuses cross_engine hybrid hybrid_config scales bonuses"  # recorded in data/.done.N
 stage_settings_0="num_utts num_speakers seed"; stage_settings_1=""; stage_settings_2=""; stage_settings_3=""
 stage_settings_4="config seed"; stage_settings_5="beam lm_weights word_bonuses"  # per stage
 stage_settings_6="cross_engine num_utts num_speakers seed"; stage_settings_7="cross_engine"
 stage_settings_8="cross_engine config seed"; stage_settings_9="cross_engine config seed"
 stage_settings_10="cross_engine beam lm_weights word_bonuses"
+stage_settings_11="hybrid"; stage_settings_12="hybrid hybrid_config seed"; stage_settings_13="hybrid scales bonuses"
+stage_settings_14="hybrid"
 . ../utils/stages.sh "$@"
 
 if run_stage 0 "synthesise the commands corpus"; then
@@ -122,4 +132,48 @@ if run_stage 10 "decode every model on both engines' held-out speakers (3-gram +
     cat $table
   fi
   done_stage 10
+fi
+
+# --- the LSTM-HMM hybrid beside the CTC model (--hybrid true) ---
+if run_stage 11 "MFCC copies of the data dirs for the hybrid"; then
+  if [ "$hybrid" = true ]; then
+    for s in train dev test; do
+      rm -rf data/hybrid/$s && mkdir -p data/hybrid/$s
+      for t in wav.scp text utt2spk spk2utt utt2dur ctm; do cp data/$s/$t data/hybrid/$s/; done
+      feats_parts data/hybrid/$s --type mfcc
+    done
+  fi
+  done_stage 11
+fi
+if run_stage 12 "lang dir and the hybrid (monophone GMM -> align -> BLSTM -> re-align -> BLSTM)"; then
+  if [ "$hybrid" = true ]; then
+    # the words of train and dev (train-hybrid aligns dev to choose its epochs); the LM, from the
+    # training text, decides what the test decodes can say
+    mkdir -p data/lang_hybrid_words && cat data/train/text data/dev/text > data/lang_hybrid_words/text
+    speechseq prepare-lang cmudict data/lang_hybrid --words-from data/lang_hybrid_words/text --grapheme-fallback
+    # speechseq itself, not $train_cmd: the GMM steps are not distributed
+    speechseq train-hybrid data/hybrid/train --dev data/hybrid/dev --lang data/lang_hybrid --out exp/hybrid \
+      --config "$hybrid_config" --seed "$seed" $(resume_flag)
+  fi
+  done_stage 12
+fi
+if run_stage 13 "hybrid graphs with the 3-gram LM, decoding"; then
+  if [ "$hybrid" = true ]; then
+    for m in exp/hybrid/mono exp/hybrid; do
+      hybrid_graph_decode $m data/lang_hybrid data/lm/3gram.arpa data/hybrid/dev data/hybrid/test "$scales" "$bonuses"
+    done
+  fi
+  done_stage 13
+fi
+if run_stage 14 "CTC and hybrid side by side"; then
+  if [ "$hybrid" = true ]; then
+    table=exp/ctc_vs_hybrid.txt
+    for d in exp/ctc/decode_test_nolm exp/ctc/decode_test_3gram exp/ctc/decode_test_3gram_lexicon \
+      exp/hybrid/mono/decode_test exp/hybrid/decode_test; do
+      echo "$d: $(head -n1 $d/wer)"
+    done > $table.tmp
+    mv $table.tmp $table
+    cat $table
+  fi
+  done_stage 14
 fi

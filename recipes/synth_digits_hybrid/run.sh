@@ -12,6 +12,7 @@ set -euo pipefail
 cd "$(dirname "$0")"
 . ./path.sh
 . ./cmd.sh
+. ../utils/hybrid.sh
 
 stage=0
 stop_stage=100
@@ -50,21 +51,9 @@ if run_stage 3 "train the hybrid"; then
 fi
 
 if run_stage 4 "graphs and decoding"; then
+  # ../utils/hybrid.sh: HCLG, dev lattices over acoustic scales x word bonuses, test at the best
   for m in exp/hybrid/mono exp/hybrid; do
-    speechseq mkgraph data/lang $m --lm data/lm/bigram.arpa --out $m/graph
-    rm -rf $m/decode_dev_graph_*  # the grid's dirs of an earlier run: only this run's are compared
-    for ac in $scales; do  # one search per scale; the lattice is rescored at each word bonus
-      speechseq decode $m data/dev --graph $m/graph --acoustic-scale $ac --lattice --word-bonus "$bonuses"
-    done
-    # the dev point with the lowest WER: "WER acoustic_scale word_bonus"
-    best=$(for d in $m/decode_dev_graph_*; do
-      python -c 'import json,sys; r=json.load(open(sys.argv[1])); o=r["options"]; print(r["wer"], o["acoustic_scale"], o["word_bonus"])' $d/results.json
-    done | sort -n -k1,1 | head -1)
-    read -r _ ac wb <<< "$best"
-    echo "$m: acoustic scale $ac, word bonus $wb (best on dev: %WER ${best%% *})"
-    # one job per part of data/test (decode_parts, ../utils/parallel.sh), lattices merged
-    decode_parts $m data/test $m/decode_test --graph $m/graph --acoustic-scale "$ac" --lattice --word-bonus "$wb"
-    echo "$m test: $(head -1 $m/decode_test/wer)"
+    hybrid_graph_decode $m data/lang data/lm/bigram.arpa data/dev data/test "$scales" "$bonuses"
   done
   done_stage 4
 fi

@@ -604,3 +604,22 @@ def test_decode_data_plots_attention_where_asked(tmp_path, monkeypatch):
         tmp_path / "exp", data.path, WeightedOptions(), plot_attention=tmp_path / "att"
     )
     assert r["attention_plots"] == 3 and len(list((tmp_path / "att").iterdir())) == 3
+
+
+def test_decode_data_refuses_one_out_dir_for_a_grid_and_times_the_network(tmp_path, monkeypatch):
+    from speechseq.decode import run
+
+    data = data_dir(tmp_path)
+    feats = outputs({"a1": 2, "a2": 1, "b1": 0})
+    fake_experiment(monkeypatch, feats)
+    with pytest.raises(UsageError) as e:
+        decode_data("EXP", data.path, WeightedOptions(), lm_weights=[0.5, 1.0], out_dir="one")
+    assert str(e.value) == (
+        "--out names one decode dir, but the LM-weight / word-bonus grid has 2 points — leave "
+        "out --out (each point gets a dir named after its options)"
+    )
+    # a clock ticked by hand: the network 0.5 s (10.0 -> 10.5), the search 0.25 s
+    ticks = iter([10.0, 10.5, 20.0, 20.25])
+    monkeypatch.setattr(run.time, "perf_counter", lambda: next(ticks))
+    [r] = decode_data("EXP", data.path, WeightedOptions(), out_dir=tmp_path / "one")
+    assert r["decode_s"] == 0.75 and r["search_rtf"] == round(0.25 / r["audio_s"], 5)

@@ -45,12 +45,14 @@ def _merged(decode_dir) -> None:
     assert not list(decode_dir.glob("part-*"))
 
 
-def test_synth_commands_end_to_end(tmp_path):
+def test_synth_commands_end_to_end_with_the_hybrid_beside_ctc(tmp_path):
     recipe, out = _run(
         tmp_path,
         "synth_commands",
-        {"tiny.yaml": TINY_CTC},
+        {"tiny.yaml": TINY_CTC, "tiny_hybrid.yaml": TINY_HYBRID},
         "--config", "conf/tiny.yaml", "--lm-weights", "0.5 1.0", "--word-bonuses", "0",
+        "--hybrid", "true", "--hybrid-config", "conf/tiny_hybrid.yaml", "--scales", "0.5 1.0",
+        "--bonuses", "0,1",
     )  # fmt: skip
     for kind in ("nolm", "3gram", "3gram_lexicon"):
         d = recipe / "exp" / "ctc" / f"decode_test_{kind}"
@@ -59,6 +61,15 @@ def test_synth_commands_end_to_end(tmp_path):
     assert len(list((recipe / "exp" / "ctc").glob("decode_dev_beam30_lm-3gram_w*"))) == 2
     assert (recipe / "data" / "test" / "feats.scp").is_file()
     assert not (recipe / "data" / "test" / "split2").exists()
+    # the hybrid beside it (--hybrid true): GMM and BLSTM through HCLG with the same 3-gram
+    table = (recipe / "exp" / "ctc_vs_hybrid.txt").read_text().splitlines()
+    assert [ln.split(":")[0] for ln in table] == [
+        "exp/ctc/decode_test_nolm", "exp/ctc/decode_test_3gram", "exp/ctc/decode_test_3gram_lexicon",
+        "exp/hybrid/mono/decode_test", "exp/hybrid/decode_test",
+    ]  # fmt: skip
+    assert all(re.search(WER, ln) for ln in table)
+    assert len(list((recipe / "exp" / "hybrid").glob("decode_dev_graph_*"))) == 4  # 2 scales x 2
+    _merged(recipe / "exp" / "hybrid" / "decode_test")
 
 
 def test_synth_translate_end_to_end(tmp_path):

@@ -1,0 +1,22 @@
+# Sourced by the recipes with LSTM-HMM hybrid stages (synth_digits_hybrid, synth_commands).
+#   hybrid_graph_decode MODEL LANG LM DEV TEST SCALES BONUSES
+# makes MODEL/graph (HCLG of LANG and the ARPA LM), decodes DEV with lattices at every acoustic
+# scale of SCALES (space separated; one search each, its lattice rescored at every word bonus of
+# BONUSES, a comma list), keeps the dev point with the lowest WER (as Kaldi's score.sh) and decodes
+# TEST with it into MODEL/decode_test (one job per part of TEST: decode_parts in parallel.sh).
+hybrid_graph_decode() {
+  local m=$1 lang=$2 lm=$3 dev=$4 test=$5 scales=$6 bonuses=$7 ac best wb
+  speechseq mkgraph "$lang" "$m" --lm "$lm" --out "$m/graph"
+  rm -rf "$m"/decode_"$(basename "$dev")"_graph_*  # an earlier run's grid: only this run's are compared
+  for ac in $scales; do
+    speechseq decode "$m" "$dev" --graph "$m/graph" --acoustic-scale "$ac" --lattice --word-bonus "$bonuses"
+  done
+  # the dev point with the lowest WER: "WER acoustic_scale word_bonus"
+  best=$(for d in "$m"/decode_"$(basename "$dev")"_graph_*; do
+    python -c 'import json,sys; r=json.load(open(sys.argv[1])); o=r["options"]; print(r["wer"], o["acoustic_scale"], o["word_bonus"])' "$d/results.json"
+  done | sort -n -k1,1 | head -1)
+  read -r _ ac wb <<< "$best"
+  echo "$m: acoustic scale $ac, word bonus $wb (best on dev: %WER ${best%% *})"
+  decode_parts "$m" "$test" "$m/decode_test" --graph "$m/graph" --acoustic-scale "$ac" --lattice --word-bonus "$wb"
+  echo "$m test: $(head -1 "$m/decode_test/wer")"
+}
