@@ -125,3 +125,54 @@ def test_bpe_pieces_that_start_a_word_are_word_starts_for_the_search(monkeypatch
     monkeypatch.setattr(ctc, "greedy", lambda lp, blank: [])
     CTCDecoder(char, CTCDecodeOptions(beam=2)).decode(np.zeros((2, 6)))
     assert seen["word_start_units"] is None and seen["beam"] == 2
+
+
+def test_an_lm_without_a_lexicon_names_words_by_their_spelling(tmp_path):
+    """No lexicon: the LM's words are spelled out of the units (units_to_word), so an LM that
+    prefers "dog" over "dot" turns a doubtful last letter into "g"."""
+    units = char_units()
+    lm = train_ngram([["cat", "dog"]] * 5, order=2)
+    lm.write_arpa(tmp_path / "lm.arpa")
+    lp = posteriors("ca_t|do_g")
+    lp[-1] = np.log(np.full(len(SYMBOLS), 0.02))
+    # the last frame: "t" a little likelier than "g" (the acoustics say "dot")
+    lp[-1, SYMBOLS.index("g")], lp[-1, SYMBOLS.index("t")] = np.log(0.44), np.log(0.46)
+    plain = CTCDecoder(units, CTCDecodeOptions(beam=8)).decode(lp)
+    assert plain.text == "cat dot"
+    o = CTCDecodeOptions(beam=8, lm=str(tmp_path / "lm.arpa"), lm_weight=1.0, word_bonus=0.0)
+    d = CTCDecoder(units, o).decode(lp)
+    assert d.text == "cat dog" and [SYMBOLS[i] for i in d.ids] == list("cat|dog")
+
+
+def test_each_misuse_of_the_search_is_one_message():
+    lp = posteriors("cat")
+    lm = train_ngram([["cat"]], order=1)
+    cases = [
+        (dict(log_probs=lp[0]), ValueError, "log_probs must be [T, V], got shape (8,)"),
+        (
+            dict(log_probs=lp, lexicon_trie=object()),
+            SpeechseqError,
+            "the lexicon constraint needs units with a word-boundary unit (char or phone "
+            "units); decode BPE models without --lexicon",
+        ),
+        (
+            dict(log_probs=lp, word_boundary=1, word_start_units={2}),
+            ValueError,
+            "give word_boundary (char/phone) or word_start_units (bpe), not both",
+        ),
+        (
+            dict(log_probs=lp, lm=lm),
+            SpeechseqError,
+            "a word LM needs to know where words end: pass word_boundary (char/phone units) or "
+            "word_start_units (bpe pieces starting with '▁')",
+        ),
+        (
+            dict(log_probs=lp, lm=lm, word_boundary=1),
+            ValueError,
+            "units_to_word is needed to name words for the LM when there is no lexicon",
+        ),
+    ]
+    for kwargs, cls, message in cases:
+        with pytest.raises(cls) as e:
+            prefix_beam_search(**kwargs)
+        assert str(e.value) == message
