@@ -276,16 +276,18 @@ def test_a_multi_word_term_occurs_where_its_words_follow_one_another():
         *_ctm("a", ("fly", 0.0, 0.3), ("to", 0.3, 0.1), ("new", 0.5, 0.2), ("york", 0.8, 0.3)),
         *_ctm("b", ("new", 0.0, 0.2), ("york", 0.8, 0.3)),  # 0.6 s apart: not the term
         *_ctm("c", ("york", 0.0, 0.2), ("new", 0.3, 0.3)),  # the other order
-        *_ctm("d", ("new", 2.0, 0.2), ("york", 2.3, 0.2), ("new", 0.0, 0.2), ("york", 0.7, 0.2)),
-    ]  # d: listed out of order; its second "new york" is exactly 0.5 s apart: still the term
+        *_ctm(
+            "d", ("new", 2.0, 0.25), ("york", 2.5, 0.25), ("new", 0.0, 0.25), ("york", 0.75, 0.25)
+        ),
+    ]  # d: listed out of order; its first "new york" is exactly 0.5 s apart: still the term
     got = with_phrases(ref, ["new york", "york", "to new york"])
     assert got[: len(ref)] == ref  # the words themselves, unchanged
-    extra = [(e.utt, e.start_s, round(e.dur_s, 6), e.word) for e in got[len(ref) :]]
+    extra = [(e.utt, e.channel, e.start_s, round(e.dur_s, 6), e.word) for e in got[len(ref) :]]
     assert extra == [
-        ("a", 0.5, 0.6, "new york"),
-        ("a", 0.3, 0.8, "to new york"),
-        ("d", 0.0, 0.9, "new york"),
-        ("d", 2.0, 0.5, "new york"),
+        ("a", "1", 0.5, 0.6, "new york"),
+        ("a", "1", 0.3, 0.8, "to new york"),
+        ("d", "1", 0.0, 1.0, "new york"),
+        ("d", "1", 2.0, 0.75, "new york"),
     ]
     assert with_phrases(ref, ["new", "york"]) == ref  # no multi-word term: nothing added
 
