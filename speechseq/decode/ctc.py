@@ -355,9 +355,7 @@ def prefix_beam_search(
         next_nb: dict[int, float] = {}
         for pid, (pb, pnb) in beams.items():
             total = _lse(pb, pnb)
-            s = total + lp_blank
-            old = next_b.get(pid)
-            next_b[pid] = s if old is None else _lse(old, s)
+            next_b[pid] = total + lp_blank  # only a prefix itself ends in a blank after it
             last = last_unit[pid]
             if pid:  # the last unit again, no blank between: same prefix
                 s = pnb + row[last]
