@@ -504,3 +504,37 @@ def test_a_segmented_data_dirs_ctm_lines_are_keyed_by_file(digits_corpus, tmp_pa
         (d / "words.ctm").write_text("".join(f"rec-{u} A 0.100 0.200 one\n" for u in mine))
     with pytest.raises(SpeechseqError, match=rf"part-1/words.ctm: rec-{utts[0]} is not in"):
         merge_part_alignments(data, data / "split2", root / "words.ctm")
+
+
+def test_an_alignment_merge_wants_what_has_features_and_keys_by_recording_without_a_map(
+    digits_corpus, tmp_path
+):
+    data, parts = _test_set(digits_corpus, tmp_path)
+    # an utterance whose features failed is not in feats.scp: no part need have aligned it
+    feats = (data / "feats.scp").read_text().splitlines()
+    (data / "feats.scp").write_text("\n".join(feats[1:]) + "\n")
+    gone = feats[0].split()[0]
+    root = tmp_path / "ali"
+    _fake_alignments(root, parts)
+    for k in (1, 2):
+        lines = (root / f"part-{k}" / "words.ctm").read_text().splitlines()
+        (root / f"part-{k}" / "words.ctm").write_text(
+            "".join(ln + "\n" for ln in lines if not ln.startswith(gone + " "))
+        )
+    r = merge_part_alignments(data, data / "split2", root / "words.ctm")
+    assert r["utterances"] == len(feats) - 1
+    # segments without reco2file_and_channel: the CTM names the recording
+    seg = tmp_path / "seg"
+    shutil.copytree(digits_corpus / "test", seg)
+    utts = sorted(read_table(seg / "utt2spk"))
+    write_table(seg / "segments", {u: f"rec-{u} 0.00 1.00" for u in utts})
+    wav = read_table(seg / "wav.scp")
+    write_table(seg / "wav.scp", {f"rec-{u}": wav[u] for u in utts})
+    seg_parts = split_data_dir(seg, 2)
+    root = tmp_path / "seg_ali"
+    for k, part in enumerate(seg_parts, start=1):
+        d = root / f"part-{k}"
+        d.mkdir(parents=True)
+        mine = sorted(read_table(part / "utt2spk"))
+        (d / "words.ctm").write_text("".join(f"rec-{u} 1 0.100 0.200 one\n" for u in mine))
+    assert merge_part_alignments(seg, seg / "split2", root / "words.ctm")["utterances"] == len(utts)
