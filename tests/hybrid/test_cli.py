@@ -9,6 +9,7 @@ import re
 import shutil
 
 import numpy as np
+import pytest
 
 from speechseq.data.kaldi_dir import read_table
 from speechseq.data.ops import split_data_dir
@@ -175,6 +176,7 @@ def test_train_with_a_transcript_word_missing_from_the_lang(hybrid, digits_corpu
     assert not (tmp_path / "exp" / "mono").exists()
 
 
+@pytest.mark.slow  # 7 s; the hybrid recipe's stage 5 runs it too (tests/recipes/test_synth_recipes.py)
 def test_align_parts_gives_the_files_of_one_hybrid_alignment(hybrid, digits_corpus, tmp_path):
     """recipes/utils/parallel.sh's align_parts (the hybrid recipe's stage 5): data/test aligned
     as one job per part and merged is the whole alignment — word CTM, phone CTM and state ark."""

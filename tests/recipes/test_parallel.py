@@ -348,8 +348,9 @@ def _train_script(recipe: Path, corpus: Path, settings: str) -> Path:
     [
         # one job of 2 nodes (one process each), srun starting torchrun on each: multi-node DDP
         "cmd=slurm nnodes=2 ngpu=1",
-        # 2 processes on this node, torchrun --standalone (as SPEECHSEQ_NGPU=2 with cmd=local)
-        "cmd=local nnodes=1 ngpu=2",
+        # 2 processes on this node, torchrun --standalone (as SPEECHSEQ_NGPU=2 with cmd=local;
+        # the core's DDP under torchrun --nproc_per_node 2 is also in tests/core/test_ddp.py)
+        pytest.param("cmd=local nnodes=1 ngpu=2", marks=pytest.mark.slow),
     ],
 )
 def test_a_training_stage_runs_under_torchrun_with_two_processes(
