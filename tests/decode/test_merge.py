@@ -475,33 +475,42 @@ def test_an_alignment_merge_reports_its_files_and_counts(digits_corpus, tmp_path
     assert r["utterances"] == n and r["files"] == {str(root / "words.ctm"): n}
 
 
-def test_a_segmented_data_dirs_ctm_lines_are_keyed_by_file(digits_corpus, tmp_path):
-    """With segments, CTM lines name the recording's file (reco2file_and_channel), as a whole
-    alignment writes them; a line naming the recording id instead is not of the part."""
-    data = tmp_path / "test"
-    shutil.copytree(digits_corpus / "test", data)
-    utts = sorted(read_table(data / "utt2spk"))
-    write_table(data / "segments", {u: f"rec-{u} 0.00 1.00" for u in utts})
-    write_table(data / "reco2file_and_channel", {f"rec-{u}": f"file-{u} A" for u in utts})
-    wav = read_table(data / "wav.scp")
-    write_table(data / "wav.scp", {f"rec-{u}": wav[u] for u in utts})
-    parts = split_data_dir(data, 2)
-    root = tmp_path / "ali"
+def _segmented_test_set(digits_corpus, path, file_map: bool):
+    """A copy of the digits test set as segments of one recording each (``rec-<utt>``), with a
+    reco2file_and_channel naming ``file-<utt>`` when ``file_map``; its two parts."""
+    shutil.copytree(digits_corpus / "test", path)
+    utts = sorted(read_table(path / "utt2spk"))
+    write_table(path / "segments", {u: f"rec-{u} 0.00 1.00" for u in utts})
+    if file_map:
+        write_table(path / "reco2file_and_channel", {f"rec-{u}": f"file-{u} A" for u in utts})
+    wav = read_table(path / "wav.scp")
+    write_table(path / "wav.scp", {f"rec-{u}": wav[u] for u in utts})
+    return utts, split_data_dir(path, 2)
+
+
+def _part_ctms(root, parts, key: str) -> None:
+    """``root/part-K/words.ctm``: one word per utterance of part K, its line keyed ``key``
+    (a format with ``{u}`` for the utterance)."""
     for k, part in enumerate(parts, start=1):
         d = root / f"part-{k}"
         d.mkdir(parents=True)
         mine = sorted(read_table(part / "utt2spk"))
-        (d / "words.ctm").write_text("".join(f"file-{u} A 0.100 0.200 one\n" for u in mine))
+        (d / "words.ctm").write_text("".join(f"{key.format(u=u)} 0.100 0.200 one\n" for u in mine))
+
+
+def test_a_segmented_data_dirs_ctm_lines_are_keyed_by_file(digits_corpus, tmp_path):
+    """With segments, CTM lines name the recording's file (reco2file_and_channel), as a whole
+    alignment writes them; a line naming the recording id instead is not of the part."""
+    data = tmp_path / "test"
+    utts, parts = _segmented_test_set(digits_corpus, data, file_map=True)
+    root = tmp_path / "ali"
+    _part_ctms(root, parts, "file-{u} A")
     r = merge_part_alignments(data, data / "split2", root / "words.ctm")
     assert r["utterances"] == len(utts)
     keys = [line.split()[0] for line in (root / "words.ctm").read_text().splitlines()]
     assert keys == [f"file-{u}" for u in utts]
     shutil.rmtree(root)
-    for k, part in enumerate(parts, start=1):
-        d = root / f"part-{k}"
-        d.mkdir(parents=True)
-        mine = sorted(read_table(part / "utt2spk"))
-        (d / "words.ctm").write_text("".join(f"rec-{u} A 0.100 0.200 one\n" for u in mine))
+    _part_ctms(root, parts, "rec-{u} A")
     with pytest.raises(SpeechseqError, match=rf"part-1/words.ctm: rec-{utts[0]} is not in"):
         merge_part_alignments(data, data / "split2", root / "words.ctm")
 
@@ -525,16 +534,7 @@ def test_an_alignment_merge_wants_what_has_features_and_keys_by_recording_withou
     assert r["utterances"] == len(feats) - 1
     # segments without reco2file_and_channel: the CTM names the recording
     seg = tmp_path / "seg"
-    shutil.copytree(digits_corpus / "test", seg)
-    utts = sorted(read_table(seg / "utt2spk"))
-    write_table(seg / "segments", {u: f"rec-{u} 0.00 1.00" for u in utts})
-    wav = read_table(seg / "wav.scp")
-    write_table(seg / "wav.scp", {f"rec-{u}": wav[u] for u in utts})
-    seg_parts = split_data_dir(seg, 2)
+    utts, seg_parts = _segmented_test_set(digits_corpus, seg, file_map=False)
     root = tmp_path / "seg_ali"
-    for k, part in enumerate(seg_parts, start=1):
-        d = root / f"part-{k}"
-        d.mkdir(parents=True)
-        mine = sorted(read_table(part / "utt2spk"))
-        (d / "words.ctm").write_text("".join(f"rec-{u} 1 0.100 0.200 one\n" for u in mine))
+    _part_ctms(root, seg_parts, "rec-{u} 1")
     assert merge_part_alignments(seg, seg / "split2", root / "words.ctm")["utterances"] == len(utts)

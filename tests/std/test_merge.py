@@ -199,6 +199,13 @@ def test_a_part_embedded_from_another_dir_or_model_is_named(words_corpus, tmp_pa
         merge_part_vectors(data, data / "split2", out)
 
 
+def _refused(data, out) -> str:
+    """The merge's error message."""
+    with pytest.raises(SpeechseqError) as e:
+        merge_part_vectors(data, data / "split2", out)
+    return str(e.value)
+
+
 def _set_meta(part_dir, **changes):
     """Change (None: remove) keys of a part's meta.json."""
     meta = json.loads((part_dir / "meta.json").read_text())
@@ -249,9 +256,7 @@ def test_no_segments_in_any_part_is_one_error(words_corpus, tmp_path):
     for k in (1, 2):
         (out / f"part-{k}" / "segments.tsv").write_text("segment_id\tsource\tstart_s\tend_s\n")
         np.save(out / f"part-{k}" / "vectors.npy", np.zeros((0, 4), np.float32))
-    with pytest.raises(SpeechseqError) as e:
-        merge_part_vectors(data, data / "split2", out)
-    assert str(e.value) == (
+    assert _refused(data, out) == (
         f"{out}: the parts hold no segments — check the audio of {data} or embed with another "
         "--segments"
     )
@@ -265,9 +270,7 @@ def test_a_segment_of_no_part_or_named_twice_is_named(words_corpus, tmp_path):
     lines = table.read_text().splitlines()
     lines[-1] = "\t".join(["ghost_0000.00", "ghost", "0.000", "0.500"])
     table.write_text("\n".join(lines) + "\n")
-    with pytest.raises(SpeechseqError) as e:
-        merge_part_vectors(data, data / "split2", out)
-    assert str(e.value) == (
+    assert _refused(data, out) == (
         f"{table}: segment ghost_0000.00 is of utterance ghost, which is in no part of "
         f"{data / 'split2'}, not in part 2 — embed {parts[1]} again with --out {out / 'part-2'}"
     )
@@ -276,9 +279,7 @@ def test_a_segment_of_no_part_or_named_twice_is_named(words_corpus, tmp_path):
     own = lines[-2].split("\t")[1]
     lines[-1] = "\t".join([first, own, "9.000", "9.500"])
     table.write_text("\n".join(lines) + "\n")
-    with pytest.raises(SpeechseqError) as e:
-        merge_part_vectors(data, data / "split2", out)
-    assert str(e.value) == (
+    assert _refused(data, out) == (
         f"{table}: segment {first} is also in part 1 — embed {parts[1]} again with --out "
         f"{out / 'part-2'}"
     )
@@ -290,22 +291,16 @@ def test_a_split_of_another_data_dir_is_named_in_full(words_corpus, tmp_path):
     _fake_parts(out, parts)
     utt2spk = (parts[1] / "utt2spk").read_text()
     (parts[1] / "utt2spk").write_text(utt2spk + "zz_stray spk\n")
-    with pytest.raises(SpeechseqError) as e:
-        merge_part_vectors(data, data / "split2", out)
-    assert str(e.value) == (
+    assert _refused(data, out) == (
         f"{parts[1]}: utterance zz_stray (1 in all) is not in {data} — the split is of another "
         f"data dir; split {data} again and embed its parts"
     )
     (parts[1] / "utt2spk").write_text("")
-    with pytest.raises(SpeechseqError) as e:
-        merge_part_vectors(data, data / "split2", out)
-    assert str(e.value).endswith(
+    assert _refused(data, out).endswith(
         f"is in no part of {data / 'split2'} — the split is not of this data dir; split {data} "
         "again and embed its parts"
     )
     # other options in one part: the message says what to do
     (parts[1] / "utt2spk").write_text(utt2spk)
     _set_meta(out / "part-2", window_s=[0.5])
-    with pytest.raises(SpeechseqError) as e:
-        merge_part_vectors(data, data / "split2", out)
-    assert str(e.value).endswith("— embed every part with the same model and options")
+    assert _refused(data, out).endswith("— embed every part with the same model and options")
