@@ -241,7 +241,9 @@ def search_cmd(
 def eval_std_cmd(
     idx: Path = INDEX,
     queries: Path = typer.Option(
-        ..., "--queries", help="Data dir of spoken queries (text holds each query's word)."
+        ...,
+        "--queries",
+        help="Data dir of spoken queries (text holds each query's word, or words: a term of several words occurs where they follow one another).",
     ),
     ref: Path = typer.Option(..., "--ref", help="CTM of the archive: the true occurrences."),
     top_k: int = typer.Option(100, "--top-k", min=1, help="Hits ranked per query."),

@@ -440,6 +440,30 @@ def decode_from_parts_without_out(env):
 
 
 @case
+def decode_from_parts_of_a_cascade(env):
+    import json
+    import shutil
+
+    from speechseq.data.ops import split_data_dir
+
+    data = env.tmp / "test"
+    shutil.copytree(env.digits / "test", data)
+    for k, part in enumerate(split_data_dir(data, 2), start=1):
+        d = env.tmp / "merged" / f"part-{k}"
+        d.mkdir(parents=True)
+        (d / "hyp.txt").write_text((part / "text").read_text())
+        r = {"mt": "exp/mt_de", "options": {"asr": None}, "bleu": 1.0, "reference": "text.de"}
+        (d / "results.json").write_text(json.dumps(r))
+    args = ["decode", env.ctc, data, "--from-parts", data / "split2", "--out", env.tmp / "merged"]
+    return (
+        args,
+        1,
+        r"part-1: a cascade decode .* decode .*test whole",
+        lambda: not (env.tmp / "merged" / "hyp.txt").exists(),
+    )
+
+
+@case
 def align_from_parts_with_a_part_missing(env):
     (env.tmp / "split2" / "1").mkdir(parents=True)
     out = env.tmp / "ali" / "words.ctm"
@@ -724,6 +748,16 @@ def eval_std_with_queries_without_text(env):
     (q / "text").unlink()
     args = ["eval-std", "--index", env.idx, "--queries", q, "--ref", env.words / "archive" / "ctm"]
     return args, 1, r"text: not found"
+
+
+@case
+def eval_std_with_a_query_without_words(env):
+    q = env.copy(env.words / "queries", "q")
+    lines = (q / "text").read_text().splitlines()
+    first = lines[0].split()[0]
+    (q / "text").write_text("\n".join([first, *lines[1:]]) + "\n")
+    args = ["eval-std", "--index", env.idx, "--queries", q, "--ref", env.words / "archive" / "ctm"]
+    return args, 1, rf"{first}"
 
 
 def _eval_std_args(env, *extra):
