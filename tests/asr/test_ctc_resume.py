@@ -15,7 +15,7 @@ import torch
 from speechseq.core import checkpoint as ckpt
 
 REPO = Path(__file__).resolve().parents[2]
-EPOCHS = 5
+EPOCHS = 3
 
 # 11 batches an epoch (one or two utterances each), a checkpoint every 4 steps, and final.pt
 # the average of the last two epochs, so that it depends on the epochs after the kill.

@@ -200,9 +200,10 @@ def test_tiny_model_overfits_ten_utterances(digits_corpus, tmp_path):
     cfg = CTCConfig(
         encoder=EncoderConfig(subsample="stack3", hidden=96, layers=2, dropout=0.0),
         train=TrainConfig(
-            max_epochs=120,
+            max_epochs=65,  # dev CER 0 from epoch 54 on (constant lr)
             max_frames=20000,
             lr=3e-3,
+            min_lr_ratio=1.0,
             warmup_steps=10,
             device="cpu",
             checkpoint_every=0,

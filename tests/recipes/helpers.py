@@ -1,15 +1,45 @@
 """Helpers shared by the recipe tests (test modules never import each other): a copy of a recipe
-in a temporary tree, and an environment whose `speechseq` runs this checkout's code."""
+in a temporary tree, and an environment whose `speechseq` runs this checkout's code (as forks of
+one process that has imported it: tests/forkserver.py)."""
 
 from __future__ import annotations
 
+import atexit
 import os
 import shutil
 import subprocess
 import sys
+import tempfile
 from pathlib import Path
 
+from tests import forkserver
+
 REPO = Path(__file__).parents[2]
+_server: dict = {}
+
+
+def _server_socket() -> str:
+    """The socket of this test process's fork server (started on first use, stopped at exit)."""
+    if "socket" not in _server:
+        path = os.path.join(tempfile.mkdtemp(prefix="ssq"), "s")
+        env = dict(os.environ, PYTHONPATH=str(REPO), OMP_NUM_THREADS="1")
+        proc = subprocess.Popen(
+            [sys.executable, forkserver.__file__, "serve", path],
+            stdout=subprocess.PIPE,
+            env=env,
+            text=True,
+        )
+        if proc.stdout.readline().strip() != "ready":
+            raise RuntimeError(f"the speechseq fork server did not start (exit {proc.wait()})")
+        atexit.register(proc.kill)
+        _server.update(socket=path, proc=proc)
+    return _server["socket"]
+
+
+def write_speechseq(bin_dir: Path) -> None:
+    """``bin_dir/speechseq``: this checkout's command line, run by the fork server."""
+    (bin_dir / "speechseq").write_text(forkserver.shim_text(sys.executable, _server_socket()))
+    (bin_dir / "speechseq").chmod(0o755)
 
 
 def recipe_env(tmp: Path) -> dict:
@@ -18,10 +48,7 @@ def recipe_env(tmp: Path) -> dict:
     bin_dir = tmp / "bin"
     if not bin_dir.is_dir():
         bin_dir.mkdir()
-        (bin_dir / "speechseq").write_text(
-            f'#!/usr/bin/env bash\nexec {sys.executable} -m speechseq.cli.main "$@"\n'
-        )
-        (bin_dir / "speechseq").chmod(0o755)
+        write_speechseq(bin_dir)
         # the recipes' `python` (benchmarks/*.py, local/*.py): this interpreter, as path.sh's venv
         (bin_dir / "python").write_text(f'#!/usr/bin/env bash\nexec {sys.executable} "$@"\n')
         (bin_dir / "python").chmod(0o755)

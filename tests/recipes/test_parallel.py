@@ -17,6 +17,8 @@ import kaldiio
 import numpy as np
 import pytest
 
+from tests.recipes.helpers import write_speechseq
+
 REPO = Path(__file__).parents[2]
 RECIPES = REPO / "recipes"
 TABLES = ("wav.scp", "text", "utt2spk", "spk2utt", "utt2dur")
@@ -91,9 +93,7 @@ def _workspace(
             shutil.copy(corpus / s / t, recipe / "data" / s / t)
     bin_dir = tmp / "bin"
     bin_dir.mkdir()
-    (bin_dir / "speechseq").write_text(
-        f'#!/usr/bin/env bash\nexec {sys.executable} -m speechseq.cli.main "$@"\n'
-    )
+    write_speechseq(bin_dir)
     (bin_dir / "torchrun").write_text(
         f'#!/usr/bin/env bash\nexec {sys.executable} -m torch.distributed.run "$@"\n'
     )

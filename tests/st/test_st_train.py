@@ -18,9 +18,10 @@ OVERFIT = STConfig(
     encoder=EncoderConfig(subsample="stack2", hidden=48, layers=2, pyramidal=True, dropout=0.0),
     decoder=DecoderConfig(embed=16, hidden=48, attention_dim=16, dropout=0.0),
     train=TrainConfig(
-        max_epochs=40,
+        max_epochs=32,  # dev BLEU 100 from epoch 25 on (constant lr)
         max_frames=4000,
         lr=0.02,
+        min_lr_ratio=1.0,
         warmup_steps=5,
         device="cpu",
         checkpoint_every=0,
