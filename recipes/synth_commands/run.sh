@@ -53,23 +53,22 @@ if run_stage 4 "train a character CTC model"; then
 fi
 if run_stage 5 "decode the test speakers: no LM, 3-gram LM, 3-gram LM + lexicon (LM weight, word bonus chosen on dev)"; then
   # As Kaldi's score.sh: decode dev over a grid of LM weights and word bonuses, keep the best for test.
-  # One decode call per kind searches the whole grid from one pass of the network (one dir per point,
-  # named after its options: exp/ctc/decode_dev_beam30_lm-3gram_w0.5_b0, ..._lex-lexicon_lm-3gram_...).
+  # One decode call per kind and part searches the whole grid from one pass of the network (one dir
+  # per point, named after its options: exp/ctc/decode_dev_3gram/beam30_lm-3gram_w0.5_b0, ...);
+  # like the test decodes, one job per part of the set (decode_parts, ../utils/parallel.sh).
   ../utils/prepare_char_lexicon.sh data/train/text data/lang/lexicon.txt
   lm="--beam $beam --lm data/lm/3gram.arpa"
   lex="--lexicon data/lang/lexicon.txt"
   grid="--lm-weight $(echo $lm_weights | tr ' ' ,) --word-bonus $(echo $word_bonuses | tr ' ' ,)"
-  speechseq decode exp/ctc data/dev $lm $grid
-  speechseq decode exp/ctc data/dev $lm $lex $grid
-  # the test decodes: one job per part of data/test (decode_parts, ../utils/parallel.sh); the dev
-  # grids run whole (one network pass for every grid point)
+  decode_parts exp/ctc data/dev exp/ctc/decode_dev_3gram $lm $grid
+  decode_parts exp/ctc data/dev exp/ctc/decode_dev_3gram_lexicon $lm $lex $grid
   decode_parts exp/ctc data/test exp/ctc/decode_test_nolm --beam "$beam"
   for kind in 3gram 3gram_lexicon; do
-    tag=lm-3gram; extra=""
-    [ "$kind" = 3gram_lexicon ] && { tag=lex-lexicon_lm-3gram; extra=$lex; }
-    best=$(../utils/best_wer.sh exp/ctc/decode_dev_beam${beam}_${tag}_w*)
+    extra=""
+    [ "$kind" = 3gram_lexicon ] && extra=$lex
+    best=$(../utils/best_wer.sh exp/ctc/decode_dev_$kind)
     echo "best on dev ($kind): $best"
-    d=$(basename "${best%% *}"); w=${d##*_w}; w=${w%_b*}; b=${d##*_b}
+    read -r w b <<< "$(../utils/lm_point.sh "${best%% *}")"
     decode_parts exp/ctc data/test exp/ctc/decode_test_$kind $lm --lm-weight "$w" --word-bonus "$b" $extra
   done
   for d in exp/ctc/decode_test_nolm exp/ctc/decode_test_3gram exp/ctc/decode_test_3gram_lexicon; do echo "$d: $(head -n1 $d/wer)"; done
@@ -115,9 +114,10 @@ if run_stage 10 "decode every model on both engines' held-out speakers (3-gram +
     printf '%-9s %-13s %-12s %s\n' model trained_on tested_on "3-gram + lexicon (no LM)" > $table.tmp
     for m in ctc ctc_piper ctc_mix; do
       case $m in ctc) on=espeak; dev=data/dev ;; ctc_piper) on=piper; dev=data/piper/dev ;; ctc_mix) on=espeak+piper; dev=data/mix/dev ;; esac
-      speechseq decode exp/$m $dev $lm $grid  # the model's own dev set chooses its LM weight and bonus
-      best=$(../utils/best_wer.sh exp/$m/decode_dev_beam${beam}_lex-lexicon_lm-3gram_w*)
-      d=$(basename "${best%% *}"); w=${d##*_w}; w=${w%_b*}; b=${d##*_b}
+      # the model's own dev set chooses its LM weight and bonus
+      decode_parts exp/$m $dev exp/$m/decode_dev_3gram_lexicon $lm $grid
+      best=$(../utils/best_wer.sh exp/$m/decode_dev_3gram_lexicon)
+      read -r w b <<< "$(../utils/lm_point.sh "${best%% *}")"
       echo "$m: LM weight $w, word bonus $b (best on $dev)"
       for t in test piper/test; do
         tag=$(echo $t | tr / _)

@@ -153,15 +153,17 @@ def decode_cmd(
     ),
     device: str = DEVICE,
     out: Path | None = out_option(
-        "Output dir [default: EXP/decode_<set>_<options>, e.g. decode_test_beam10]; "
-        "only for a single grid point.",
+        "Output dir [default: EXP/decode_<set>_<options>, e.g. decode_test_beam10]; with a "
+        "grid of several points, the dir that holds one dir per point (OUT/<options>), "
+        "replaced whole.",
         required=False,
     ),
     from_parts: Path | None = from_parts_option(
         "DATA/splitN: instead of decoding, score as one decode dir (--out OUT) the parts "
         "of 'speechseq data split DATA N' decoded apart (e.g. on Slurm; recipes/utils/"
         "parallel.sh) into OUT/part-1 .. OUT/part-N; every utterance of DATA must be in "
-        "exactly one. The decode options are then those of the parts."
+        "exactly one. The decode options are then those of the parts; parts decoded over a "
+        "grid (OUT/part-K/<options>) become OUT/<options> for each point."
     ),
 ) -> None:
     """Decode a data dir. CTC: hyp.txt, per_utt, per_spk, a Kaldi %WER line and results.json.
@@ -171,7 +173,7 @@ def decode_cmd(
     A grid of --lm-weight x --word-bonus values writes one decode dir per point.
     """
     if from_parts is not None:
-        _report_decode([_merge_decode_parts(data, from_parts, out)])
+        _report_decode(_merge_decode_parts(data, from_parts, out))
         return
     # deferred: decoding imports torch, which is slow to import
     from speechseq.decode.ctc import CTCDecodeOptions
@@ -220,8 +222,9 @@ def decode_cmd(
     _report_decode(results)
 
 
-def _merge_decode_parts(data: Path, split_dir: Path, out: Path | None) -> dict:
-    """``decode --from-parts``: the parts decoded into OUT/part-K scored as one decode dir."""
+def _merge_decode_parts(data: Path, split_dir: Path, out: Path | None) -> list[dict]:
+    """``decode --from-parts``: the parts decoded into OUT/part-K scored as one decode dir (or,
+    decoded over a grid, as OUT/<point> for each point)."""
     # deferred: the scoring imports decode.run, which imports torch
     from speechseq.decode.merge import merge_part_decodes
 

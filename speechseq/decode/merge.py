@@ -13,7 +13,10 @@ the part and the utterance, and ``OUT`` is left as it was. The result is the dec
 removes the ``part-K`` dirs. A translation decode (``bleu`` in its results) is scored the same
 way with BLEU and chrF over all parts' hypotheses at once (corpus figures: not an average of the
 parts'); a decode with ``--lattice`` also gets the parts' lattices as one ``lat.txt.gz``, sorted
-by utterance as a whole decode writes it. A cascade decode (``--cascade``) is not merged: one
+by utterance as a whole decode writes it. Parts decoded over an LM-weight x word-bonus grid
+(``decode PART --lm-weight 0.5,1 --out OUT/part-K`` writes ``OUT/part-K/<point>``) are merged
+point by point into ``OUT/<point>``, each scored over all parts, in one ``OUT`` renamed into
+place; every part must hold the same points. A cascade decode (``--cascade``) is not merged: one
 error says to decode it whole. ``results.json`` adds up the parts: ``decode_s`` is the network
 and search time of all parts together, so ``rtf`` is the compute per second of audio, not the
 wall-clock time of the parallel run.
@@ -95,10 +98,12 @@ def _write_lattices(
 
 def merge_part_decodes(
     data_dir: str | os.PathLike, split_dir: str | os.PathLike, out_dir: str | os.PathLike
-) -> dict:
+) -> list[dict]:
     """Score the part decodes ``OUT/part-K`` of ``split_dir``'s parts as one decode of
-    ``data_dir`` into ``out_dir`` (see the module doc); returns the results dict (as
-    :func:`speechseq.decode.run.decode_data` returns one per grid point)."""
+    ``data_dir`` into ``out_dir`` (see the module doc); returns the results dicts (as
+    :func:`speechseq.decode.run.decode_data` returns them, one per grid point). Parts decoded
+    over a grid (``OUT/part-K/<point>``, one dir per LM weight x word bonus) become
+    ``OUT/<point>``, each scored over all parts; every part must hold the same points."""
     data = DataDir(data_dir)
     out = Path(out_dir)
     parts = split_parts(Path(split_dir))
@@ -108,12 +113,73 @@ def merge_part_decodes(
             "(a decode reads its features)"
         )
     wanted = c_sorted(read_table(data.file("feats.scp")))
+    points = _grid_points(out, len(parts))
+    gathered = [
+        (
+            point,
+            _gather(
+                data,
+                parts,
+                wanted,
+                [part_decode_dir(out, k) / point for k in range(1, len(parts) + 1)],
+            ),
+        )
+        for point in points
+    ]
+    results = []
+    with atomic_dir(out) as tmp:  # replaces OUT whole: its part-K dirs go with the old one
+        for point, g in gathered:
+            target = tmp / point
+            target.mkdir(exist_ok=True)
+            r = _write_merged(target, data, g, len(parts))
+            r["out_dir"] = str(out / point)  # a single decode's point ".": OUT itself
+            results.append(r)
+    return results
+
+
+def _grid_points(out: Path, num_parts: int) -> list[str]:
+    """``["."]`` when the parts are single decodes (``OUT/part-K/hyp.txt``), else the grid's point
+    dirs ``OUT/part-1/<point>`` (each with its ``results.json``), the same in every part."""
+    first = part_decode_dir(out, 1)
+    if (first / "hyp.txt").is_file() or not first.is_dir():
+        return ["."]
+    points = sorted(d.name for d in first.iterdir() if (d / "results.json").is_file())
+    if not points:
+        return ["."]  # not decoded: _gather says so
+    for k in range(2, num_parts + 1):
+        d = part_decode_dir(out, k)
+        theirs = (
+            sorted(x.name for x in d.iterdir() if (x / "results.json").is_file())
+            if d.is_dir()
+            else []
+        )
+        if theirs != points:
+            odd = sorted(set(points) ^ set(theirs))
+            raise SpeechseqError(
+                f"{d}: part {k} holds other grid points than {first} (differing: "
+                f"{', '.join(odd[:3]) or 'none'}) — decode every part with the same "
+                "--lm-weight / --word-bonus grid"
+            )
+    return points
+
+
+class _Gathered(NamedTuple):
+    """The parts' decodes of one grid point, checked: their results, the hypotheses in a whole
+    decode's order, the part dir of each utterance and the lattices (if any)."""
+
+    results: list[dict]
+    hyps: dict[str, str]
+    source: dict[str, Path]
+    lattices: dict[str, str]
+
+
+def _gather(data: DataDir, parts: list[Path], wanted: list[str], dirs: list[Path]) -> _Gathered:
+    """Read and check the part decode dirs ``dirs`` (one per part of ``parts``)."""
     hyps: dict[str, str] = {}
     source: dict[str, Path] = {}
     results: list[dict] = []
     lattices: dict[str, str] = {}  # utterance -> its block of the parts' lat.txt.gz
-    for k, part in enumerate(parts, start=1):
-        d = part_decode_dir(out, k)
+    for k, (part, d) in enumerate(zip(parts, dirs, strict=True), start=1):
         if not (d / "hyp.txt").is_file() or not (d / "results.json").is_file():
             raise SpeechseqError(
                 f"{d}: part {k} was not decoded (no hyp.txt / results.json) — decode {part} "
@@ -128,14 +194,14 @@ def merge_part_decodes(
             )
         if results and (r["options"], r["_kind"]) != (results[0]["options"], results[0]["_kind"]):
             raise SpeechseqError(
-                f"{d}/results.json: other decode options than {part_decode_dir(out, 1)} "
+                f"{d}/results.json: other decode options than {dirs[0]} "
                 f"({r['_kind']}: {r['options']} against {results[0]['_kind']}: "
                 f"{results[0]['options']}) — decode every part with the same model and options"
             )
         if results and r.get("reference") != results[0].get("reference"):
             raise SpeechseqError(
                 f"{d}/results.json: scored against {r.get('reference')}, "
-                f"{part_decode_dir(out, 1)} against {results[0].get('reference')} — decode every "
+                f"{dirs[0]} against {results[0].get('reference')} — decode every "
                 "part with the same model"
             )
         if r["_kind"] == "lattices":
@@ -152,7 +218,7 @@ def merge_part_decodes(
     if missing:
         raise SpeechseqError(
             f"{data.path}: utterance {missing[0]} ({len(missing)} in all) is in no part's "
-            f"hyp.txt (looked in {part_decode_dir(out, 1)} .. {part_decode_dir(out, len(parts))}) "
+            f"hyp.txt (looked in {dirs[0]} .. {dirs[-1]}) "
             f"— decode the part that holds it again (or split {data.path} again), then merge"
         )
     extra = [u for u in hyps if u not in set(wanted)]
@@ -163,6 +229,12 @@ def merge_part_decodes(
             f"{data.path} again and decode its parts"
         )
     hyps = {u: hyps[u] for u in wanted}  # a whole decode's order (feats.scp, C order)
+    return _Gathered(results, hyps, source, lattices)
+
+
+def _write_merged(tmp: Path, data: DataDir, g: _Gathered, num_parts: int) -> dict:
+    """One grid point's parts written as one decode dir into ``tmp``; its results dict."""
+    results, hyps = g.results, g.hyps
     audio_s = sum(r["audio_s"] for r in results)
     decode_s = sum(r["decode_s"] for r in results)
     search_s = sum(r["search_rtf"] * r["audio_s"] for r in results)
@@ -174,20 +246,18 @@ def merge_part_decodes(
         "decode_s": round(decode_s, 3),
         "rtf": round(decode_s / max(audio_s, 1e-9), 5),
         "search_rtf": round(search_s / max(audio_s, 1e-9), 5),
-        "parts": len(parts),
+        "parts": num_parts,
     }
     kind = results[0]["_kind"]
-    with atomic_dir(out) as tmp:  # replaces OUT whole: its part-K dirs go with the old one
-        if kind == "translation":  # BLEU and chrF are corpus figures: scored over all parts at once
-            stopped = {u for r in results for u in r.get("stopped_by_length_guard", [])}
-            decoded = {u: _Translation(t, u not in stopped) for u, t in hyps.items()}
-            merged.update(write_translations(tmp, data, decoded, results[0]["reference"]))
-        else:
-            merged.update(write_scored(tmp, data, hyps))
-        if kind == "lattices":
-            _write_lattices(tmp / "lat.txt.gz", lattices, hyps, source)
-        (tmp / "results.json").write_text(json.dumps(merged, indent=2) + "\n", encoding="utf-8")
-    merged["out_dir"] = str(out)
+    if kind == "translation":  # BLEU and chrF are corpus figures: scored over all parts at once
+        stopped = {u for r in results for u in r.get("stopped_by_length_guard", [])}
+        decoded = {u: _Translation(t, u not in stopped) for u, t in hyps.items()}
+        merged.update(write_translations(tmp, data, decoded, results[0]["reference"]))
+    else:
+        merged.update(write_scored(tmp, data, hyps))
+    if kind == "lattices":
+        _write_lattices(tmp / "lat.txt.gz", g.lattices, hyps, g.source)
+    (tmp / "results.json").write_text(json.dumps(merged, indent=2) + "\n", encoding="utf-8")
     return merged
 
 

@@ -11,6 +11,7 @@ built under a temporary name and renamed into place whole.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import json
 import os
@@ -79,7 +80,7 @@ def decode_data(
         )
     if callable(options):
         options = options(ex.task)
-    grid = decode_grid(options, lm_weights, word_bonuses, out_dir, ex.task.name)
+    grid = decode_grid(options, lm_weights, word_bonuses, ex.task.name)
     data = DataDir(data_dir)
     base = ex.task.decoder(options, ex.model)
     if getattr(base, "scoring", "wer") == "bleu" and not data.file(base.reference).is_file():
@@ -108,7 +109,6 @@ def decode_grid(
     options,
     lm_weights: Sequence[float] | None,
     word_bonuses: Sequence[float] | None,
-    out_dir: str | os.PathLike | None,
     task_name: str,
 ) -> list[tuple[float, float] | None]:
     """The (LM weight, word bonus) points to search: the options' own unless grids are given;
@@ -128,11 +128,6 @@ def decode_grid(
         if weighted
         else [None]
     )
-    if out_dir is not None and len(grid) > 1:
-        raise UsageError(
-            "--out names one decode dir, but the LM-weight / word-bonus grid has "
-            f"{len(grid)} points — leave out --out (each point gets a dir named after its options)"
-        )
     return grid
 
 
@@ -149,46 +144,59 @@ def search_grid(
 ) -> list[dict]:
     """Search the model outputs (``{utt: [T, P]}``, computed in ``model_s`` seconds) with the
     decoder ``base`` at every grid point and write each point's scored decode dir (with the
-    lattices, ``lat.txt.gz``, of a decoder that keeps them)."""
+    lattices, ``lat.txt.gz``, of a decoder that keeps them): ``out_dir`` for a single point,
+    ``out_dir/<options>`` for each of several (``out_dir`` built whole under a temporary name
+    and renamed into place), ``EXP/decode_<set>_<options>`` without ``out_dir``."""
     scoring = getattr(base, "scoring", "wer")
     options = base.options
     utts = list(outputs)
     results = []
-    for point in grid:
-        decoder = (
-            base.with_weights(*point)
-            if point is not None and point != (options.lm_weight, options.word_bonus)
-            else base
-        )
-        t1 = time.perf_counter()
-        decoded = {u: decoder.decode(outputs[u]) for u in utts}
-        hyps = {u: d.text for u, d in decoded.items()}
-        search_s = time.perf_counter() - t1
-        o = decoder.options
-        out = Path(out_dir) if out_dir else Path(exp_dir) / f"decode_{data.path.name}_{o.tag()}"
-        r = {
-            "data": str(data.path),
-            "utterances": len(utts),
-            "options": dataclasses.asdict(o),
-            "audio_s": round(audio_s, 2),
-            "decode_s": round(model_s + search_s, 3),
-            "rtf": round((model_s + search_s) / max(audio_s, 1e-9), 5),
-            "search_rtf": round(search_s / max(audio_s, 1e-9), 5),
-        }
-        with atomic_dir(
-            out
-        ) as tmp:  # the decode dir is replaced whole: no old wer beside a new hyp
-            if scoring == "bleu":
-                r.update(write_translations(tmp, data, decoded, base.reference))
+    nested = out_dir is not None and len(grid) > 1
+    with atomic_dir(out_dir) if nested else contextlib.nullcontext() as parent:
+        # a grid of several points with an out dir: OUT/<point> each, OUT replaced whole
+        for point in grid:
+            decoder = (
+                base.with_weights(*point)
+                if point is not None and point != (options.lm_weight, options.word_bonus)
+                else base
+            )
+            t1 = time.perf_counter()
+            decoded = {u: decoder.decode(outputs[u]) for u in utts}
+            hyps = {u: d.text for u, d in decoded.items()}
+            search_s = time.perf_counter() - t1
+            o = decoder.options
+            if nested:
+                out = Path(out_dir) / o.tag()
             else:
-                r.update(write_scored(tmp, data, hyps))
-            if getattr(o, "lattice", False):
-                write_lattices(tmp / "lat.txt.gz", decoded, o.acoustic_scale)
-            (tmp / "results.json").write_text(json.dumps(r, indent=2) + "\n", encoding="utf-8")
-        if plot_attention:
-            r["attention_plots"] = plot_attention_maps(plot_attention, decoded, utts)
-        r["out_dir"] = str(out)
-        results.append(r)
+                out = (
+                    Path(out_dir)
+                    if out_dir
+                    else Path(exp_dir) / f"decode_{data.path.name}_{o.tag()}"
+                )
+            r = {
+                "data": str(data.path),
+                "utterances": len(utts),
+                "options": dataclasses.asdict(o),
+                "audio_s": round(audio_s, 2),
+                "decode_s": round(model_s + search_s, 3),
+                "rtf": round((model_s + search_s) / max(audio_s, 1e-9), 5),
+                "search_rtf": round(search_s / max(audio_s, 1e-9), 5),
+            }
+            # the decode dir is replaced whole: no old wer beside a new hyp
+            with contextlib.ExitStack() as stack:
+                tmp = parent / o.tag() if nested else stack.enter_context(atomic_dir(out))
+                tmp.mkdir(exist_ok=True)
+                if scoring == "bleu":
+                    r.update(write_translations(tmp, data, decoded, base.reference))
+                else:
+                    r.update(write_scored(tmp, data, hyps))
+                if getattr(o, "lattice", False):
+                    write_lattices(tmp / "lat.txt.gz", decoded, o.acoustic_scale)
+                (tmp / "results.json").write_text(json.dumps(r, indent=2) + "\n", encoding="utf-8")
+            if plot_attention:
+                r["attention_plots"] = plot_attention_maps(plot_attention, decoded, utts)
+            r["out_dir"] = str(out)
+            results.append(r)
     return results
 
 

@@ -293,7 +293,7 @@ def decode_gmm(
     """Decode a data dir with a GMM model dir (EXP/mono) over a graph: the same decode dirs
     (hyp.txt, wer, per_utt, per_spk, results.json, lattices) as ``speechseq decode``."""
     model_dir, data = Path(model_dir), DataDir(data_dir)
-    grid = decode_grid(options, lm_weights, word_bonuses, out_dir, "hybrid")
+    grid = decode_grid(options, lm_weights, word_bonuses, "hybrid")
     lang = model_lang(model_dir)
     gmm = DiagGmm.load(model_dir / "gmm.npz")
     decoder = GraphDecoder(options, np.zeros(gmm.num_pdfs, dtype=np.float32), lang.digest)

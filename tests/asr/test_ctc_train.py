@@ -303,17 +303,25 @@ def test_decode_grid_runs_the_network_once_and_names_dirs_after_options(
     assert len(calls) == batches  # one network pass for one point, the same for four
     grid_dir = Path(next(r["out_dir"] for r in results if r["out_dir"].endswith("w1.5_b2")))
     assert (grid_dir / "hyp.txt").read_text() == (tmp_path / "alone" / "hyp.txt").read_text()
-    with pytest.raises(Exception, match="--out names one decode dir"):
-        decode_data(
-            tiny_model,
-            digits_corpus / "test",
-            opts,
-            [0.5, 1.0],
-            None,
-            out_dir=tmp_path / "x",
-            device="cpu",
-            quiet=True,
-        )
+    # the same grid with --out: each point's dir under it, the same hypotheses
+    under = decode_data(
+        tiny_model,
+        digits_corpus / "test",
+        opts,
+        [0.5, 1.5],
+        [0.0, 2.0],
+        out_dir=tmp_path / "grid",
+        device="cpu",
+        quiet=True,
+    )
+    assert sorted(p.name for p in (tmp_path / "grid").iterdir()) == [
+        n.removeprefix("decode_test_") for n in names
+    ]
+    for r, u in zip(results, under, strict=True):
+        assert Path(u["out_dir"]).parent == tmp_path / "grid"
+        assert (Path(u["out_dir"]) / "hyp.txt").read_text() == (
+            Path(r["out_dir"]) / "hyp.txt"
+        ).read_text()
 
 
 def test_decode_dirs_default_to_names_of_their_options(tiny_model, digits_corpus, tmp_path):

@@ -472,12 +472,6 @@ def align_from_parts_with_a_part_missing(env):
 
 
 @case
-def decode_a_grid_into_one_out_dir(env):
-    args = ["decode", env.ctc, env.digits / "test", "--lm-weight", "0.5,1", "--out", env.tmp / "o"]
-    return args, 2, r"--out names one decode dir", lambda: not (env.tmp / "o").exists()
-
-
-@case
 def decode_an_embedder(env):
     return (
         ["decode", env.emb, env.digits / "test", "--device", "cpu"],

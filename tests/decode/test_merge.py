@@ -54,6 +54,50 @@ def test_two_parts_merged_are_the_whole_decode(tiny_model, digits_corpus, tmp_pa
     assert r["audio_s"] == pytest.approx(w["audio_s"], abs=0.02) and r["parts"] == 2
 
 
+def test_a_grid_decoded_in_parts_merges_point_by_point(tiny_model, digits_corpus, tmp_path):
+    from speechseq.lm.ngram import read_sentences, train_ngram
+
+    data, parts = _test_set(digits_corpus, tmp_path)
+    sentences, _ = read_sentences(digits_corpus / "train" / "text", kaldi_text=True)
+    train_ngram(sentences, order=2).write_arpa(tmp_path / "lm.arpa")
+    grid = ["--beam", 4, "--lm", tmp_path / "lm.arpa", "--lm-weight", "0.5,1.5"]
+    grid += ["--word-bonus", "0,2"]
+    whole = _decode(tiny_model, data, *grid, "--out", tmp_path / "whole")
+    out = tmp_path / "merged"
+    (out / "beam4_lm-lm_w9_b9").mkdir(parents=True)  # an earlier grid's point: replaced with OUT
+    for k, part in enumerate(parts, start=1):
+        _decode(tiny_model, part, *grid, "--out", out / f"part-{k}")
+    merged = _decode(tiny_model, data, "--from-parts", data / "split2", "--out", out)
+    points = sorted(p.name for p in (tmp_path / "whole").iterdir())
+    assert points == [f"beam4_lm-lm_w{w}_b{b}" for w in ("0.5", "1.5") for b in ("0", "2")]
+    assert sorted(p.name for p in out.iterdir()) == points  # the parts and the old point gone
+    # a %WER and %CER line per point, in the grid's order, each naming its dir
+    assert merged == whole.replace(str(tmp_path / "whole"), str(out))
+    for point in points:
+        for name in SCORED:
+            got, want = out / point / name, tmp_path / "whole" / point / name
+            assert got.read_bytes() == want.read_bytes(), (point, name)
+        assert json.loads((out / point / "results.json").read_text())["parts"] == 2
+
+
+def test_parts_decoded_over_other_grids_are_refused(digits_corpus, tmp_path):
+    data, parts = _test_set(digits_corpus, tmp_path)
+    out = tmp_path / "out"
+    _fake_parts(tmp_path / "w1", parts)  # point w1 in both parts, point w2 in part 2 only
+    _fake_parts(tmp_path / "w2", parts[1:])
+    for k in (1, 2):
+        (out / f"part-{k}").mkdir(parents=True)
+        (tmp_path / "w1" / f"part-{k}").rename(out / f"part-{k}" / "w1")
+    (tmp_path / "w2" / "part-1").rename(out / "part-2" / "w2")
+    with pytest.raises(SpeechseqError) as e:
+        merge_part_decodes(data, data / "split2", out)
+    assert str(e.value) == (
+        f"{out}/part-2: part 2 holds other grid points than {out}/part-1 (differing: w2) — "
+        "decode every part with the same --lm-weight / --word-bonus grid"
+    )
+    assert sorted(p.name for p in out.iterdir()) == ["part-1", "part-2"]
+
+
 def _fake_parts(out, parts, drop=(), options=None):
     """Decode dirs as ``decode PART --out OUT/part-K`` writes them, without a model: each part's
     hyp is its reference (less the utterances in ``drop``), 1 s of decoding per 10 s of audio."""
@@ -76,7 +120,7 @@ def test_the_merged_results_add_up_the_parts_in_the_data_dirs_order(digits_corpu
     (data / "split2" / "x").rename(parts[1])
     _fake_parts(tmp_path / "out", parts)
     assert min(read_table(parts[0] / "utt2spk")) > max(read_table(parts[1] / "utt2spk"))
-    r = merge_part_decodes(data, data / "split2", tmp_path / "out")
+    [r] = merge_part_decodes(data, data / "split2", tmp_path / "out")
     assert (r["audio_s"], r["decode_s"], r["rtf"], r["search_rtf"]) == (30.0, 3.0, 0.1, 0.01)
     assert r["wer"] == 0.0 and r["utterances"] == len(read_table(data / "utt2spk"))
     assert json.loads((tmp_path / "out" / "results.json").read_text())["rtf"] == 0.1
@@ -165,7 +209,7 @@ def test_translation_parts_are_scored_with_bleu_over_all_parts(digits_corpus, tm
     hyp2 = read_table(out / "part-2" / "hyp.txt")
     wrong = sorted(hyp2)[0]
     write_table(out / "part-2" / "hyp.txt", {**hyp2, wrong: "nine nine nine nine"})
-    r = merge_part_decodes(data, data / "split2", out)
+    [r] = merge_part_decodes(data, data / "split2", out)
     from speechseq.metrics.bleu import translation_scores
 
     refs = read_table(data / "text")
@@ -336,7 +380,7 @@ def test_the_merged_results_are_rounded_written_and_returned_as_a_whole_decodes(
     first = sorted(read_table(parts[0] / "utt2spk"))[0]
     hyp = (out / "part-1" / "hyp.txt").read_text().splitlines()
     (out / "part-1" / "hyp.txt").write_text("\n".join([first, *hyp[1:]]) + "\n")
-    r = merge_part_decodes(data, data / "split2", out)
+    [r] = merge_part_decodes(data, data / "split2", out)
     audio_s, decode_s = 10.123 + 20.456, 1.23456 + 2.34567
     search_s = 0.0111 * 10.123 + 0.0222 * 20.456
     assert (r["audio_s"], r["decode_s"]) == (round(audio_s, 2), round(decode_s, 3)) == (30.58, 3.58)
@@ -401,7 +445,7 @@ def test_translation_parts_without_length_guard_lists_merge_to_none(digits_corpu
         r = json.loads((out / f"part-{k}" / "results.json").read_text())
         del r["stopped_by_length_guard"]  # as an older speechseq wrote it
         (out / f"part-{k}" / "results.json").write_text(json.dumps(r))
-    assert merge_part_decodes(data, data / "split2", out)["stopped_by_length_guard"] == []
+    assert merge_part_decodes(data, data / "split2", out)[0]["stopped_by_length_guard"] == []
 
 
 def test_each_refusal_of_an_alignment_merge_says_what_to_do(digits_corpus, tmp_path):

@@ -80,28 +80,40 @@ OUTPUTS = {u: np.zeros((3, 2), dtype=np.float32) for u in ("a1", "a2", "b1")}
 
 def test_grid_is_the_options_point_unless_grids_are_given():
     o = WeightedOptions()
-    assert decode_grid(o, None, None, None, "ctc") == [(0.5, 0.0)]
-    assert decode_grid(o, [0.1, 0.2], None, None, "ctc") == [(0.1, 0.0), (0.2, 0.0)]
-    assert decode_grid(o, None, [1.0, 2.0], None, "ctc") == [(0.5, 1.0), (0.5, 2.0)]
-    assert decode_grid(o, [0.1, 0.2], [1.0, 2.0], None, "ctc") == [
+    assert decode_grid(o, None, None, "ctc") == [(0.5, 0.0)]
+    assert decode_grid(o, [0.1, 0.2], None, "ctc") == [(0.1, 0.0), (0.2, 0.0)]
+    assert decode_grid(o, None, [1.0, 2.0], "ctc") == [(0.5, 1.0), (0.5, 2.0)]
+    assert decode_grid(o, [0.1, 0.2], [1.0, 2.0], "ctc") == [
         (0.1, 1.0),
         (0.1, 2.0),
         (0.2, 1.0),
         (0.2, 2.0),
     ]
-    assert decode_grid(PlainOptions(), None, None, None, "st") == [None]
-    assert decode_grid(o, [0.3], None, "out", "ctc") == [(0.3, 0.0)]  # one point may have --out
+    assert decode_grid(PlainOptions(), None, None, "st") == [None]
+    assert decode_grid(o, [0.3], None, "ctc") == [(0.3, 0.0)]
 
 
 @pytest.mark.parametrize("weights, bonuses", [([0.1], None), (None, [1.0])])
 def test_a_grid_for_a_decoder_without_lm_weight_is_a_usage_error(weights, bonuses):
     with pytest.raises(UsageError, match="a st model has no LM weight"):
-        decode_grid(PlainOptions(), weights, bonuses, None, "st")
+        decode_grid(PlainOptions(), weights, bonuses, "st")
 
 
-def test_out_with_a_grid_of_several_points_is_a_usage_error():
-    with pytest.raises(UsageError, match=r"grid has 2 points — leave out --out"):
-        decode_grid(WeightedOptions(), [0.1, 0.2], None, "out", "ctc")
+def test_a_grid_with_an_out_dir_puts_each_point_under_it_and_replaces_it_whole(tmp_path):
+    data = data_dir(tmp_path)
+    out = tmp_path / "grid"
+    (out / "lm9_wb9").mkdir(parents=True)  # a point of an earlier grid: not this run's
+    base = WeightDecoder(WeightedOptions(), [])
+    results = search_grid("EXP", data, base, OUTPUTS, [(0.5, 0.0), (1.0, 2.0)], 0.5, 2.0, out)
+    assert [r["out_dir"] for r in results] == [str(out / "lm0.5_wb0"), str(out / "lm1_wb2")]
+    assert sorted(p.name for p in out.iterdir()) == ["lm0.5_wb0", "lm1_wb2"]
+    assert [p.name for p in tmp_path.iterdir() if p.name.startswith(".")] == []
+    assert (out / "lm1_wb2" / "hyp.txt").read_text().splitlines() == ["a1 one", "a2 one", "b1 one"]
+    on_disk = json.loads((out / "lm1_wb2" / "results.json").read_text())
+    assert on_disk == {k: v for k, v in results[1].items() if k != "out_dir"}
+    # one point with an out dir: that dir is the decode dir
+    [r] = search_grid("EXP", data, base, OUTPUTS, [(1.0, 2.0)], 0.5, 2.0, tmp_path / "one")
+    assert r["out_dir"] == str(tmp_path / "one") and (tmp_path / "one" / "wer").is_file()
 
 
 def test_each_grid_point_gets_its_own_scored_dir_and_the_base_point_is_not_rebuilt(tmp_path):
@@ -606,18 +618,18 @@ def test_decode_data_plots_attention_where_asked(tmp_path, monkeypatch):
     assert r["attention_plots"] == 3 and len(list((tmp_path / "att").iterdir())) == 3
 
 
-def test_decode_data_refuses_one_out_dir_for_a_grid_and_times_the_network(tmp_path, monkeypatch):
+def test_decode_data_puts_a_grid_under_its_out_dir_and_times_the_network(tmp_path, monkeypatch):
     from speechseq.decode import run
 
     data = data_dir(tmp_path)
     feats = outputs({"a1": 2, "a2": 1, "b1": 0})
     fake_experiment(monkeypatch, feats)
-    with pytest.raises(UsageError) as e:
-        decode_data("EXP", data.path, WeightedOptions(), lm_weights=[0.5, 1.0], out_dir="one")
-    assert str(e.value) == (
-        "--out names one decode dir, but the LM-weight / word-bonus grid has 2 points — leave "
-        "out --out (each point gets a dir named after its options)"
+    results = decode_data(
+        "EXP", data.path, WeightedOptions(), lm_weights=[0.5, 1.0], out_dir=tmp_path / "g"
     )
+    assert [r["out_dir"] for r in results] == [
+        str(tmp_path / "g" / t) for t in ("lm0.5_wb0", "lm1_wb0")
+    ]
     # a clock ticked by hand: the network 0.5 s (10.0 -> 10.5), the search 0.25 s
     ticks = iter([10.0, 10.5, 20.0, 20.25])
     monkeypatch.setattr(run.time, "perf_counter", lambda: next(ticks))

@@ -7,6 +7,7 @@ whole embedding."""
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import subprocess
@@ -17,7 +18,7 @@ import kaldiio
 import numpy as np
 import pytest
 
-from tests.recipes.helpers import write_speechseq
+from tests.recipes.helpers import run_recipe, write_speechseq
 
 REPO = Path(__file__).parents[2]
 RECIPES = REPO / "recipes"
@@ -112,6 +113,18 @@ def _workspace(
     return recipe, env
 
 
+def _speechseq(recipe: Path, env: dict, *args) -> subprocess.CompletedProcess:
+    """``speechseq ARGS`` in ``recipe`` with the workspace's environment (text output)."""
+    return subprocess.run(
+        ["speechseq", *map(str, args)],
+        cwd=recipe,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+
+
 def _feature_stage(tmp: Path, corpus: Path, cmd: str) -> tuple[Path, subprocess.Popen]:
     """Start the digits recipe's feature stage in a workspace of its own (not waited for)."""
     recipe, env = _workspace(tmp, corpus)
@@ -180,14 +193,7 @@ def test_the_decode_stage_runs_each_decode_as_an_array_and_merges_it(
     shutil.copytree(digits_corpus / "test", recipe / "data" / "test")  # with its features
     shutil.copytree(tiny_model, recipe / "exp" / "ctc")
     env["SPEECHSEQ_CMD"] = "slurm"
-    proc = subprocess.run(
-        ["bash", "run.sh", "--stage", "5", "--stop-stage", "5"],
-        cwd=recipe,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=240,
-    )
+    proc = run_recipe(recipe, "--stage", "5", "--stop-stage", "5", env=env)
     assert proc.returncode == 0, proc.stdout + proc.stderr
     calls = (tmp_path / "sbatch_calls").read_text().splitlines()
     assert len(calls) == 3 and all("--wait --array=1-2" in c for c in calls)
@@ -208,17 +214,56 @@ def test_the_decode_stage_runs_each_decode_as_an_array_and_merges_it(
         assert f"exp/ctc/{name}: {(got / 'wer').read_text().splitlines()[0]}" in proc.stdout
         # the same command on the whole test set, in one process
         whole = tmp_path / "whole" / name
-        res = subprocess.run(
-            ["speechseq", "decode", "exp/ctc", "data/test", *opts, "--out", str(whole)],
-            cwd=recipe,
-            env=env,
-            capture_output=True,
-            text=True,
-            timeout=120,
-        )
+        res = _speechseq(recipe, env, "decode", "exp/ctc", "data/test", *opts, "--out", whole)
         assert res.returncode == 0, res.stderr
         for f in ("hyp.txt", "wer", "per_utt", "per_spk"):
             assert (got / f).read_bytes() == (whole / f).read_bytes(), (name, f)
+
+
+def test_the_commands_dev_grids_run_as_arrays_and_choose_the_test_point(
+    digits_corpus, tiny_model, tmp_path
+):
+    # the commands recipe's stage 5 on the digits corpus (what it needs: a CTC model, a 3-gram,
+    # dev and test with features, the training text)
+    recipe, env = _workspace(tmp_path, digits_corpus, "synth_commands", sets=("train",))
+    for s in ("dev", "test"):
+        shutil.copytree(digits_corpus / s, recipe / "data" / s)
+    shutil.copytree(tiny_model, recipe / "exp" / "ctc")
+    env["SPEECHSEQ_CMD"] = "slurm"
+    grid = ["--beam", "4", "--lm-weights", "0.5 1.5", "--word-bonuses", "0 2"]
+    for stage in ("3", "5"):
+        proc = run_recipe(recipe, "--stage", stage, "--stop-stage", stage, *grid, env=env)
+        assert proc.returncode == 0, proc.stdout + proc.stderr
+    calls = (tmp_path / "sbatch_calls").read_text().splitlines()
+    assert len(calls) == 5 and all("--wait --array=1-2" in c for c in calls)  # 2 dev grids, 3 tests
+    ctc = recipe / "exp" / "ctc"
+    for kind, extra in (("3gram", []), ("3gram_lexicon", ["--lexicon", "data/lang/lexicon.txt"])):
+        # the dev grid, merged from its parts, is the grid decoded whole
+        whole = tmp_path / "whole" / kind
+        opts = ["--beam", "4", "--lm", "data/lm/3gram.arpa", *extra]
+        opts += ["--lm-weight", "0.5,1.5", "--word-bonus", "0,2", "--out", str(whole)]
+        res = _speechseq(recipe, env, "decode", "exp/ctc", "data/dev", *opts)
+        assert res.returncode == 0, res.stderr
+        points = sorted(p.name for p in whole.iterdir())
+        assert len(points) == 4
+        assert sorted(p.name for p in (ctc / f"decode_dev_{kind}").iterdir()) == points
+        wers = {}
+        for point in points:
+            for f in ("hyp.txt", "wer", "per_utt"):
+                got = (ctc / f"decode_dev_{kind}" / point / f).read_bytes()
+                assert got == (whole / point / f).read_bytes(), (kind, point, f)
+            wers[point] = float((whole / point / "wer").read_text().split()[1])
+        # the test decode uses the dev point with the lowest WER (the first such in C order)
+        best = min(points, key=lambda p: (wers[p], p))
+        line = next(x for x in proc.stdout.splitlines() if x.startswith(f"best on dev ({kind}):"))
+        assert f"decode_dev_{kind}/{best} %WER {wers[best]:.2f}" in line
+        chosen = json.loads((ctc / f"decode_test_{kind}" / "results.json").read_text())["options"]
+        point = json.loads((whole / best / "results.json").read_text())["options"]
+        assert (chosen["lm_weight"], chosen["word_bonus"]) == (
+            point["lm_weight"],
+            point["word_bonus"],
+        )
+        assert chosen["lexicon"] == point["lexicon"]
 
 
 @pytest.mark.parametrize("cmd", ["local", "slurm"])
@@ -277,14 +322,7 @@ def test_the_std_embed_stage_runs_as_an_array_and_merges_to_the_whole_embedding(
     shutil.copy(words_corpus / "archive" / "ctm", recipe / "data" / "archive")
     shutil.copytree(tiny_embedder, recipe / "exp" / "embedder")
     env["SPEECHSEQ_CMD"] = "slurm"
-    proc = subprocess.run(
-        ["bash", "run.sh", "--stage", "4", "--stop-stage", "4"],
-        cwd=recipe,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=180,
-    )
+    proc = run_recipe(recipe, "--stage", "4", "--stop-stage", "4", env=env, timeout=180)
     assert proc.returncode == 0, proc.stdout + proc.stderr
     calls = (tmp_path / "sbatch_calls").read_text().splitlines()
     assert len(calls) == 1 and "--wait --array=1-2" in calls[0]

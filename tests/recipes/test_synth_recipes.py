@@ -58,7 +58,7 @@ def test_synth_commands_end_to_end_with_the_hybrid_beside_ctc(tmp_path):
         d = recipe / "exp" / "ctc" / f"decode_test_{kind}"
         assert re.search(rf"{d.relative_to(recipe)}: {WER}", out), kind
         _merged(d)
-    assert len(list((recipe / "exp" / "ctc").glob("decode_dev_beam30_lm-3gram_w*"))) == 2
+    assert len(list((recipe / "exp" / "ctc" / "decode_dev_3gram").glob("beam30_lm-3gram_w*"))) == 2
     assert (recipe / "data" / "test" / "feats.scp").is_file()
     assert not (recipe / "data" / "test" / "split2").exists()
     # the hybrid beside it (--hybrid true): GMM and BLSTM through HCLG with the same 3-gram
