@@ -89,6 +89,13 @@ def train_hybrid_cmd(
     dev: Path = dev_option("Dev data dir (feats.scp and text), for the frame error rate."),
     lang: Path = typer.Option(..., "--lang", help="Lang directory (speechseq prepare-lang)."),
     out: Path = out_option("Model directory to write (exp/<model>)."),
+    ctc_bootstrap: str | None = typer.Option(
+        None,
+        "--ctc-bootstrap",
+        help="A phone CTC model dir (train-ctc --units phone, features of the same settings): "
+        "its forced alignments start the chain instead of the GMM (OUT/ctc_ali) "
+        "[config: hybrid.ctc_bootstrap].",
+    ),
     *,
     training: TrainingOptions,
 ) -> None:
@@ -101,7 +108,11 @@ def train_hybrid_cmd(
     from speechseq.hybrid.task import HybridConfig
     from speechseq.hybrid.training import train_hybrid
 
-    cfg = resolve_config(HybridConfig, training.config, {"train": training.overrides})
+    cfg = resolve_config(
+        HybridConfig,
+        training.config,
+        {"train": training.overrides, "hybrid": {"ctc_bootstrap": ctc_bootstrap}},
+    )
     state = train_hybrid(train, dev, lang, out, cfg, overwrite=training.overwrite, log=info)
     if state is not None:
         info(

@@ -31,7 +31,7 @@ from speechseq.decode.graph import GraphDecodeOptions, GraphDecoder
 from speechseq.errors import SpeechseqError
 from speechseq.features.reader import CMVN_MODES
 from speechseq.fileio import atomic_write
-from speechseq.ranges import check_fields, integer, number, one_of, setting
+from speechseq.ranges import FREE, check_fields, integer, number, one_of, setting
 
 PRIORS_NAME = "priors.txt"
 LANG_NAME = "lang.json"
@@ -44,6 +44,9 @@ class HybridOptions:
     mono_iters: int = setting(10, integer(ge=1))  # GMM: alignment + re-estimation passes
     mono_gauss: int = setting(400, integer(ge=1))  # GMM: Gaussians in all after splitting
     realign: bool = True  # train a second LSTM on the first LSTM's alignments
+    # a phone CTC model dir (train-ctc --units phone, on features of the same settings): its
+    # forced alignments start the chain instead of the monophone GMM ("" = the GMM)
+    ctc_bootstrap: str = setting("", FREE)
     prior_floor: float = setting(1e-5, number(gt=0, lt=1))  # smallest state prior
 
     def __post_init__(self):

@@ -4,9 +4,11 @@ and alignment of a data dir with a trained hybrid model (``speechseq align``).
 Layout of ``EXP``::
 
     EXP/mono/    gmm.npz trans.json lang.json history.json ali_train.ark ali_dev.ark .done
+    EXP/ctc_ali/ instead of mono/ with hybrid.ctc_bootstrap (a phone CTC model dir): the
+                 alignments of that model's posteriors, trans.json lang.json .done
     EXP/lstm1/   an LSTM trained on mono's alignments (a full model dir), ali_*.ark, .done
     EXP/         the final LSTM (config.yaml final.pt priors.txt trans.json lang.json ...),
-                 trained on lstm1's alignments (or mono's with hybrid.realign false)
+                 trained on lstm1's alignments (or mono's / ctc_ali's with hybrid.realign false)
 
 A step whose ``.done`` exists is skipped on a rerun; an LSTM step interrupted after a
 checkpoint continues from it.
@@ -39,6 +41,8 @@ from speechseq.hybrid.align import (
     Aligner,
     MonoOptions,
     check_alignments,
+    ctc_columns,
+    ctc_pdf_scores,
     ctm_entries,
     phone_spans,
     read_alignments,
@@ -92,6 +96,51 @@ def _mono_step(train: DataDir, dev: DataDir, lang: Lang, out: Path, cfg: HybridC
         write_alignments(tmp / "ali_dev.ark", dv_ali)
         with atomic_write(tmp / "history.json") as f:
             json.dump(history, f, indent=1)
+        (tmp / DONE).touch()
+
+
+def _ctc_step(train: DataDir, dev: DataDir, lang: Lang, out: Path, ctc_dir: str, log) -> None:
+    """Instead of the GMM: train / dev state alignments by forced alignment over a phone CTC
+    model's posteriors (:func:`~speechseq.hybrid.align.ctc_pdf_scores`), with transition
+    probabilities estimated from them; built whole under a temporary name."""
+    if (out / DONE).is_file():
+        log(f"{out}: done, skipping")
+        return
+    ex = load_experiment(ctc_dir, "auto", quiet=True)
+    units = getattr(ex.task, "units", None)
+    if ex.task.name != "ctc" or units is None or units.kind != "phone":
+        raise SpeechseqError(
+            f"{ctc_dir}: a {ex.task.name} model{f' of {units.kind} units' if units else ''} — "
+            "hybrid.ctc_bootstrap needs a CTC model of phone units (train-ctc --units phone)"
+        )
+    columns = ctc_columns(lang, units.symbols, ctc_dir)
+    trans = TransitionModel(lang.topo)
+    alignments = {}
+    for data, name in ((train, "ali_train.ark"), (dev, "ali_dev.ark")):
+        reader = ex.frontend.data_reader(data.path)
+        texts = data.texts_for(list(reader.utt_ids), "hybrid training")
+        aligner = Aligner(lang, texts, str(data.file("text")))
+        aligner.set_transitions(trans)
+        ali, failed = {}, []
+        for u, lp in network_outputs(ex, reader, [u for u in reader.utt_ids if u in texts]):
+            scores = ctc_pdf_scores(
+                lp, columns, reader.num_frames(u), units.blank, units.word_boundary
+            )
+            best = aligner.align(u, scores)
+            if best is None:
+                failed.append(u)
+            else:
+                ali[u] = best.columns
+        log(
+            f"{out}: {len(ali)} utterances of {data.path} aligned with {ctc_dir}, {len(failed)} not"
+        )
+        alignments[name] = ali
+    trans.estimate(list(alignments["ali_train.ark"].values()))
+    with atomic_dir(out) as tmp:
+        trans.save(tmp / "trans.json")
+        write_lang_info(tmp, lang.path, lang.digest)
+        for name, ali in alignments.items():
+            write_alignments(tmp / name, ali)
         (tmp / DONE).touch()
 
 
@@ -184,8 +233,12 @@ def train_hybrid(
                 f"{exp}: was trained with another lang (digest {recorded}, {lang.path} is {lang.digest}) — "
                 f"use that lang, --overwrite, or another --out"
             )
-    _mono_step(train, dev, lang, exp / "mono", cfg, log)
-    ali_dir = exp / "mono"
+    if cfg.hybrid.ctc_bootstrap:
+        ali_dir = exp / "ctc_ali"
+        _ctc_step(train, dev, lang, ali_dir, cfg.hybrid.ctc_bootstrap, log)
+    else:
+        ali_dir = exp / "mono"
+        _mono_step(train, dev, lang, ali_dir, cfg, log)
     if cfg.hybrid.realign:
         _lstm_step(train, dev, lang, ali_dir, exp / "lstm1", cfg, argv, quiet, log)
         (exp / "lstm1" / DONE).touch()

@@ -8,6 +8,7 @@ import json
 import re
 import shutil
 
+import kaldiio
 import numpy as np
 import pytest
 
@@ -86,6 +87,40 @@ def test_grammar_graph_gives_exactly_four_words(hybrid, digits_corpus):
 
 
 # ---- bad inputs -------------------------------------------------------------------------------
+
+
+PHONE_CTC = (
+    "encoder: {subsample: stack3, hidden: 32, layers: 1, dropout: 0.0}\n"
+    "train: {max_epochs: 1, max_frames: 4000, warmup_steps: 2, device: cpu, checkpoint_every: 0}\n"
+    "ctc: {units: phone, spec_augment: false}\n"
+)
+
+
+def test_train_hybrid_bootstrapped_from_a_phone_ctc_model(hybrid, digits_corpus, tmp_path):
+    d = digits_corpus
+    (tmp_path / "ctc.yaml").write_text(PHONE_CTC)
+    ok(["train-ctc", d / "train", "--dev", d / "dev", "--out", tmp_path / "ctc",
+        "--config", tmp_path / "ctc.yaml"])  # fmt: skip
+    out = ok(["train-hybrid", d / "train", "--dev", d / "dev", "--lang", hybrid / "lang",
+              "--out", tmp_path / "exp", "--config", hybrid / "conf.yaml",
+              "--ctc-bootstrap", tmp_path / "ctc"])  # fmt: skip
+    exp = tmp_path / "exp"
+    assert not (exp / "mono").exists()  # no GMM: the CTC model's alignments start the chain
+    n_train = len(read_table(d / "train" / "text"))
+    assert f"{exp}/ctc_ali: {n_train} utterances of {d / 'train'} aligned with" in out
+    for name in ("ctc_ali/ali_train.ark", "ctc_ali/trans.json", "lstm1/final.pt", "final.pt"):
+        assert (exp / name).is_file(), name
+    ali = dict(kaldiio.load_ark(str(exp / "ctc_ali" / "ali_train.ark")))
+    frames = read_table(d / "train" / "utt2num_frames")
+    assert len(ali) == n_train and all(len(a) == int(frames[u]) for u, a in ali.items())
+    assert (
+        f"alignments: {(exp / 'ctc_ali').resolve()}" in (exp / "lstm1" / "config.yaml").read_text()
+    )
+    # a character CTC model cannot start it
+    one_error(["train-hybrid", d / "train", "--dev", d / "dev", "--lang", hybrid / "lang",
+               "--out", tmp_path / "exp2", "--config", hybrid / "conf.yaml",
+               "--ctc-bootstrap", hybrid / "exp"], 1,
+              r"a hybrid model — hybrid.ctc_bootstrap needs a CTC model of phone units")  # fmt: skip
 
 
 def test_prepare_lang_with_words_missing_from_the_lexicon(tmp_path, digits_corpus):

@@ -104,3 +104,70 @@ def _true_model(lang, feats, truth):
     P = lang.topo.num_pdfs
     means = np.array([x[y == p].mean(0) if (y == p).any() else x.mean(0) for p in range(P)])
     return means, np.full_like(means, 0.09)
+
+
+# ---- bootstrapping from a phone CTC model ---------------------------------------------------------
+
+CTC_SYMBOLS = ["<blank>", "|", "ah", "iy", "n", "r", "t", "th", "uw", "w"]  # lower case on purpose
+
+
+def _spiky_posteriors(spikes: dict[int, str], frames: int, sharp: float = 0.97) -> np.ndarray:
+    """CTC log-posteriors [frames, V]: blank everywhere except a spike of the given unit."""
+    probs = np.full((frames, len(CTC_SYMBOLS)), (1 - sharp) / (len(CTC_SYMBOLS) - 1))
+    probs[:, 0] = sharp
+    for t, unit in spikes.items():
+        probs[t] = (1 - sharp) / (len(CTC_SYMBOLS) - 1)
+        probs[t, CTC_SYMBOLS.index(unit)] = sharp
+    return np.log(probs)
+
+
+def test_ctc_columns_match_phones_case_insensitively_and_name_a_missing_one(lang):
+    from speechseq.errors import SpeechseqError
+    from speechseq.hybrid.align import ctc_columns
+
+    cols = ctc_columns(lang, CTC_SYMBOLS, "ctc")
+    for pdf, ph in enumerate(lang.topo.pdf_phone):
+        want = -1 if ph == "SIL" else CTC_SYMBOLS.index(ph.lower())
+        assert cols[pdf] == want, (pdf, ph)
+    with pytest.raises(SpeechseqError, match=r"ctc: the CTC model has no unit for phone\(s\) TH"):
+        ctc_columns(lang, [s for s in CTC_SYMBOLS if s != "th"], "ctc")
+
+
+def test_ctc_scores_repeat_to_the_feature_rate_and_score_phones_and_silence(lang):
+    from speechseq.hybrid.align import PHONE_BLANK_WEIGHT, ctc_columns, ctc_pdf_scores
+
+    lp = _spiky_posteriors({1: "w"}, 4)  # 4 frames at 30 ms: 12 feature frames (11 asked)
+    cols = ctc_columns(lang, CTC_SYMBOLS, "ctc")
+    s = ctc_pdf_scores(lp, cols, 11, blank=0, word_sep=1)
+    assert s.shape == (11, lang.topo.num_pdfs)
+    w0, sil = lang.topo.pdf_of("W", 0), lang.topo.pdf_of("SIL", 0)
+    p = np.exp(lp)
+    for t in range(11):  # frame t of the features is frame t // 3 of the model's
+        q = p[t // 3]
+        assert s[t, w0] == pytest.approx(np.log(q[9] + PHONE_BLANK_WEIGHT * q[0]), abs=1e-5)
+        assert s[t, sil] == pytest.approx(np.log(q[1] + q[0]), abs=1e-5)
+    short = ctc_pdf_scores(lp, cols, 14, blank=0, word_sep=1)  # more features than 3 x 4
+    np.testing.assert_array_equal(short[12:], np.repeat(short[11:12], 2, axis=0))
+
+
+def test_a_forced_alignment_over_ctc_scores_puts_each_phone_over_its_spike(lang):
+    from speechseq.hybrid.align import ctc_columns, ctc_pdf_scores
+
+    # "one two": W AH N | T UW, spikes at 10 ms frames (one model frame per feature frame)
+    spikes = {6: "w", 9: "ah", 12: "n", 20: "|", 27: "t", 30: "uw"}
+    scores = ctc_pdf_scores(
+        _spiky_posteriors(spikes, 40), ctc_columns(lang, CTC_SYMBOLS, "ctc"), 40, 0, 1
+    )
+    aligner = Aligner(lang, {"u": "one two"}, "text")
+    aligner.set_transitions(TransitionModel(lang.topo))
+    best = aligner.align("u", scores)
+    spans = phone_spans(best.columns, lang)
+    assert [ph for ph, _, _ in spans if ph != "SIL"] == ["W", "AH", "N", "T", "UW"]
+    for t, unit in spikes.items():
+        ph = "SIL" if unit == "|" else unit.upper()
+        assert any(p == ph and s <= t < e for p, s, e in spans), (t, unit, spans)
+    # the blanks before the first spike and between the words are silence: words start near
+    # their first spike (a state per frame at least: 2 states of W before frame 6 at most 1)
+    words = word_spans(best, lang)
+    assert [w for w, _, _ in words] == ["one", "two"]
+    assert 5 <= words[0][1] <= 6 and 26 <= words[1][1] <= 27
