@@ -8,6 +8,10 @@
 #   5 forced alignment of test (one job per part, as cmd.sh says); word-boundary error against the corpus's word timings
 #   6 the CTC model of ../synth_digits (same corpus: run it first, e.g. make demo): its forced
 #     alignment of the same test set, boundary error beside the GMM's and the hybrid's
+# With --ctc-bootstrap true (stage 7): a phone CTC model on the same MFCC (conf/ctc_phone.yaml),
+#   and the hybrid chain started from its forced alignments instead of the GMM's
+#   (train-hybrid --ctc-bootstrap, exp/hybrid_ctcboot), decoded and aligned as in stages 4-5:
+#   exp/bootstrap.txt, the two bootstraps side by side
 set -euo pipefail
 cd "$(dirname "$0")"
 . ./path.sh
@@ -23,10 +27,12 @@ config=conf/hybrid.yaml
 scales="0.1 0.2 0.5 1.0"
 bonuses="0,1,2,4"  # word bonuses rescored from each dev lattice (a comma list)
 ctc_recipe=../synth_digits  # stage 6: the recipe whose exp/ctc was trained on this same corpus
-settings="num_utts num_speakers seed config scales bonuses ctc_recipe"  # recorded in data/.done.N
+ctc_bootstrap=false  # true: stage 7, the hybrid started from a phone CTC model's alignments
+phone_ctc_config=conf/ctc_phone.yaml
+settings="num_utts num_speakers seed config scales bonuses ctc_recipe ctc_bootstrap phone_ctc_config"  # recorded in data/.done.N
 stage_settings_0="num_utts num_speakers seed"; stage_settings_1=""; stage_settings_2=""
 stage_settings_3="config seed"; stage_settings_4="scales bonuses"; stage_settings_5=""
-stage_settings_6="ctc_recipe"
+stage_settings_6="ctc_recipe"; stage_settings_7="ctc_bootstrap phone_ctc_config config seed scales bonuses"
 . ../utils/stages.sh "$@"
 
 if run_stage 0 "synthesise the digits corpus"; then
@@ -76,4 +82,24 @@ if run_stage 6 "CTC forced alignment of the same test set"; then
   python ../../benchmarks/word_boundaries.py data/test/ctm exp/hybrid/mono/ali_test/words.ctm \
     exp/hybrid/ali_test/words.ctm exp/ctc_ali_test/words.ctm
   done_stage 6
+fi
+
+if run_stage 7 "the hybrid bootstrapped from a phone CTC model instead of the GMM"; then
+  if [ "$ctc_bootstrap" = true ]; then
+    $train_cmd train-ctc data/train --dev data/dev --out exp/ctc_phone --config "$phone_ctc_config" --seed "$seed" $(resume_flag)
+    speechseq train-hybrid data/train --dev data/dev --lang data/lang --out exp/hybrid_ctcboot --config "$config" \
+      --seed "$seed" --ctc-bootstrap exp/ctc_phone $(resume_flag)
+    m=exp/hybrid_ctcboot
+    hybrid_graph_decode $m data/lang data/lm/bigram.arpa data/dev data/test "$scales" "$bonuses"
+    align_parts $m data/test $m/ali_test/words.ctm
+    {
+      echo "# the final BLSTM of each chain: test %WER (acoustic scale and word bonus chosen on dev), then"
+      echo "# its forced alignment of test against the corpus's word timings"
+      for e in exp/hybrid exp/hybrid_ctcboot; do echo "$e: $(head -n1 $e/decode_test/wer)"; done
+      python ../../benchmarks/word_boundaries.py data/test/ctm exp/hybrid/ali_test/words.ctm \
+        exp/hybrid_ctcboot/ali_test/words.ctm
+    } > exp/bootstrap.txt
+    cat exp/bootstrap.txt
+  fi
+  done_stage 7
 fi

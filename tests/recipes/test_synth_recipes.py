@@ -98,9 +98,20 @@ def test_synth_digits_hybrid_end_to_end(tmp_path):
     recipe, out = _run(
         tmp_path,
         "synth_digits_hybrid",
-        {"tiny.yaml": TINY_HYBRID},
+        {"tiny.yaml": TINY_HYBRID, "tiny_phone.yaml": TINY_CTC.replace("units: char", "units: phone")},
         "--config", "conf/tiny.yaml", "--scales", "0.5", "--bonuses", "0,1", "--stop-stage", "5",
     )  # fmt: skip
+    # stage 7: the hybrid started from a phone CTC model's alignments, beside the GMM-started one
+    proc = run_recipe(recipe, *SMALL, "--config", "conf/tiny.yaml", "--scales", "0.5",
+                      "--bonuses", "0,1", "--stage", "7", "--ctc-bootstrap", "true",
+                      "--phone-ctc-config", "conf/tiny_phone.yaml", env=recipe_env(tmp_path),
+                      timeout=1200)  # fmt: skip
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    table = (recipe / "exp" / "bootstrap.txt").read_text()
+    for m in ("exp/hybrid", "exp/hybrid_ctcboot"):
+        assert re.search(rf"^{m}: {WER}$", table, re.M), m
+    assert re.search(r"exp/hybrid_ctcboot/ali_test/words.ctm +\d+ ", table)
+    assert not (recipe / "exp" / "hybrid_ctcboot" / "mono").exists()
     for m in ("exp/hybrid/mono", "exp/hybrid"):
         assert re.search(rf"{m} test: {WER}", out), m
         _merged(recipe / m / "decode_test")
