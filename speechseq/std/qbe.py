@@ -113,12 +113,15 @@ def add(index_dir, audio, device: str = "auto", channel: Channel = MIX) -> int:
     return len(rows)
 
 
-def warm_up() -> None:
-    """Compile what compiles on first use (librosa's silence trimming, numba) before timing searches."""
+def warm_up(dtw: bool = False) -> None:
+    """Compile what compiles on first use before timing searches: librosa's silence trimming,
+    and with ``dtw`` our numba DTW (its first compilation in a fresh install takes ~20 s, which a
+    search by embeddings should not pay)."""
 
     x = np.random.default_rng(0).standard_normal(16000).astype(np.float32)
     trim_silence(x * 0.1, 16000)
-    subsequence_dtw(x[:130].reshape(10, 13), x[:390].reshape(30, 13))
+    if dtw:
+        subsequence_dtw(x[:130].reshape(10, 13), x[:390].reshape(30, 13))
 
 
 def hits_for(
@@ -250,7 +253,7 @@ def dtw_search_files(
     if docs is None:
         settings = embed_settings(index_dir)
         docs = archive_mfcc(settings["audio"], archive_channel(settings))
-    warm_up()
+    warm_up(dtw=True)
     t0 = time.perf_counter()
     out = []
     for q in queries:
@@ -347,6 +350,7 @@ def evaluate_std(
         sources = Sources(Path(settings["audio"]), DTW_FRONTEND, archive_channel(settings))
         docs = {src: pg.of_audio(sources.audio(src)) for src in sources.ids}
         query_pg = [pg.of_audio(trim_silence(audio[q], 16000)) for q in qids]
+        warm_up(dtw=True)  # compiled already when plain DTW ran; not with --no-dtw
         t0 = time.perf_counter()
         pg_results = {
             q: dtw_search(query_pg[k], docs, frame_shift_s=pg.frame_shift_s, top_k=top_k)

@@ -653,3 +653,16 @@ def test_eval_std_scores_a_two_word_query_where_its_words_follow_one_another(
     assert list(read_kwlist(tmp_path / "ev" / "kws" / "kwlist.xml").values()) == [term]
     hits = (tmp_path / "ev" / "hits.tsv").read_text().splitlines()[1:]
     assert hits and all(h.split("\t")[2] == term for h in hits)
+
+
+def test_only_dtw_searches_warm_up_the_dtw(monkeypatch):
+    # numba compiles our DTW on its first call (~20 s in a fresh install): a search by embeddings
+    # must not pay it before its timing starts, a DTW search must
+    from speechseq.std import qbe
+
+    calls = []
+    monkeypatch.setattr(qbe, "subsequence_dtw", lambda q, d: calls.append((q.shape, d.shape)))
+    qbe.warm_up()
+    assert calls == []
+    qbe.warm_up(dtw=True)
+    assert calls == [((10, 13), (30, 13))]
