@@ -272,14 +272,14 @@ def embed_audio(
     return meta
 
 
-def query_vectors(
-    m: LoadedEmbedder, files: list[str], channel: Channel = MIX
-) -> tuple[np.ndarray, list[np.ndarray]]:
-    """Embed spoken queries (silence trimmed); also returns their features for DTW.
-
-    A query without speech (silent or near-silent audio) is an error naming it.
-    """
+def read_queries(m: LoadedEmbedder, files: list[str], channel: Channel = MIX) -> list[np.ndarray]:
+    """The spoken queries' audio at the embedder's rate; a missing or unreadable file, or one
+    without speech (silent or near-silent audio), is an error naming it."""
     sr = m.frontend.sample_rate
-    audio = [check_speech(read_audio(f, sr, channel=channel), str(f)) for f in files]
-    feats = [m.frontend.audio_features(trim_silence(x, sr)) for x in audio]
-    return embed_features(m, feats), feats
+    return [check_speech(read_audio(f, sr, channel=channel), str(f)) for f in files]
+
+
+def query_vectors(m: LoadedEmbedder, audio: list[np.ndarray]) -> np.ndarray:
+    """Embed spoken queries (:func:`read_queries`), silence trimmed."""
+    sr = m.frontend.sample_rate
+    return embed_features(m, [m.frontend.audio_features(trim_silence(x, sr)) for x in audio])

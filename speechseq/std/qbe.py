@@ -22,6 +22,7 @@ from speechseq.embed.inference import (
     embed_features,
     load_embedder,
     query_vectors,
+    read_queries,
 )
 from speechseq.embed.segments import check_speech, trim_silence
 from speechseq.errors import SpeechseqError, UsageError
@@ -164,9 +165,10 @@ def search_files(
             f"{index_dir}: built with embedder {store.meta.get('embedder_id')}, but its model directory now holds "
             f"{m.embedder_id} — rebuild the index (speechseq embed, index build)"
         )
+    audio = read_queries(m, queries, channel)  # a bad query file fails before the warm-up
     warm_up()
     t0 = time.perf_counter()
-    q, _ = query_vectors(m, queries, channel)
+    q = query_vectors(m, audio)
     if combine == "mean":
         q = q.mean(axis=0, keepdims=True)
         q = q / np.maximum(np.linalg.norm(q, axis=1, keepdims=True), 1e-12)
