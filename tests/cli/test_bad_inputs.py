@@ -464,6 +464,32 @@ def decode_from_parts_of_a_cascade(env):
 
 
 @case
+def decode_from_parts_decoded_over_other_grids(env):
+    import json
+    import shutil
+
+    from speechseq.data.ops import split_data_dir
+
+    data = env.tmp / "test"
+    shutil.copytree(env.digits / "test", data)
+    out = env.tmp / "merged"
+    for k, part in enumerate(split_data_dir(data, 2), start=1):
+        for point in ["w1", "w2"][:k]:  # part 1 holds point w1 only, part 2 w1 and w2
+            d = out / f"part-{k}" / point
+            d.mkdir(parents=True)
+            (d / "hyp.txt").write_text((part / "text").read_text())
+            r = {"options": {"beam": 4}, "audio_s": 1.0, "decode_s": 0.1, "search_rtf": 0.01}
+            (d / "results.json").write_text(json.dumps(r))
+    args = ["decode", env.ctc, data, "--from-parts", data / "split2", "--out", out]
+    return (
+        args,
+        1,
+        r"part-2: part 2 holds other grid points than .*part-1 \(differing: w2\)",
+        lambda: sorted(p.name for p in out.iterdir()) == ["part-1", "part-2"],
+    )
+
+
+@case
 def align_from_parts_with_a_part_missing(env):
     (env.tmp / "split2" / "1").mkdir(parents=True)
     out = env.tmp / "ali" / "words.ctm"

@@ -121,6 +121,11 @@ def test_train_hybrid_bootstrapped_from_a_phone_ctc_model(hybrid, digits_corpus,
                "--out", tmp_path / "exp2", "--config", hybrid / "conf.yaml",
                "--ctc-bootstrap", hybrid / "exp"], 1,
               r"a hybrid model — hybrid.ctc_bootstrap needs a CTC model of phone units")  # fmt: skip
+    one_error(["train-hybrid", d / "train", "--dev", d / "dev", "--lang", hybrid / "lang",
+               "--out", tmp_path / "exp3", "--config", hybrid / "conf.yaml",
+               "--ctc-bootstrap", tmp_path / "nope"], 1,
+              r"nope: no config.yaml — not a speechseq model directory")  # fmt: skip
+    assert not (tmp_path / "exp2").exists() and not (tmp_path / "exp3").exists()
 
 
 def test_prepare_lang_with_words_missing_from_the_lexicon(tmp_path, digits_corpus):
