@@ -183,8 +183,8 @@ def search_grid(
                 "search_rtf": round(search_s / max(audio_s, 1e-9), 5),
             }
             # the decode dir is replaced whole: no old wer beside a new hyp
-            with contextlib.ExitStack() as stack:
-                tmp = parent / o.tag() if nested else stack.enter_context(atomic_dir(out))
+            # (a point of a nested grid: its dir inside OUT, which is being built whole)
+            with contextlib.nullcontext(parent / o.tag()) if nested else atomic_dir(out) as tmp:
                 tmp.mkdir(exist_ok=True)
                 if scoring == "bleu":
                     r.update(write_translations(tmp, data, decoded, base.reference))
