@@ -14,8 +14,9 @@ phase vocoder (Laroche & Dolson 1999, "New phase-vocoder techniques for pitch-sh
 harmonizing and other exotic effects"): each spectral peak's region of bins is moved as a
 whole and its phase advanced at the moved frequency, so partials stay coherent. It is written
 here because librosa has no frequency warp, and ``librosa.effects.pitch_shift`` (resampling a
-phase-vocoder time-stretch) moves the formants with the pitch; that is what
-``pitch_shift(..., keep_formants=False)`` calls. :func:`change_tempo` is WSOLA (Verhelst &
+phase-vocoder time-stretch) moves the formants with the pitch (``pitch_shift(...,
+keep_formants=False)`` does the same with our vocoder). The STFT pair is torch's: librosa's
+compiles numba code on first use (~20 s in a fresh environment). :func:`change_tempo` is WSOLA (Verhelst &
 Roelands 1993, the algorithm of ``sox tempo``) rather than ``librosa.effects.time_stretch``,
 whose phase vocoder without phase locking smears speech into a phasey, reverberant sound.
 """
@@ -104,15 +105,13 @@ def _warp_spectrum(x: np.ndarray, sr: int, partial_warp=None, envelope_warp=None
     and is rotated by a phase that advances ``2 pi (f' - f) hop / sr`` per frame from the
     rotation the same bin's region had in the previous frame.
     """
-    import librosa
-
     x = np.asarray(x, np.float32)
     n = len(x)
     n_fft, hop = _stft_size(sr)
     if n == 0 or not np.any(x):
         return x.copy()
     padded = np.pad(x, (0, max(0, n_fft - n)))
-    spec = librosa.stft(padded, n_fft=n_fft, hop_length=hop, window="hann", center=True)
+    spec = _stft(padded, n_fft, hop)
     mag = np.abs(spec)
     bins, frames = spec.shape
     bin_hz = sr / n_fft
@@ -159,10 +158,41 @@ def _warp_spectrum(x: np.ndarray, sr: int, partial_warp=None, envelope_warp=None
             np.add.at(col, dest[ok], val[ok])
             out[:, t] = col
             rot_prev = rot[owner]
-    y = librosa.istft(
-        out, hop_length=hop, n_fft=n_fft, window="hann", center=True, length=len(padded)
-    )
+    y = _istft(out, n_fft, hop, len(padded))
     return _match_rms(y[:n], x)
+
+
+def _stft(x: np.ndarray, n_fft: int, hop: int) -> np.ndarray:
+    """Complex STFT ``[bins, frames]`` with librosa's defaults (periodic Hann window, centred
+    frames, zero padding) through torch: librosa's own STFT pair compiles numba code on its
+    first call, ~20 s in a fresh environment, for each process that augments."""
+    import torch
+
+    spec = torch.stft(
+        torch.from_numpy(np.ascontiguousarray(x, np.float32)),
+        n_fft,
+        hop_length=hop,
+        window=torch.hann_window(n_fft),
+        center=True,
+        pad_mode="constant",
+        return_complex=True,
+    )
+    return spec.numpy()
+
+
+def _istft(spec: np.ndarray, n_fft: int, hop: int, length: int) -> np.ndarray:
+    """Inverse of :func:`_stft` (weighted overlap-add), ``length`` samples."""
+    import torch
+
+    y = torch.istft(
+        torch.from_numpy(np.ascontiguousarray(spec)),
+        n_fft,
+        hop_length=hop,
+        window=torch.hann_window(n_fft),
+        center=True,
+        length=length,
+    )
+    return y.numpy()
 
 
 def _gain_limits() -> tuple[float, float]:
@@ -188,18 +218,13 @@ def vtlp(x: np.ndarray, sr: int, factor: float) -> np.ndarray:
 def pitch_shift(x: np.ndarray, sr: int, semitones: float, keep_formants: bool = True) -> np.ndarray:
     """Shift the pitch by ``semitones`` (every partial times ``2 ** (semitones / 12)``) without
     changing the duration. With ``keep_formants`` the spectral envelope stays where it was (a
-    new voice source on the same vocal tract); without, it moves with the partials
-    (``librosa.effects.pitch_shift``: a phase-vocoder time-stretch, then resampling)."""
+    new voice source on the same vocal tract); without, it moves with the partials (as
+    ``librosa.effects.pitch_shift``, here by the same phase-locked vocoder)."""
     if semitones == 0:
         return np.asarray(x, np.float32).copy()
     ratio = 2.0 ** (semitones / 12)
-    if not keep_formants:
-        import librosa
-
-        y = librosa.effects.pitch_shift(
-            np.asarray(x, np.float32), sr=sr, n_steps=semitones, res_type="soxr_hq"
-        )
-        return y.astype(np.float32)
+    if not keep_formants:  # the envelope moves with the partials
+        return _warp_spectrum(x, sr, partial_warp=lambda f: f * ratio)
     # partials moved past the Nyquist frequency are dropped
     return _warp_spectrum(
         x, sr, partial_warp=lambda f: f * ratio, envelope_warp=(lambda f: f, lambda f: f)
