@@ -98,6 +98,24 @@ def test_parts_decoded_over_other_grids_are_refused(digits_corpus, tmp_path):
     assert sorted(p.name for p in out.iterdir()) == ["part-1", "part-2"]
 
 
+def test_a_grid_part_not_decoded_or_with_no_point_is_named(digits_corpus, tmp_path):
+    data, parts = _test_set(digits_corpus, tmp_path)
+    out = tmp_path / "out"
+    _fake_parts(tmp_path / "w1", parts)
+    (out / "part-1").mkdir(parents=True)
+    (tmp_path / "w1" / "part-1").rename(out / "part-1" / "w1")  # part 2: no dir at all
+    with pytest.raises(SpeechseqError) as e:
+        merge_part_decodes(data, data / "split2", out)
+    assert str(e.value).startswith(
+        f"{out}/part-2: part 2 holds other grid points than {out}/part-1 (differing: w1)"
+    )
+    shutil.rmtree(out / "part-1" / "w1")  # part 1 a dir without a decoded point: not decoded
+    with pytest.raises(SpeechseqError) as e:
+        merge_part_decodes(data, data / "split2", out)
+    assert str(e.value).startswith(f"{out}/part-1: part 1 was not decoded (no hyp.txt")
+    assert sorted(p.name for p in out.iterdir()) == ["part-1"]
+
+
 def _fake_parts(out, parts, drop=(), options=None):
     """Decode dirs as ``decode PART --out OUT/part-K`` writes them, without a model: each part's
     hyp is its reference (less the utterances in ``drop``), 1 s of decoding per 10 s of audio."""
