@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import functools
 import os
 from pathlib import Path
 
@@ -19,7 +18,7 @@ from speechseq.core.loading import save_global_stats
 from speechseq.core.trainer import Trainer, TrainState
 from speechseq.data.kaldi_dir import DataDir
 from speechseq.errors import SpeechseqError
-from speechseq.features.augment import spec_augment
+from speechseq.features.augment import augment_from
 from speechseq.features.frontend import train_dev_readers
 from speechseq.text.lexicon import Lexicon
 from speechseq.text.units import Units
@@ -117,19 +116,7 @@ def _train_ctc(train_dir, dev_dir, exp: Path, cfg: CTCConfig, resume, argv, quie
     copy_feature_config(train.path, exp, cfg.features.settings if cfg.features.on_the_fly else None)
     if global_stats is not None:
         save_global_stats(exp, global_stats)
-    o = cfg.ctc
-    augment = (
-        functools.partial(
-            spec_augment,
-            num_freq_masks=o.freq_masks,
-            freq_width=o.freq_width,
-            num_time_masks=o.time_masks,
-            time_width=o.time_width,
-        )
-        if o.spec_augment
-        else None
-    )
-    task = CTCTask(cfg, tr_reader.dim, units, spec_augment=augment)
+    task = CTCTask(cfg, tr_reader.dim, units, spec_augment=augment_from(cfg.ctc))
     trainer = Trainer(task, cfg.train, exp, quiet=quiet)
     train_loader, dev_loader = trainer.loaders(
         FeatDataset(tr_reader, tr_utts, tr_targets), FeatDataset(dv_reader, dv_utts, dv_targets)

@@ -8,6 +8,9 @@ No time warping. Masked values are set to ``mask_value`` (0 = the mean after CMV
 
 from __future__ import annotations
 
+import functools
+from collections.abc import Callable
+
 import torch
 
 NUM_FREQ_MASKS = 2
@@ -75,3 +78,18 @@ def spec_augment(
         mask[:, : time.shape[1], :] |= time[:, :, None]
     out = x.masked_fill(mask.to(x.device), mask_value)
     return out.squeeze(0) if single else out
+
+
+def augment_from(options) -> Callable | None:
+    """The training batches' SpecAugment of a task's options section (``spec_augment``,
+    ``freq_masks``, ``freq_width``, ``time_masks``, ``time_width``): a callable ``(feats [N, T,
+    C], lengths=[N]) -> masked copy``, or None when ``spec_augment`` is off."""
+    if not options.spec_augment:
+        return None
+    return functools.partial(
+        spec_augment,
+        num_freq_masks=options.freq_masks,
+        freq_width=options.freq_width,
+        num_time_masks=options.time_masks,
+        time_width=options.time_width,
+    )

@@ -29,6 +29,7 @@ from speechseq.core.task import Task
 from speechseq.core.trainer import TrainConfig
 from speechseq.decode.graph import GraphDecodeOptions, GraphDecoder
 from speechseq.errors import SpeechseqError
+from speechseq.features.augment import augment_from
 from speechseq.features.reader import CMVN_MODES
 from speechseq.fileio import atomic_write
 from speechseq.ranges import FREE, check_fields, integer, number, one_of, setting
@@ -48,6 +49,14 @@ class HybridOptions:
     # forced alignments start the chain instead of the monophone GMM ("" = the GMM)
     ctc_bootstrap: str = setting("", FREE)
     prior_floor: float = setting(1e-5, number(gt=0, lt=1))  # smallest state prior
+    # SpecAugment on the LSTM's training batches (the frames keep their state labels; a masked
+    # stretch is told from its context), as train-ctc's; off by default
+    spec_augment: bool = False
+    freq_masks: int = setting(2, integer(ge=0))  # SpecAugment: frequency masks per utterance
+    freq_width: int = setting(15, integer(ge=0))  # SpecAugment: widest frequency mask (bins)
+    # SpecAugment: time masks per utterance (each at most 20% of it)
+    time_masks: int = setting(2, integer(ge=0))
+    time_width: int = setting(20, integer(ge=0))  # SpecAugment: widest time mask (10 ms frames)
 
     def __post_init__(self):
         check_fields(self, "hybrid")
@@ -123,6 +132,7 @@ class HybridTask(Task):
         self.cfg, self.input_dim, self.num_pdfs = cfg, input_dim, num_pdfs
         self.log_priors = None if log_priors is None else np.asarray(log_priors, dtype=np.float32)
         self.lang_digest = lang_digest
+        self.spec_augment = augment_from(cfg.hybrid)
         repeat_factor(cfg.encoder)
 
     def build_model(self) -> HybridModel:
@@ -149,7 +159,10 @@ class HybridTask(Task):
         )
 
     def loss(self, model, batch):
-        log_probs, _ = model(batch["feats"], batch["lengths"])
+        feats, lengths = batch["feats"], batch["lengths"]
+        if self.spec_augment is not None and model.training:
+            feats = self.spec_augment(feats, lengths=lengths)
+        log_probs, _ = model(feats, lengths)
         ce, frames, correct = frame_stats(log_probs, batch["targets"])
         return ce / max(frames, 1), {"frame_acc": correct / max(frames, 1)}
 

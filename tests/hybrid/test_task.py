@@ -12,7 +12,14 @@ import torch
 from speechseq.core.encoder import EncoderConfig
 from speechseq.decode.graph import GraphDecodeOptions, GraphDecoder
 from speechseq.errors import SpeechseqError
-from speechseq.hybrid.task import HybridConfig, HybridModel, HybridTask, frame_stats, log_priors
+from speechseq.hybrid.task import (
+    HybridConfig,
+    HybridModel,
+    HybridOptions,
+    HybridTask,
+    frame_stats,
+    log_priors,
+)
 
 
 def _graph_dir(tmp_path, num_pdfs: int, digest: str):
@@ -78,3 +85,41 @@ def test_frame_loss_ignores_padding():
     ce, frames, correct = frame_stats(lp, torch.tensor([[1, 0, -1]]))
     assert frames == 2 and correct == 1
     assert float(ce) == pytest.approx(-math.log(0.5) - math.log(0.9))
+
+
+class _Seen(torch.nn.Module):
+    """A model that keeps the features it was given and outputs uniform posteriors."""
+
+    def forward(self, feats, lengths):
+        self.feats = feats.clone()
+        n, t, _ = feats.shape
+        return torch.full((n, t, 3), -math.log(3)), lengths
+
+
+@pytest.mark.parametrize("on", [True, False])
+def test_spec_augment_masks_training_batches_only_when_asked(on):
+    opts = HybridOptions(spec_augment=on, freq_masks=0, time_masks=2, time_width=4)
+    task = HybridTask(HybridConfig(hybrid=opts), 5, 3)
+    feats = torch.ones(2, 20, 5)
+    batch = {
+        "feats": feats,
+        "lengths": torch.tensor([20, 15]),
+        "targets": torch.zeros(2, 20).long(),
+    }
+    model = _Seen().train()
+    torch.manual_seed(1)
+    masked = set()
+    for _ in range(5):
+        task.loss(model, batch)
+        masked |= {int(t) for t in torch.nonzero((model.feats == 0).all(-1))[:, 1]}
+        # whole frames are masked, only inside each utterance, at most 2 x 4 of them
+        assert ((model.feats == 0).any(-1) == (model.feats == 0).all(-1)).all()
+        assert int((model.feats[1, 15:] == 0).sum()) == 0
+        assert int((model.feats == 0).all(-1).sum(1).max()) <= 8
+    assert bool(masked) == on
+    assert torch.equal(feats, torch.ones(2, 20, 5))  # the batch itself untouched
+    model.eval()
+    task.loss(model, batch)
+    assert torch.equal(model.feats, feats)  # no masks outside training
+    task.evaluate(model, [batch])
+    assert torch.equal(model.feats, feats)
