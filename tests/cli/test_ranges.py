@@ -15,6 +15,7 @@ runner = CliRunner()
 CTC = ["train-ctc", "train", "--dev", "dev", "--out", "exp"]
 EMBED = ["train-embedder", "train", "--out", "exp"]
 FEATS = ["compute-feats", "data"]
+HYBRID = ["train-hybrid", "train", "--dev", "dev", "--lang", "lang", "--out", "exp"]
 
 # (command line, YAML config or "", what the one error line holds: key and value, range)
 CASES = [
@@ -39,6 +40,7 @@ CASES = [
     ([*CTC, "--seed", "-3"], "", "train.seed -3", "an integer >= 0"),
     ([*CTC, "--device", "gpu"], "", "train.device 'gpu'", "auto, cpu, cuda, cuda:N or mps"),
     ([*CTC, "--units", "word"], "", "ctc.units 'word'", "one of char, phone, bpe"),
+    (HYBRID, "hybrid:\n  time_width: -2\n", "hybrid.time_width -2", "an integer >= 0"),
     ([*EMBED, "--dim", "0"], "", "embed.dim 0", "an integer >= 1"),
     ([*EMBED, "--variant", "vae"], "", "embed.variant 'vae'", "one of sa, dsa"),
     ([*EMBED, "--same-word", "-1"], "", "embed.same_word_weight -1.0", "a number >= 0"),
