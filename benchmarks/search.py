@@ -2,8 +2,11 @@
 
     python benchmarks/search.py [--num 1000000] [--dim 256] [--queries 1000] [--vectors FILE.npy]
 
-Vectors: with ``--vectors`` (a [N, D] vectors.npy written by ``speechseq embed``), the real
-vectors are replicated with small Gaussian noise up to ``--num``; otherwise synthetic vectors
+Vectors: with ``--vectors`` (a [N, D] vectors.npy written by ``speechseq embed``), the first
+``--num`` real vectors (when it holds that many: nothing made up), else the real vectors
+replicated with small Gaussian noise up to ``--num``; queries are then ``--query-vectors`` (the
+vectors of spoken queries, ``speechseq embed EXP QUERIES --segments ctm``, say) or noisy
+copies of archive vectors; otherwise synthetic vectors
 that resemble segment embeddings are generated: ``--words`` "word" centres on the unit
 sphere, a Zipf-distributed number of occurrences per word, each occurrence = centre + noise
 (cosine to its centre ~0.78, between two occurrences ~0.6), normalised. Queries are fresh
@@ -58,10 +61,19 @@ def synthetic(num: int, dim: int, num_queries: int, words: int, noise: float, se
     return draw(num), draw(num_queries)
 
 
-def replicated(path: str, num: int, num_queries: int, noise: float, seed: int = 0):
-    """Real vectors replicated with noise up to ``num``; queries are noisy copies of real ones."""
+def replicated(
+    path: str,
+    num: int,
+    num_queries: int,
+    noise: float,
+    seed: int = 0,
+    query_path: str | None = None,
+):
+    """The first ``num`` real vectors (replicated with noise up to ``num`` if there are fewer);
+    queries: the first ``num_queries`` of ``query_path``, else noisy copies of real vectors."""
     rng = np.random.default_rng(seed)
-    real = normalise(np.load(path).astype(np.float32))
+    real = np.load(path, mmap_mode="r")
+    real = normalise(np.asarray(real[:num], dtype=np.float32))
     n_real, dim = real.shape
     out = np.empty((num, dim), np.float32)
     for lo in range(0, num, 100_000):
@@ -69,6 +81,13 @@ def replicated(path: str, num: int, num_queries: int, noise: float, seed: int = 
         src = real[np.arange(lo, hi) % n_real]
         e = normalise(rng.standard_normal((hi - lo, dim), dtype=np.float32))
         out[lo:hi] = src if hi <= n_real else normalise(src + noise * e)
+    if query_path is not None:
+        queries = normalise(np.load(query_path)[:num_queries].astype(np.float32))
+        if queries.shape[1] != dim:
+            raise SystemExit(
+                f"{query_path}: {queries.shape[1]}-dim vectors, the archive's are {dim}-dim"
+            )
+        return out, queries
     qsrc = real[rng.choice(n_real, num_queries)]
     queries = normalise(qsrc + noise * normalise(rng.standard_normal(qsrc.shape, dtype=np.float32)))
     return out, queries
@@ -112,7 +131,8 @@ def main() -> None:
     ap.add_argument("--num", type=int, default=1_000_000, help="vectors in the index")
     ap.add_argument("--dim", type=int, default=256, help="dimension of synthetic vectors")
     ap.add_argument("--queries", type=int, default=1000)
-    ap.add_argument("--vectors", help="vectors.npy [N, D] from 'speechseq embed' to replicate")
+    ap.add_argument("--vectors", help="vectors.npy [N, D] from 'speechseq embed' (the archive)")
+    ap.add_argument("--query-vectors", help="vectors.npy of spoken queries (with --vectors)")
     ap.add_argument("--words", type=int, default=5000, help="synthetic word centres")
     ap.add_argument("--noise", type=float, default=0.8, help="per-occurrence noise norm")
     ap.add_argument("--build-threads", type=int, default=2)
@@ -125,10 +145,17 @@ def main() -> None:
 
     t0 = time.perf_counter()
     if args.vectors:
-        x, q = replicated(args.vectors, args.num, args.queries, noise=0.1)
-        print(
-            f"vectors: {args.vectors} ({np.load(args.vectors, mmap_mode='r').shape[0]} real) replicated with noise 0.1 up to {len(x)} x {x.shape[1]}"
+        x, q = replicated(
+            args.vectors, args.num, args.queries, noise=0.1, query_path=args.query_vectors
         )
+        n_real = np.load(args.vectors, mmap_mode="r").shape[0]
+        how = (
+            "all real"
+            if n_real >= args.num
+            else f"{n_real} real, replicated with noise 0.1 up to {len(x)}"
+        )
+        print(f"vectors: {args.vectors}: {len(x)} x {x.shape[1]}, {how}")
+        print(f"queries: {args.query_vectors or 'noisy copies (noise 0.1) of archive vectors'}")
     else:
         x, q = synthetic(args.num, args.dim, args.queries, args.words, args.noise)
         print(

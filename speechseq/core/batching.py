@@ -9,10 +9,11 @@ with ``target_lengths: [N]``, and so on for any other field.
 
 from __future__ import annotations
 
+import collections
 import random
 import re
 import traceback
-from collections.abc import Callable, Hashable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Collection, Hashable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -128,6 +129,9 @@ class Groups:
     label: Mapping[str, Hashable]  # utterance (segment) id -> group label
     size: int = 2  # items of one label that go into a batch together (>= 2)
     speaker: Mapping[str, Hashable] | None = None  # utterance id -> speaker, to mix voices
+    # items of no group (negatives), not in ``label``: spread over the batches, about
+    # len(extras) / (labelled items) of them per labelled item in each batch
+    extras: Collection[str] = ()
 
 
 class BucketBatchSampler(Sampler[list[int]]):
@@ -208,6 +212,13 @@ class GroupBatchSampler(BucketBatchSampler):
     (cheap padding, hard negatives) but not always the same ones, packed into batches and
     shuffled. Items whose label has no second item cannot form a pair: they are left out of
     the training batches (``left_out`` counts them), never silently — the caller reports it.
+
+    ``groups.extras`` (items of no label: negatives) are added to every batch after it is packed,
+    ``ratio = len(extras) / labelled items`` of them per labelled item: the labelled items are
+    packed under ``max_frames / (1 + ratio)``, and each batch then takes extras from a queue
+    shuffled each epoch, those that keep it under ``max_frames`` (at most 64 looked at per
+    batch; the others wait for the next batch). No batch is of extras alone; an extra that
+    fits nowhere in an epoch is left for the next one.
     """
 
     def __init__(
@@ -225,9 +236,12 @@ class GroupBatchSampler(BucketBatchSampler):
             raise SpeechseqError(
                 f"{groups.size} items per group: a grouped batch needs at least 2 of each label"
             )
+        extras = set(groups.extras)
+        self.extras = [i for i, u in enumerate(utt_ids) if u in extras]
         by_label: dict[Hashable, list[int]] = {}
         for i, u in enumerate(utt_ids):
-            by_label.setdefault(groups.label[u], []).append(i)
+            if u not in extras:
+                by_label.setdefault(groups.label[u], []).append(i)
         self.members = [ix for ix in by_label.values() if len(ix) >= 2]
         self.left_out = sum(len(ix) for ix in by_label.values() if len(ix) < 2)
         if not self.members:
@@ -238,6 +252,7 @@ class GroupBatchSampler(BucketBatchSampler):
         spk = groups.speaker or {}
         self.speaker = [spk.get(u, i) for i, u in enumerate(utt_ids)]
         self.size = groups.size
+        self.ratio = len(self.extras) / sum(len(ix) for ix in self.members)
 
     def _runs(self, rng: random.Random) -> list[list[int]]:
         runs = []
@@ -261,6 +276,7 @@ class GroupBatchSampler(BucketBatchSampler):
         runs = self._runs(rng)
         keys = [max(self.lengths[i] for i in r) * rng.uniform(0.8, 1.25) for r in runs]
         order = sorted(range(len(runs)), key=keys.__getitem__)
+        budget = self.max_frames / (1.0 + self.ratio)  # the rest is the extras' room
         batches, cur, cur_max = [], [], 0
         for k in order:
             run = runs[k]
@@ -271,18 +287,37 @@ class GroupBatchSampler(BucketBatchSampler):
                     f"over --max-frames {self.max_frames} — raise --max-frames or take fewer items per label"
                 )
             m = max(cur_max, longest)
-            if cur and m * (len(cur) + len(run)) > self.max_frames:
+            if cur and m * (len(cur) + len(run)) > budget:
                 batches.append(cur)
                 cur, m = [], longest
             cur = cur + run
             cur_max = m
         if cur:
             batches.append(cur)
+        if self.extras:
+            self._add_extras(batches, rng)
         rng.shuffle(batches)
         if self.world_size > 1:
             usable = len(batches) // self.world_size * self.world_size
             batches = batches[:usable][self.rank :: self.world_size]
         return batches
+
+    def _add_extras(self, batches: list[list[int]], rng: random.Random) -> None:
+        queue = collections.deque(rng.sample(self.extras, len(self.extras)))
+        for b in batches:
+            want = round(self.ratio * len(b))
+            m = max(self.lengths[i] for i in b)
+            skipped = []
+            for _ in range(min(64, len(queue))):
+                if want == 0:
+                    break
+                i = queue.popleft()
+                if max(m, self.lengths[i]) * (len(b) + 1) <= self.max_frames:
+                    b.append(i)
+                    m, want = max(m, self.lengths[i]), want - 1
+                else:
+                    skipped.append(i)
+            queue.extend(skipped)
 
 
 def make_loader(

@@ -71,6 +71,11 @@ class EmbedOptions:
     # training segments' start and end move outwards by up to this many seconds (inwards by up
     # to half) at each read (0: off): words cut as loosely as trimmed queries and windows cut them
     jitter_s: float = setting(0.0, number(ge=0))
+    # contrastive: per training word segment, this many sliding windows of the training
+    # utterances (widths window_s, every hop_s) that cover less than half of every ctm word
+    # (pieces of words, two half words, silence) join the batches as negatives only: search
+    # compares a query with such windows of the archive, which a word-only training never shows
+    window_negatives: float = setting(0.0, number(ge=0))
     # ctm | vad | window: where training segments come from
     segments: str = setting("ctm", one_of("ctm", "vad", "window"))
     # training segments shorter than this are left out (and counted)
@@ -94,6 +99,11 @@ class EmbedOptions:
                 f"embed.same_word_weight {self.same_word_weight} adds a contrastive term to the "
                 "autoencoder; with embed.objective contrastive the whole loss is contrastive — "
                 "set same_word_weight to 0 (or use objective autoencoder)"
+            )
+        if self.window_negatives > 0 and self.objective != "contrastive":
+            raise UsageError(
+                f"embed.window_negatives {self.window_negatives}: negatives only take part in the "
+                "contrastive objective — set embed.objective contrastive, or window_negatives 0"
             )
         if self.objective == "contrastive" and self.segments != "ctm":
             raise UsageError(
@@ -197,17 +207,27 @@ def reconstruction_loss(
     return (((rec - target) ** 2) * mask).sum() / (mask.sum() * target.shape[2]).clamp(min=1)
 
 
+NEGATIVE = -1  # the word id of a negative-only segment (no word: a window that is not one)
+
+
+def same_label(labels: torch.Tensor) -> torch.Tensor:
+    """``[N, N]``: whether two segments have one word; a :data:`NEGATIVE` segment has none,
+    so it is no other segment's partner (not even another negative's), only a negative."""
+    return (labels[:, None] == labels[None, :]) & (labels[:, None] != NEGATIVE)
+
+
 def same_word_loss(z: torch.Tensor, labels: torch.Tensor, temperature: float) -> torch.Tensor:
     """Supervised contrastive loss (Khosla et al. 2020) over a batch: ``z: [N, dim]``, ``labels: [N]``.
 
     For each segment with another of its word in the batch, the negative log of the softmax
     mass (over all other segments) that falls on its same-word partners. Zero if none has one.
+    Segments labelled :data:`NEGATIVE` are never anchors or partners, only in the denominators.
     """
     z = nn.functional.normalize(z, dim=-1)
     n = z.shape[0]
     eye = torch.eye(n, dtype=torch.bool, device=z.device)
     sim = (z @ z.T / temperature).masked_fill(eye, float("-inf"))
-    pos = (labels[:, None] == labels[None, :]) & ~eye
+    pos = same_label(labels) & ~eye
     has = pos.any(dim=1)
     if not bool(has.any()):
         return z.sum() * 0.0
@@ -224,12 +244,13 @@ def triplet_loss(z: torch.Tensor, labels: torch.Tensor, margin: float) -> torch.
     ``(a, p)`` is one triplet with the hardest negative ``n`` of its anchor in the batch (the
     other-word segment closest to ``a``): ``max(0, margin + d(a, p) - d(a, n))``, averaged over
     the pairs. Zero if no segment has a same-word partner, or no segment another word.
+    A :data:`NEGATIVE` segment is never an anchor or a positive, only a negative.
     """
     z = nn.functional.normalize(z, dim=-1)
     n = z.shape[0]
     eye = torch.eye(n, dtype=torch.bool, device=z.device)
     dist = (1.0 - z @ z.T) / 2.0
-    same = labels[:, None] == labels[None, :]
+    same = same_label(labels) | eye
     pos = same & ~eye
     if not bool(pos.any()) or bool(same.all()):
         return z.sum() * 0.0

@@ -89,6 +89,46 @@ def window_segments(
     return out
 
 
+def word_cover(start_s: float, end_s: float, words: Sequence[CtmEntry]) -> float:
+    """The largest share of one word's duration that the span ``[start_s, end_s)`` covers
+    (0 without words): search counts a hit on a word when this reaches one half."""
+    best = 0.0
+    for w in words:
+        inter = min(end_s, w.end_s) - max(start_s, w.start_s)
+        if inter > 0:
+            best = max(best, inter / w.dur_s if w.dur_s > 0 else 1.0)
+    return best
+
+
+def negative_windows(
+    ctm: Sequence[CtmEntry],
+    durations_s: dict[str, float],
+    widths_s: list[float],
+    hop_s: float,
+    num: int,
+    seed: int,
+) -> list[SegmentSpec]:
+    """``num`` sliding windows (:func:`window_segments` of each utterance in ``durations_s``)
+    that cover less than half of every ctm word of their utterance (see :func:`word_cover`):
+    pieces of words, the end of one word and the start of the next, silence. Drawn without
+    replacement by ``seed`` (all of them when there are fewer), in utterance order; their ids
+    are the windows' (``<utt>_<start>_<end>``), their label empty.
+    """
+    by_utt: dict[str, list[CtmEntry]] = {}
+    for e in ctm:
+        by_utt.setdefault(e.utt, []).append(e)
+    pool = [
+        w
+        for utt, dur in durations_s.items()
+        for w in window_segments(utt, dur, widths_s, hop_s)
+        if word_cover(w.start_s, w.end_s, by_utt.get(utt, ())) < 0.5
+    ]
+    if num >= len(pool):
+        return pool
+    keep = np.sort(np.random.default_rng(seed).choice(len(pool), num, replace=False))
+    return [pool[k] for k in keep]
+
+
 def vad_segments(
     source: str, audio: np.ndarray, sr: int, top_db: float = 30.0, min_dur_s: float = 0.1
 ) -> list[SegmentSpec]:
@@ -183,6 +223,8 @@ class SegmentReader:
     loosely as a trimmed spoken query or a search window cuts them (a query trimmed at 30 dB
     holds on average 0.07 s more before its word and 0.15 s after, on the synth words corpus);
     ``num_frames`` is then the longest a read can be, so batch budgets still hold.
+    Segments in ``unjittered`` (negative windows, which jitter could turn into words) keep
+    their span.
     """
 
     def __init__(
@@ -191,11 +233,13 @@ class SegmentReader:
         segments: list[SegmentSpec],
         source_frames: dict[str, int],
         jitter_frames: int = 0,
+        unjittered: frozenset[str] = frozenset(),
     ):
         self.source_feats = source_feats
         self.segments = {s.segment_id: s for s in segments}
         self.utt_ids = [s.segment_id for s in segments]
         self.jitter = jitter_frames
+        self.unjittered = unjittered
         self._total = {s.segment_id: source_frames[s.source] for s in segments}
         self._frames = {}
         for s in segments:
@@ -208,13 +252,13 @@ class SegmentReader:
 
     def num_frames(self, seg_id: str) -> int:
         a, b = self._frames[seg_id]
-        if self.jitter:
+        if self.jitter and seg_id not in self.unjittered:
             a, b = max(0, a - self.jitter), min(self._total[seg_id], b + self.jitter)
         return b - a
 
     def _span(self, seg_id: str) -> tuple[int, int]:
         a, b = self._frames[seg_id]
-        if not self.jitter:
+        if not self.jitter or seg_id in self.unjittered:
             return a, b
         total = self._total[seg_id]
         da = np.random.randint(-self.jitter, self.jitter // 2 + 1)  # < 0: earlier, outwards

@@ -15,12 +15,13 @@ from speechseq.core.experiment import copy_feature_config, experiment_run, write
 from speechseq.core.trainer import Trainer, TrainState
 from speechseq.data.audio import read_spec
 from speechseq.data.kaldi_dir import DataDir, write_table
-from speechseq.embed.model import EmbedConfig, EmbedTask, variant_name
+from speechseq.embed.model import NEGATIVE, EmbedConfig, EmbedTask, variant_name
 from speechseq.embed.segments import (
     FRAME_SHIFT_S,
     SegmentReader,
     SegmentSpec,
     ctm_segments,
+    negative_windows,
     parse_widths,
     vad_segments,
     window_segments,
@@ -62,13 +63,32 @@ def data_segments(data: DataDir, reader, how: str, opts) -> list[SegmentSpec]:
     raise SpeechseqError(f"--segments {how}: use ctm, vad or window")
 
 
-def segment_reader(reader, segments: list[SegmentSpec], jitter_s: float = 0.0) -> SegmentReader:
+NEGATIVE_LABEL = "<negative>"  # a window negative's label in the experiment's train_segments
+
+
+def segment_reader(
+    reader, segments: list[SegmentSpec], jitter_s: float = 0.0, unjittered=frozenset()
+) -> SegmentReader:
     load = functools.lru_cache(maxsize=512)(reader.__getitem__)
     return SegmentReader(
         load,
         segments,
         {u: reader.num_frames(u) for u in {s.source for s in segments}},
         jitter_frames=int(round(jitter_s / FRAME_SHIFT_S)),
+        unjittered=unjittered,
+    )
+
+
+def training_negatives(data: DataDir, reader, segs: list[SegmentSpec], cfg: EmbedConfig):
+    """The contrastive objective's window negatives (:func:`negative_windows`):
+    ``embed.window_negatives`` per training word segment, from the utterances those come from."""
+    opts = cfg.embed
+    utts = {s.source for s in segs}
+    durations = {u: reader.num_frames(u) * FRAME_SHIFT_S for u in reader.utt_ids if u in utts}
+    ctm = [e for e in data.ctm if e.utt in utts]
+    num = int(round(opts.window_negatives * len(segs)))
+    return negative_windows(
+        ctm, durations, parse_widths(opts.window_s), opts.hop_s, num, cfg.train.seed
     )
 
 
@@ -127,16 +147,27 @@ def _train_embedder(
         argv,
     )
     copy_feature_config(train.path, exp)
+    negs = training_negatives(train, reader, segs, cfg) if cfg.embed.window_negatives > 0 else []
     write_table(
         exp / "train_segments",
-        {s.segment_id: f"{s.source} {s.start_s:.3f} {s.end_s:.3f} {s.label}".strip() for s in segs},
+        {s.segment_id: f"{s.source} {s.start_s:.3f} {s.end_s:.3f} {s.label}".strip() for s in segs}
+        | {
+            s.segment_id: f"{s.source} {s.start_s:.3f} {s.end_s:.3f} {NEGATIVE_LABEL}" for s in negs
+        },
     )
     task = EmbedTask(cfg, reader.dim)
     trainer = Trainer(task, cfg.train, exp, quiet=quiet)
     trainer.log(
         f"{len(segs)} training segments, {len(dv_segs)} dev segments ({cfg.embed.segments}, variant {variant_name(cfg.embed)})"
     )
-    tr_reader = segment_reader(reader, segs, cfg.embed.jitter_s)
+    if negs:
+        trainer.log(
+            f"{len(negs)} window negatives (windows of {cfg.embed.window_s} s covering less "
+            "than half of every word), in the training batches as negatives only"
+        )
+    tr_reader = segment_reader(
+        reader, segs + negs, cfg.embed.jitter_s, frozenset(s.segment_id for s in negs)
+    )
     dv = segment_reader(dv_reader, dv_segs)
     tr_fields, dv_fields, groups = {}, {}, None
     if cfg.embed.same_word_weight > 0 and cfg.embed.segments != "ctm":
@@ -146,13 +177,15 @@ def _train_embedder(
     if cfg.embed.segments == "ctm":  # word labels: the same-word terms, dev SD-AP, grouped batches
         vocab = {w: k for k, w in enumerate(sorted({s.label for s in segs + dv_segs}))}
         tr_fields["word"] = {s.segment_id: vocab[s.label] for s in segs}
+        tr_fields["word"].update({s.segment_id: NEGATIVE for s in negs})
         dv_fields["word"] = {s.segment_id: vocab[s.label] for s in dv_segs}
     if cfg.embed.objective == "contrastive":
         spk = train.utt2spk
         groups = Groups(
             {s.segment_id: s.label for s in segs},
             cfg.embed.examples_per_word,
-            {s.segment_id: spk.get(s.source, s.source) for s in segs},
+            {s.segment_id: spk.get(s.source, s.source) for s in segs + negs},
+            extras=[s.segment_id for s in negs],  # a few in every batch, no one's partners
         )
     train_set = FeatDataset(tr_reader, tr_reader.utt_ids, fields=tr_fields, groups=groups)
     train_loader, dev_loader = trainer.loaders(

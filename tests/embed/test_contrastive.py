@@ -16,6 +16,7 @@ from speechseq.core.encoder import EncoderConfig
 from speechseq.core.loading import load_experiment
 from speechseq.core.trainer import TrainConfig, Trainer
 from speechseq.embed.model import (
+    NEGATIVE,
     EmbedConfig,
     EmbedOptions,
     EmbedTask,
@@ -24,7 +25,7 @@ from speechseq.embed.model import (
     same_word_loss,
     triplet_loss,
 )
-from speechseq.errors import SpeechseqError
+from speechseq.errors import SpeechseqError, UsageError
 from tests.embed.helpers import run_ok, runner, tiny_config
 
 # Three vectors by hand: cos(z0, z1) = 0.6, cos(z0, z2) = 0, cos(z1, z2) = 0.8; z0, z1 one word.
@@ -219,3 +220,88 @@ def test_contrastive_objective_without_word_labels_is_one_usage_error(words_corp
     assert res.exit_code == 2, res.output
     assert "needs word labels" in res.output and "segments ctm" in res.output
     assert not (tmp_path / "e").exists()
+
+
+def test_negatives_are_no_ones_partners_by_hand():
+    # z2 and a fourth vector z3 are negatives: neither an anchor nor the other's partner, so
+    # the losses equal those where they are two different words spoken once
+    z = torch.cat([Z, torch.tensor([[-0.6, 0.8]])])
+    alone = torch.tensor([0, 0, 1, 2])
+    negs = torch.tensor([0, 0, NEGATIVE, NEGATIVE])
+    assert float(same_word_loss(z, negs, 1.0)) == pytest.approx(
+        float(same_word_loss(z, alone, 1.0)), abs=1e-7
+    )
+    assert float(triplet_loss(z, negs, 0.4)) == pytest.approx(
+        float(triplet_loss(z, alone, 0.4)), abs=1e-7
+    )
+    # anchors 0 and 1 each have z0/z1 as partner; the negatives only add denominator mass:
+    # anchor 0 sees cos 0.6 (z1), 0 (z2), -0.6 (z3); anchor 1 sees 0.6, 0.8, 0.28
+    a0 = 0.6 - math.log(math.exp(0.6) + math.exp(0.0) + math.exp(-0.6))
+    a1 = 0.6 - math.log(math.exp(0.6) + math.exp(0.8) + math.exp(0.28))
+    assert float(same_word_loss(z, negs, 1.0)) == pytest.approx(-(a0 + a1) / 2, abs=1e-6)
+    # two negatives alone: nothing to pull together
+    assert float(same_word_loss(z[2:], negs[2:], 1.0)) == 0.0
+    assert float(triplet_loss(z[2:], negs[2:], 0.4)) == 0.0
+
+
+def test_window_negatives_join_the_training_batches(words_corpus, tmp_path):
+    from speechseq.data.kaldi_dir import read_ctm
+    from speechseq.embed.segments import word_cover
+
+    tiny_config(
+        tmp_path / "c.yaml",
+        "embed: {objective: contrastive, dim: 8, examples_per_word: 2, window_negatives: 0.5, "
+        "window_s: '0.2,0.4', hop_s: 0.1}\n",
+        epochs=1,
+    )
+    res = run_ok(
+        ["train-embedder", str(words_corpus / "train"), "--out", str(tmp_path / "emb")]
+        + ["--config", str(tmp_path / "c.yaml"), "--dev", str(words_corpus / "train")]
+    )
+    table = [
+        line.split() for line in (tmp_path / "emb" / "train_segments").read_text().splitlines()
+    ]
+    words = [r for r in table if r[-1] != "<negative>"]
+    negs = [r for r in table if r[-1] == "<negative>"]
+    assert len(negs) == round(0.5 * len(words)) and f"{len(negs)} window negatives" in res.output
+    ctm = read_ctm(words_corpus / "train" / "ctm")
+    for _, utt, a, b, _ in negs:  # not one of them is a hit on a word
+        assert word_cover(float(a), float(b), [e for e in ctm if e.utt == utt]) < 0.5
+    assert {r[1] for r in negs} <= {r[1] for r in words}  # from the training utterances
+    # the negatives are not counted as a word of the batches, and they are in them
+    labels = [r[-1] for r in words]
+    repeated = len({w for w in labels if labels.count(w) >= 2})
+    assert f"contrastive batches: {repeated} words with >= 2 examples" in res.output
+
+
+def test_window_negatives_need_the_contrastive_objective():
+    with pytest.raises(UsageError, match="window_negatives"):
+        EmbedOptions(window_negatives=0.5)
+
+
+def test_extras_are_spread_over_the_batches_under_the_budget():
+    ids, label, spk, lengths = _grouped(n_words=12, per_word=(2, 7))
+    rng = random.Random(5)
+    extras = [f"neg{k}" for k in range(40)]
+    ids, lengths = ids + extras, lengths + [rng.choice([30, 50, 70]) for _ in extras]
+    labelled = len(ids) - len(extras) - 1  # "lonely" is left out
+    s = GroupBatchSampler(ids, lengths, Groups(label, 2, spk, extras), max_frames=600, seed=2)
+    assert s.ratio == pytest.approx(40 / labelled)
+    used = set()
+    for epoch in range(3):
+        s.set_epoch(epoch)
+        batches = list(s)
+        words = [i for b in batches for i in b if not ids[i].startswith("neg")]
+        assert sorted(words) == sorted(i for i, u in enumerate(ids[:-41]) if u in label)
+        for b in batches:
+            negs = [i for i in b if ids[i].startswith("neg")]
+            assert len(b) * max(lengths[i] for i in b) <= 600
+            assert len(negs) < len(b)  # never a batch of negatives alone
+            assert len(negs) <= round(s.ratio * (len(b) - len(negs)))
+            used |= {ids[i] for i in negs}
+        n_negs = sum(ids[i].startswith("neg") for b in batches for i in b)
+        assert n_negs >= 20 and n_negs == len({i for b in batches for i in b if ids[i] in extras})
+    assert len(used) > 35  # the queue turns over from epoch to epoch
+    again = GroupBatchSampler(ids, lengths, Groups(label, 2, spk, extras), max_frames=600, seed=2)
+    again.set_epoch(2)
+    assert list(again) == list(s)

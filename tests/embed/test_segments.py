@@ -3,7 +3,14 @@
 import numpy as np
 import pytest
 
-from speechseq.embed.segments import check_speech, peak_dbfs, window_segments
+from speechseq.data.kaldi_dir import CtmEntry
+from speechseq.embed.segments import (
+    check_speech,
+    negative_windows,
+    peak_dbfs,
+    window_segments,
+    word_cover,
+)
 from speechseq.errors import SpeechseqError
 
 
@@ -34,3 +41,29 @@ def test_peak_level_and_the_silence_check():
         SpeechseqError, match=r"query q.wav: no speech found \(peak level -80.0 dBFS"
     ):
         check_speech(np.full(100, 1e-4, np.float32), "q.wav")
+
+
+def test_word_cover_is_the_largest_share_of_one_word():
+    ctm = [CtmEntry("u", "1", 1.0, 0.4, "a"), CtmEntry("u", "1", 1.5, 0.2, "b")]
+    assert word_cover(0.0, 0.9, ctm) == 0.0
+    assert word_cover(1.2, 1.6, ctm) == pytest.approx(0.5)  # half of a; half of b
+    assert word_cover(1.3, 1.65, ctm) == pytest.approx(0.75)  # three quarters of b
+    assert word_cover(0.5, 3.0, ctm) == pytest.approx(1.0)
+    assert word_cover(0.0, 1.0, []) == 0.0
+
+
+def test_negative_windows_cover_less_than_half_of_every_word():
+    ctm = [
+        CtmEntry(u, "1", s, d, w)
+        for u, s, d, w in [("u1", 0.2, 0.4, "a"), ("u1", 0.7, 0.3, "b"), ("u2", 0.1, 0.8, "c")]
+    ]
+    durations = {"u1": 1.2, "u2": 1.0}
+    pool = negative_windows(ctm, durations, [0.2, 0.4], 0.05, 10_000, seed=0)
+    everything = [w for u, d in durations.items() for w in window_segments(u, d, [0.2, 0.4], 0.05)]
+    by_utt = {u: [e for e in ctm if e.utt == u] for u in durations}
+    want = [w for w in everything if word_cover(w.start_s, w.end_s, by_utt[w.source]) < 0.5]
+    assert 0 < len(pool) < len(everything) and pool == want  # asked for more: all of them
+    some = negative_windows(ctm, durations, [0.2, 0.4], 0.05, 5, seed=3)
+    assert len(some) == 5 and all(w in want for w in some)
+    assert some == negative_windows(ctm, durations, [0.2, 0.4], 0.05, 5, seed=3)
+    assert some != negative_windows(ctm, durations, [0.2, 0.4], 0.05, 5, seed=4)
