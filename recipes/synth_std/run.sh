@@ -19,6 +19,11 @@
 #   18 eval-std on its queries, embedder and DTW: half the query speakers are dev queries, whose
 #      MTWV threshold is each method's YES threshold on the other half (ATWV) -> exp/eval_std_commands/
 #   19 the same dev / eval split on the words archive, contrastive embedder and DTW -> exp/eval_std_words/
+#   (18 and 19 add DTW on the words CTC model's posteriorgrams, dtw-pg, when stage 11 has made exp/ctc)
+# Windows that are not a word as negatives (search compares queries with such archive windows):
+#   20 the contrastive embedder with window negatives (conf/embed_contrastive_negs.yaml)
+#   21 embed the words archive with it, build its index
+#   22 eval-std of it on every query -> exp/eval_std_negs/, and ATWV at dev thresholds -> exp/eval_std_words_negs/
 set -euo pipefail
 cd "$(dirname "$0")"
 . ./path.sh
@@ -27,9 +32,10 @@ cd "$(dirname "$0")"
 stage=0; stop_stage=100; num_utts=2000; seed=0; config=conf/embed.yaml
 contrastive_config=conf/embed_contrastive.yaml; ctc_config=conf/ctc.yaml
 ctc_embed_config=conf/embed_contrastive_ctc.yaml
+negs_config=conf/embed_contrastive_negs.yaml
 commands_utts=2000  # the commands archive's corpus (stage 15): 80% training sentences, 10% archive, 10% queries
 commands_widths=0.3,0.5,0.7,0.9,1.2  # archive windows of stage 17 (seconds)
-settings="num_utts seed config contrastive_config ctc_config ctc_embed_config commands_utts commands_widths"  # recorded in data/.done.N
+settings="num_utts seed config contrastive_config ctc_config ctc_embed_config commands_utts commands_widths negs_config"  # recorded in data/.done.N
 stage_settings_0="num_utts seed"; stage_settings_1=""; stage_settings_2=""; stage_settings_3="config seed"
 stage_settings_4=""; stage_settings_5=""; stage_settings_6=""  # per stage
 stage_settings_7="contrastive_config seed"; stage_settings_8=""; stage_settings_9=""
@@ -37,6 +43,7 @@ stage_settings_10=""; stage_settings_11="ctc_config seed"; stage_settings_12="ct
 stage_settings_13=""; stage_settings_14=""
 stage_settings_15="commands_utts seed"; stage_settings_16="contrastive_config seed"
 stage_settings_17="commands_widths"; stage_settings_18=""; stage_settings_19=""
+stage_settings_20="negs_config seed"; stage_settings_21=""; stage_settings_22=""
 . ../utils/stages.sh "$@"
 
 if run_stage 0 "synthesise the words corpus"; then
@@ -121,6 +128,9 @@ dev_eval_std() {
     --thresholds-from "$out/dev/results.json" "$@" | tee "$out.txt"
 }
 
+# pg_option: eval-std's --posteriorgram exp/ctc when stage 11 has trained the CTC model
+pg_option() { if [ -f exp/ctc/final.pt ]; then echo "--posteriorgram exp/ctc"; fi; }
+
 if run_stage 15 "the commands archive: terms inside sentences"; then
   speechseq synth commands-std data/commands --num-utts "$commands_utts" --seed "$seed" -j "$nj"
   for s in train archive queries; do
@@ -139,11 +149,26 @@ if run_stage 17 "embed the commands archive and build its index"; then
 fi
 if run_stage 18 "spoken-term detection in the commands archive, ATWV at dev thresholds"; then
   halves data/commands/queries
-  dev_eval_std exp/commands_archive_index data/commands/queries data/commands/archive/ctm exp/eval_std_commands
+  dev_eval_std exp/commands_archive_index data/commands/queries data/commands/archive/ctm exp/eval_std_commands $(pg_option)
   done_stage 18
 fi
 if run_stage 19 "the words archive: ATWV at dev thresholds (contrastive embedder, DTW)"; then
   halves data/queries
-  dev_eval_std exp/archive_index_contrastive data/queries data/archive/ctm exp/eval_std_words
+  dev_eval_std exp/archive_index_contrastive data/queries data/archive/ctm exp/eval_std_words $(pg_option)
   done_stage 19
+fi
+if run_stage 20 "train the contrastive embedder with window negatives"; then
+  $train_cmd train-embedder data/train --out exp/embedder_negs --config "$negs_config" --seed "$seed" $(resume_flag)
+  done_stage 20
+fi
+if run_stage 21 "embed the archive with the window-negatives embedder and build its index"; then
+  embed_parts exp/embedder_negs data/archive exp/archive_vecs_negs
+  speechseq index build exp/archive_vecs_negs --out exp/archive_index_negs; done_stage 21
+fi
+if run_stage 22 "evaluate the window-negatives embedder; ATWV at dev thresholds"; then
+  speechseq eval-std --index exp/archive_index_negs --queries data/queries --ref data/archive/ctm \
+    --no-dtw --out exp/eval_std_negs | tee exp/eval_std_negs.txt
+  [ -d data/queries_dev ] || halves data/queries
+  dev_eval_std exp/archive_index_negs data/queries data/archive/ctm exp/eval_std_words_negs --no-dtw
+  done_stage 22
 fi

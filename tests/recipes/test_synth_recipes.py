@@ -128,13 +128,18 @@ embed: {objective: contrastive, contrastive_loss: nce, examples_per_word: 2, dim
 
 
 def test_synth_std_commands_archive_and_atwv_at_dev_thresholds(tmp_path):
-    """Stages 0-2, 7-8 (the words archive and its contrastive index) and 15-19: the commands
-    archive (one- and two-word terms inside sentences), eval-std with dev thresholds on both."""
+    """Stages 0-2, 7-8 (the words archive and its contrastive index), 15-19: the commands
+    archive (one- and two-word terms inside sentences), eval-std with dev thresholds on both;
+    20-22: the embedder with window negatives, evaluated the same way."""
     recipe = copy_recipe(tmp_path, "synth_std")
     (recipe / "conf" / "tiny.yaml").write_text(TINY_CONTRASTIVE)
+    (recipe / "conf" / "tiny_negs.yaml").write_text(
+        TINY_CONTRASTIVE.replace("segments: ctm}", "segments: ctm, window_negatives: 0.5}")
+    )
     args = ["--num-utts", "60", "--commands-utts", "60", "--contrastive-config", "conf/tiny.yaml"]
+    args += ["--negs-config", "conf/tiny_negs.yaml"]
     env = recipe_env(tmp_path)
-    for first, last in (("0", "2"), ("7", "8"), ("15", "19")):
+    for first, last in (("0", "2"), ("7", "8"), ("15", "22")):
         proc = run_recipe(
             recipe, *args, "--stage", first, "--stop-stage", last, env=env, timeout=1200
         )
@@ -153,3 +158,11 @@ def test_synth_std_commands_archive_and_atwv_at_dev_thresholds(tmp_path):
         for h in ("dev", "eval")
     )
     assert dev and ev and not dev & ev
+    negs = (recipe / "exp" / "embedder_negs" / "train_segments").read_text()
+    assert "<negative>" in negs
+    for name in ("eval_std_negs", "eval_std_words_negs"):
+        table = (recipe / "exp" / f"{name}.txt").read_text().splitlines()
+        assert [ln.split()[0] for ln in table[1:]] == ["embed"]
+    assert (
+        recipe / "exp" / "eval_std_words_negs" / "eval" / "kws" / "embed" / "kwslist.xml"
+    ).is_file()
