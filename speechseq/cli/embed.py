@@ -269,6 +269,13 @@ def eval_std_cmd(
         help="A speech recogniser's model dir (train-ctc): also evaluate DTW on its "
         "posteriorgrams (method dtw-pg), the speaker-robust baseline.",
     ),
+    combine: str | None = typer.Option(
+        None,
+        "--combine",
+        help="mean | max: also search every term that several queries speak once with all its "
+        "examples (search --combine; method embed-mean or embed-max, one row per term), beside "
+        "each example alone on the same terms (method embed-one).",
+    ),
     device: str = DEVICE,
     channel: str = CHANNEL,
 ) -> None:
@@ -289,6 +296,7 @@ def eval_std_cmd(
         channel=channel,
         thresholds=qbe.dev_thresholds(thresholds_from) if thresholds_from else None,
         posteriorgram_model=str(posteriorgram) if posteriorgram else None,
+        combine=combine,
     )
     for line in results_table(rows):
         print(line)

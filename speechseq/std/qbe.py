@@ -140,6 +140,25 @@ def hits_for(
 COMBINE = ("mean", "max")  # how several spoken examples of one term make one search
 
 
+def check_combine(combine: str | None) -> None:
+    if combine is not None and combine not in COMBINE:
+        raise UsageError(f"--combine {combine}: use {' or '.join(COMBINE)}")
+
+
+def combined_hits(store, q: np.ndarray, top_k: int, combine: str) -> list[Hit]:
+    """One hit list for several spoken examples of one term, ``q: [E, dim]``: ``mean`` searches
+    their mean vector (normalised), ``max`` searches each and keeps each hit's best score
+    (overlapping hits merged)."""
+    if combine == "mean":
+        m = q.mean(axis=0, keepdims=True)
+        m = m / np.maximum(np.linalg.norm(m, axis=1, keepdims=True), 1e-12)
+        scores, idx = store.search(m, top_k * RAW_HITS_PER_HIT)
+        return hits_for(store, scores[0], idx[0], top_k)
+    scores, idx = store.search(q, top_k * RAW_HITS_PER_HIT)
+    each = [h for k in range(len(q)) for h in hits_for(store, scores[k], idx[k], top_k)]
+    return merge_hits(each)[:top_k]
+
+
 def search_files(
     index_dir,
     queries: list[str],
@@ -155,9 +174,7 @@ def search_files(
     vectors (then normalises), ``max`` searches each and keeps each hit's best score (overlaps
     merged); one hit list comes back.
     """
-    if combine is not None and combine not in COMBINE:
-        raise UsageError(f"--combine {combine}: use {' or '.join(COMBINE)}")
-
+    check_combine(combine)
     store = IndexStore.open(index_dir)
     m = load_embedder(embed_settings(index_dir, store)["model"], device)
     if m.embedder_id != store.meta.get("embedder_id"):
@@ -169,13 +186,11 @@ def search_files(
     warm_up()
     t0 = time.perf_counter()
     q = query_vectors(m, audio)
-    if combine == "mean":
-        q = q.mean(axis=0, keepdims=True)
-        q = q / np.maximum(np.linalg.norm(q, axis=1, keepdims=True), 1e-12)
-    scores, idx = store.search(q, top_k * RAW_HITS_PER_HIT)
-    out = [hits_for(store, scores[k], idx[k], top_k) for k in range(len(q))]
-    if combine == "max":
-        out = [merge_hits([h for hits in out for h in hits])[:top_k]]
+    if combine is not None:
+        out = [combined_hits(store, q, top_k, combine)]
+    else:
+        scores, idx = store.search(q, top_k * RAW_HITS_PER_HIT)
+        out = [hits_for(store, scores[k], idx[k], top_k) for k in range(len(q))]
     return out, (time.perf_counter() - t0) / max(len(queries), 1)
 
 
@@ -280,6 +295,7 @@ def evaluate_std(
     channel: Channel = MIX,
     thresholds: dict[str, float] | None = None,
     posteriorgram_model: str | None = None,
+    combine: str | None = None,
 ) -> list[dict]:
     """MAP, P@10, P@N, same-different AP, ATWV and MTWV of the embedder's index search (and of
     DTW) over a data dir of spoken queries; with ``out_dir``, results.json, hits.tsv and the
@@ -289,7 +305,14 @@ def evaluate_std(
     (method ``dtw-pg``), the speaker-robust baseline.
 
     ``channel``: which channel of multi-channel queries that reco2file_and_channel does not list.
+
+    ``combine`` (mean | max): query by several examples, scored against one. Every term (the
+    text of a query) spoken by two queries or more is searched once with all its examples
+    (:func:`combined_hits`; method ``embed-mean`` / ``embed-max``, one "query" per term) and,
+    beside it on the same terms, with each example alone (method ``embed-one``: the plain
+    search's figures on those terms' queries only). An error when no term has two examples.
     """
+    check_combine(combine)
 
     data = DataDir(queries_dir)
     if data.text is None:
@@ -331,6 +354,20 @@ def evaluate_std(
         }
     ]
     per_query = {"embed": emb_results}
+    if combine is not None:
+        rows += _combined_rows(
+            store,
+            vecs,
+            qids,
+            words,
+            ref,
+            emb_results,
+            1000 * emb_s,
+            per_query,
+            top_k,
+            combine,
+            data,
+        )
     if with_dtw:
         settings = embed_settings(index_dir)
         docs = archive_mfcc(settings["audio"], archive_channel(settings))
@@ -398,6 +435,45 @@ def evaluate_std(
                             f"{method}\t{q}\t{words[q]}\t{r}\t{h.source}\t{h.start_s:.3f}\t{h.end_s:.3f}\t{h.score:.4f}\n"
                         )
     return rows
+
+
+def _combined_rows(
+    store, vecs, qids, words, ref, emb_results, emb_ms, per_query, top_k, combine, data
+) -> list[dict]:
+    """:func:`evaluate_std`'s ``embed-one`` and ``embed-<combine>`` rows; adds their hits to
+    ``per_query`` and each term's id (``<combine>:<term>``) to ``words``."""
+    examples: dict[str, list[int]] = {}
+    for k, q in enumerate(qids):
+        examples.setdefault(words[q], []).append(k)
+    terms = {w: ks for w, ks in examples.items() if len(ks) >= 2}
+    if not terms:
+        raise SpeechseqError(
+            f"{data.file('text')}: no term is spoken by two queries — --combine searches "
+            "several examples of a term as one; give queries that repeat terms, or leave it out"
+        )
+    one = {qids[k]: emb_results[qids[k]] for ks in terms.values() for k in ks}
+    t0 = time.perf_counter()
+    both = {
+        f"{combine}:{w}": combined_hits(store, vecs[ks], top_k, combine) for w, ks in terms.items()
+    }
+    both_s = (time.perf_counter() - t0) / len(terms)
+    term_of = {t: t.split(":", 1)[1] for t in both}
+    words.update(term_of)
+    per_query["embed-one"], per_query[f"embed-{combine}"] = one, both
+    return [
+        {
+            "method": "embed-one",
+            **_summary(evaluate_queries(one, {q: words[q] for q in one}, ref)),
+            "same_diff_ap": None,
+            "ms_per_query": emb_ms,  # the plain search's, whose hits these are
+        },
+        {
+            "method": f"embed-{combine}",
+            **_summary(evaluate_queries(both, term_of, ref)),
+            "same_diff_ap": None,
+            "ms_per_query": 1000 * both_s,
+        },
+    ]
 
 
 def archive_durations(audio_root: str) -> dict[str, float]:

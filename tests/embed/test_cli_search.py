@@ -666,3 +666,58 @@ def test_only_dtw_searches_warm_up_the_dtw(monkeypatch):
     assert calls == []
     qbe.warm_up(dtw=True)
     assert calls == [((10, 13), (30, 13))]
+
+
+def _queries_dir(root, rows):
+    """A data dir of spoken queries: ``rows`` = [(utt id, wav path, text)]."""
+    from speechseq.data.kaldi_dir import write_table
+
+    root.mkdir()
+    write_table(root / "wav.scp", {u: str(w) for u, w, _ in rows})
+    write_table(root / "text", {u: t for u, _, t in rows})
+    write_table(root / "utt2spk", {u: u for u, _, _ in rows})
+    write_table(root / "spk2utt", {u: u for u, _, _ in rows})
+    return root
+
+
+@pytest.mark.parametrize("how", ["mean", "max"])
+def test_eval_std_combine_scores_each_term_once_beside_its_examples_alone(
+    search_setup, words_corpus, tmp_path, how
+):
+    wav = dict(ln.split() for ln in (words_corpus / "queries" / "wav.scp").read_text().splitlines())
+    text = dict(ln.split(maxsplit=1) for ln in (words_corpus / "queries" / "text").read_text().splitlines())  # fmt: skip
+    by_text = {text[u]: u for u in sorted(wav, reverse=True)}  # one query of each word
+    a, b, other = (by_text[t] for t in sorted(by_text)[:3])
+    # two examples of a's word (the same recording twice: combined, they search as one), two of
+    # other's, and b's word spoken once (left out of the combined rows)
+    q = _queries_dir(
+        tmp_path / "q",
+        [("q1", wav[a], text[a]), ("q2", wav[a], text[a]), ("q3", wav[b], text[b])]
+        + [("q4", wav[other], text[other]), ("q5", wav[other], text[other])],
+    )
+    args = ["eval-std", "--index", search_setup / "idx", "--queries", q, "--no-dtw"]
+    args += ["--ref", words_corpus / "archive" / "ctm", "--out", tmp_path / "ev", "--device", "cpu"]
+    res = run_ok([str(x) for x in [*args, "--combine", how]])
+    rows = {r["method"]: r for r in json.loads((tmp_path / "ev" / "results.json").read_text())["rows"]}  # fmt: skip
+    assert list(rows) == ["embed", "embed-one", f"embed-{how}"]
+    assert rows["embed"]["queries"] == 5 and rows["embed-one"]["queries"] == 4
+    assert rows[f"embed-{how}"]["queries"] == 2  # two terms with two examples each
+    assert f"embed-{how}" in res.stdout
+    hits = [h.split("\t") for h in (tmp_path / "ev" / "hits.tsv").read_text().splitlines()[1:]]
+    alone = [h[4:] for h in hits if h[0] == "embed" and h[1] == "q1"]
+    both = [h[4:] for h in hits if h[0] == f"embed-{how}" and h[2] == text[a]]
+    assert alone and both == alone  # two copies of one example search as that example
+    # identical examples: the combined search scores as each example alone
+    assert rows[f"embed-{how}"]["map"] == pytest.approx(rows["embed-one"]["map"])
+
+
+def test_eval_std_combine_needs_a_term_spoken_twice(search_setup, words_corpus, tmp_path):
+    wav = sorted(ln.split()[1] for ln in (words_corpus / "queries" / "wav.scp").read_text().splitlines())  # fmt: skip
+    q = _queries_dir(tmp_path / "q", [("q1", wav[0], "one term"), ("q2", wav[1], "another")])
+    args = ["eval-std", "--index", search_setup / "idx", "--queries", q, "--no-dtw"]
+    args += ["--ref", words_corpus / "archive" / "ctm", "--device", "cpu", "--out", tmp_path / "ev"]
+    res = runner.invoke(app, [str(x) for x in [*args, "--combine", "mean"]])
+    assert res.exit_code == 1 and "no term is spoken by two queries" in res.output
+    assert str(q / "text") in res.output and not (tmp_path / "ev").exists()
+    bad = runner.invoke(app, [str(x) for x in [*args, "--combine", "sum"]])
+    assert bad.exit_code == 2 and "--combine sum" in bad.output
