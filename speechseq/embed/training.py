@@ -133,6 +133,13 @@ def _train_embedder(
         raise SpeechseqError(
             f"{train.path}: only {len(segs)} training segments — give more data or another --segments"
         )
+    negs = training_negatives(train, reader, segs, cfg) if cfg.embed.window_negatives > 0 else []
+    if cfg.embed.window_negatives > 0 and not negs:
+        raise SpeechseqError(
+            f"{train.path}: no window of {cfg.embed.window_s} s (every {cfg.embed.hop_s} s) of the "
+            "training utterances covers less than half of every word, so there are no window "
+            "negatives — give shorter embed.window_s, or embed.window_negatives 0"
+        )
     exp.mkdir(parents=True, exist_ok=True)
     write_header(
         exp,
@@ -147,7 +154,6 @@ def _train_embedder(
         argv,
     )
     copy_feature_config(train.path, exp)
-    negs = training_negatives(train, reader, segs, cfg) if cfg.embed.window_negatives > 0 else []
     write_table(
         exp / "train_segments",
         {s.segment_id: f"{s.source} {s.start_s:.3f} {s.end_s:.3f} {s.label}".strip() for s in segs}

@@ -305,3 +305,17 @@ def test_extras_are_spread_over_the_batches_under_the_budget():
     again = GroupBatchSampler(ids, lengths, Groups(label, 2, spk, extras), max_frames=600, seed=2)
     again.set_epoch(2)
     assert list(again) == list(s)
+
+
+def test_window_negatives_with_no_window_to_draw_are_one_error(words_corpus, tmp_path):
+    # windows longer than every utterance are each the whole utterance: they hold whole words
+    tiny_config(
+        tmp_path / "c.yaml",
+        "embed: {objective: contrastive, dim: 8, window_negatives: 0.5, window_s: '60'}\n",
+        epochs=1,
+    )
+    args = ["train-embedder", str(words_corpus / "train"), "--out", str(tmp_path / "emb")]
+    res = runner.invoke(app, [*args, "--config", str(tmp_path / "c.yaml")])
+    assert res.exit_code == 1, res.output
+    assert "no window of 60 s" in res.output and "window_negatives 0" in res.output
+    assert not (tmp_path / "emb").exists()
