@@ -46,6 +46,15 @@ stage_settings_17="commands_widths"; stage_settings_18=""; stage_settings_19=""
 stage_settings_20="negs_config seed"; stage_settings_21=""; stage_settings_22=""
 . ../utils/stages.sh "$@"
 
+# index_archive EXP VECS INDEX: embed the words archive with EXP (one job per part) and index it
+index_archive() { embed_parts "$1" data/archive "$2"; speechseq index build "$2" --out "$3"; }
+# eval_words INDEX OUT [EVAL-STD OPTIONS]: eval-std of INDEX on every words query, no DTW -> OUT, OUT.txt
+eval_words() {
+  local index=$1 out=$2
+  shift 2
+  speechseq eval-std --index "$index" --queries data/queries --ref data/archive/ctm --no-dtw --out "$out" "$@" | tee "$out.txt"
+}
+
 if run_stage 0 "synthesise the words corpus"; then
   speechseq synth words data --num-utts "$num_utts" --seed "$seed" -j "$nj"; done_stage 0
 fi
@@ -59,8 +68,7 @@ if run_stage 3 "train the segment embedder on ctm word segments"; then
   $train_cmd train-embedder data/train --out exp/embedder --config "$config" --seed "$seed" $(resume_flag); done_stage 3
 fi
 if run_stage 4 "embed the archive and build the index"; then
-  embed_parts exp/embedder data/archive exp/archive_vecs
-  speechseq index build exp/archive_vecs --out exp/archive_index; done_stage 4
+  index_archive exp/embedder exp/archive_vecs exp/archive_index; done_stage 4
 fi
 if run_stage 5 "search one spoken query"; then
   q=$(head -n1 data/queries/wav.scp | cut -d' ' -f2)
@@ -76,13 +84,10 @@ if run_stage 7 "train the contrastive embedder on ctm word segments"; then
   done_stage 7
 fi
 if run_stage 8 "embed the archive with the contrastive embedder and build its index"; then
-  embed_parts exp/embedder_contrastive data/archive exp/archive_vecs_contrastive
-  speechseq index build exp/archive_vecs_contrastive --out exp/archive_index_contrastive; done_stage 8
+  index_archive exp/embedder_contrastive exp/archive_vecs_contrastive exp/archive_index_contrastive; done_stage 8
 fi
 if run_stage 9 "evaluate spoken-term detection with the contrastive embedder"; then
-  speechseq eval-std --index exp/archive_index_contrastive --queries data/queries --ref data/archive/ctm \
-    --no-dtw --out exp/eval_std_contrastive | tee exp/eval_std_contrastive.txt
-  done_stage 9
+  eval_words exp/archive_index_contrastive exp/eval_std_contrastive; done_stage 9
 fi
 if run_stage 10 "hold out 20 training speakers as the CTC dev set"; then
   cut -d' ' -f1 data/train/spk2utt | tail -n 20 > data/ctc_dev_speakers
@@ -99,13 +104,11 @@ if run_stage 12 "train the contrastive embedder from the CTC encoder"; then
     --init-from exp/ctc --init-part encoder $(resume_flag); done_stage 12
 fi
 if run_stage 13 "embed the archive with the CTC-initialised embedder and build its index"; then
-  embed_parts exp/embedder_contrastive_ctc data/archive exp/archive_vecs_contrastive_ctc
-  speechseq index build exp/archive_vecs_contrastive_ctc --out exp/archive_index_contrastive_ctc; done_stage 13
+  index_archive exp/embedder_contrastive_ctc exp/archive_vecs_contrastive_ctc exp/archive_index_contrastive_ctc
+  done_stage 13
 fi
 if run_stage 14 "evaluate the CTC-initialised embedder, and DTW on the CTC posteriorgrams"; then
-  speechseq eval-std --index exp/archive_index_contrastive_ctc --queries data/queries --ref data/archive/ctm \
-    --no-dtw --posteriorgram exp/ctc --out exp/eval_std_contrastive_ctc | tee exp/eval_std_contrastive_ctc.txt
-  done_stage 14
+  eval_words exp/archive_index_contrastive_ctc exp/eval_std_contrastive_ctc --posteriorgram exp/ctc; done_stage 14
 fi
 
 # halves QUERIES: QUERIES_dev (the first half of its speakers) and QUERIES_eval (the others)
@@ -162,12 +165,10 @@ if run_stage 20 "train the contrastive embedder with window negatives"; then
   done_stage 20
 fi
 if run_stage 21 "embed the archive with the window-negatives embedder and build its index"; then
-  embed_parts exp/embedder_negs data/archive exp/archive_vecs_negs
-  speechseq index build exp/archive_vecs_negs --out exp/archive_index_negs; done_stage 21
+  index_archive exp/embedder_negs exp/archive_vecs_negs exp/archive_index_negs; done_stage 21
 fi
 if run_stage 22 "evaluate the window-negatives embedder; ATWV at dev thresholds"; then
-  speechseq eval-std --index exp/archive_index_negs --queries data/queries --ref data/archive/ctm \
-    --no-dtw --out exp/eval_std_negs | tee exp/eval_std_negs.txt
+  eval_words exp/archive_index_negs exp/eval_std_negs
   [ -d data/queries_dev ] || halves data/queries
   dev_eval_std exp/archive_index_negs data/queries data/archive/ctm exp/eval_std_words_negs --no-dtw
   done_stage 22

@@ -797,6 +797,20 @@ def _eval_std_args(env, *extra):
 
 
 @case
+def eval_std_combine_with_no_term_spoken_twice(env):
+    q = env.copy(env.words / "queries", "q")
+    lines = (q / "text").read_text().splitlines()
+    (q / "text").write_text("".join(f"{ln.split()[0]} term{k}\n" for k, ln in enumerate(lines)))
+    args = _eval_std_args(env, "--combine", "mean", "--no-dtw", "--queries", q)
+    return args, 1, r"text: no term is spoken by two queries"
+
+
+@case
+def eval_std_combine_of_another_kind(env):
+    return _eval_std_args(env, "--combine", "sum", "--no-dtw"), 2, r"--combine sum: use mean or max"
+
+
+@case
 def eval_std_with_thresholds_from_a_missing_dev_run(env):
     args = _eval_std_args(env, "--thresholds-from", env.tmp / "dev.json", "--no-dtw")
     return args, 1, r"dev.json: file not found"
