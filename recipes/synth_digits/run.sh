@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Connected digits on the synthetic espeak-ng corpus, Kaldi style:
 #   ./run.sh [--stage N] [--stop-stage N] [--num-utts N] [--nj N] [--config FILE] [--augment true]
-#            [--cross-engine true]
+#            [--perturb true] [--cross-engine true]
 # Stages skip work finished with the same settings (data/.done.N records them); other settings, or an
 # explicit --stage N, redo the stage and those after it. Logs: exp/log/stage<N>.<name>.log.
 #   0 synth corpus   1 validate   2 augment (with --augment true)   3 features   4 train CTC
@@ -23,10 +23,11 @@ num_speakers=400  # training voices: variety is what makes held-out speakers wor
 seed=0
 config=conf/ctc.yaml
 augment=false  # true: train on data/train plus a speed/reverb/noise copy of it (twice the training time)
+perturb=false  # true (with --augment true): the copy's speakers also move, VTLP and pitch shift each with chance 0.5
 cross_engine=false  # true: stages 6-10, the leave-one-engine-out evaluation with Piper (speechseq[piper])
-settings="num_utts num_speakers seed config augment cross_engine"  # recorded in each data/.done.N (../utils/stages.sh)
+settings="num_utts num_speakers seed config augment perturb cross_engine"  # recorded in each data/.done.N (../utils/stages.sh)
 # what each stage depends on (a stage is also redone when an earlier one is)
-stage_settings_0="num_utts num_speakers seed"; stage_settings_1=""; stage_settings_2="augment seed"
+stage_settings_0="num_utts num_speakers seed"; stage_settings_1=""; stage_settings_2="augment perturb seed"
 stage_settings_3="augment"; stage_settings_4="augment config seed"; stage_settings_5=""
 stage_settings_6="cross_engine num_utts num_speakers seed"; stage_settings_7="cross_engine"
 stage_settings_8="cross_engine config seed"; stage_settings_9="cross_engine config seed"
@@ -48,7 +49,8 @@ train=data/train
 
 if run_stage 2 "augmented copy of the training set"; then
   if [ "$augment" = true ]; then
-    speechseq data augment data/train data/train_aug --copies 1 --channel-prob 0.5 --seed "$seed" -j "$nj"
+    speaker=""; [ "$perturb" = true ] && speaker="--vtlp-prob 0.5 --pitch-prob 0.5"
+    speechseq data augment data/train data/train_aug --copies 1 --channel-prob 0.5 $speaker --seed "$seed" -j "$nj"
     speechseq data combine data/train_comb data/train data/train_aug
   fi
   done_stage 2
