@@ -16,6 +16,7 @@ from speechseq.cli.common import (
     training_command,
 )
 from speechseq.core.experiment import resolve_config
+from speechseq.errors import UsageError
 
 app = commands()
 
@@ -96,6 +97,16 @@ def train_hybrid_cmd(
         "its forced alignments start the chain instead of the GMM (OUT/ctc_ali) "
         "[config: hybrid.ctc_bootstrap].",
     ),
+    bootstrap_train: Path | None = typer.Option(
+        None,
+        "--bootstrap-train",
+        help="The same training utterances with the features the bootstrap reads (e.g. 13 MFCC for "
+        "the GMM while TRAIN has 80 fbank for the LSTMs; the same frame shift), as Kaldi's "
+        "data/train beside data/train_hires. Default: TRAIN. Needs --bootstrap-dev.",
+    ),
+    bootstrap_dev: Path | None = typer.Option(
+        None, "--bootstrap-dev", help="DEV with the bootstrap's features (with --bootstrap-train)."
+    ),
     *,
     training: TrainingOptions,
 ) -> None:
@@ -108,12 +119,26 @@ def train_hybrid_cmd(
     from speechseq.hybrid.task import HybridConfig
     from speechseq.hybrid.training import train_hybrid
 
+    if (bootstrap_train is None) != (bootstrap_dev is None):
+        raise UsageError(
+            "--bootstrap-train and --bootstrap-dev go together: give both data dirs, or neither"
+        )
     cfg = resolve_config(
         HybridConfig,
         training.config,
         {"train": training.overrides, "hybrid": {"ctc_bootstrap": ctc_bootstrap}},
     )
-    state = train_hybrid(train, dev, lang, out, cfg, overwrite=training.overwrite, log=info)
+    state = train_hybrid(
+        train,
+        dev,
+        lang,
+        out,
+        cfg,
+        overwrite=training.overwrite,
+        log=info,
+        bootstrap_train_dir=bootstrap_train,
+        bootstrap_dev_dir=bootstrap_dev,
+    )
     if state is not None:
         info(
             f"{out}: best dev frame error {100 * (state.best_metric or 0):.2f}% at epoch {state.best_epoch}"

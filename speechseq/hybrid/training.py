@@ -12,6 +12,11 @@ Layout of ``EXP``::
 
 A step whose ``.done`` exists is skipped on a rerun; an LSTM step interrupted after a
 checkpoint continues from it.
+
+The bootstrap (the GMM, or the phone CTC model) may read other features than the LSTMs, as
+Kaldi's nnet3 recipes train on ``data/train_hires`` with alignments from the GMM's
+``data/train``: ``bootstrap_train`` / ``bootstrap_dev`` are data dirs of the same utterances with
+the same frame rate (checked: every utterance, the same number of frames).
 """
 
 from __future__ import annotations
@@ -207,6 +212,25 @@ def _realign_step(model_dir: Path, train: DataDir, dev: DataDir, log) -> None:
         write_alignments(model_dir / name, {u: b.columns for u, b in ali.items()})
 
 
+def check_same_frames(lstm: DataDir, boot: DataDir) -> None:
+    """Every utterance of ``lstm`` is in ``boot`` with as many feature frames, so alignments
+    made on ``boot``'s features label ``lstm``'s frames; one error naming the first that is not."""
+    have = FeatureReader(boot.path, cmvn="none")
+    want = FeatureReader(lstm.path, cmvn="none")
+    known = set(have.utt_ids)
+    for u in want.utt_ids:
+        if u not in known:
+            raise SpeechseqError(
+                f"{boot.path}/feats.scp: no utterance {u} of {lstm.path} — the bootstrap data dir must "
+                "hold the same utterances as the LSTM's (the same data dir with other features)"
+            )
+        if have.num_frames(u) != want.num_frames(u):
+            raise SpeechseqError(
+                f"{boot.path}: utterance {u} has {have.num_frames(u)} frames, {want.num_frames(u)} in "
+                f"{lstm.path} — compute both feature sets with the same frame length and shift"
+            )
+
+
 def train_hybrid(
     train_dir: str | os.PathLike,
     dev_dir: str | os.PathLike,
@@ -217,13 +241,25 @@ def train_hybrid(
     argv: list[str] | None = None,
     quiet: bool = False,
     log: Callable[[str], None] = print,
+    bootstrap_train_dir: str | os.PathLike | None = None,
+    bootstrap_dev_dir: str | os.PathLike | None = None,
 ) -> TrainState | None:
-    """The chain (see the module docstring); returns the final LSTM's training state."""
+    """The chain (see the module docstring); returns the final LSTM's training state.
+    ``bootstrap_train_dir`` / ``bootstrap_dev_dir`` (both or neither): the GMM's (or the CTC
+    bootstrap's) features of the same utterances; by default the LSTMs' own."""
     train, dev, lang, exp = DataDir(train_dir), DataDir(dev_dir), Lang(lang_dir), Path(exp_dir)
-    if (train.path / CONFIG_NAME).is_file():
-        check_same_settings(
-            dev.path, load_feature_config(train.path), str(train.path / CONFIG_NAME), "train"
-        )
+    pairs = [(train, dev)]
+    boot_train, boot_dev = train, dev
+    if bootstrap_train_dir is not None:
+        boot_train, boot_dev = DataDir(bootstrap_train_dir), DataDir(bootstrap_dev_dir)
+        check_same_frames(train, boot_train)
+        check_same_frames(dev, boot_dev)
+        pairs.append((boot_train, boot_dev))
+    for tr, dv in pairs:
+        if (tr.path / CONFIG_NAME).is_file():
+            check_same_settings(
+                dv.path, load_feature_config(tr.path), str(tr.path / CONFIG_NAME), "train"
+            )
     if overwrite and exp.exists():
         shutil.rmtree(exp)
     if (exp / LANG_NAME).is_file():
@@ -235,10 +271,10 @@ def train_hybrid(
             )
     if cfg.hybrid.ctc_bootstrap:
         ali_dir = exp / "ctc_ali"
-        _ctc_step(train, dev, lang, ali_dir, cfg.hybrid.ctc_bootstrap, log)
+        _ctc_step(boot_train, boot_dev, lang, ali_dir, cfg.hybrid.ctc_bootstrap, log)
     else:
         ali_dir = exp / "mono"
-        _mono_step(train, dev, lang, ali_dir, cfg, log)
+        _mono_step(boot_train, boot_dev, lang, ali_dir, cfg, log)
     if cfg.hybrid.realign:
         _lstm_step(train, dev, lang, ali_dir, exp / "lstm1", cfg, argv, quiet, log)
         (exp / "lstm1" / DONE).touch()

@@ -128,6 +128,59 @@ def test_train_hybrid_bootstrapped_from_a_phone_ctc_model(hybrid, digits_corpus,
     assert not (tmp_path / "exp2").exists() and not (tmp_path / "exp3").exists()
 
 
+def _mfcc_copy(src, dst, **settings):
+    """``src`` (a data dir of the digits corpus) with 13-dim MFCC instead of its fbank."""
+    from speechseq.features import FeatureConfig, compute_feats
+
+    dst.mkdir(parents=True)
+    for name in ("wav.scp", "utt2spk", "spk2utt", "text"):
+        shutil.copy(src / name, dst / name)
+    compute_feats(dst, FeatureConfig(type="mfcc", dither=0.0, **settings), progress=False)
+    return dst
+
+
+def test_train_hybrid_with_the_gmm_on_other_features(hybrid, digits_corpus, tmp_path):
+    """The GMM on 13 MFCC (+ deltas: 39 dims), the LSTMs on the corpus's 40 fbank, as Kaldi's
+    data/train beside data/train_hires."""
+    d = digits_corpus
+    mtr, mdv = (
+        _mfcc_copy(d / "train", tmp_path / "mtrain"),
+        _mfcc_copy(d / "dev", tmp_path / "mdev"),
+    )
+    exp = tmp_path / "exp"
+    ok(["train-hybrid", d / "train", "--dev", d / "dev", "--lang", hybrid / "lang", "--out", exp,
+        "--config", hybrid / "conf.yaml", "--bootstrap-train", mtr, "--bootstrap-dev", mdv])  # fmt: skip
+    z = np.load(exp / "mono" / "gmm.npz")
+    assert z["means"].shape[1] == 39  # the GMM read the MFCC dirs (on the fbank it would be 120)
+    assert "feature_dim: 40" in (exp / "config.yaml").read_text()
+    assert "feature_dim: 40" in (exp / "lstm1" / "config.yaml").read_text()
+    frames = read_table(d / "train" / "utt2num_frames")
+    ali = dict(kaldiio.load_ark(str(exp / "mono" / "ali_train.ark")))
+    assert ali and all(len(a) == int(frames[u]) for u, a in ali.items())
+    # the model decodes the fbank dir, its GMM the MFCC one
+    ok(["align", exp, d / "dev", "--out", tmp_path / "ali.ctm", "--device", "cpu"])
+    ok(["align", exp / "mono", mdv, "--out", tmp_path / "gali.ctm"])
+    assert (tmp_path / "gali.ctm").read_text().strip()
+
+
+def test_train_hybrid_bootstrap_data_that_does_not_match(hybrid, digits_corpus, tmp_path):
+    d = digits_corpus
+    base = ["train-hybrid", d / "train", "--dev", d / "dev", "--lang", hybrid / "lang",
+            "--config", hybrid / "conf.yaml"]  # fmt: skip
+    one_error(base + ["--out", tmp_path / "e1", "--bootstrap-train", d / "train"], 2,
+              r"--bootstrap-train and --bootstrap-dev go together")  # fmt: skip
+    shifted = _mfcc_copy(d / "dev", tmp_path / "m15", frame_shift_ms=15.0)
+    one_error(base + ["--out", tmp_path / "e2", "--bootstrap-train", d / "train",
+                      "--bootstrap-dev", shifted], 1,
+              r"m15: utterance \S+ has \d+ frames, \d+ in .*dev — compute both feature sets "
+              r"with the same frame length and shift")  # fmt: skip
+    one_error(base + ["--out", tmp_path / "e3", "--bootstrap-train", d / "dev",
+                      "--bootstrap-dev", d / "dev"], 1,
+              r"dev/feats.scp: no utterance \S+ of .*train — the bootstrap data dir must hold "
+              r"the same utterances")  # fmt: skip
+    assert not any((tmp_path / e).exists() for e in ("e1", "e2", "e3"))
+
+
 def test_prepare_lang_with_words_missing_from_the_lexicon(tmp_path, digits_corpus):
     (tmp_path / "lex.txt").write_text("one W AH N\n")
     one_error(["prepare-lang", tmp_path / "lex.txt", tmp_path / "lang",
