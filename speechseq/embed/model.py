@@ -19,7 +19,12 @@ several examples of each word by different speakers
 (:class:`~speechseq.core.batching.GroupBatchSampler`). Two losses: ``nce`` (InfoNCE over the
 batch, in its supervised form — :func:`same_word_loss`) and ``triplet`` (the cosine hinge of
 Kamper et al. / Settle & Livescu with the hardest negative in the batch — :func:`triplet_loss`).
-The dsa variant's corruption then serves as input augmentation. Both objectives give models
+The dsa variant's corruption then serves as input augmentation. ``embed.text_weight > 0`` adds
+the written view of multi-view training (He et al. 2017): a letter BiLSTM
+(:class:`WordTextEncoder`) embeds each batch word's spelling in the same space, and InfoNCE in
+both directions (each spoken example against the batch's written words, each written word
+against the batch's spoken examples) pulls every example to its word's one written anchor,
+which is the same point in every batch. Only the acoustic encoder is used after training. Both objectives give models
 with the same ``embed(feats, lengths)`` contract, so embedding, indexing and search do not
 know which objective trained them.
 """
@@ -86,6 +91,9 @@ class EmbedOptions:
         "0.3,0.5,0.7,0.9", Check(_seconds_list, "seconds > 0 separated by commas, e.g. 0.3,0.5")
     )
     hop_s: float = setting(0.05, number(gt=0))  # window hop (seconds)
+    # contrastive: weight of the written view (He et al. 2017: InfoNCE between spoken examples
+    # and a letter BiLSTM's vectors of their words' spellings); 0: off
+    text_weight: float = setting(0.0, number(ge=0))
 
     def __post_init__(self):
         check_fields(self, "embed")
@@ -104,6 +112,11 @@ class EmbedOptions:
             raise UsageError(
                 f"embed.window_negatives {self.window_negatives}: negatives only take part in the "
                 "contrastive objective — set embed.objective contrastive, or window_negatives 0"
+            )
+        if self.text_weight > 0 and self.objective != "contrastive":
+            raise UsageError(
+                f"embed.text_weight {self.text_weight}: the written view is a term of the "
+                "contrastive objective — set embed.objective contrastive, or text_weight 0"
             )
         if self.objective == "contrastive" and self.segments != "ctm":
             raise UsageError(
@@ -137,14 +150,54 @@ class EmbedConfig:
     embed: EmbedOptions = field(default_factory=EmbedOptions)  # embedder choices
 
 
+class WordTextEncoder(nn.Module):
+    """The written view: a word's letters through a BiLSTM, its final states (the forward
+    direction's last letter and the backward direction's first) projected to ``dim`` and
+    L2-normalised. ``words``: the vocabulary (word id k is ``words[k]``); its spellings are kept
+    as a buffer, rebuilt from the list (saved in final.pt's meta), not saved as weights."""
+
+    def __init__(self, words: list[str], dim: int, hidden: int = 128, letter_dim: int = 64):
+        super().__init__()
+        letters = sorted({c for w in words for c in w})
+        index = {c: k + 1 for k, c in enumerate(letters)}  # 0 pads
+        longest = max((len(w) for w in words), default=1)
+        ids = torch.zeros(len(words), max(longest, 1), dtype=torch.long)
+        for k, w in enumerate(words):
+            ids[k, : len(w)] = torch.tensor([index[c] for c in w], dtype=torch.long)
+        lengths = torch.tensor([max(len(w), 1) for w in words], dtype=torch.long)
+        self.register_buffer("spellings", ids, persistent=False)
+        self.register_buffer("spelling_lengths", lengths, persistent=False)
+        self.letters = nn.Embedding(len(letters) + 1, letter_dim, padding_idx=0)
+        self.rnn = nn.LSTM(letter_dim, hidden, batch_first=True, bidirectional=True)
+        self.project = nn.Linear(2 * hidden, dim)
+
+    def forward(self, word_ids: torch.Tensor) -> torch.Tensor:
+        """Word ids ``[M]`` -> L2-normalised vectors ``[M, dim]`` of their spellings."""
+        lengths = self.spelling_lengths[word_ids]
+        x = self.letters(self.spellings[word_ids][:, : int(lengths.max())])
+        packed = nn.utils.rnn.pack_padded_sequence(
+            x, lengths.cpu(), batch_first=True, enforce_sorted=False
+        )
+        _, (h, _) = self.rnn(packed)  # h: [2, M, hidden], the two directions' final states
+        return nn.functional.normalize(self.project(torch.cat([h[0], h[1]], dim=-1)), dim=-1)
+
+
 class SegmentEncoder(nn.Module):
     """The shared encoder, its final states, a linear projection: ``[N, T, C] -> [N, dim]``.
-    The contrastive objective trains this alone; the autoencoder adds a decoder."""
+    The contrastive objective trains this alone (with ``words`` and ``embed.text_weight > 0``,
+    beside a :class:`WordTextEncoder` of those words); the autoencoder adds a decoder."""
 
-    def __init__(self, input_dim: int, enc: EncoderConfig, opts: EmbedOptions):
+    def __init__(
+        self,
+        input_dim: int,
+        enc: EncoderConfig,
+        opts: EmbedOptions,
+        words: list[str] | None = None,
+    ):
         super().__init__()
         self.encoder = Encoder(input_dim, enc)
         self.project = nn.Linear(self.encoder.output_dim, opts.dim)
+        self.text = WordTextEncoder(words, opts.dim) if words and opts.text_weight > 0 else None
 
     def embed(self, feats: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
         """``feats: [N, T, C]`` -> L2-normalised vectors ``[N, dim]``."""
@@ -259,6 +312,31 @@ def triplet_loss(z: torch.Tensor, labels: torch.Tensor, margin: float) -> torch.
     return hinge[pos].mean()
 
 
+def text_view_loss(
+    z: torch.Tensor, labels: torch.Tensor, text: WordTextEncoder, temperature: float
+) -> torch.Tensor:
+    """The written view's InfoNCE, both directions averaged (He et al. 2017, objectives 0 and 2
+    in a softmax form): ``z: [N, dim]`` spoken examples with word ids ``labels: [N]``.
+
+    The batch's words (each distinct id but :data:`NEGATIVE`) are embedded from their spellings;
+    with cosine similarities over ``temperature``, each spoken example's loss is the cross
+    entropy of its own word among the batch's written words, and each written word's is the
+    negative log of the softmax mass (over every spoken example, negatives included) on its own
+    examples. Zero when the batch has no word.
+    """
+    keep = labels != NEGATIVE
+    words = torch.unique(labels[keep])  # sorted
+    if words.numel() == 0:
+        return z.sum() * 0.0
+    t = text(words)
+    sim = nn.functional.normalize(z, dim=-1) @ t.T / temperature  # [N, M]
+    spoken = nn.functional.cross_entropy(sim[keep], torch.searchsorted(words, labels[keep]))
+    own = labels[None, :] == words[:, None]  # [M, N]
+    log_prob = torch.log_softmax(sim.T, dim=1)
+    written = -(log_prob.masked_fill(~own, 0.0).sum(dim=1) / own.sum(dim=1)).mean()
+    return (spoken + written) / 2
+
+
 def corrupt(feats: torch.Tensor, lengths: torch.Tensor, opts: EmbedOptions) -> torch.Tensor:
     """DSA input: Gaussian noise, a run of masked frames and a band of masked bins per segment."""
     x = feats + opts.noise_std * torch.randn_like(feats)
@@ -291,8 +369,14 @@ class EmbedTask(Task):
     metric_name = "loss"
     metric_mode = "min"
 
-    def __init__(self, cfg: EmbedConfig, input_dim: int):
+    def __init__(self, cfg: EmbedConfig, input_dim: int, words: list[str] | None = None):
         self.cfg, self.input_dim = cfg, input_dim
+        # the word ids' spellings, for the written view (embed.text_weight > 0)
+        self.words = list(words) if words and cfg.embed.text_weight > 0 else None
+        if cfg.embed.text_weight > 0 and not self.words:
+            raise UsageError(
+                "embed.text_weight > 0 needs the training words' spellings (segments ctm)"
+            )
         if cfg.embed.objective == "contrastive":
             self.metric_name, self.metric_mode = "sd_ap", "max"
 
@@ -302,15 +386,16 @@ class EmbedTask(Task):
 
     def build_model(self) -> SegmentEncoder:
         cls = SegmentEncoder if self.contrastive else SegmentAutoencoder
-        return cls(self.input_dim, self.cfg.encoder, self.cfg.embed)
+        return cls(self.input_dim, self.cfg.encoder, self.cfg.embed, self.words)
 
     def meta(self) -> dict:
-        return {"input_dim": self.input_dim, "dim": self.cfg.embed.dim, "cmvn": "none"}
+        meta = {"input_dim": self.input_dim, "dim": self.cfg.embed.dim, "cmvn": "none"}
+        return meta | ({"words": self.words} if self.words else {})
 
     @classmethod
     def from_experiment(cls, exp: Path, config: dict, meta: dict) -> EmbedTask:
         cfg = sections_of(EmbedConfig, config, f"{exp}/config.yaml")
-        return cls(cfg, int(meta["input_dim"]))
+        return cls(cfg, int(meta["input_dim"]), meta.get("words"))
 
     def exportable(self, model: SegmentEncoder) -> Exportable:
         return Exportable(
@@ -339,8 +424,15 @@ class EmbedTask(Task):
                 raise UsageError(
                     "the contrastive objective needs word labels in every batch (segments ctm)"
                 )
-            loss = self.word_loss(model.code(inp, lengths), batch["word"])
-            return loss, {opts.contrastive_loss: float(loss.detach())}
+            z = model.code(inp, lengths)
+            loss = self.word_loss(z, batch["word"])
+            parts = {opts.contrastive_loss: float(loss.detach())}
+            text = getattr(model, "text", None)
+            if text is not None:  # the written view
+                tl = text_view_loss(z, batch["word"], text, opts.temperature)
+                loss = loss + opts.text_weight * tl
+                parts["text"] = float(tl.detach())
+            return loss, parts
         if opts.same_word_weight <= 0 or "word" not in batch:
             return model(inp, lengths, target=feats), {}
         z = model.code(inp, lengths)

@@ -161,7 +161,8 @@ def _train_embedder(
             s.segment_id: f"{s.source} {s.start_s:.3f} {s.end_s:.3f} {NEGATIVE_LABEL}" for s in negs
         },
     )
-    task = EmbedTask(cfg, reader.dim)
+    words = sorted({s.label for s in segs + dv_segs}) if cfg.embed.segments == "ctm" else None
+    task = EmbedTask(cfg, reader.dim, words)
     trainer = Trainer(task, cfg.train, exp, quiet=quiet)
     trainer.log(
         f"{len(segs)} training segments, {len(dv_segs)} dev segments ({cfg.embed.segments}, variant {variant_name(cfg.embed)})"
@@ -181,7 +182,7 @@ def _train_embedder(
             "the same-word variant (embed.same_word_weight > 0) needs word labels: use --segments ctm"
         )
     if cfg.embed.segments == "ctm":  # word labels: the same-word terms, dev SD-AP, grouped batches
-        vocab = {w: k for k, w in enumerate(sorted({s.label for s in segs + dv_segs}))}
+        vocab = {w: k for k, w in enumerate(words)}
         tr_fields["word"] = {s.segment_id: vocab[s.label] for s in segs}
         tr_fields["word"].update({s.segment_id: NEGATIVE for s in negs})
         dv_fields["word"] = {s.segment_id: vocab[s.label] for s in dv_segs}

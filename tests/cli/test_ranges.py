@@ -47,6 +47,7 @@ CASES = [
     (EMBED, "embed:\n  temperature: 0\n", "embed.temperature 0", "a number > 0"),
     (EMBED, "embed:\n  window_s: 0.3,-1\n", "embed.window_s '0.3,-1'", "seconds > 0"),
     (EMBED, "embed:\n  window_negatives: -1\n", "embed.window_negatives -1", "a number >= 0"),
+    (EMBED, "embed:\n  text_weight: -0.5\n", "embed.text_weight -0.5", "a number >= 0"),
     ([*FEATS, "--num-mel-bins", "2"], "", "num_mel_bins 2", "an integer >= 3"),
     ([*FEATS, "--sample-rate", "0"], "", "sample_rate 0", "an integer >= 1"),
     ([*FEATS, "--dither", "-1"], "", "dither -1.0", "a number >= 0"),

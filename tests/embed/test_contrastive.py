@@ -22,7 +22,9 @@ from speechseq.embed.model import (
     EmbedTask,
     SegmentAutoencoder,
     SegmentEncoder,
+    WordTextEncoder,
     same_word_loss,
+    text_view_loss,
     triplet_loss,
 )
 from speechseq.errors import SpeechseqError, UsageError
@@ -319,3 +321,69 @@ def test_window_negatives_with_no_window_to_draw_are_one_error(words_corpus, tmp
     assert res.exit_code == 1, res.output
     assert "no window of 60 s" in res.output and "window_negatives 0" in res.output
     assert not (tmp_path / "emb").exists()
+
+
+# ---- the written view (embed.text_weight) ----------------------------------------------------
+
+
+def test_text_view_loss_by_hand():
+    # spoken: Z (z0, z1 word 0; z2 word 1); written: word 0 at [1, 0], word 1 at [0, 1]
+    written = torch.tensor([[1.0, 0.0], [0.0, 1.0]])
+
+    def text(ids):
+        return written[ids]
+
+    def lse(*v):
+        return math.log(sum(math.exp(x) for x in v))
+
+    spoken = -((1 - lse(1, 0)) + (0.6 - lse(0.6, 0.8)) + (1 - lse(0, 1))) / 3
+    w0 = -((1 - lse(1, 0.6, 0)) + (0.6 - lse(1, 0.6, 0))) / 2  # word 0 against z0 z1 z2
+    w1 = -(1 - lse(0, 0.8, 1))
+    want = (spoken + (w0 + w1) / 2) / 2
+    assert float(text_view_loss(Z, LABELS, text, 1.0)) == pytest.approx(want, abs=1e-6)
+    # a negative is no word's example, but in every written word's denominator
+    z = torch.cat([Z, torch.tensor([[0.8, 0.6]])])
+    labels = torch.tensor([0, 0, 1, NEGATIVE])
+    w0 = -((1 - lse(1, 0.6, 0, 0.8)) + (0.6 - lse(1, 0.6, 0, 0.8))) / 2
+    w1 = -(1 - lse(0, 0.8, 1, 0.6))
+    want = (spoken + (w0 + w1) / 2) / 2
+    assert float(text_view_loss(z, labels, text, 1.0)) == pytest.approx(want, abs=1e-6)
+    assert float(text_view_loss(z[3:], labels[3:], text, 1.0)) == 0.0  # no word: nothing
+
+
+def test_word_text_encoder_spells_each_word():
+    enc = WordTextEncoder(["ab", "b", "abc"], dim=4, hidden=8)
+    assert enc.spellings.tolist() == [[1, 2, 0], [2, 0, 0], [1, 2, 3]]
+    v = enc(torch.tensor([2, 0, 0]))
+    assert v.shape == (3, 4) and torch.allclose(v[1], v[2])
+    assert torch.allclose(v.norm(dim=1), torch.ones(3))
+    assert not any(k.startswith("spelling") for k in enc.state_dict())  # rebuilt from the words
+
+
+def test_text_view_trains_with_the_embedder_and_loads_back(words_corpus, tmp_path):
+    from speechseq.core import checkpoint as ckpt
+
+    tiny_config(
+        tmp_path / "c.yaml",
+        "embed: {objective: contrastive, dim: 8, examples_per_word: 2, text_weight: 1.0}\n",
+        epochs=1,
+    )
+    run_ok(
+        ["train-embedder", str(words_corpus / "train"), "--out", str(tmp_path / "emb")]
+        + ["--config", str(tmp_path / "c.yaml"), "--dev", str(words_corpus / "train")]
+    )
+    final = ckpt.load(tmp_path / "emb" / "final.pt")
+    labels = {
+        ln.split()[-1] for ln in (tmp_path / "emb" / "train_segments").read_text().splitlines()
+    }
+    assert final["meta"]["words"] == sorted(labels)
+    assert any(k.startswith("text.rnn.") for k in final["model"])  # the written view was trained
+    rows = list(csv.DictReader((tmp_path / "emb" / "metrics.csv").open()))
+    assert float(rows[0]["train_text"]) > 0
+    ex = load_experiment(tmp_path / "emb", "cpu", task="embed", quiet=True)
+    assert ex.model.text is not None and ex.task.words == final["meta"]["words"]
+
+
+def test_text_view_needs_the_contrastive_objective():
+    with pytest.raises(UsageError, match="text_weight"):
+        EmbedOptions(text_weight=1.0)
