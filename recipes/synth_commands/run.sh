@@ -2,7 +2,8 @@
 # Travel / slot-filling commands on the synthetic espeak-ng corpus: character CTC + a word 3-gram LM.
 #   ./run.sh [--stage N] [--stop-stage N] [--num-utts N] [--nj N] [--config FILE] [--beam N] ...
 #   (any setting below as --name value; markers, reruns and logs: ../utils/stages.sh)
-#   0 synth   1 validate   2 features   3 LM   4 train CTC
+#   0 synth   1 validate   2 features (with --augment true: of train plus an augmented copy of it)
+#   3 LM   4 train CTC
 #   5 decode test: no LM, 3-gram, 3-gram + lexicon (LM weight and word bonus tuned on dev)
 # With --cross-engine true (needs speechseq[piper]), the leave-one-engine-out evaluation:
 #   6 synth the same sentences with Piper (data/piper) and with both engines, one per speaker
@@ -22,11 +23,13 @@ cd "$(dirname "$0")"
 
 stage=0; stop_stage=100; num_utts=3000; num_speakers=400; seed=0; config=conf/ctc.yaml
 beam=30; lm_weights="0.5 1.0 1.5"; word_bonuses="0 2 4"  # the grid searched on dev
+augment=false  # true: train on data/train plus a speed/reverb/noise/channel copy of it (twice the training time)
+perturb=false  # true (with --augment true): the copy's speakers also move, VTLP and pitch shift each with chance 0.5
 cross_engine=false  # true: stages 6-10, the leave-one-engine-out evaluation with Piper (speechseq[piper])
 hybrid=false  # true: stages 11-14, the LSTM-HMM hybrid beside the CTC model
 hybrid_config=conf/hybrid.yaml; scales="0.1 0.2 0.5 1.0"; bonuses="0,1,2,4"  # the hybrid's dev grid
-settings="num_utts num_speakers seed config beam lm_weights word_bonuses cross_engine hybrid hybrid_config scales bonuses"  # recorded in data/.done.N
-stage_settings_0="num_utts num_speakers seed"; stage_settings_1=""; stage_settings_2=""; stage_settings_3=""
+settings="num_utts num_speakers seed config augment perturb beam lm_weights word_bonuses cross_engine hybrid hybrid_config scales bonuses"  # recorded in data/.done.N
+stage_settings_0="num_utts num_speakers seed"; stage_settings_1=""; stage_settings_2="augment perturb seed"; stage_settings_3=""
 stage_settings_4="config seed"; stage_settings_5="beam lm_weights word_bonuses"  # per stage
 stage_settings_6="cross_engine num_utts num_speakers seed"; stage_settings_7="cross_engine"
 stage_settings_8="cross_engine config seed"; stage_settings_9="cross_engine config seed"
@@ -41,15 +44,18 @@ fi
 if run_stage 1 "validate"; then
   for s in train dev test; do speechseq data validate data/$s; done; done_stage 1
 fi
+train=data/train
+[ "$augment" = true ] && train=data/train_comb
 if run_stage 2 "fbank features"; then
-  for s in train dev test; do feats_parts data/$s --type fbank --num-mel-bins 80; done; done_stage 2
+  [ "$augment" = true ] && ../utils/augment_train.sh data/train data/train_comb "$seed" "$nj" "$perturb"
+  for s in $train data/dev data/test; do feats_parts $s --type fbank --num-mel-bins 80; done; done_stage 2
 fi
 if run_stage 3 "word 3-gram LM on the training transcripts"; then
   mkdir -p data/lm
   speechseq lm train data/train/text --kaldi-text --order 3 --out data/lm/3gram.arpa; done_stage 3
 fi
 if run_stage 4 "train a character CTC model"; then
-  $train_cmd train-ctc data/train --dev data/dev --out exp/ctc --config "$config" --seed "$seed" $(resume_flag); done_stage 4
+  $train_cmd train-ctc $train --dev data/dev --out exp/ctc --config "$config" --seed "$seed" $(resume_flag); done_stage 4
 fi
 if run_stage 5 "decode the test speakers: no LM, 3-gram LM, 3-gram LM + lexicon (LM weight, word bonus chosen on dev)"; then
   # As Kaldi's score.sh: decode dev over a grid of LM weights and word bonuses, keep the best for test.

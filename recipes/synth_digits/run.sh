@@ -49,9 +49,7 @@ train=data/train
 
 if run_stage 2 "augmented copy of the training set"; then
   if [ "$augment" = true ]; then
-    speaker=""; [ "$perturb" = true ] && speaker="--vtlp-prob 0.5 --pitch-prob 0.5"
-    speechseq data augment data/train data/train_aug --copies 1 --channel-prob 0.5 $speaker --seed "$seed" -j "$nj"
-    speechseq data combine data/train_comb data/train data/train_aug
+    ../utils/augment_train.sh data/train data/train_comb "$seed" "$nj" "$perturb"
   fi
   done_stage 2
 fi

@@ -211,8 +211,14 @@ class SegmentEncoder(nn.Module):
 class SegmentAutoencoder(SegmentEncoder):
     """A :class:`SegmentEncoder` with an LSTM decoder that rebuilds the segment from its vector."""
 
-    def __init__(self, input_dim: int, enc: EncoderConfig, opts: EmbedOptions):
-        super().__init__(input_dim, enc, opts)
+    def __init__(
+        self,
+        input_dim: int,
+        enc: EncoderConfig,
+        opts: EmbedOptions,
+        words: list[str] | None = None,
+    ):
+        super().__init__(input_dim, enc, opts, words)
         self.decoder = nn.LSTM(opts.dim + 1, opts.decoder_hidden, batch_first=True)
         self.output = nn.Linear(opts.decoder_hidden, input_dim)
 
