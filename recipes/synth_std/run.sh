@@ -24,6 +24,10 @@
 #   20 the contrastive embedder with window negatives (conf/embed_contrastive_negs.yaml)
 #   21 embed the words archive with it, build its index
 #   22 eval-std of it on every query -> exp/eval_std_negs/, and ATWV at dev thresholds -> exp/eval_std_words_negs/
+# The written view (multi-view training, He et al. 2017) on top of the window negatives:
+#   23 the contrastive embedder with window negatives and embed.text_weight (conf/embed_multiview.yaml)
+#   24 embed the words archive with it, build its index
+#   25 eval-std of it -> exp/eval_std_multiview/, and ATWV at dev thresholds -> exp/eval_std_words_multiview/
 set -euo pipefail
 cd "$(dirname "$0")"
 . ./path.sh
@@ -33,9 +37,10 @@ stage=0; stop_stage=100; num_utts=2000; seed=0; config=conf/embed.yaml
 contrastive_config=conf/embed_contrastive.yaml; ctc_config=conf/ctc.yaml
 ctc_embed_config=conf/embed_contrastive_ctc.yaml
 negs_config=conf/embed_contrastive_negs.yaml
+multiview_config=conf/embed_multiview.yaml
 commands_utts=2000  # the commands archive's corpus (stage 15): 80% training sentences, 10% archive, 10% queries
 commands_widths=0.3,0.5,0.7,0.9,1.2  # archive windows of stage 17 (seconds)
-settings="num_utts seed config contrastive_config ctc_config ctc_embed_config commands_utts commands_widths negs_config"  # recorded in data/.done.N
+settings="num_utts seed config contrastive_config ctc_config ctc_embed_config commands_utts commands_widths negs_config multiview_config"  # recorded in data/.done.N
 stage_settings_0="num_utts seed"; stage_settings_1=""; stage_settings_2=""; stage_settings_3="config seed"
 stage_settings_4=""; stage_settings_5=""; stage_settings_6=""  # per stage
 stage_settings_7="contrastive_config seed"; stage_settings_8=""; stage_settings_9=""
@@ -44,6 +49,7 @@ stage_settings_13=""; stage_settings_14=""
 stage_settings_15="commands_utts seed"; stage_settings_16="contrastive_config seed"
 stage_settings_17="commands_widths"; stage_settings_18=""; stage_settings_19=""
 stage_settings_20="negs_config seed"; stage_settings_21=""; stage_settings_22=""
+stage_settings_23="multiview_config seed"; stage_settings_24=""; stage_settings_25=""
 . ../utils/stages.sh "$@"
 
 # index_archive EXP VECS INDEX: embed the words archive with EXP (one job per part) and index it
@@ -167,9 +173,23 @@ fi
 if run_stage 21 "embed the archive with the window-negatives embedder and build its index"; then
   index_archive exp/embedder_negs exp/archive_vecs_negs exp/archive_index_negs; done_stage 21
 fi
-if run_stage 22 "evaluate the window-negatives embedder; ATWV at dev thresholds"; then
-  eval_words exp/archive_index_negs exp/eval_std_negs
+# eval_embedder NAME: eval-std of exp/archive_index_NAME on every words query (exp/eval_std_NAME),
+# then ATWV on the eval half at the dev half's thresholds (exp/eval_std_words_NAME); no DTW
+eval_embedder() {
+  eval_words "exp/archive_index_$1" "exp/eval_std_$1"
   [ -d data/queries_dev ] || halves data/queries
-  dev_eval_std exp/archive_index_negs data/queries data/archive/ctm exp/eval_std_words_negs --no-dtw
-  done_stage 22
+  dev_eval_std "exp/archive_index_$1" data/queries data/archive/ctm "exp/eval_std_words_$1" --no-dtw
+}
+if run_stage 22 "evaluate the window-negatives embedder; ATWV at dev thresholds"; then
+  eval_embedder negs; done_stage 22
+fi
+if run_stage 23 "train the multi-view embedder: window negatives and the written view"; then
+  $train_cmd train-embedder data/train --out exp/embedder_multiview --config "$multiview_config" --seed "$seed" $(resume_flag)
+  done_stage 23
+fi
+if run_stage 24 "embed the archive with the multi-view embedder and build its index"; then
+  index_archive exp/embedder_multiview exp/archive_vecs_multiview exp/archive_index_multiview; done_stage 24
+fi
+if run_stage 25 "evaluate the multi-view embedder; ATWV at dev thresholds"; then
+  eval_embedder multiview; done_stage 25
 fi

@@ -11,6 +11,7 @@ import shutil
 
 import pytest
 
+from speechseq.core import checkpoint as ckpt
 from tests.hybrid.helpers import TINY_HYBRID
 from tests.recipes.helpers import REPO, copy_recipe, recipe_env, run_recipe
 from tests.st.helpers import DEC, ENC, ST, TRAIN
@@ -130,16 +131,27 @@ embed: {objective: contrastive, contrastive_loss: nce, examples_per_word: 2, dim
 def test_synth_std_commands_archive_and_atwv_at_dev_thresholds(tmp_path):
     """Stages 0-2, 7-8 (the words archive and its contrastive index), 15-19: the commands
     archive (one- and two-word terms inside sentences), eval-std with dev thresholds on both;
-    20-22: the embedder with window negatives, evaluated the same way."""
+    20-22: the embedder with window negatives, evaluated the same way; 23-25: with the written
+    view too."""
     recipe = copy_recipe(tmp_path, "synth_std")
     (recipe / "conf" / "tiny.yaml").write_text(TINY_CONTRASTIVE)
     (recipe / "conf" / "tiny_negs.yaml").write_text(
         TINY_CONTRASTIVE.replace("segments: ctm}", "segments: ctm, window_negatives: 0.5}")
     )
     args = ["--num-utts", "60", "--commands-utts", "60", "--contrastive-config", "conf/tiny.yaml"]
-    args += ["--negs-config", "conf/tiny_negs.yaml"]
+    (recipe / "conf" / "tiny_multiview.yaml").write_text(
+        TINY_CONTRASTIVE.replace(
+            "segments: ctm}", "segments: ctm, window_negatives: 0.5, text_weight: 1.0}"
+        )
+    )
+    args += [
+        "--negs-config",
+        "conf/tiny_negs.yaml",
+        "--multiview-config",
+        "conf/tiny_multiview.yaml",
+    ]
     env = recipe_env(tmp_path)
-    for first, last in (("0", "2"), ("7", "8"), ("15", "22")):
+    for first, last in (("0", "2"), ("7", "8"), ("15", "25")):
         proc = run_recipe(
             recipe, *args, "--stage", first, "--stop-stage", last, env=env, timeout=1200
         )
@@ -160,9 +172,12 @@ def test_synth_std_commands_archive_and_atwv_at_dev_thresholds(tmp_path):
     assert dev and ev and not dev & ev
     negs = (recipe / "exp" / "embedder_negs" / "train_segments").read_text()
     assert "<negative>" in negs
-    for name in ("eval_std_negs", "eval_std_words_negs"):
-        table = (recipe / "exp" / f"{name}.txt").read_text().splitlines()
-        assert [ln.split()[0] for ln in table[1:]] == ["embed"]
-    assert (
-        recipe / "exp" / "eval_std_words_negs" / "eval" / "kws" / "embed" / "kwslist.xml"
-    ).is_file()
+    for name in ("negs", "multiview"):
+        for table in (f"eval_std_{name}", f"eval_std_words_{name}"):
+            lines = (recipe / "exp" / f"{table}.txt").read_text().splitlines()
+            assert [ln.split()[0] for ln in lines[1:]] == ["embed"]
+        assert (
+            recipe / "exp" / f"eval_std_words_{name}" / "eval" / "kws" / "embed" / "kwslist.xml"
+        ).is_file()
+    final = ckpt.load(recipe / "exp" / "embedder_multiview" / "final.pt")
+    assert final["meta"]["words"] and any(k.startswith("text.") for k in final["model"])
