@@ -2,13 +2,15 @@
 # Connected digits with an LSTM-HMM hybrid, Kaldi style:
 #   ./run.sh [--stage N] [--stop-stage N] [--num-utts N] [--nj N] [--config FILE]
 #   (any setting below as --name value; markers, reruns and logs: ../utils/stages.sh)
-#   0 synth corpus   1 MFCC features   2 lang dir (CMUdict) + word bigram LM
-#   3 train-hybrid (monophone GMM -> align -> BLSTM -> re-align -> BLSTM)
+#   0 synth corpus   1 MFCC features (the GMM's), and with --nn-feats fbank (the default) 80-dim fbank
+#     of the same sets in data/fbank/ for the BLSTMs, as Kaldi's data/train beside data/train_hires
+#   2 lang dir (CMUdict) + word bigram LM
+#   3 train-hybrid (monophone GMM on the MFCC -> align -> BLSTM -> re-align -> BLSTM)
 #   4 graphs; decode dev with lattices over acoustic scales x word bonuses, test with the best
 #   5 forced alignment of test (one job per part, as cmd.sh says); word-boundary error against the corpus's word timings
 #   6 the CTC model of ../synth_digits (same corpus: run it first, e.g. make demo): its forced
 #     alignment of the same test set, boundary error beside the GMM's and the hybrid's
-# With --ctc-bootstrap true (stage 7): a phone CTC model on the same MFCC (conf/ctc_phone.yaml),
+# With --ctc-bootstrap true (stage 7): a phone CTC model on the GMM's MFCC (conf/ctc_phone.yaml),
 #   and the hybrid chain started from its forced alignments instead of the GMM's
 #   (train-hybrid --ctc-bootstrap, exp/hybrid_ctcboot), decoded and aligned as in stages 4-5:
 #   exp/bootstrap.txt, the two bootstraps side by side
@@ -24,13 +26,14 @@ num_utts=2000
 num_speakers=400
 seed=0
 config=conf/hybrid.yaml
+nn_feats=fbank  # the BLSTMs' features: fbank (80-dim, data/fbank/) or mfcc (the GMM's 13, data/)
 scales="0.1 0.2 0.5 1.0"
 bonuses="0,1,2,4"  # word bonuses rescored from each dev lattice (a comma list)
 ctc_recipe=../synth_digits  # stage 6: the recipe whose exp/ctc was trained on this same corpus
 ctc_bootstrap=false  # true: stage 7, the hybrid started from a phone CTC model's alignments
 phone_ctc_config=conf/ctc_phone.yaml
-settings="num_utts num_speakers seed config scales bonuses ctc_recipe ctc_bootstrap phone_ctc_config"  # recorded in data/.done.N
-stage_settings_0="num_utts num_speakers seed"; stage_settings_1=""; stage_settings_2=""
+settings="num_utts num_speakers seed config nn_feats scales bonuses ctc_recipe ctc_bootstrap phone_ctc_config"  # recorded in data/.done.N
+stage_settings_0="num_utts num_speakers seed"; stage_settings_1="nn_feats"; stage_settings_2=""
 stage_settings_3="config seed"; stage_settings_4="scales bonuses"; stage_settings_5=""
 stage_settings_6="ctc_recipe"; stage_settings_7="ctc_bootstrap phone_ctc_config config seed scales bonuses"
 . ../utils/stages.sh "$@"
@@ -40,8 +43,18 @@ if run_stage 0 "synthesise the digits corpus"; then
   done_stage 0
 fi
 
-if run_stage 1 "MFCC features (13 cepstra; the GMM adds deltas)"; then
+nn=data  # the data dirs whose features the BLSTMs read (and decode and align)
+[ "$nn_feats" = fbank ] && nn=data/fbank
+case $nn_feats in fbank|mfcc) ;; *) echo "--nn-feats $nn_feats: use fbank or mfcc" >&2; exit 2 ;; esac
+if run_stage 1 "MFCC features (13 cepstra; the GMM adds deltas), fbank for the BLSTMs"; then
   for s in train dev test; do feats_parts data/$s --type mfcc; done
+  if [ "$nn_feats" = fbank ]; then
+    for s in train dev test; do
+      rm -rf $nn/$s && mkdir -p $nn/$s
+      for t in wav.scp text utt2spk spk2utt utt2dur ctm; do cp data/$s/$t $nn/$s/; done
+      feats_parts $nn/$s --type fbank --num-mel-bins 80
+    done
+  fi
   done_stage 1
 fi
 
@@ -52,21 +65,22 @@ if run_stage 2 "lang dir and LM"; then
 fi
 
 if run_stage 3 "train the hybrid"; then
-  speechseq train-hybrid data/train --dev data/dev --lang data/lang --out exp/hybrid --config "$config" --seed "$seed" $(resume_flag)
+  speechseq train-hybrid $nn/train --dev $nn/dev --lang data/lang --out exp/hybrid --config "$config" --seed "$seed" \
+    --bootstrap-train data/train --bootstrap-dev data/dev $(resume_flag)
   done_stage 3
 fi
 
 if run_stage 4 "graphs and decoding"; then
   # ../utils/hybrid.sh: HCLG, dev lattices over acoustic scales x word bonuses, test at the best
-  for m in exp/hybrid/mono exp/hybrid; do
-    hybrid_graph_decode $m data/lang data/lm/bigram.arpa data/dev data/test "$scales" "$bonuses"
-  done
+  hybrid_graph_decode exp/hybrid/mono data/lang data/lm/bigram.arpa data/dev data/test "$scales" "$bonuses"
+  hybrid_graph_decode exp/hybrid data/lang data/lm/bigram.arpa $nn/dev $nn/test "$scales" "$bonuses"
   done_stage 4
 fi
 
 if run_stage 5 "alignment and word boundaries"; then
   # align_parts (../utils/parallel.sh): one align job per part of data/test, merged into one alignment
-  for m in exp/hybrid/mono exp/hybrid; do align_parts $m data/test $m/ali_test/words.ctm; done
+  align_parts exp/hybrid/mono data/test exp/hybrid/mono/ali_test/words.ctm
+  align_parts exp/hybrid $nn/test exp/hybrid/ali_test/words.ctm
   python ../../benchmarks/word_boundaries.py data/test/ctm exp/hybrid/mono/ali_test/words.ctm exp/hybrid/ali_test/words.ctm
   done_stage 5
 fi
@@ -87,11 +101,11 @@ fi
 if run_stage 7 "the hybrid bootstrapped from a phone CTC model instead of the GMM"; then
   if [ "$ctc_bootstrap" = true ]; then
     $train_cmd train-ctc data/train --dev data/dev --out exp/ctc_phone --config "$phone_ctc_config" --seed "$seed" $(resume_flag)
-    speechseq train-hybrid data/train --dev data/dev --lang data/lang --out exp/hybrid_ctcboot --config "$config" \
-      --seed "$seed" --ctc-bootstrap exp/ctc_phone $(resume_flag)
+    speechseq train-hybrid $nn/train --dev $nn/dev --lang data/lang --out exp/hybrid_ctcboot --config "$config" \
+      --seed "$seed" --ctc-bootstrap exp/ctc_phone --bootstrap-train data/train --bootstrap-dev data/dev $(resume_flag)
     m=exp/hybrid_ctcboot
-    hybrid_graph_decode $m data/lang data/lm/bigram.arpa data/dev data/test "$scales" "$bonuses"
-    align_parts $m data/test $m/ali_test/words.ctm
+    hybrid_graph_decode $m data/lang data/lm/bigram.arpa $nn/dev $nn/test "$scales" "$bonuses"
+    align_parts $m $nn/test $m/ali_test/words.ctm
     {
       echo "# the final BLSTM of each chain: test %WER (acoustic scale and word bonus chosen on dev), then"
       echo "# its forced alignment of test against the corpus's word timings"

@@ -9,6 +9,7 @@ from __future__ import annotations
 import re
 import shutil
 
+import numpy as np
 import pytest
 
 from speechseq.core import checkpoint as ckpt
@@ -120,6 +121,11 @@ def test_synth_digits_hybrid_end_to_end(tmp_path):
         assert (recipe / m / "ali_test" / "words.ctm").read_text()
     assert "start mean/median ms" in out  # stage 5's word-boundary table
     assert not (recipe / "data" / "test" / "split2").exists()
+    # the GMMs read the MFCC (13 + deltas), the BLSTMs the 80-dim fbank of data/fbank/
+    for e in ("hybrid", "hybrid_ctcboot"):
+        assert "feature_dim: 80" in (recipe / "exp" / e / "config.yaml").read_text(), e
+    gmm = np.load(recipe / "exp" / "hybrid" / "mono" / "gmm.npz")
+    assert gmm["means"].shape[1] == 39
 
 
 TINY_CONTRASTIVE = """encoder: {subsample: none, rnn: gru, hidden: 16, layers: 1, bidirectional: true}
