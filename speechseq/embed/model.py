@@ -211,14 +211,8 @@ class SegmentEncoder(nn.Module):
 class SegmentAutoencoder(SegmentEncoder):
     """A :class:`SegmentEncoder` with an LSTM decoder that rebuilds the segment from its vector."""
 
-    def __init__(
-        self,
-        input_dim: int,
-        enc: EncoderConfig,
-        opts: EmbedOptions,
-        words: list[str] | None = None,
-    ):
-        super().__init__(input_dim, enc, opts, words)
+    def __init__(self, input_dim: int, enc: EncoderConfig, opts: EmbedOptions):
+        super().__init__(input_dim, enc, opts)
         self.decoder = nn.LSTM(opts.dim + 1, opts.decoder_hidden, batch_first=True)
         self.output = nn.Linear(opts.decoder_hidden, input_dim)
 
@@ -391,8 +385,9 @@ class EmbedTask(Task):
         return self.cfg.embed.objective == "contrastive"
 
     def build_model(self) -> SegmentEncoder:
-        cls = SegmentEncoder if self.contrastive else SegmentAutoencoder
-        return cls(self.input_dim, self.cfg.encoder, self.cfg.embed, self.words)
+        if self.contrastive:  # the written view (text_weight > 0) is a contrastive term only
+            return SegmentEncoder(self.input_dim, self.cfg.encoder, self.cfg.embed, self.words)
+        return SegmentAutoencoder(self.input_dim, self.cfg.encoder, self.cfg.embed)
 
     def meta(self) -> dict:
         meta = {"input_dim": self.input_dim, "dim": self.cfg.embed.dim, "cmvn": "none"}
