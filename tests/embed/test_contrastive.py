@@ -387,3 +387,21 @@ def test_text_view_trains_with_the_embedder_and_loads_back(words_corpus, tmp_pat
 def test_text_view_needs_the_contrastive_objective():
     with pytest.raises(UsageError, match="text_weight"):
         EmbedOptions(text_weight=1.0)
+
+
+def test_text_view_with_the_autoencoder_is_one_usage_error(words_corpus, tmp_path):
+    tiny_config(
+        tmp_path / "c.yaml", "embed: {objective: autoencoder, text_weight: 1.0}\n", epochs=1
+    )
+    res = runner.invoke(
+        app,
+        ["train-embedder", str(words_corpus / "train"), "--out", str(tmp_path / "e")]
+        + ["--config", str(tmp_path / "c.yaml")],
+    )
+    assert res.exit_code == 2, res.output
+    assert "Traceback" not in res.output
+    assert [ln for ln in res.output.splitlines() if ln.startswith(("error", "Error"))] == [
+        ln for ln in res.output.splitlines() if "text_weight 1.0" in ln
+    ]
+    assert "set embed.objective contrastive, or text_weight 0" in res.output
+    assert not (tmp_path / "e").exists()
