@@ -7,7 +7,9 @@
 #   5 decode test: no LM, 3-gram, 3-gram + lexicon (LM weight and word bonus tuned on dev)
 # With --cross-engine true (needs speechseq[piper]), the leave-one-engine-out evaluation:
 #   6 synth the same sentences with Piper (data/piper) and with both engines, one per speaker
-#     (data/mix)   7 features   8 train on Piper only (exp/ctc_piper)   9 train on both (exp/ctc_mix)
+#     (data/mix)   7 features   8 train on Piper only (exp/ctc_piper)   9 train on both: half of
+#     each (data/mix/train, exp/ctc_mix) or with --both union all of each, each with its augmented
+#     copy under --augment true (data/both/train, exp/ctc_both; ../utils/engines.sh)
 #   10 decode the three models (3-gram + lexicon, LM weight and bonus chosen on each model's own
 #      dev set) on espeak's held-out voices and on Piper's: exp/leave_one_engine_out.txt
 # With --hybrid true, the LSTM-HMM hybrid beside the CTC model (../synth_digits_hybrid's chain):
@@ -26,17 +28,20 @@ beam=30; lm_weights="0.5 1.0 1.5"; word_bonuses="0 2 4"  # the grid searched on 
 augment=false  # true: train on data/train plus a speed/reverb/noise/channel copy of it (twice the training time)
 perturb=false  # true (with --augment true): the copy's speakers also move, VTLP and pitch shift each with chance 0.5
 cross_engine=false  # true: stages 6-10, the leave-one-engine-out evaluation with Piper (speechseq[piper])
+both=mix  # stage 9's training on both engines: mix (half of each, exp/ctc_mix) or union (all of both, exp/ctc_both)
 hybrid=false  # true: stages 11-14, the LSTM-HMM hybrid beside the CTC model
 hybrid_config=conf/hybrid.yaml; scales="0.1 0.2 0.5 1.0"; bonuses="0,1,2,4"  # the hybrid's dev grid
-settings="num_utts num_speakers seed config augment perturb beam lm_weights word_bonuses cross_engine hybrid hybrid_config scales bonuses"  # recorded in data/.done.N
+settings="num_utts num_speakers seed config augment perturb beam lm_weights word_bonuses cross_engine both hybrid hybrid_config scales bonuses"  # recorded in data/.done.N
 stage_settings_0="num_utts num_speakers seed"; stage_settings_1=""; stage_settings_2="augment perturb seed"; stage_settings_3=""
 stage_settings_4="config seed"; stage_settings_5="beam lm_weights word_bonuses"  # per stage
 stage_settings_6="cross_engine num_utts num_speakers seed"; stage_settings_7="cross_engine"
-stage_settings_8="cross_engine config seed"; stage_settings_9="cross_engine config seed"
-stage_settings_10="cross_engine beam lm_weights word_bonuses"
+stage_settings_8="cross_engine config seed"; stage_settings_9="cross_engine both augment perturb config seed"
+stage_settings_10="cross_engine both beam lm_weights word_bonuses"
 stage_settings_11="hybrid"; stage_settings_12="hybrid hybrid_config seed"; stage_settings_13="hybrid scales bonuses"
 stage_settings_14="hybrid"
 . ../utils/stages.sh "$@"
+. ../utils/engines.sh
+both_model=$(both_model)
 
 if run_stage 0 "synthesise the commands corpus"; then
   speechseq synth commands data --num-utts "$num_utts" --num-speakers "$num_speakers" --seed "$seed" -j "$nj"; done_stage 0
@@ -107,7 +112,9 @@ if run_stage 8 "train on Piper speech only"; then
 fi
 if run_stage 9 "train on both engines"; then
   if [ "$cross_engine" = true ]; then
-    $train_cmd train-ctc data/mix/train --dev data/mix/dev --out exp/ctc_mix --config "$config" --seed "$seed" $(resume_flag)
+    both_train=data/mix/train
+    if [ "$both" = union ]; then both_train=data/both/train; both_engines_train $train $both_train; fi
+    $train_cmd train-ctc $both_train --dev data/mix/dev --out exp/$both_model --config "$config" --seed "$seed" $(resume_flag)
   fi
   done_stage 9
 fi
@@ -118,8 +125,8 @@ if run_stage 10 "decode every model on both engines' held-out speakers (3-gram +
     grid="--lm-weight $(echo $lm_weights | tr ' ' ,) --word-bonus $(echo $word_bonuses | tr ' ' ,)"
     table=exp/leave_one_engine_out.txt
     printf '%-9s %-13s %-12s %s\n' model trained_on tested_on "3-gram + lexicon (no LM)" > $table.tmp
-    for m in ctc ctc_piper ctc_mix; do
-      case $m in ctc) on=espeak; dev=data/dev ;; ctc_piper) on=piper; dev=data/piper/dev ;; ctc_mix) on=espeak+piper; dev=data/mix/dev ;; esac
+    for m in ctc ctc_piper $both_model; do
+      case $m in ctc) on=espeak; dev=data/dev ;; ctc_piper) on=piper; dev=data/piper/dev ;; ctc_mix|ctc_both) on=espeak+piper; dev=data/mix/dev ;; esac
       # the model's own dev set chooses its LM weight and bonus
       decode_parts exp/$m $dev exp/$m/decode_dev_3gram_lexicon $lm $grid
       best=$(../utils/best_wer.sh exp/$m/decode_dev_3gram_lexicon)

@@ -1,14 +1,16 @@
 #!/usr/bin/env bash
 # Connected digits on the synthetic espeak-ng corpus, Kaldi style:
 #   ./run.sh [--stage N] [--stop-stage N] [--num-utts N] [--nj N] [--config FILE] [--augment true]
-#            [--perturb true] [--cross-engine true]
+#            [--perturb true] [--cross-engine true] [--both mix|union]
 # Stages skip work finished with the same settings (data/.done.N records them); other settings, or an
 # explicit --stage N, redo the stage and those after it. Logs: exp/log/stage<N>.<name>.log.
 #   0 synth corpus   1 validate   2 augment (with --augment true)   3 features   4 train CTC
 #   5 decode test (greedy, beam, beam + lexicon; each one job per part of data/test, as stage 3)
 # With --cross-engine true (needs speechseq[piper]), the leave-one-engine-out evaluation:
 #   6 synth the same sentences with Piper (data/piper) and with both engines, one per speaker
-#     (data/mix)   7 features   8 train on Piper only (exp/ctc_piper)   9 train on both (exp/ctc_mix)
+#     (data/mix)   7 features   8 train on Piper only (exp/ctc_piper)   9 train on both: half of
+#     each (data/mix/train, exp/ctc_mix) or with --both union all of each, each with its augmented
+#     copy under --augment true (data/both/train, exp/ctc_both; ../utils/engines.sh)
 #   10 decode the three models on espeak's held-out voices (data/test) and on Piper's
 #      (data/piper/test): exp/leave_one_engine_out.txt
 set -euo pipefail
@@ -25,14 +27,17 @@ config=conf/ctc.yaml
 augment=false  # true: train on data/train plus a speed/reverb/noise copy of it (twice the training time)
 perturb=false  # true (with --augment true): the copy's speakers also move, VTLP and pitch shift each with chance 0.5
 cross_engine=false  # true: stages 6-10, the leave-one-engine-out evaluation with Piper (speechseq[piper])
-settings="num_utts num_speakers seed config augment perturb cross_engine"  # recorded in each data/.done.N (../utils/stages.sh)
+both=mix  # stage 9's training on both engines: mix (half of each, exp/ctc_mix) or union (all of both, exp/ctc_both)
+settings="num_utts num_speakers seed config augment perturb cross_engine both"  # recorded in each data/.done.N (../utils/stages.sh)
 # what each stage depends on (a stage is also redone when an earlier one is)
 stage_settings_0="num_utts num_speakers seed"; stage_settings_1=""; stage_settings_2="augment perturb seed"
 stage_settings_3="augment"; stage_settings_4="augment config seed"; stage_settings_5=""
 stage_settings_6="cross_engine num_utts num_speakers seed"; stage_settings_7="cross_engine"
-stage_settings_8="cross_engine config seed"; stage_settings_9="cross_engine config seed"
-stage_settings_10="cross_engine"
+stage_settings_8="cross_engine config seed"; stage_settings_9="cross_engine both augment perturb config seed"
+stage_settings_10="cross_engine both"
 . ../utils/stages.sh "$@"
+. ../utils/engines.sh
+both_model=$(both_model)
 
 if run_stage 0 "synthesise the digits corpus"; then
   speechseq synth digits data --num-utts "$num_utts" --num-speakers "$num_speakers" --seed "$seed" -j "$nj"
@@ -112,7 +117,9 @@ fi
 
 if run_stage 9 "train on both engines"; then
   if [ "$cross_engine" = true ]; then
-    $train_cmd train-ctc data/mix/train --dev data/mix/dev --out exp/ctc_mix --config "$config" --seed "$seed" $(resume_flag)
+    both_train=data/mix/train
+    if [ "$both" = union ]; then both_train=data/both/train; both_engines_train $train $both_train; fi
+    $train_cmd train-ctc $both_train --dev data/mix/dev --out exp/$both_model --config "$config" --seed "$seed" $(resume_flag)
   fi
   done_stage 9
 fi
@@ -122,8 +129,8 @@ if run_stage 10 "decode every model on both engines' held-out speakers"; then
     ../utils/prepare_char_lexicon.sh data/train/text data/lang/lexicon.txt
     table=exp/leave_one_engine_out.txt
     printf '%-9s %-13s %-12s %s\n' model trained_on tested_on "beam 10 + lexicon (greedy)" > $table.tmp
-    for m in ctc ctc_piper ctc_mix; do
-      case $m in ctc) on=espeak ;; ctc_piper) on=piper ;; ctc_mix) on=espeak+piper ;; esac
+    for m in ctc ctc_piper $both_model; do
+      case $m in ctc) on=espeak ;; ctc_piper) on=piper ;; ctc_mix|ctc_both) on=espeak+piper ;; esac
       for t in test piper/test; do
         tag=$(echo $t | tr / _)
         decode_parts exp/$m data/$t exp/$m/decode_${tag}_greedy

@@ -1,6 +1,7 @@
 """recipes/synth_digits/run.sh --cross-engine true on a tiny corpus with a tiny model: the
 leave-one-engine-out stages (Piper and mixed corpora, a model per training engine, every
-model decoded on both engines' held-out speakers) run through the recipe and fill the table."""
+model decoded on both engines' held-out speakers) run through the recipe and fill the table;
+then --both union trains the both-engines model on all of each engine's (augmented) speech."""
 
 from __future__ import annotations
 
@@ -34,15 +35,8 @@ def test_leave_one_engine_out_stages_train_and_decode_across_engines(tmp_path):
     recipe = copy_recipe(tmp_path, "synth_digits")
     (recipe / "conf" / "tiny.yaml").write_text(TINY)
     args = ["--num-utts", "30", "--num-speakers", "6", "--config", "conf/tiny.yaml"]
-    proc = subprocess.run(
-        ["bash", "run.sh", *args, "--cross-engine", "true", "--nj", "1"],
-        cwd=recipe,
-        env=recipe_env(tmp_path),
-        capture_output=True,
-        text=True,
-        timeout=900,
-    )
-    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    args += ["--augment", "true", "--perturb", "true", "--cross-engine", "true", "--nj", "1"]
+    proc = _run(recipe, tmp_path, *args)
     data = recipe / "data"
     for e, prefixes in (("piper", {"p"}), ("mix", {"p", "t", "d"})):
         for s in ("train", "dev", "test"):
@@ -68,3 +62,33 @@ def test_leave_one_engine_out_stages_train_and_decode_across_engines(tmp_path):
     for m in ("ctc_piper", "ctc_mix"):
         assert (recipe / "exp" / m / "final.pt").is_file()
     assert (data / ".done.10").is_file()
+
+    # --both union: stages 9-10 again, the both-engines model on all of each engine's training
+    # speech, each with its augmented (and perturbed) copy
+    proc = _run(recipe, tmp_path, *args, "--both", "union")
+    assert re.findall(r"^== stage (\d+)", proc.stdout, re.M) == ["9", "10"]
+    utts = {d: _utts(data / d) for d in ("train", "train_comb", "piper/train_comb", "both/train")}
+    assert len(utts["train_comb"]) == 2 * len(utts["train"])
+    assert utts["both/train"] == utts["train_comb"] | utts["piper/train_comb"]
+    assert len(utts["both/train"]) == 4 * len(utts["train"])
+    assert len(_utts(data / "both" / "train", "feats.scp")) == len(utts["both/train"])
+    rows = (recipe / "exp" / "leave_one_engine_out.txt").read_text().splitlines()
+    assert [r.split()[:2] for r in rows[5:]] == [["ctc_both", "espeak+piper"]] * 2
+    assert (recipe / "exp" / "ctc_both" / "final.pt").is_file()
+
+
+def _run(recipe, tmp_path, *args):
+    proc = subprocess.run(
+        ["bash", "run.sh", *args],
+        cwd=recipe,
+        env=recipe_env(tmp_path),
+        capture_output=True,
+        text=True,
+        timeout=900,
+    )
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    return proc
+
+
+def _utts(d, table="utt2spk"):
+    return {ln.split()[0] for ln in (d / table).read_text().splitlines()}

@@ -288,3 +288,16 @@ def test_every_recipe_follows_the_conventions(recipe):
         ["bash", str(run_sh), "--no-such-setting", "1"], capture_output=True, text=True, timeout=30
     )
     assert proc.returncode == 2 and "unknown option --no-such-setting" in proc.stderr
+
+
+@pytest.mark.parametrize("recipe", ["synth_digits", "synth_commands"])
+def test_both_takes_mix_or_union_and_nothing_else(tmp_path, recipe):
+    copy = tmp_path / recipe
+    shutil.copytree(RECIPES / recipe, copy, ignore=shutil.ignore_patterns("data", "exp"))
+    shutil.copytree(RECIPES / "utils", tmp_path / "utils")
+    proc = subprocess.run(
+        ["bash", "run.sh", "--both", "all"], cwd=copy, capture_output=True, text=True, timeout=30
+    )
+    assert proc.returncode == 2
+    assert "--both all: use mix or union" in proc.stderr and proc.stdout == ""
+    assert not (copy / "data").exists() and not (copy / "exp").exists()
