@@ -7,6 +7,7 @@
 #   2 lang dir (CMUdict) + word bigram LM
 #   3 train-hybrid (monophone GMM on the MFCC -> align -> BLSTM -> re-align -> BLSTM)
 #   4 graphs; decode dev with lattices over acoustic scales x word bonuses, test with the best
+#     (the GMM and the BLSTM with the word bigram; the BLSTM also with conf/digit_loop.txt's grammar)
 #   5 forced alignment of test (one job per part, as cmd.sh says); word-boundary error against the corpus's word timings
 #   6 the CTC model of ../synth_digits (same corpus: run it first, e.g. make demo): its forced
 #     alignment of the same test set, boundary error beside the GMM's and the hybrid's
@@ -74,6 +75,8 @@ if run_stage 4 "graphs and decoding"; then
   # ../utils/hybrid.sh: HCLG, dev lattices over acoustic scales x word bonuses, test at the best
   hybrid_graph_decode exp/hybrid/mono data/lang data/lm/bigram.arpa data/dev data/test "$scales" "$bonuses"
   hybrid_graph_decode exp/hybrid data/lang data/lm/bigram.arpa $nn/dev $nn/test "$scales" "$bonuses"
+  # the same BLSTM through the digit-loop grammar instead of the bigram: exp/hybrid/decode_test_graph_loop
+  hybrid_graph_decode exp/hybrid data/lang conf/digit_loop.txt $nn/dev $nn/test "$scales" "$bonuses" graph_loop
   done_stage 4
 fi
 

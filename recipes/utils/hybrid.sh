@@ -1,9 +1,11 @@
 # Sourced by the recipes with LSTM-HMM hybrid stages (synth_digits_hybrid, synth_commands).
-#   hybrid_graph_decode MODEL LANG LM DEV TEST SCALES BONUSES
-# makes MODEL/graph (HCLG of LANG and the ARPA LM), decodes DEV with lattices at every acoustic
+#   hybrid_graph_decode MODEL LANG G DEV TEST SCALES BONUSES [NAME]
+# makes MODEL/NAME (default graph: HCLG of LANG and G, an ARPA LM (*.arpa) or a grammar file),
+# decodes DEV with lattices at every acoustic
 # scale of SCALES (space separated; one search each, its lattice rescored at every word bonus of
 # BONUSES, a comma list), keeps the dev point with the lowest WER (as Kaldi's score.sh) and decodes
-# TEST with it into MODEL/decode_test (one job per part of TEST: decode_parts in parallel.sh).
+# TEST with it into MODEL/decode_test (decode_test_NAME for another NAME; one job per part of TEST:
+# decode_parts in parallel.sh).
 # Search beam: 13 for a network's scores, gmm_beam (30) for a GMM's (MODEL/gmm.npz): GMM
 # log-likelihoods spread widely per frame, and at acoustic scales 0.5-1 the lattice decoder
 # (kaldi-decoder's LatticeSimpleDecoder, which prunes like Kaldi's SimpleDecoder) loses the best
@@ -12,19 +14,23 @@
 # RESULTS says how that was measured).
 gmm_beam=${gmm_beam:-30}
 hybrid_graph_decode() {
-  local m=$1 lang=$2 lm=$3 dev=$4 test=$5 scales=$6 bonuses=$7 ac best wb beam=13
+  local m=$1 lang=$2 g=$3 dev=$4 test=$5 scales=$6 bonuses=$7 name=${8:-graph} ac best wb beam=13 out
   [ -f "$m/gmm.npz" ] && beam=$gmm_beam
-  speechseq mkgraph "$lang" "$m" --lm "$lm" --out "$m/graph"
-  rm -rf "$m"/decode_"$(basename "$dev")"_graph_*  # an earlier run's grid: only this run's are compared
+  local gopt=--grammar grid="$m"/decode_"$(basename "$dev")"_graph_"$name"_ac
+  case $g in *.arpa) gopt=--lm ;; esac
+  speechseq mkgraph "$lang" "$m" $gopt "$g" --out "$m/$name"
+  rm -rf "$grid"*  # an earlier run's grid: only this run's are compared
   for ac in $scales; do
-    speechseq decode "$m" "$dev" --graph "$m/graph" --beam "$beam" --acoustic-scale "$ac" --lattice --word-bonus "$bonuses"
+    speechseq decode "$m" "$dev" --graph "$m/$name" --beam "$beam" --acoustic-scale "$ac" --lattice --word-bonus "$bonuses"
   done
   # the dev point with the lowest WER: "WER acoustic_scale word_bonus"
-  best=$(for d in "$m"/decode_"$(basename "$dev")"_graph_*; do
+  best=$(for d in "$grid"*; do
     python -c 'import json,sys; r=json.load(open(sys.argv[1])); o=r["options"]; print(r["wer"], o["acoustic_scale"], o["word_bonus"])' "$d/results.json"
   done | sort -n -k1,1 | head -1)
   read -r _ ac wb <<< "$best"
-  echo "$m: acoustic scale $ac, word bonus $wb (best on dev: %WER ${best%% *})"
-  decode_parts "$m" "$test" "$m/decode_test" --graph "$m/graph" --beam "$beam" --acoustic-scale "$ac" --lattice --word-bonus "$wb"
-  echo "$m test: $(head -1 "$m/decode_test/wer")"
+  local tag="" ; out=$m/decode_test
+  [ "$name" = graph ] || { tag=" ($name)"; out=${out}_$name; }
+  echo "$m$tag: acoustic scale $ac, word bonus $wb (best on dev: %WER ${best%% *})"
+  decode_parts "$m" "$test" "$out" --graph "$m/$name" --beam "$beam" --acoustic-scale "$ac" --lattice --word-bonus "$wb"
+  echo "$m test$tag: $(head -1 "$out/wer")"
 }

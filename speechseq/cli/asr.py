@@ -277,6 +277,13 @@ def _report_decode(results: list[dict]) -> None:
             f"RTF {r['rtf']:.4f} (search alone {r['search_rtf']:.4f}) -> {r['out_dir']}"
             + (f" (from {r['parts']} parts, their times added up)" if r.get("parts") else "")
         )
+        if r.get("no_final_state"):
+            failed = r["no_final_state"]
+            info(
+                f"{len(failed)} of {r['utterances']} utterance(s) reached no final state of the graph "
+                f"within the beam (first: {failed[0]}; all in results.json): their hypotheses are "
+                f"empty, scored as deletions — widen --beam, or check that the graph admits what they say"
+            )
 
 
 def _report_translation(r: dict) -> None:

@@ -186,10 +186,12 @@ def lattice(
     fst: kaldifst.StdVectorFst, scores: np.ndarray, beam: float = 13.0, lattice_beam: float = 8.0
 ) -> RawLattice | None:
     """The raw lattice of ``fst`` through ``scores [T, P]`` (scaled log-likelihoods), or None
-    when no path reaches a final state."""
+    when no path reaches a final state within the beam (the decoder would otherwise hand back
+    the partial paths of the last frame, as Kaldi's with --allow-partial: words that need not
+    make a sentence of the graph)."""
     config = kaldi_decoder.LatticeSimpleDecoderConfig(beam=beam, lattice_beam=lattice_beam)
     dec = _search(kaldi_decoder.LatticeSimpleDecoder(fst, config), scores)
-    if dec is None:
+    if dec is None or not np.isfinite(dec.final_relative_cost()):
         return None
     ok, lat = dec.get_raw_lattice()
     if not ok or lat.num_states == 0:
@@ -202,6 +204,7 @@ class Hypothesis(NamedTuple):
     words: list[str]
     cost: float
     lattice: RawLattice | None = None  # the utterance's lattice, with lattice=True
+    final: bool = True  # False: no path reached a final state within the beam (text empty)
 
 
 class GraphDecoder:
@@ -250,7 +253,7 @@ class GraphDecoder:
             return self._decode_lattice(log_posteriors)
         best = viterbi(self.fst, self.scores(log_posteriors), o.beam, o.max_active)
         if best is None:
-            return Hypothesis("", [], float("inf"))
+            return Hypothesis("", [], float("inf"), final=False)
         words = [self.words[i] for i in best.words]
         return Hypothesis(" ".join(words), words, best.cost)
 
@@ -262,7 +265,7 @@ class GraphDecoder:
             cached = self._lattices[id(log_posteriors)] = (log_posteriors, lat)
         lat = cached[1]
         if lat is None:
-            return Hypothesis("", [], float("inf"))
+            return Hypothesis("", [], float("inf"), final=False)
         ids, cost = lat.best_path(o.lm_weight, o.word_bonus)
         words = [self.words[i] for i in ids]
         return Hypothesis(" ".join(words), words, cost, lat)

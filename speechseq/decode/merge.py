@@ -255,6 +255,9 @@ def _write_merged(tmp: Path, data: DataDir, g: _Gathered, num_parts: int) -> dic
         merged.update(write_translations(tmp, data, decoded, results[0]["reference"]))
     else:
         merged.update(write_scored(tmp, data, hyps))
+        failed = sorted({u for r in results for u in r.get("no_final_state", [])})
+        if failed:
+            merged["no_final_state"] = failed
     if kind == "lattices":
         _write_lattices(tmp / "lat.txt.gz", g.lattices, hyps, g.source)
     (tmp / "results.json").write_text(json.dumps(merged, indent=2) + "\n", encoding="utf-8")

@@ -190,6 +190,7 @@ def search_grid(
                     r.update(write_translations(tmp, data, decoded, base.reference))
                 else:
                     r.update(write_scored(tmp, data, hyps))
+                    r.update(no_final_state(decoded))
                 if getattr(o, "lattice", False):
                     write_lattices(tmp / "lat.txt.gz", decoded, o.acoustic_scale)
                 (tmp / "results.json").write_text(json.dumps(r, indent=2) + "\n", encoding="utf-8")
@@ -198,6 +199,13 @@ def search_grid(
             r["out_dir"] = str(out)
             results.append(r)
     return results
+
+
+def no_final_state(decoded: dict) -> dict:
+    """``{"no_final_state": [utts]}`` for the utterances whose graph search reached no final
+    state within the beam (their hypotheses are empty); ``{}`` when there are none."""
+    failed = sorted(u for u, d in decoded.items() if not getattr(d, "final", True))
+    return {"no_final_state": failed} if failed else {}
 
 
 def write_translations(out: Path, data: DataDir, decoded: dict, reference: str) -> dict:

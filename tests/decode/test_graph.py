@@ -210,7 +210,8 @@ def test_lm_weights_need_lattices(lang, graph_dir):
 def test_no_frames_or_no_surviving_path_is_an_empty_hypothesis(lang, graph_dir, lat):
     d = decoder(lang, graph_dir, lattice=lat)
     empty = np.zeros((0, lang.topo.num_pdfs), np.float32)
-    assert d.decode(empty) == Hypothesis("", [], float("inf"))
+    failed = Hypothesis("", [], float("inf"), final=False)  # listed as no_final_state
+    assert d.decode(empty) == failed
     # a graph of one arc, so two frames cannot reach its final state
     fst = kaldifst.StdVectorFst()
     fst.add_state(), fst.add_state()
@@ -221,7 +222,8 @@ def test_no_frames_or_no_surviving_path_is_an_empty_hypothesis(lang, graph_dir, 
     d = decoder(lang, graph_dir, lattice=lat)
     word_1 = {i: w for w, i in lang.words.items()}[1]
     assert d.decode(noisy(lang, 1)[:1]).words == [word_1]  # one frame: the arc's word
-    assert d.decode(noisy(lang, 1)[:2]) == Hypothesis("", [], float("inf"))
+    assert d.decode(noisy(lang, 1)[:1]).final
+    assert d.decode(noisy(lang, 1)[:2]) == failed
 
 
 def test_lattices_file_is_a_gzipped_kaldi_text_ark_sorted_by_utterance(lang, graph_dir, tmp_path):

@@ -82,8 +82,40 @@ def test_grammar_graph_gives_exactly_four_words(hybrid, digits_corpus):
     ok(["mkgraph", hybrid / "lang", exp, "--grammar", hybrid / "g.txt", "--out", hybrid / "g4"])
     ok(["decode", exp, digits_corpus / "test", "--graph", hybrid / "g4", "--out", hybrid / "d4",
         "--device", "cpu", "--acoustic-scale", "1.0"])  # fmt: skip
+    empty = []
     for line in (hybrid / "d4" / "hyp.txt").read_text().splitlines():
         assert len(line.split()) in (1, 5), line  # the id, then four words (or none: no path)
+        if len(line.split()) == 1:
+            empty.append(line.split()[0])
+    results = json.loads((hybrid / "d4" / "results.json").read_text())
+    assert results.get("no_final_state", []) == sorted(empty)
+
+
+def test_utterances_that_reach_no_final_state_are_listed_and_said(hybrid, digits_corpus):
+    """A grammar of 50 digits twice over: no test utterance is long enough for any path to end."""
+    exp = hybrid / "exp"
+    (hybrid / "g100.txt").write_text(f"<digit> = {DIGITS}\n<main> = <digit>{{50}} <digit>{{50}}\n")
+    ok(
+        [
+            "mkgraph",
+            hybrid / "lang",
+            exp,
+            "--grammar",
+            hybrid / "g100.txt",
+            "--out",
+            hybrid / "g100",
+        ]
+    )
+    ids = sorted(read_table(digits_corpus / "test" / "text"))
+    for how in ([], ["--lattice"]):  # FasterDecoder; LatticeSimpleDecoder (no partial paths)
+        out = ok(["decode", exp, digits_corpus / "test", "--graph", hybrid / "g100", "--out",
+                  hybrid / "d100", "--device", "cpu", *how])  # fmt: skip
+        results = json.loads((hybrid / "d100" / "results.json").read_text())
+        assert results["no_final_state"] == ids
+        assert f"{len(ids)} of {len(ids)} utterance(s) reached no final state of the graph" in out
+        assert f"(first: {ids[0]}; all in results.json)" in out
+        hyps = (hybrid / "d100" / "hyp.txt").read_text().splitlines()
+        assert sorted(h.split()[0] for h in hyps) == ids and all(len(h.split()) == 1 for h in hyps)
 
 
 # ---- bad inputs -------------------------------------------------------------------------------
