@@ -91,7 +91,7 @@ def test_grammar_graph_gives_exactly_four_words(hybrid, digits_corpus):
     assert results.get("no_final_state", []) == sorted(empty)
 
 
-def test_utterances_that_reach_no_final_state_are_listed_and_said(hybrid, digits_corpus):
+def test_utterances_that_reach_no_final_state_are_listed_and_said(hybrid, digits_corpus, tmp_path):
     """A grammar of 50 digits twice over: no test utterance is long enough for any path to end."""
     exp = hybrid / "exp"
     (hybrid / "g100.txt").write_text(f"<digit> = {DIGITS}\n<main> = <digit>{{50}} <digit>{{50}}\n")
@@ -116,6 +116,14 @@ def test_utterances_that_reach_no_final_state_are_listed_and_said(hybrid, digits
         assert f"(first: {ids[0]}; all in results.json)" in out
         hyps = (hybrid / "d100" / "hyp.txt").read_text().splitlines()
         assert sorted(h.split()[0] for h in hyps) == ids and all(len(h.split()) == 1 for h in hyps)
+    # decoded in two parts and merged: the parts' lists joined
+    data = tmp_path / "test"
+    shutil.copytree(digits_corpus / "test", data)
+    for k, part in enumerate(split_data_dir(data, 2), start=1):
+        ok(["decode", exp, part, "--graph", hybrid / "g100", "--out", tmp_path / "m" / f"part-{k}"])
+    out = ok(["decode", exp, data, "--from-parts", data / "split2", "--out", tmp_path / "m"])
+    assert json.loads((tmp_path / "m" / "results.json").read_text())["no_final_state"] == ids
+    assert f"{len(ids)} of {len(ids)} utterance(s) reached no final state" in out
 
 
 # ---- bad inputs -------------------------------------------------------------------------------
