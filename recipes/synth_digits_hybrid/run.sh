@@ -7,7 +7,7 @@
 #   2 lang dir (CMUdict) + word bigram LM
 #   3 train-hybrid (monophone GMM on the MFCC -> align -> BLSTM -> re-align -> BLSTM)
 #   4 graphs; decode dev with lattices over acoustic scales x word bonuses, test with the best
-#     (the GMM and the BLSTM with the word bigram; the BLSTM also with conf/digit_loop.txt's grammar)
+#     (the GMM and the BLSTM with the word bigram; the BLSTM also with conf/digit_loop.txt's grammar: 1-7 digits)
 #   5 forced alignment of test (one job per part, as cmd.sh says); word-boundary error against the corpus's word timings
 #   6 the CTC model of ../synth_digits (same corpus: run it first, e.g. make demo): its forced
 #     alignment of the same test set, boundary error beside the GMM's and the hybrid's
