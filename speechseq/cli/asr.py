@@ -264,6 +264,7 @@ def _whole_beam(beam: float | None) -> int | None:
 
 
 def _report_decode(results: list[dict]) -> None:
+    said = set()  # the points of a lattice grid share one search: its failures are said once
     for r in results:
         if "bleu" in r:
             _report_translation(r)
@@ -277,8 +278,9 @@ def _report_decode(results: list[dict]) -> None:
             f"RTF {r['rtf']:.4f} (search alone {r['search_rtf']:.4f}) -> {r['out_dir']}"
             + (f" (from {r['parts']} parts, their times added up)" if r.get("parts") else "")
         )
-        if r.get("no_final_state"):
-            failed = r["no_final_state"]
+        failed = r.get("no_final_state")
+        if failed and tuple(failed) not in said:
+            said.add(tuple(failed))
             info(
                 f"{len(failed)} of {r['utterances']} utterance(s) reached no final state of the graph "
                 f"within the beam (first: {failed[0]}; all in results.json): their hypotheses are "
