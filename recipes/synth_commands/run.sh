@@ -30,18 +30,22 @@ perturb=false  # true (with --augment true): the copy's speakers also move, VTLP
 cross_engine=false  # true: stages 6-10, the leave-one-engine-out evaluation with Piper (speechseq[piper])
 both=mix  # stage 9's training on both engines: mix (half of each, exp/ctc_mix) or union (all of both, exp/ctc_both)
 hybrid=false  # true: stages 11-14, the LSTM-HMM hybrid beside the CTC model
+hybrid_nn_feats=fbank  # the hybrid BLSTMs' features: fbank (80-dim, data/hybrid/fbank/) or mfcc (the GMM's 13)
 hybrid_config=conf/hybrid.yaml; scales="0.1 0.2 0.5 1.0"; bonuses="0,1,2,4"  # the hybrid's dev grid
-settings="num_utts num_speakers seed config augment perturb beam lm_weights word_bonuses cross_engine both hybrid hybrid_config scales bonuses"  # recorded in data/.done.N
+settings="num_utts num_speakers seed config augment perturb beam lm_weights word_bonuses cross_engine both hybrid hybrid_nn_feats hybrid_config scales bonuses"  # recorded in data/.done.N
 stage_settings_0="num_utts num_speakers seed"; stage_settings_1=""; stage_settings_2="augment perturb seed"; stage_settings_3=""
 stage_settings_4="config seed"; stage_settings_5="beam lm_weights word_bonuses"  # per stage
 stage_settings_6="cross_engine num_utts num_speakers seed"; stage_settings_7="cross_engine"
 stage_settings_8="cross_engine config seed"; stage_settings_9="cross_engine both augment perturb config seed"
 stage_settings_10="cross_engine both beam lm_weights word_bonuses"
-stage_settings_11="hybrid"; stage_settings_12="hybrid hybrid_config seed"; stage_settings_13="hybrid scales bonuses"
+stage_settings_11="hybrid hybrid_nn_feats"; stage_settings_12="hybrid hybrid_nn_feats hybrid_config seed"; stage_settings_13="hybrid scales bonuses"
 stage_settings_14="hybrid"
 . ../utils/stages.sh "$@"
 . ../utils/engines.sh
 both_model=$(both_model)
+hnn=data/hybrid  # the data dirs whose features the hybrid's BLSTMs read (and decode)
+[ "$hybrid_nn_feats" = fbank ] && hnn=data/hybrid/fbank
+case $hybrid_nn_feats in fbank|mfcc) ;; *) echo "--hybrid-nn-feats $hybrid_nn_feats: use fbank or mfcc" >&2; exit 2 ;; esac
 
 if run_stage 0 "synthesise the commands corpus"; then
   speechseq synth commands data --num-utts "$num_utts" --num-speakers "$num_speakers" --seed "$seed" -j "$nj"; done_stage 0
@@ -148,12 +152,17 @@ if run_stage 10 "decode every model on both engines' held-out speakers (3-gram +
 fi
 
 # --- the LSTM-HMM hybrid beside the CTC model (--hybrid true) ---
-if run_stage 11 "MFCC copies of the data dirs for the hybrid"; then
+if run_stage 11 "MFCC copies of the data dirs for the hybrid's GMM (and fbank copies for its BLSTMs)"; then
   if [ "$hybrid" = true ]; then
+    rm -rf data/hybrid
     for s in train dev test; do
-      rm -rf data/hybrid/$s && mkdir -p data/hybrid/$s
-      for t in wav.scp text utt2spk spk2utt utt2dur ctm; do cp data/$s/$t data/hybrid/$s/; done
+      for d in data/hybrid/$s $hnn/$s; do
+        [ -d $d ] && continue
+        mkdir -p $d
+        for t in wav.scp text utt2spk spk2utt utt2dur ctm; do cp data/$s/$t $d/; done
+      done
       feats_parts data/hybrid/$s --type mfcc
+      [ "$hnn" = data/hybrid ] || feats_parts $hnn/$s --type fbank --num-mel-bins 80
     done
   fi
   done_stage 11
@@ -164,17 +173,19 @@ if run_stage 12 "lang dir and the hybrid (monophone GMM -> align -> BLSTM -> re-
     # training text, decides what the test decodes can say
     mkdir -p data/lang_hybrid_words && cat data/train/text data/dev/text > data/lang_hybrid_words/text
     speechseq prepare-lang cmudict data/lang_hybrid --words-from data/lang_hybrid_words/text --grapheme-fallback
-    # speechseq itself, not $train_cmd: the GMM steps are not distributed
-    speechseq train-hybrid data/hybrid/train --dev data/hybrid/dev --lang data/lang_hybrid --out exp/hybrid \
-      --config "$hybrid_config" --seed "$seed" $(resume_flag)
+    # speechseq itself, not $train_cmd: the GMM steps are not distributed. The GMM reads the MFCC
+    # (--bootstrap-train), the BLSTMs $hnn's features, as Kaldi's data/train beside data/train_hires
+    boot=""
+    [ "$hnn" = data/hybrid ] || boot="--bootstrap-train data/hybrid/train --bootstrap-dev data/hybrid/dev"
+    speechseq train-hybrid $hnn/train --dev $hnn/dev --lang data/lang_hybrid --out exp/hybrid \
+      --config "$hybrid_config" --seed "$seed" $boot $(resume_flag)
   fi
   done_stage 12
 fi
 if run_stage 13 "hybrid graphs with the 3-gram LM, decoding"; then
   if [ "$hybrid" = true ]; then
-    for m in exp/hybrid/mono exp/hybrid; do
-      hybrid_graph_decode $m data/lang_hybrid data/lm/3gram.arpa data/hybrid/dev data/hybrid/test "$scales" "$bonuses"
-    done
+    hybrid_graph_decode exp/hybrid/mono data/lang_hybrid data/lm/3gram.arpa data/hybrid/dev data/hybrid/test "$scales" "$bonuses"
+    hybrid_graph_decode exp/hybrid data/lang_hybrid data/lm/3gram.arpa $hnn/dev $hnn/test "$scales" "$bonuses"
   fi
   done_stage 13
 fi

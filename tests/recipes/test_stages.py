@@ -290,14 +290,22 @@ def test_every_recipe_follows_the_conventions(recipe):
     assert proc.returncode == 2 and "unknown option --no-such-setting" in proc.stderr
 
 
-@pytest.mark.parametrize("recipe", ["synth_digits", "synth_commands"])
-def test_both_takes_mix_or_union_and_nothing_else(tmp_path, recipe):
+@pytest.mark.parametrize(
+    "recipe, option, allowed",
+    [
+        ("synth_digits", "--both", "mix or union"),
+        ("synth_commands", "--both", "mix or union"),
+        ("synth_commands", "--hybrid-nn-feats", "fbank or mfcc"),
+        ("synth_digits_hybrid", "--nn-feats", "fbank or mfcc"),
+    ],
+)
+def test_a_choice_setting_takes_its_choices_and_nothing_else(tmp_path, recipe, option, allowed):
     copy = tmp_path / recipe
     shutil.copytree(RECIPES / recipe, copy, ignore=shutil.ignore_patterns("data", "exp"))
     shutil.copytree(RECIPES / "utils", tmp_path / "utils")
     proc = subprocess.run(
-        ["bash", "run.sh", "--both", "all"], cwd=copy, capture_output=True, text=True, timeout=30
+        ["bash", "run.sh", option, "all"], cwd=copy, capture_output=True, text=True, timeout=30
     )
     assert proc.returncode == 2
-    assert "--both all: use mix or union" in proc.stderr and proc.stdout == ""
+    assert f"{option} all: use {allowed}" in proc.stderr and proc.stdout == ""
     assert not (copy / "data").exists() and not (copy / "exp").exists()
