@@ -26,7 +26,8 @@ cd "$(dirname "$0")"
 stage=0; stop_stage=100; num_utts=3000; num_speakers=400; seed=0; config=conf/ctc.yaml
 beam=30; lm_weights="0.5 1.0 1.5"; word_bonuses="0 2 4"  # the grid searched on dev
 augment=false  # true: train on data/train plus a speed/reverb/noise/channel copy of it (twice the training time)
-perturb=false  # true (with --augment true): the copy's speakers also move, VTLP and pitch shift each with chance 0.5
+perturb=false  # true (with --augment true): the copy's speakers also move, VTLP and pitch shift each with chance 0.5;
+              # wide: also formant shift, tempo and a microphone response, each with chance 0.5
 cross_engine=false  # true: stages 6-10, the leave-one-engine-out evaluation with Piper (speechseq[piper])
 both=mix  # stage 9's training on both engines: mix (half of each, exp/ctc_mix) or union (all of both, exp/ctc_both)
 hybrid=false  # true: stages 11-14, the LSTM-HMM hybrid beside the CTC model
@@ -41,11 +42,11 @@ stage_settings_10="cross_engine both beam lm_weights word_bonuses"
 stage_settings_11="hybrid hybrid_nn_feats"; stage_settings_12="hybrid hybrid_nn_feats hybrid_config seed"; stage_settings_13="hybrid scales bonuses"
 stage_settings_14="hybrid"
 . ../utils/stages.sh "$@"
+for c in "augment false true" "perturb false true wide" "cross_engine false true" "hybrid false true" "hybrid_nn_feats fbank mfcc"; do check_choice $c; done
 . ../utils/engines.sh
 both_model=$(both_model)
 hnn=data/hybrid  # the data dirs whose features the hybrid's BLSTMs read (and decode)
 [ "$hybrid_nn_feats" = fbank ] && hnn=data/hybrid/fbank
-case $hybrid_nn_feats in fbank|mfcc) ;; *) echo "--hybrid-nn-feats $hybrid_nn_feats: use fbank or mfcc" >&2; exit 2 ;; esac
 
 if run_stage 0 "synthesise the commands corpus"; then
   speechseq synth commands data --num-utts "$num_utts" --num-speakers "$num_speakers" --seed "$seed" -j "$nj"; done_stage 0

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Connected digits on the synthetic espeak-ng corpus, Kaldi style:
 #   ./run.sh [--stage N] [--stop-stage N] [--num-utts N] [--nj N] [--config FILE] [--augment true]
-#            [--perturb true] [--cross-engine true] [--both mix|union]
+#            [--perturb true|wide] [--cross-engine true] [--both mix|union]
 # Stages skip work finished with the same settings (data/.done.N records them); other settings, or an
 # explicit --stage N, redo the stage and those after it. Logs: exp/log/stage<N>.<name>.log.
 #   0 synth corpus   1 validate   2 augment (with --augment true)   3 features   4 train CTC
@@ -25,7 +25,8 @@ num_speakers=400  # training voices: variety is what makes held-out speakers wor
 seed=0
 config=conf/ctc.yaml
 augment=false  # true: train on data/train plus a speed/reverb/noise copy of it (twice the training time)
-perturb=false  # true (with --augment true): the copy's speakers also move, VTLP and pitch shift each with chance 0.5
+perturb=false  # true (with --augment true): the copy's speakers also move, VTLP and pitch shift each with chance 0.5;
+              # wide: also formant shift, tempo and a microphone response, each with chance 0.5
 cross_engine=false  # true: stages 6-10, the leave-one-engine-out evaluation with Piper (speechseq[piper])
 both=mix  # stage 9's training on both engines: mix (half of each, exp/ctc_mix) or union (all of both, exp/ctc_both)
 settings="num_utts num_speakers seed config augment perturb cross_engine both"  # recorded in each data/.done.N (../utils/stages.sh)
@@ -36,6 +37,7 @@ stage_settings_6="cross_engine num_utts num_speakers seed"; stage_settings_7="cr
 stage_settings_8="cross_engine config seed"; stage_settings_9="cross_engine both augment perturb config seed"
 stage_settings_10="cross_engine both"
 . ../utils/stages.sh "$@"
+for c in "augment false true" "perturb false true wide" "cross_engine false true"; do check_choice $c; done
 . ../utils/engines.sh
 both_model=$(both_model)
 

@@ -38,9 +38,9 @@ stage_settings_0="num_utts num_speakers seed"; stage_settings_1="nn_feats"; stag
 stage_settings_3="config seed"; stage_settings_4="scales bonuses"; stage_settings_5=""
 stage_settings_6="ctc_recipe"; stage_settings_7="ctc_bootstrap phone_ctc_config config seed scales bonuses"
 . ../utils/stages.sh "$@"
+for c in "nn_feats fbank mfcc" "ctc_bootstrap false true"; do check_choice $c; done
 nn=data  # the data dirs whose features the BLSTMs read (and decode and align)
 [ "$nn_feats" = fbank ] && nn=data/fbank
-case $nn_feats in fbank|mfcc) ;; *) echo "--nn-feats $nn_feats: use fbank or mfcc" >&2; exit 2 ;; esac
 
 if run_stage 0 "synthesise the digits corpus"; then
   speechseq synth digits data --num-utts "$num_utts" --num-speakers "$num_speakers" --seed "$seed" -j "$nj"

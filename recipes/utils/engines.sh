@@ -17,9 +17,6 @@ both_engines_train() {
 # training on both costs what training on one does; exp/ctc_mix) or union (every utterance of
 # both engines, twice the training time; exp/ctc_both)
 both_model() {
-  case $both in
-    mix) echo ctc_mix ;;
-    union) echo ctc_both ;;
-    *) echo "--both $both: use mix or union" >&2; exit 2 ;;
-  esac
+  check_choice both mix union
+  case $both in mix) echo ctc_mix ;; union) echo ctc_both ;; esac
 }

@@ -59,6 +59,17 @@ for _v in $(compgen -A variable stage_settings_); do
 done
 unset _v _s
 
+# check_choice NAME CHOICE...: exit 2 (a usage error, before any stage runs) unless setting NAME
+# is one of the CHOICEs: "--name value: use a, b or c". Recipes call it after sourcing this file.
+check_choice() {
+  local name=$1 c list=""
+  shift
+  for c; do [ "${!name}" = "$c" ] && return 0; done
+  while [ $# -gt 2 ]; do list="$list$1, "; shift; done
+  echo "$0: --${name//_/-} ${!name}: use $list$1 or $2" >&2
+  exit 2
+}
+
 _stage_deps() {
   local v="stage_settings_$1"
   if [ -n "${!v+set}" ]; then echo "${!v}"; else echo "${settings-}"; fi

@@ -297,6 +297,12 @@ def test_every_recipe_follows_the_conventions(recipe):
         ("synth_commands", "--both", "mix or union"),
         ("synth_commands", "--hybrid-nn-feats", "fbank or mfcc"),
         ("synth_digits_hybrid", "--nn-feats", "fbank or mfcc"),
+        ("synth_digits_hybrid", "--ctc-bootstrap", "false or true"),
+        ("synth_digits", "--perturb", "false, true or wide"),
+        ("synth_commands", "--perturb", "false, true or wide"),
+        ("synth_commands", "--augment", "false or true"),
+        ("synth_commands", "--hybrid", "false or true"),
+        ("synth_digits", "--cross-engine", "false or true"),
     ],
 )
 def test_a_choice_setting_takes_its_choices_and_nothing_else(tmp_path, recipe, option, allowed):
