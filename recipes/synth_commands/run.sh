@@ -157,13 +157,12 @@ if run_stage 11 "MFCC copies of the data dirs for the hybrid's GMM (and fbank co
   if [ "$hybrid" = true ]; then
     rm -rf data/hybrid
     for s in train dev test; do
-      for d in data/hybrid/$s $hnn/$s; do
-        [ -d $d ] && continue
-        mkdir -p $d
-        for t in wav.scp text utt2spk spk2utt utt2dur ctm; do cp data/$s/$t $d/; done
-      done
+      speechseq data copy data/$s data/hybrid/$s
       feats_parts data/hybrid/$s --type mfcc
-      [ "$hnn" = data/hybrid ] || feats_parts $hnn/$s --type fbank --num-mel-bins 80
+      if [ "$hnn" != data/hybrid ]; then
+        speechseq data copy data/$s $hnn/$s
+        feats_parts $hnn/$s --type fbank --num-mel-bins 80
+      fi
     done
   fi
   done_stage 11

@@ -51,8 +51,7 @@ if run_stage 1 "MFCC features (13 cepstra; the GMM adds deltas), fbank for the B
   for s in train dev test; do feats_parts data/$s --type mfcc; done
   if [ "$nn_feats" = fbank ]; then
     for s in train dev test; do
-      rm -rf $nn/$s && mkdir -p $nn/$s
-      for t in wav.scp text utt2spk spk2utt utt2dur ctm; do cp data/$s/$t $nn/$s/; done
+      speechseq data copy data/$s $nn/$s
       feats_parts $nn/$s --type fbank --num-mel-bins 80
     done
   fi

@@ -16,7 +16,13 @@ from speechseq.data.augment import (
     parse_range,
 )
 from speechseq.data.lhotse_manifests import from_lhotse, to_lhotse
-from speechseq.data.ops import combine_data_dirs, fix_data_dir, split_data_dir, subset_data_dir
+from speechseq.data.ops import (
+    combine_data_dirs,
+    copy_data_dir,
+    fix_data_dir,
+    split_data_dir,
+    subset_data_dir,
+)
 from speechseq.data.prepare import prepare_from_folder, prepare_librispeech
 from speechseq.data.validate import data_dir_stats, format_problems, validate_data_dir
 
@@ -100,6 +106,19 @@ def subset_cmd(
     n = subset_data_dir(
         data_dir, out, num_utts=num_utts, speakers=speakers, random=random, seed=seed
     )
+    info(f"{out}: {n} utterances")
+
+
+@app.command("copy")
+def copy_cmd(
+    data_dir: Path = typer.Argument(..., help="Kaldi data directory."),
+    out: Path = typer.Argument(..., help="Output data directory."),
+    feats: bool = typer.Option(
+        False, "--feats", help="Copy the features too (feats.scp, utt2num_frames, CMVN)."
+    ),
+) -> None:
+    """Copy DIR's tables (not its features unless --feats) to OUT, for a second feature set."""
+    n = copy_data_dir(data_dir, out, feats=feats)
     info(f"{out}: {n} utterances")
 
 

@@ -370,6 +370,32 @@ def subset_data_dir(
     return len(utts)
 
 
+# Tables and files that belong to a data dir's features, not to its utterances.
+FEATURE_TABLES = ("feats.scp", "utt2num_frames", "cmvn.scp")
+
+
+def copy_data_dir(path: str | os.PathLike, out: str | os.PathLike, feats: bool = False) -> int:
+    """Copy every utterance's tables (wav.scp, text, utt2spk, segments, ctm, ...) of ``path`` into
+    ``out``, without the features (feats.scp, utt2num_frames, cmvn) unless ``feats``: as Kaldi's
+    utils/copy_data_dir.sh before a second feature set is computed (data/train beside
+    data/train_hires). Returns the number of utterances."""
+    path = _require_dir(Path(path))
+    out = Path(out)
+    if out.resolve() == path.resolve():
+        raise UsageError(
+            f"{out}: the output is the input directory — choose another output directory"
+        )
+    _require_valid(path)
+    tables = _read_all(path)
+    if not feats:
+        tables = {n: t for n, t in tables.items() if n not in FEATURE_TABLES}
+    ctm = read_ctm(path / "ctm") if (path / "ctm").is_file() else None
+    files = _read_feature_files(path) if feats else _FeatureFiles()
+    with atomic_dir(out) as tmp:
+        _write_filtered(tables, ctm, tmp, set(tables["utt2spk"]), files, path)
+    return len(tables["utt2spk"])
+
+
 def combine_data_dirs(out: str | os.PathLike, dirs: list[str | os.PathLike]) -> list[str]:
     """Union of data directories into ``out``; returns notes on tables left out.
 

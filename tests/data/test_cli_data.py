@@ -68,6 +68,18 @@ def test_cli_subset_and_combine(tmp_path, data_dir):
     assert r.exit_code == 1 and "is also in" in r.output
 
 
+def test_cli_copy(tmp_path, data_dir):
+    r = run("copy", data_dir, tmp_path / "c")
+    assert r.exit_code == 0 and "6 utterances" in r.output, r.output
+    assert read_table(tmp_path / "c" / "text") == read_table(data_dir / "text")
+    r = run("copy", data_dir, data_dir)
+    assert r.exit_code == 2 and "the output is the input directory" in r.output
+    r = run("copy", tmp_path / "nope", tmp_path / "out")
+    assert (
+        r.exit_code == 1 and "nope: not a directory" in r.output and not (tmp_path / "out").exists()
+    )
+
+
 def test_cli_subset_needs_one_selection(tmp_path, data_dir):
     r = run("subset", data_dir, tmp_path / "s")
     assert r.exit_code == 2 and "exactly one of --num-utts N or --speakers LIST" in r.output
@@ -100,7 +112,16 @@ def test_cli_librispeech(tmp_path):
 
 def test_cli_data_help_lists_commands():
     r = runner.invoke(app, ["data", "--help"])
-    for cmd in ("validate", "fix", "split", "subset", "combine", "from-folder", "librispeech"):
+    for cmd in (
+        "validate",
+        "fix",
+        "split",
+        "subset",
+        "copy",
+        "combine",
+        "from-folder",
+        "librispeech",
+    ):
         assert cmd in r.output
 
 

@@ -16,6 +16,7 @@ from speechseq.data.cmvn_stats import GLOBAL_KEY, read_cmvn_ark
 from speechseq.data.kaldi_dir import read_table, write_table
 from speechseq.data.ops import (
     combine_data_dirs,
+    copy_data_dir,
     fix_data_dir,
     split_data_dir,
     subset_data_dir,
@@ -83,6 +84,37 @@ def test_subset_carries_feats_yaml_and_filters_reco2file_and_channel(tmp_path, f
     assert read_table(sub / "utt2num_frames") == {
         "c-1": read_table(feats_dir / "utt2num_frames")["c-1"]
     }
+
+
+def test_copy_carries_every_table_but_the_features_unless_asked(tmp_path, feats_dir):
+    copy_data_dir(feats_dir, tmp_path / "copy")
+    copy = tmp_path / "copy"
+    names = {p.name for p in feats_dir.iterdir() if p.is_file()}
+    assert {"feats.scp", "utt2num_frames", "cmvn.ark", "reco2file_and_channel"} <= names
+    kept = {p.name for p in copy.iterdir() if p.is_file()}
+    assert kept == names - {"feats.scp", "utt2num_frames", "cmvn.ark"}
+    assert not (copy / "conf").exists()
+    for name in kept:
+        assert read_table(copy / name) == read_table(feats_dir / name), name
+    assert not [p for p in validate_data_dir(copy, check_audio=False) if p.is_error]
+    # --feats: the features come along and load as the original's
+    copy_data_dir(feats_dir, tmp_path / "with", feats=True)
+    assert {p.name for p in (tmp_path / "with").iterdir() if p.is_file()} == names
+    a, b = (
+        FeatureReader(feats_dir, cmvn="speaker"),
+        FeatureReader(tmp_path / "with", cmvn="speaker"),
+    )
+    for utt in a:
+        np.testing.assert_array_equal(a[utt], b[utt])
+
+
+def test_copy_refuses_itself_and_an_invalid_dir(tmp_path, feats_dir):
+    with pytest.raises(SpeechseqError, match="the output is the input directory"):
+        copy_data_dir(feats_dir, feats_dir)
+    (feats_dir / "utt2spk").write_text("a-1 a\n")  # text names utterances utt2spk lacks
+    with pytest.raises(SpeechseqError, match="not a valid data directory"):
+        copy_data_dir(feats_dir, tmp_path / "copy")
+    assert not (tmp_path / "copy").exists()
 
 
 def test_subset_leaves_nothing_when_features_cannot_be_read(tmp_path, feats_dir):
