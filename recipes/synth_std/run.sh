@@ -5,7 +5,7 @@
 #   0 synth words (train / archive / queries, held-out speakers)   1 validate   2 features (40-dim fbank)
 #   3 train the segment embedder   4 embed the archive (sliding windows; one job per part of it,
 #     local or Slurm: embed_parts in ../utils/parallel.sh) and build the index
-#   5 search one query   6 eval-std: MAP, P@10, P@N and time per query, embedder vs segmental DTW -> RESULTS
+#   5 search one query   6 eval-std: MAP, P@10, P@N and time per query, embedder vs segmental DTW -> exp/eval_std.txt
 #   7 train the contrastive embedder (a discriminative acoustic word embedding, conf/embed_contrastive.yaml)
 #   8 embed the archive with it and build its index   9 eval-std of it -> exp/eval_std_contrastive/
 #   10 hold out 20 training speakers as a dev set for CTC   11 train a character CTC model (conf/ctc.yaml)
@@ -82,7 +82,7 @@ if run_stage 5 "search one spoken query"; then
   speechseq search "$q" --index exp/archive_index --top-k 5 --export exp/hits; done_stage 5
 fi
 if run_stage 6 "evaluate spoken-term detection, embedder vs DTW"; then
-  speechseq eval-std --index exp/archive_index --queries data/queries --ref data/archive/ctm --out exp/eval_std | tee RESULTS
+  speechseq eval-std --index exp/archive_index --queries data/queries --ref data/archive/ctm --out exp/eval_std | tee exp/eval_std.txt
   done_stage 6
 fi
 if run_stage 7 "train the contrastive embedder on ctm word segments"; then
