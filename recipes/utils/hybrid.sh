@@ -3,25 +3,32 @@
 # makes MODEL/NAME (default graph: HCLG of LANG and G, an ARPA LM (*.arpa) or a grammar file),
 # decodes DEV with lattices at every acoustic
 # scale of SCALES (space separated; one search each, its lattice rescored at every word bonus of
-# BONUSES, a comma list), keeps the dev point with the lowest WER (as Kaldi's score.sh) and decodes
+# BONUSES, a comma list; a GMM: see below), keeps the dev point with the lowest WER (as Kaldi's score.sh) and decodes
 # TEST with it into MODEL/decode_test (decode_test_NAME for another NAME; one job per part of TEST:
 # decode_parts in parallel.sh).
-# Search beam: 13 for a network's scores, gmm_beam (30) for a GMM's (MODEL/gmm.npz): GMM
-# log-likelihoods spread widely per frame, and at acoustic scales 0.5-1 the lattice decoder
-# (kaldi-decoder's LatticeSimpleDecoder, which prunes like Kaldi's SimpleDecoder) loses the best
-# path at beam 13 where FasterDecoder keeps it (a digits GMM at acoustic scale 0.5: %WER 24.36
-# with the lattice at beam 13, 13.46 without it, 13.46 with it at beam 30; synth_digits_hybrid's
-# RESULTS says how that was measured).
-gmm_beam=${gmm_beam:-30}
+# A GMM's scores (MODEL/gmm.npz) are searched with FasterDecoder, without lattices, so its dev grid
+# is the acoustic scales alone (word bonus 0): GMM log-likelihoods spread widely per frame, and the
+# lattice decoder (kaldi-decoder's LatticeSimpleDecoder, which prunes like Kaldi's SimpleDecoder)
+# loses the best path at beam 13 where FasterDecoder keeps it (a digits GMM at acoustic scale 0.5:
+# %WER 24.36 with the lattice at beam 13, 13.46 without it, 13.46 with it at beam 30;
+# synth_digits_hybrid's RESULTS says how that was measured), while at beam 30 the lattice search is
+# slower than real time (the commands GMM: 2.37 x real time; FasterDecoder at beam 13: RTF 0.009).
+# gmm_lattice=true (environment) keeps the lattices for a GMM too, at beam gmm_beam (30).
+gmm_beam=${gmm_beam:-30}; gmm_lattice=${gmm_lattice:-false}
 hybrid_graph_decode() {
   local m=$1 lang=$2 g=$3 dev=$4 test=$5 scales=$6 bonuses=$7 name=${8:-graph} ac best wb beam=13 out
-  [ -f "$m/gmm.npz" ] && beam=$gmm_beam
+  local lattice=true
+  if [ -f "$m/gmm.npz" ]; then
+    if [ "$gmm_lattice" = true ]; then beam=$gmm_beam; else lattice=false; fi
+  fi
+  # lat_opts BONUSES: the search's lattice options (none for FasterDecoder)
+  lat_opts() { if [ "$lattice" = true ]; then echo "--lattice --word-bonus $1"; fi; }
   local gopt=--grammar grid="$m"/decode_"$(basename "$dev")"_graph_"$name"_ac
   case $g in *.arpa) gopt=--lm ;; esac
   speechseq mkgraph "$lang" "$m" $gopt "$g" --out "$m/$name"
   rm -rf "$grid"*  # an earlier run's grid: only this run's are compared
   for ac in $scales; do
-    speechseq decode "$m" "$dev" --graph "$m/$name" --beam "$beam" --acoustic-scale "$ac" --lattice --word-bonus "$bonuses"
+    speechseq decode "$m" "$dev" --graph "$m/$name" --beam "$beam" --acoustic-scale "$ac" $(lat_opts "$bonuses")
   done
   # the dev point with the lowest WER: "WER acoustic_scale word_bonus"
   best=$(for d in "$grid"*; do
@@ -31,6 +38,6 @@ hybrid_graph_decode() {
   local tag="" ; out=$m/decode_test
   [ "$name" = graph ] || { tag=" ($name)"; out=${out}_$name; }
   echo "$m$tag: acoustic scale $ac, word bonus $wb (best on dev: %WER ${best%% *})"
-  decode_parts "$m" "$test" "$out" --graph "$m/$name" --beam "$beam" --acoustic-scale "$ac" --lattice --word-bonus "$wb"
+  decode_parts "$m" "$test" "$out" --graph "$m/$name" --beam "$beam" --acoustic-scale "$ac" $(lat_opts "$wb")
   echo "$m test$tag: $(head -1 "$out/wer")"
 }
