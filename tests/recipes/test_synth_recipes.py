@@ -118,8 +118,14 @@ def test_synth_digits_hybrid_end_to_end(tmp_path):
     for m in ("exp/hybrid/mono", "exp/hybrid"):
         assert re.search(rf"{m} test: {WER}", out), m
         _merged(recipe / m / "decode_test")
-        assert (recipe / m / "decode_test" / "lat.txt.gz").is_file()
         assert (recipe / m / "ali_test" / "words.ctm").read_text()
+    # the BLSTM's dev grid: lattices rescored at each word bonus; the GMM's: FasterDecoder, the
+    # acoustic scales alone (its lattice search at the beam GMM scores need is slower than real time)
+    assert (recipe / "exp/hybrid/decode_test/lat.txt.gz").is_file()
+    assert len(list((recipe / "exp/hybrid").glob("decode_dev_graph_graph_ac*"))) == 2
+    assert not (recipe / "exp/hybrid/mono/decode_test/lat.txt.gz").exists()
+    gmm_grid = [d.name for d in (recipe / "exp/hybrid/mono").glob("decode_dev_graph_graph_ac*")]
+    assert gmm_grid == ["decode_dev_graph_graph_ac0.5_beam13"]
     assert "start mean/median ms" in out  # stage 5's word-boundary table
     # stage 4's digit-loop grammar (conf/digit_loop.txt): its own dev grid and test decode, every
     # hypothesis a string of 1 to 7 digits whatever the tiny model's scores say, or empty for an
