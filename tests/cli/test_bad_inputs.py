@@ -116,6 +116,38 @@ def subset_of_a_directory_without_wav_scp(env):
 
 
 @case
+def copy_of_an_invalid_directory_leaves_the_old_copy(env):
+    d = env.copy(env.digits / "dev", "d")
+    out = env.copy(env.digits / "test", "out")  # an earlier copy, kept as it was
+    lines = (d / "utt2spk").read_text().splitlines()
+    (d / "utt2spk").write_text("\n".join(reversed(lines)) + "\n")
+    return ["data", "copy", d, out], 1, r"utt2spk:\d+: not sorted"
+
+
+@case
+def copy_onto_itself(env):
+    d = env.copy(env.digits / "dev", "d")
+    return ["data", "copy", d, d], 2, r"the output is the input directory"
+
+
+@case
+def copy_on_a_full_disk_leaves_no_half_copy(env):
+    out = env.tmp / "out"
+
+    def absent():
+        return not out.exists() and not [p for p in env.tmp.iterdir() if p.name.startswith(".out")]
+
+    environ = {"SPEECHSEQ_FAULT_AT_RENAME": "1:enospc:out"}
+    return (
+        ["data", "copy", env.digits / "dev", out],
+        1,
+        r"out.*No space left on device",
+        absent,
+        environ,
+    )
+
+
+@case
 def from_folder_with_no_audio(env):
     (env.tmp / "audio").mkdir()
     return ["data", "from-folder", env.tmp / "audio", env.tmp / "out"], 1, r"audio"
