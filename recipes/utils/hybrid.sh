@@ -1,11 +1,11 @@
 # Sourced by the recipes with LSTM-HMM hybrid stages (synth_digits_hybrid, synth_commands).
 #   hybrid_graph_decode MODEL LANG G DEV TEST SCALES BONUSES [NAME]
 # makes MODEL/NAME (default graph: HCLG of LANG and G, an ARPA LM (*.arpa) or a grammar file),
-# decodes DEV with lattices at every acoustic
-# scale of SCALES (space separated; one search each, its lattice rescored at every word bonus of
-# BONUSES, a comma list; a GMM: see below), keeps the dev point with the lowest WER (as Kaldi's score.sh) and decodes
-# TEST with it into MODEL/decode_test (decode_test_NAME for another NAME; one job per part of TEST:
-# decode_parts in parallel.sh).
+# decodes DEV with lattices at every acoustic scale of SCALES (space separated; one search each,
+# its lattice rescored at every word bonus of BONUSES, a comma list; a GMM: see below), keeps the
+# dev point with the lowest WER (as Kaldi's score.sh) and decodes TEST with it into
+# MODEL/decode_test (decode_test_NAME for another NAME; one job per part of TEST: decode_parts in
+# parallel.sh).
 # A GMM's scores (MODEL/gmm.npz) are searched with FasterDecoder, without lattices, so its dev grid
 # is the acoustic scales alone (word bonus 0): GMM log-likelihoods spread widely per frame, and the
 # lattice decoder (kaldi-decoder's LatticeSimpleDecoder, which prunes like Kaldi's SimpleDecoder)
@@ -17,18 +17,16 @@
 gmm_beam=${gmm_beam:-30}; gmm_lattice=${gmm_lattice:-false}
 hybrid_graph_decode() {
   local m=$1 lang=$2 g=$3 dev=$4 test=$5 scales=$6 bonuses=$7 name=${8:-graph} ac best wb beam=13 out
-  local lattice=true
+  local lat="--lattice --word-bonus"  # the search's lattice options, before the bonus (or bonuses)
   if [ -f "$m/gmm.npz" ]; then
-    if [ "$gmm_lattice" = true ]; then beam=$gmm_beam; else lattice=false; fi
+    if [ "$gmm_lattice" = true ]; then beam=$gmm_beam; else lat=""; fi  # "": FasterDecoder
   fi
-  # lat_opts BONUSES: the search's lattice options (none for FasterDecoder)
-  lat_opts() { if [ "$lattice" = true ]; then echo "--lattice --word-bonus $1"; fi; }
   local gopt=--grammar grid="$m"/decode_"$(basename "$dev")"_graph_"$name"_ac
   case $g in *.arpa) gopt=--lm ;; esac
   speechseq mkgraph "$lang" "$m" $gopt "$g" --out "$m/$name"
   rm -rf "$grid"*  # an earlier run's grid: only this run's are compared
   for ac in $scales; do
-    speechseq decode "$m" "$dev" --graph "$m/$name" --beam "$beam" --acoustic-scale "$ac" $(lat_opts "$bonuses")
+    speechseq decode "$m" "$dev" --graph "$m/$name" --beam "$beam" --acoustic-scale "$ac" ${lat:+$lat $bonuses}
   done
   # the dev point with the lowest WER: "WER acoustic_scale word_bonus"
   best=$(for d in "$grid"*; do
@@ -38,6 +36,6 @@ hybrid_graph_decode() {
   local tag="" ; out=$m/decode_test
   [ "$name" = graph ] || { tag=" ($name)"; out=${out}_$name; }
   echo "$m$tag: acoustic scale $ac, word bonus $wb (best on dev: %WER ${best%% *})"
-  decode_parts "$m" "$test" "$out" --graph "$m/$name" --beam "$beam" --acoustic-scale "$ac" $(lat_opts "$wb")
+  decode_parts "$m" "$test" "$out" --graph "$m/$name" --beam "$beam" --acoustic-scale "$ac" ${lat:+$lat $wb}
   echo "$m test$tag: $(head -1 "$out/wer")"
 }

@@ -324,6 +324,26 @@ def _read_speaker_list(speakers: str | list[str]) -> list[str]:
     return [s for s in speakers.split(",") if s.strip()]
 
 
+def _source_and_output(path, out) -> tuple[Path, Path]:
+    """A valid data dir to read and another directory to write (subset, copy)."""
+    path = _require_dir(Path(path))
+    out = Path(out)
+    if out.resolve() == path.resolve():
+        raise UsageError(
+            f"{out}: the output is the input directory — choose another output directory"
+        )
+    _require_valid(path)
+    return path, out
+
+
+def _write_part(path: Path, out: Path, tables, utts: set[str], feats: _FeatureFiles) -> None:
+    """``utts`` of data dir ``path`` (its ``tables``, its ctm, ``feats``) written to ``out`` whole
+    or not at all."""
+    ctm = read_ctm(path / "ctm") if (path / "ctm").is_file() else None
+    with atomic_dir(out) as tmp:
+        _write_filtered(tables, ctm, tmp, utts, feats, path)
+
+
 def subset_data_dir(
     path: str | os.PathLike,
     out: str | os.PathLike,
@@ -334,15 +354,10 @@ def subset_data_dir(
 ) -> int:
     """Write the first ``num_utts`` utterances (C order, or a random choice) or those of
     ``speakers`` into ``out``; returns the number of utterances written."""
-    path = _require_dir(Path(path))
-    out = Path(out)
+    _require_dir(Path(path))  # a missing directory is the first error, then a missing selection
     if (num_utts is None) == (speakers is None):
         raise UsageError("give exactly one of --num-utts N or --speakers LIST")
-    if out.resolve() == path.resolve():
-        raise UsageError(
-            f"{out}: the output is the input directory — choose another output directory"
-        )
-    _require_valid(path)
+    path, out = _source_and_output(path, out)
     tables = _read_all(path)
     utt2spk = tables["utt2spk"]
     if num_utts is not None:
@@ -363,10 +378,7 @@ def subset_data_dir(
                 f"give speaker ids from spk2utt"
             )
         utts = {u for u, s in utt2spk.items() if s in set(wanted)}
-    ctm = read_ctm(path / "ctm") if (path / "ctm").is_file() else None
-    feats = _read_feature_files(path)
-    with atomic_dir(out) as tmp:
-        _write_filtered(tables, ctm, tmp, utts, feats, path)
+    _write_part(path, out, tables, utts, _read_feature_files(path))
     return len(utts)
 
 
@@ -379,20 +391,12 @@ def copy_data_dir(path: str | os.PathLike, out: str | os.PathLike, feats: bool =
     ``out``, without the features (feats.scp, utt2num_frames, cmvn) unless ``feats``: as Kaldi's
     utils/copy_data_dir.sh before a second feature set is computed (data/train beside
     data/train_hires). Returns the number of utterances."""
-    path = _require_dir(Path(path))
-    out = Path(out)
-    if out.resolve() == path.resolve():
-        raise UsageError(
-            f"{out}: the output is the input directory — choose another output directory"
-        )
-    _require_valid(path)
+    path, out = _source_and_output(path, out)
     tables = _read_all(path)
     if not feats:
         tables = {n: t for n, t in tables.items() if n not in FEATURE_TABLES}
-    ctm = read_ctm(path / "ctm") if (path / "ctm").is_file() else None
     files = _read_feature_files(path) if feats else _FeatureFiles()
-    with atomic_dir(out) as tmp:
-        _write_filtered(tables, ctm, tmp, set(tables["utt2spk"]), files, path)
+    _write_part(path, out, tables, set(tables["utt2spk"]), files)
     return len(tables["utt2spk"])
 
 
