@@ -100,6 +100,7 @@ TESTED_IN = {
     "speechseq/ranges.py": "tests/core/test_config_ranges.py",  # option ranges, CLI and YAML
     "speechseq/asr/inference.py": "tests/asr/test_ctc_train.py",  # decode/align a trained model
     "speechseq/asr/training.py": "tests/asr/test_ctc_train.py",
+    "speechseq/std/segmenter.py": "tests/embed/test_segmenter.py",  # beside the embedder fixtures it searches with
     "speechseq/cli/asr.py": "tests/asr/test_ctc_train.py",  # train-ctc, decode, align
     "speechseq/cli/common.py": "tests/cli/test_structure.py",
     "speechseq/cli/data.py": "tests/data/test_cli_data.py",

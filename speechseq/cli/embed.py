@@ -100,6 +100,61 @@ def train_embedder_cmd(
         info(f"{out}: best dev {what} {state.best_metric:.4f} at epoch {state.best_epoch}")
 
 
+@training_command(app, "train-segmenter", max_epochs=10, max_frames=8000)
+def train_segmenter_cmd(
+    train: Path = typer.Argument(
+        ..., help="Training data dir with feats.scp and ctm (word timings)."
+    ),
+    out: Path = out_option("Model directory to write."),
+    dev: Path | None = dev_option(
+        "Dev data dir with a ctm [default: every 20th training utterance].", required=False
+    ),
+    *,
+    training: TrainingOptions,
+) -> None:
+    """Train a word-boundary detector on word timings: it cuts archives (speechseq segment) and
+    queries (eval-std/search --query-segmenter) where words begin and end, words it never heard
+    included."""
+    # deferred: the segmenter task imports torch, which is slow to import
+    from speechseq.std.segmenter import SegmenterConfig, train_segmenter
+
+    cfg = resolve_config(SegmenterConfig, training.config, {"train": training.overrides})
+    state = train_segmenter(
+        train, out, cfg, dev_dir=dev, resume=training.resume, overwrite=training.overwrite
+    )
+    if state.best_metric is None:
+        info(f"{out}: no dev boundary F-score (see above); final.pt holds the last epoch's weights")
+    else:
+        info(
+            f"{out}: best dev boundary F-score {state.best_metric:.4f} at epoch {state.best_epoch}"
+        )
+
+
+@app.command("segment")
+def segment_cmd(
+    exp: Path = typer.Argument(..., help="Model directory from train-segmenter."),
+    data: Path = typer.Argument(..., help="Data dir with feats.scp (computed as the model's)."),
+    out: Path = out_option("Kaldi segments file to write (embed --segments segments --ctm OUT)."),
+    threshold: float = typer.Option(
+        0.5, "--threshold", help="A boundary: a posterior peak above this."
+    ),
+    span: int = typer.Option(
+        2, "--span", help="Segments from each boundary to each of the next N boundaries."
+    ),
+    min_dur: float = typer.Option(0.15, "--min-dur", help="Shortest segment (seconds)."),
+    max_dur: float = typer.Option(1.5, "--max-dur", help="Longest segment (seconds)."),
+    device: str = DEVICE,
+) -> None:
+    """Cut a data dir's utterances into candidate word segments at detected word boundaries."""
+    # deferred: the segmenter imports torch, which is slow to import
+    from speechseq.std.segmenter import CutOptions, Segmenter, write_segments_file
+
+    opts = CutOptions(threshold=threshold, span=span, min_dur_s=min_dur, max_dur_s=max_dur)
+    spans = Segmenter(exp, opts, device).spans_of_data(data)
+    n = write_segments_file(spans, out)
+    info(f"{out}: {n} segments of {len(spans)} utterances")
+
+
 @app.command("embed")
 def embed_cmd(
     exp: Path = typer.Argument(..., help="Model directory from train-embedder."),
@@ -182,6 +237,12 @@ def search_cmd(
         help="The query files are examples of one term, searched as one: mean (average their "
         "vectors) or max (each hit's best score over the examples).",
     ),
+    query_segmenter: Path | None = typer.Option(
+        None,
+        "--query-segmenter",
+        help="A word-boundary detector (train-segmenter): each query is cut from its first "
+        "detected word boundary to its last instead of trimmed at 30 dB (--method embed).",
+    ),
     device: str = DEVICE,
     channel: str = CHANNEL,
 ) -> None:
@@ -192,9 +253,17 @@ def search_cmd(
     files = [str(q) for q in queries]
     if combine is not None and method != "embed":
         raise typer.BadParameter("--combine works with --method embed")
+    if query_segmenter is not None and method != "embed":
+        raise typer.BadParameter("--query-segmenter works with --method embed")
     if method == "embed":
         results, per_query_s = qbe.search_files(
-            idx, files, top_k=top_k, device=device, channel=channel, combine=combine
+            idx,
+            files,
+            top_k=top_k,
+            device=device,
+            channel=channel,
+            combine=combine,
+            query_segmenter=query_segmenter,
         )
     elif method == "dtw":
         results, per_query_s = qbe.dtw_search_files(idx, files, top_k=top_k, channel=channel)
@@ -208,22 +277,7 @@ def search_cmd(
     if export is not None:
         qbe.export_query_hits(idx, export_names, results, export)
     if as_json:
-        out = [
-            {
-                "query": q,
-                "hits": [
-                    {
-                        "rank": r,
-                        "source": h.source,
-                        "start_s": h.start_s,
-                        "end_s": h.end_s,
-                        "score": round(h.score, 4),
-                    }
-                    for r, h in enumerate(hits, 1)
-                ],
-            }
-            for q, hits in zip(files, results, strict=True)
-        ]
+        out = qbe.hits_json(files, results)
         print(json.dumps(out if len(out) > 1 else out[0], indent=2))
     else:
         console = Console()
@@ -276,6 +330,12 @@ def eval_std_cmd(
         "examples (search --combine; method embed-mean or embed-max, one row per term), beside "
         "each example alone on the same terms (method embed-one).",
     ),
+    query_segmenter: Path | None = typer.Option(
+        None,
+        "--query-segmenter",
+        help="A word-boundary detector (train-segmenter): each query is cut from its first "
+        "detected word boundary to its last instead of trimmed at 30 dB.",
+    ),
     device: str = DEVICE,
     channel: str = CHANNEL,
 ) -> None:
@@ -297,6 +357,7 @@ def eval_std_cmd(
         thresholds=qbe.dev_thresholds(thresholds_from) if thresholds_from else None,
         posteriorgram_model=str(posteriorgram) if posteriorgram else None,
         combine=combine,
+        query_segmenter=str(query_segmenter) if query_segmenter else None,
     )
     for line in results_table(rows):
         print(line)

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import os
 import time
 from pathlib import Path
 
@@ -166,6 +167,7 @@ def search_files(
     device: str = "auto",
     channel: Channel = MIX,
     combine: str | None = None,
+    query_segmenter: str | os.PathLike | None = None,
 ) -> tuple[list[list[Hit]], float]:
     """Hits per query file, and search seconds per query (embedding + index + merging).
 
@@ -173,6 +175,8 @@ def search_files(
     ``combine``: the files are examples of one term, searched as one: ``mean`` averages their
     vectors (then normalises), ``max`` searches each and keeps each hit's best score (overlaps
     merged); one hit list comes back.
+    ``query_segmenter``: a train-segmenter model dir; each query is cut from its first detected
+    word boundary to its last (kept whole, then silence-trimmed, where it finds fewer than two).
     """
     check_combine(combine)
     store = IndexStore.open(index_dir)
@@ -183,8 +187,12 @@ def search_files(
             f"{m.embedder_id} — rebuild the index (speechseq embed, index build)"
         )
     audio = read_queries(m, queries, channel)  # a bad query file fails before the warm-up
+    sr = m.frontend.sample_rate
+    cut = query_cutter(query_segmenter, device, sr) if query_segmenter else None
     warm_up()
     t0 = time.perf_counter()
+    if cut is not None:
+        audio = [cut(x) for x in audio]
     q = query_vectors(m, audio)
     if combine is not None:
         out = [combined_hits(store, q, top_k, combine)]
@@ -192,6 +200,46 @@ def search_files(
         scores, idx = store.search(q, top_k * RAW_HITS_PER_HIT)
         out = [hits_for(store, scores[k], idx[k], top_k) for k in range(len(q))]
     return out, (time.perf_counter() - t0) / max(len(queries), 1)
+
+
+def hits_json(queries: list[str], results: list[list[Hit]]) -> list[dict]:
+    """``search --json``: per query, its hits with rank, source, times and score."""
+    return [
+        {
+            "query": q,
+            "hits": [
+                {
+                    "rank": r,
+                    "source": h.source,
+                    "start_s": h.start_s,
+                    "end_s": h.end_s,
+                    "score": round(h.score, 4),
+                }
+                for r, h in enumerate(hits, 1)
+            ],
+        }
+        for q, hits in zip(queries, results, strict=True)
+    ]
+
+
+def query_cutter(segmenter_dir: str | os.PathLike, device: str = "auto", sample_rate: int = 16000):
+    """``audio -> audio`` at ``sample_rate``: a query cut by a word-boundary detector
+    (train-segmenter) from its first boundary to its last; a query where it finds fewer than
+    two is left whole."""
+    from speechseq.std.segmenter import Segmenter  # deferred: loads a model
+
+    seg = Segmenter(segmenter_dir, device=device)
+    if seg.ex.frontend.sample_rate != sample_rate:
+        raise SpeechseqError(
+            f"{segmenter_dir}: a segmenter of {seg.ex.frontend.sample_rate} Hz audio, the queries "
+            f"are read at {sample_rate} Hz — train the segmenter on features of the embedder's rate"
+        )
+
+    def cut(x: np.ndarray) -> np.ndarray:
+        y = seg.cut_query(x, sample_rate)
+        return x if y is None else y
+
+    return cut
 
 
 def export_hits(
@@ -296,6 +344,7 @@ def evaluate_std(
     thresholds: dict[str, float] | None = None,
     posteriorgram_model: str | None = None,
     combine: str | None = None,
+    query_segmenter: str | None = None,
 ) -> list[dict]:
     """MAP, P@10, P@N, same-different AP, ATWV and MTWV of the embedder's index search (and of
     DTW) over a data dir of spoken queries; with ``out_dir``, results.json, hits.tsv and the
@@ -334,6 +383,12 @@ def evaluate_std(
     audio = {}
     for q in qids:
         audio[q] = check_speech(read_spec(data.audio_spec(q, channel), 16000, what=q), q)
+    cut_s = 0.0
+    if query_segmenter is not None:  # every method searches the queries as the segmenter cut them
+        cut = query_cutter(query_segmenter, device)
+        t0 = time.perf_counter()
+        audio = {q: cut(x) for q, x in audio.items()}
+        cut_s = (time.perf_counter() - t0) / max(len(audio), 1)
 
     store = IndexStore.open(index_dir)
     m = load_embedder(embed_settings(index_dir, store)["model"], device)
@@ -343,7 +398,7 @@ def evaluate_std(
     vecs = embed_features(m, feats)
     scores, idx = store.search(vecs, top_k * RAW_HITS_PER_HIT)
     emb_results = {q: hits_for(store, scores[k], idx[k], top_k) for k, q in enumerate(qids)}
-    emb_s = (time.perf_counter() - t0) / len(qids)
+    emb_s = (time.perf_counter() - t0) / len(qids) + cut_s
     labels = [words[q] for q in qids]
     rows = [
         {

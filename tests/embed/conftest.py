@@ -86,3 +86,28 @@ def contrastive_setup(words_corpus, tmp_path_factory):
         ]
     )
     return root, res
+
+
+TINY_SEG = (
+    "encoder: {subsample: none, rnn: gru, hidden: 16, layers: 1, dropout: 0.0}\n"
+    "train: {max_epochs: 2, max_frames: 4000, warmup_steps: 2, device: cpu, checkpoint_every: 0}\n"
+)
+
+
+@pytest.fixture(scope="module")
+def segmenter(words_corpus, tmp_path_factory):
+    """A 2-epoch word-boundary detector (train-segmenter) on ``words_corpus``; read-only."""
+    root = tmp_path_factory.mktemp("seg")
+    (root / "seg.yaml").write_text(TINY_SEG)
+    res = run_ok(
+        [
+            "train-segmenter",
+            str(words_corpus / "train"),
+            "--out",
+            str(root / "seg"),
+            "--config",
+            str(root / "seg.yaml"),
+        ]
+    )
+    assert "best dev boundary F-score" in res.stdout + res.stderr
+    return root / "seg"
