@@ -28,6 +28,12 @@
 #   23 the contrastive embedder with window negatives and embed.text_weight (conf/embed_multiview.yaml)
 #   24 embed the words archive with it, build its index
 #   25 eval-std of it -> exp/eval_std_multiview/, and ATWV at dev thresholds -> exp/eval_std_words_multiview/
+# Cut where words begin and end instead of in fixed windows (a word-boundary detector learnt from
+# the training set's word timings, speechseq train-segmenter):
+#   26 train the segmenter (conf/segmenter.yaml)   27 train an embedder for its cuts (conf/embed_cuts.yaml)
+#   28 cut the archive at detected boundaries (speechseq segment), embed the cuts, build the index
+#   29 eval-std with each query cut by the segmenter too -> exp/eval_std_cuts/, and ATWV at dev
+#      thresholds -> exp/eval_std_words_cuts/
 set -euo pipefail
 cd "$(dirname "$0")"
 . ./path.sh
@@ -38,9 +44,10 @@ contrastive_config=conf/embed_contrastive.yaml; ctc_config=conf/ctc.yaml
 ctc_embed_config=conf/embed_contrastive_ctc.yaml
 negs_config=conf/embed_contrastive_negs.yaml
 multiview_config=conf/embed_multiview.yaml
+segmenter_config=conf/segmenter.yaml; cuts_config=conf/embed_cuts.yaml
 commands_utts=2000  # the commands archive's corpus (stage 15): 80% training sentences, 10% archive, 10% queries
 commands_widths=0.3,0.5,0.7,0.9,1.2  # archive windows of stage 17 (seconds)
-settings="num_utts seed config contrastive_config ctc_config ctc_embed_config commands_utts commands_widths negs_config multiview_config"  # recorded in data/.done.N
+settings="num_utts seed config contrastive_config ctc_config ctc_embed_config commands_utts commands_widths negs_config multiview_config segmenter_config cuts_config"  # recorded in data/.done.N
 stage_settings_0="num_utts seed"; stage_settings_1=""; stage_settings_2=""; stage_settings_3="config seed"
 stage_settings_4=""; stage_settings_5=""; stage_settings_6=""  # per stage
 stage_settings_7="contrastive_config seed"; stage_settings_8=""; stage_settings_9=""
@@ -50,6 +57,8 @@ stage_settings_15="commands_utts seed"; stage_settings_16="contrastive_config se
 stage_settings_17="commands_widths"; stage_settings_18=""; stage_settings_19=""
 stage_settings_20="negs_config seed"; stage_settings_21=""; stage_settings_22=""
 stage_settings_23="multiview_config seed"; stage_settings_24=""; stage_settings_25=""
+stage_settings_26="segmenter_config seed"; stage_settings_27="cuts_config seed"; stage_settings_28=""
+stage_settings_29=""
 . ../utils/stages.sh "$@"
 
 # index_archive EXP VECS INDEX: embed the words archive with EXP (one job per part) and index it
@@ -192,4 +201,23 @@ if run_stage 24 "embed the archive with the multi-view embedder and build its in
 fi
 if run_stage 25 "evaluate the multi-view embedder; ATWV at dev thresholds"; then
   eval_embedder multiview; done_stage 25
+fi
+if run_stage 26 "train the word-boundary detector on the training set's word timings"; then
+  $train_cmd train-segmenter data/train --out exp/segmenter --config "$segmenter_config" --seed "$seed" $(resume_flag)
+  done_stage 26
+fi
+if run_stage 27 "train an embedder for the segmenter's cuts"; then
+  $train_cmd train-embedder data/train --out exp/embedder_cuts --config "$cuts_config" --seed "$seed" $(resume_flag)
+  done_stage 27
+fi
+if run_stage 28 "cut the archive at detected word boundaries, embed the cuts, build the index"; then
+  speechseq segment exp/segmenter data/archive --out exp/archive_cuts
+  speechseq embed exp/embedder_cuts data/archive --segments segments --ctm exp/archive_cuts --out exp/archive_vecs_cuts
+  speechseq index build exp/archive_vecs_cuts --out exp/archive_index_cuts; done_stage 28
+fi
+if run_stage 29 "evaluate search over the cuts, queries cut by the segmenter; ATWV at dev thresholds"; then
+  eval_words exp/archive_index_cuts exp/eval_std_cuts --query-segmenter exp/segmenter
+  [ -d data/queries_dev ] || halves data/queries
+  dev_eval_std exp/archive_index_cuts data/queries data/archive/ctm exp/eval_std_words_cuts --no-dtw --query-segmenter exp/segmenter
+  done_stage 29
 fi

@@ -136,7 +136,7 @@ def segment_cmd(
     data: Path = typer.Argument(..., help="Data dir with feats.scp (computed as the model's)."),
     out: Path = out_option("Kaldi segments file to write (embed --segments segments --ctm OUT)."),
     threshold: float = typer.Option(
-        0.5, "--threshold", help="A boundary: a posterior peak above this."
+        0.3, "--threshold", help="A boundary: a posterior peak above this."
     ),
     span: int = typer.Option(
         2, "--span", help="Segments from each boundary to each of the next N boundaries."

@@ -244,7 +244,7 @@ def train_segmenter(
 
 @dataclass(frozen=True)
 class CutOptions:
-    threshold: float = 0.5  # a boundary: a posterior peak above this
+    threshold: float = 0.3  # a boundary: a posterior peak above this
     min_gap_s: float = 0.05  # boundaries at least this far apart
     span: int = 2  # archive segments from each boundary to the next `span` ones
     min_dur_s: float = 0.15  # shortest archive segment

@@ -156,7 +156,7 @@ def test_synth_std_commands_archive_and_atwv_at_dev_thresholds(tmp_path):
     """Stages 0-2, 7-8 (the words archive and its contrastive index), 15-19: the commands
     archive (one- and two-word terms inside sentences), eval-std with dev thresholds on both;
     20-22: the embedder with window negatives, evaluated the same way; 23-25: with the written
-    view too."""
+    view too; 26-29: the word-boundary detector's cuts of the archive and the queries."""
     recipe = copy_recipe(tmp_path, "synth_std")
     (recipe / "conf" / "tiny.yaml").write_text(TINY_CONTRASTIVE)
     (recipe / "conf" / "tiny_negs.yaml").write_text(
@@ -168,14 +168,22 @@ def test_synth_std_commands_archive_and_atwv_at_dev_thresholds(tmp_path):
             "segments: ctm}", "segments: ctm, window_negatives: 0.5, text_weight: 1.0}"
         )
     )
+    (recipe / "conf" / "tiny_seg.yaml").write_text(
+        "encoder: {subsample: none, rnn: gru, hidden: 16, layers: 1}\n"
+        "train: {max_epochs: 1, max_frames: 3000, warmup_steps: 2}\n"
+    )
     args += [
         "--negs-config",
         "conf/tiny_negs.yaml",
         "--multiview-config",
         "conf/tiny_multiview.yaml",
+        "--segmenter-config",
+        "conf/tiny_seg.yaml",
+        "--cuts-config",
+        "conf/tiny_multiview.yaml",
     ]
     env = recipe_env(tmp_path)
-    for first, last in (("0", "2"), ("7", "8"), ("15", "25")):
+    for first, last in (("0", "2"), ("7", "8"), ("15", "29")):
         proc = run_recipe(
             recipe, *args, "--stage", first, "--stop-stage", last, env=env, timeout=1200
         )
@@ -196,12 +204,17 @@ def test_synth_std_commands_archive_and_atwv_at_dev_thresholds(tmp_path):
     assert dev and ev and not dev & ev
     negs = (recipe / "exp" / "embedder_negs" / "train_segments").read_text()
     assert "<negative>" in negs
-    for name in ("negs", "multiview"):
+    for name in ("negs", "multiview", "cuts"):
         for table in (f"eval_std_{name}", f"eval_std_words_{name}"):
             lines = (recipe / "exp" / f"{table}.txt").read_text().splitlines()
             assert [ln.split()[0] for ln in lines[1:]] == ["embed"]
         assert (
             recipe / "exp" / f"eval_std_words_{name}" / "eval" / "kws" / "embed" / "kwslist.xml"
         ).is_file()
+    # the archive was searched in the segmenter's cuts, not in windows
+    cuts = (recipe / "exp" / "archive_cuts").read_text().split()
+    assert cuts and (recipe / "exp" / "archive_vecs_cuts" / "meta.json").is_file()
+    meta = json.loads((recipe / "exp" / "archive_vecs_cuts" / "meta.json").read_text())
+    assert meta["segments"] == "segments" and meta["count"] == len(cuts) // 4
     final = ckpt.load(recipe / "exp" / "embedder_multiview" / "final.pt")
     assert final["meta"]["words"] and any(k.startswith("text.") for k in final["model"])
