@@ -289,8 +289,8 @@ class Segmenter:
 
     def spans_of_data(self, data_dir: str | os.PathLike) -> dict[str, list[tuple[float, float]]]:
         """Candidate segments of every utterance of a data dir with ``feats.scp``."""
-        data = DataDir(data_dir)
-        reader = FeatureReader(data.path, cmvn=self.ex.task.cfg.segmenter.cmvn)
+        # the model's feature settings and dimension checked, normalised as in training
+        reader = self.ex.frontend.data_reader(DataDir(data_dir).path)
         o = self.options
         out = {}
         with torch.no_grad():

@@ -727,6 +727,34 @@ def train_embedder_of_an_unknown_variant(env):
 
 
 @case
+def train_segmenter_without_word_timings(env):
+    t = env.copy(env.words / "train", "t")
+    (t / "ctm").unlink()
+    args = ["train-segmenter", t, "--out", env.tmp / "seg", "--max-epochs", "1"]
+    return args, 1, r"t: no ctm .*speechseq align", lambda: not (env.tmp / "seg").exists()
+
+
+@case
+def segment_with_an_embedder(env):
+    args = ["segment", env.emb, env.words / "archive", "--out", env.tmp / "s", "--device", "cpu"]
+    return args, 1, r"not 'segmenter'", lambda: not (env.tmp / "s").exists()
+
+
+@case
+def segment_with_a_threshold_above_one(env):
+    args = ["segment", env.emb, env.words / "archive", "--out", env.tmp / "s", "--threshold", "2"]
+    return args, 2, r"--threshold 2\.0: give a probability", lambda: not (env.tmp / "s").exists()
+
+
+@case
+def eval_std_with_an_embedder_as_the_query_segmenter(env):
+    args = ["eval-std", "--index", env.idx, "--queries", env.words / "queries", "--ref",
+            env.words / "archive" / "ctm", "--no-dtw", "--query-segmenter", env.emb,
+            "--device", "cpu", "--out", env.tmp / "ev"]  # fmt: skip
+    return args, 1, r"not 'segmenter'", lambda: not (env.tmp / "ev").exists()
+
+
+@case
 def embed_a_folder_without_audio(env):
     (env.tmp / "a").mkdir()
     return (

@@ -159,3 +159,12 @@ def test_a_segmenter_must_be_at_the_queries_rate(segmenter, monkeypatch):
 
     with pytest.raises(SpeechseqError, match="8000 Hz"):
         qbe.query_cutter(str(segmenter), "cpu", sample_rate=8000)
+
+
+def test_segment_refuses_features_of_other_settings(segmenter, words_corpus, tmp_path):
+    data = tmp_path / "archive"
+    run_ok(["data", "copy", str(words_corpus / "archive"), str(data)])
+    run_ok(["compute-feats", str(data), "--type", "mfcc"])
+    res = run_fails(["segment", str(segmenter), str(data), "--out", str(tmp_path / "s")])
+    assert "other settings" in res.output and "compute-feats" in res.output
+    assert not (tmp_path / "s").exists()
