@@ -241,7 +241,7 @@ def search_cmd(
         None,
         "--query-segmenter",
         help="A word-boundary detector (train-segmenter): each query is cut from its first "
-        "detected word boundary to its last instead of trimmed at 30 dB (--method embed).",
+        "detected word boundary to its last before the 30 dB trim (--method embed).",
     ),
     device: str = DEVICE,
     channel: str = CHANNEL,
@@ -334,7 +334,7 @@ def eval_std_cmd(
         None,
         "--query-segmenter",
         help="A word-boundary detector (train-segmenter): each query is cut from its first "
-        "detected word boundary to its last instead of trimmed at 30 dB.",
+        "detected word boundary to its last before the 30 dB trim.",
     ),
     device: str = DEVICE,
     channel: str = CHANNEL,

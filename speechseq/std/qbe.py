@@ -176,7 +176,8 @@ def search_files(
     vectors (then normalises), ``max`` searches each and keeps each hit's best score (overlaps
     merged); one hit list comes back.
     ``query_segmenter``: a train-segmenter model dir; each query is cut from its first detected
-    word boundary to its last (kept whole, then silence-trimmed, where it finds fewer than two).
+    word boundary to its last (kept whole where it finds fewer than two), then silence-trimmed
+    as every query is.
     """
     check_combine(combine)
     store = IndexStore.open(index_dir)
