@@ -62,7 +62,9 @@ class HybridOptions:
         check_fields(self, "hybrid")
 
 
-def _default_encoder() -> EncoderConfig:
+def frame_encoder() -> EncoderConfig:
+    """The default encoder of a frame classifier (the hybrid, the word-boundary segmenter): one
+    output per 10 ms frame, 2 x BLSTM 128."""
     return EncoderConfig(subsample="none", hidden=128, layers=2, dropout=0.1)
 
 
@@ -72,7 +74,7 @@ def _default_train() -> TrainConfig:
 
 @dataclass(frozen=True)
 class HybridConfig:
-    encoder: EncoderConfig = field(default_factory=_default_encoder)  # the shared encoder
+    encoder: EncoderConfig = field(default_factory=frame_encoder)  # the shared encoder
     train: TrainConfig = field(default_factory=_default_train)  # the shared trainer
     hybrid: HybridOptions = field(default_factory=HybridOptions)  # hybrid-specific choices
 

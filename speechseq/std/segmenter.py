@@ -29,7 +29,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
-import torch
 from scipy.signal import find_peaks
 
 from speechseq.core.batching import FeatDataset
@@ -44,7 +43,7 @@ from speechseq.decode.run import network_outputs
 from speechseq.errors import SpeechseqError, UsageError
 from speechseq.features.reader import CMVN_MODES, ArrayReader, FeatureReader
 from speechseq.fileio import atomic_write
-from speechseq.hybrid.task import HybridModel, frame_stats, repeat_factor
+from speechseq.hybrid.task import HybridModel, frame_encoder, frame_stats, repeat_factor
 from speechseq.ranges import check_fields, integer, one_of, setting
 
 FRAME_S = 0.01  # the features' frame shift: labels and boundaries are at 10 ms frames
@@ -60,17 +59,13 @@ class SegmenterOptions:
         check_fields(self, "segmenter")
 
 
-def _default_encoder() -> EncoderConfig:
-    return EncoderConfig(subsample="none", hidden=128, layers=2, dropout=0.1)
-
-
 def _default_train() -> TrainConfig:
     return TrainConfig(max_epochs=10, max_frames=8000, warmup_steps=100)
 
 
 @dataclass(frozen=True)
 class SegmenterConfig:
-    encoder: EncoderConfig = field(default_factory=_default_encoder)  # the shared encoder
+    encoder: EncoderConfig = field(default_factory=frame_encoder)  # the shared encoder
     train: TrainConfig = field(default_factory=_default_train)  # the shared trainer
     segmenter: SegmenterOptions = field(default_factory=SegmenterOptions)
 
@@ -270,7 +265,6 @@ class Segmenter:
         self.ex = load_experiment(exp_dir, device, task=SegmenterTask.name, quiet=True)
         self.options = options
 
-    @torch.no_grad()
     def probs_of_audio(self, samples: np.ndarray) -> np.ndarray:
         fe = self.ex.frontend
         feats = fe.normalise(fe.audio_features(samples))
@@ -292,11 +286,10 @@ class Segmenter:
         # the model's feature settings and dimension checked, normalised as in training
         reader = self.ex.frontend.data_reader(DataDir(data_dir).path)
         o = self.options
-        out = {}
-        with torch.no_grad():
-            for utt, prob in network_outputs(self.ex, reader, list(reader.utt_ids)):
-                out[utt] = candidate_spans(self.boundaries(prob), o.span, o.min_dur_s, o.max_dur_s)
-        return out
+        return {
+            utt: candidate_spans(self.boundaries(prob), o.span, o.min_dur_s, o.max_dur_s)
+            for utt, prob in network_outputs(self.ex, reader, list(reader.utt_ids))
+        }
 
 
 def write_segments_file(
