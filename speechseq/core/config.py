@@ -25,9 +25,19 @@ T = TypeVar("T")
 
 
 def from_dict(
-    cls: type[T], data: dict[str, Any] | None, where: str, *, key: str = "", fix: str = ""
+    cls: type[T],
+    data: dict[str, Any] | None,
+    where: str,
+    *,
+    key: str = "",
+    fix: str = "",
+    base: Any = None,
 ) -> T:
     """Build dataclass ``cls`` from ``data`` (read from ``where``, a file name or "config").
+
+    A key ``data`` leaves out keeps its default: ``base``'s value when given, else the field's
+    own default. A nested section starts from its field's default too, so a partial ``train:``
+    of a task whose default is ``TrainConfig(max_frames=6000)`` keeps 6000, not the class's.
 
     An unknown key is an error naming ``where``; a value of the wrong type, or outside the
     range or choices its field declares (:mod:`speechseq.ranges`), is a usage error naming
@@ -46,13 +56,20 @@ def from_dict(
     kwargs = {}
     for name, value in data.items():
         full = f"{key}.{name}" if key else name
+        default = getattr(base, name) if base is not None else _field_default(fields[name])
         try:
-            kwargs[name] = _coerce(hints[name], value, where, full, fix)
+            kwargs[name] = _coerce(hints[name], value, where, full, fix, default)
         except _WrongType as e:
             rule = rule_of(fields[name])
             raise UsageError(f"{full} {value!r}: must be {rule or e.expected} — {fix}") from None
     check_values(cls, data, key, fix)  # the values as written (an int, not the float it became)
-    return cls(**kwargs)
+    return dataclasses.replace(base, **kwargs) if base is not None else cls(**kwargs)
+
+
+def _field_default(f: dataclasses.Field) -> Any:
+    if f.default_factory is not dataclasses.MISSING:
+        return f.default_factory()
+    return None if f.default is dataclasses.MISSING else f.default
 
 
 def sections_of(cls: type[T], data: dict[str, Any], where: str) -> T:
@@ -70,7 +87,7 @@ class _WrongType(Exception):
 _TYPE_WORDS = {int: "an integer", float: "a number", bool: "true or false", str: "a string"}
 
 
-def _coerce(tp, value, where: str, key: str, fix: str):
+def _coerce(tp, value, where: str, key: str, fix: str, default: Any = None):
     origin = typing.get_origin(tp)
     if origin in (typing.Union, types.UnionType):
         args = [a for a in typing.get_args(tp) if a is not type(None)]
@@ -80,7 +97,8 @@ def _coerce(tp, value, where: str, key: str, fix: str):
     if dataclasses.is_dataclass(tp):
         if not isinstance(value, dict):
             raise _WrongType("a mapping of its keys")
-        return from_dict(tp, value, where, key=key, fix=fix)
+        base = default if isinstance(default, tp) else None  # the section's default, filled in
+        return from_dict(tp, value, where, key=key, fix=fix, base=base)
     if tp is float and isinstance(value, (int, float)) and not isinstance(value, bool):
         return float(value)
     if tp is int and isinstance(value, int) and not isinstance(value, bool):

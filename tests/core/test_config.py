@@ -120,3 +120,36 @@ def test_read_yaml_errors_name_the_file(tmp_path):
 
 def test_replace_ignores_options_not_given():
     assert replace(Inner(2, 0.1), size=None, rate=0.2) == Inner(2, 0.2)
+
+
+@dataclass(frozen=True)
+class Deep:
+    inner: Inner = field(default_factory=lambda: Inner(size=7, rate=0.25))
+
+
+@dataclass(frozen=True)
+class Task:
+    """A task whose sections' defaults are not their classes' defaults (as HybridConfig's train)."""
+
+    deep: Deep = field(default_factory=lambda: Deep(Inner(size=3, rate=0.125)))
+    inner: Inner = field(default_factory=lambda: Inner(size=9))
+
+
+def test_a_partial_section_keeps_the_tasks_defaults_for_the_keys_it_leaves_out():
+    cfg = from_dict(Task, {"inner": {"rate": 0.75}, "deep": {"inner": {"size": 4}}}, "c.yaml")
+    assert cfg.inner == Inner(size=9, rate=0.75)  # size from Task's default, not Inner's 1
+    assert cfg.deep.inner == Inner(size=4, rate=0.125)  # two levels down, from Task's default too
+    assert from_dict(Task, {"deep": {}}, "c.yaml") == Task()
+
+
+def test_a_cli_option_alone_keeps_every_other_default_of_the_task():
+    """`train-hybrid --seed 3` without a config: the hybrid's train defaults, not TrainConfig's."""
+    from speechseq.core.experiment import resolve_config
+    from speechseq.embed.model import EmbedConfig
+    from speechseq.hybrid.task import HybridConfig
+
+    cfg = resolve_config(HybridConfig, None, {"train": {"seed": 3, "lr": None}})
+    assert cfg.train == replace(HybridConfig().train, seed=3)
+    assert cfg.train.max_frames != type(cfg.train)().max_frames  # the test means something
+    emb = resolve_config(EmbedConfig, None, {"encoder": {"hidden": 64}})
+    assert emb.encoder == replace(EmbedConfig().encoder, hidden=64)
