@@ -34,6 +34,11 @@
 #   28 cut the archive at detected boundaries (speechseq segment), embed the cuts, build the index
 #   29 eval-std with each query cut by the segmenter too -> exp/eval_std_cuts/, and ATWV at dev
 #      thresholds -> exp/eval_std_words_cuts/
+# The same on the commands archive (terms inside sentences; after stages 15-16):
+#   30 train a segmenter on the commands training sentences' word timings (exp/segmenter_commands)
+#   31 cut the commands archive at its boundaries (spans over 1..commands_span boundaries: a two-word
+#      term spans two or three), embed the cuts with exp/embedder_commands, build the index
+#   32 eval-std with each query cut by it, embedder and DTW, ATWV at dev thresholds -> exp/eval_std_commands_cuts/
 set -euo pipefail
 cd "$(dirname "$0")"
 . ./path.sh
@@ -47,7 +52,8 @@ multiview_config=conf/embed_multiview.yaml
 segmenter_config=conf/segmenter.yaml; cuts_config=conf/embed_cuts.yaml
 commands_utts=2000  # the commands archive's corpus (stage 15): 80% training sentences, 10% archive, 10% queries
 commands_widths=0.3,0.5,0.7,0.9,1.2  # archive windows of stage 17 (seconds)
-settings="num_utts seed config contrastive_config ctc_config ctc_embed_config commands_utts commands_widths negs_config multiview_config segmenter_config cuts_config"  # recorded in data/.done.N
+commands_span=3  # stage 31: a cut spans 1..commands_span detected boundaries (segment --span)
+settings="num_utts seed config contrastive_config ctc_config ctc_embed_config commands_utts commands_widths negs_config multiview_config segmenter_config cuts_config commands_span"  # recorded in data/.done.N
 stage_settings_0="num_utts seed"; stage_settings_1=""; stage_settings_2=""; stage_settings_3="config seed"
 stage_settings_4=""; stage_settings_5=""; stage_settings_6=""  # per stage
 stage_settings_7="contrastive_config seed"; stage_settings_8=""; stage_settings_9=""
@@ -58,7 +64,8 @@ stage_settings_17="commands_widths"; stage_settings_18=""; stage_settings_19=""
 stage_settings_20="negs_config seed"; stage_settings_21=""; stage_settings_22=""
 stage_settings_23="multiview_config seed"; stage_settings_24=""; stage_settings_25=""
 stage_settings_26="segmenter_config seed"; stage_settings_27="cuts_config seed"; stage_settings_28=""
-stage_settings_29=""
+stage_settings_29=""; stage_settings_30="segmenter_config seed"; stage_settings_31="commands_span"
+stage_settings_32=""
 . ../utils/stages.sh "$@"
 
 # index_archive EXP VECS INDEX: embed the words archive with EXP (one job per part) and index it
@@ -220,4 +227,19 @@ if run_stage 29 "evaluate search over the cuts, queries cut by the segmenter; AT
   [ -d data/queries_dev ] || halves data/queries
   dev_eval_std exp/archive_index_cuts data/queries data/archive/ctm exp/eval_std_words_cuts --no-dtw --query-segmenter exp/segmenter
   done_stage 29
+fi
+if run_stage 30 "train a word-boundary detector on the commands sentences' word timings"; then
+  $train_cmd train-segmenter data/commands/train --out exp/segmenter_commands --config "$segmenter_config" \
+    --seed "$seed" $(resume_flag); done_stage 30
+fi
+if run_stage 31 "cut the commands archive at detected word boundaries, embed the cuts, build the index"; then
+  speechseq segment exp/segmenter_commands data/commands/archive --span "$commands_span" --out exp/commands_archive_cuts
+  speechseq embed exp/embedder_commands data/commands/archive --segments segments --ctm exp/commands_archive_cuts \
+    --out exp/commands_archive_vecs_cuts
+  speechseq index build exp/commands_archive_vecs_cuts --out exp/commands_archive_index_cuts; done_stage 31
+fi
+if run_stage 32 "spoken-term detection in the commands archive over the cuts, queries cut too; ATWV at dev thresholds"; then
+  [ -d data/commands/queries_dev ] || halves data/commands/queries
+  dev_eval_std exp/commands_archive_index_cuts data/commands/queries data/commands/archive/ctm \
+    exp/eval_std_commands_cuts --query-segmenter exp/segmenter_commands; done_stage 32
 fi

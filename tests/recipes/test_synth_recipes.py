@@ -156,7 +156,8 @@ def test_synth_std_commands_archive_and_atwv_at_dev_thresholds(tmp_path):
     """Stages 0-2, 7-8 (the words archive and its contrastive index), 15-19: the commands
     archive (one- and two-word terms inside sentences), eval-std with dev thresholds on both;
     20-22: the embedder with window negatives, evaluated the same way; 23-25: with the written
-    view too; 26-29: the word-boundary detector's cuts of the archive and the queries."""
+    view too; 26-29: the word-boundary detector's cuts of the archive and the queries; 30-32:
+    the same on the commands archive, with a detector of its sentences' word boundaries."""
     recipe = copy_recipe(tmp_path, "synth_std")
     (recipe / "conf" / "tiny.yaml").write_text(TINY_CONTRASTIVE)
     (recipe / "conf" / "tiny_negs.yaml").write_text(
@@ -183,7 +184,7 @@ def test_synth_std_commands_archive_and_atwv_at_dev_thresholds(tmp_path):
         "conf/tiny_multiview.yaml",
     ]
     env = recipe_env(tmp_path)
-    for first, last in (("0", "2"), ("7", "8"), ("15", "29")):
+    for first, last in (("0", "2"), ("7", "8"), ("15", "32")):
         proc = run_recipe(
             recipe, *args, "--stage", first, "--stop-stage", last, env=env, timeout=1200
         )
@@ -216,5 +217,12 @@ def test_synth_std_commands_archive_and_atwv_at_dev_thresholds(tmp_path):
     assert cuts and (recipe / "exp" / "archive_vecs_cuts" / "meta.json").is_file()
     meta = json.loads((recipe / "exp" / "archive_vecs_cuts" / "meta.json").read_text())
     assert meta["segments"] == "segments" and meta["count"] == len(cuts) // 4
+    # the commands archive too, in its own detector's cuts, embedder and DTW side by side
+    cuts = (recipe / "exp" / "commands_archive_cuts").read_text().split()
+    meta = json.loads((recipe / "exp" / "commands_archive_vecs_cuts" / "meta.json").read_text())
+    assert cuts and meta["count"] == len(cuts) // 4
+    lines = (recipe / "exp" / "eval_std_commands_cuts.txt").read_text().splitlines()
+    assert [ln.split()[0] for ln in lines[1:]] == ["embed", "dtw"]
+    assert (recipe / "exp" / "segmenter_commands" / "final.pt").is_file()
     final = ckpt.load(recipe / "exp" / "embedder_multiview" / "final.pt")
     assert final["meta"]["words"] and any(k.startswith("text.") for k in final["model"])
