@@ -100,16 +100,18 @@ class TWVResult:
 
 def _match(dets: list[Detection], occs: list[Occurrence], max_distance_s: float) -> list[bool]:
     """For each detection (in the given order), whether it takes a not yet matched occurrence
-    of the same file whose midpoint is within ``max_distance_s``; the nearest one is taken."""
+    of the same file whose midpoint is within ``max_distance_s``; the nearest one is taken
+    (the earlier one on a tie)."""
+    by_file: dict[str, list[int]] = {}
+    for k, o in enumerate(occs):
+        by_file.setdefault(o.file, []).append(k)
     taken: set[int] = set()
     out = []
     for d in dets:
         best, best_dist = None, max_distance_s
-        for k, o in enumerate(occs):
-            if k in taken or o.file != d.file:
-                continue
-            dist = abs(o.mid - d.mid)
-            if dist <= best_dist:
+        for k in by_file.get(d.file, ()):
+            dist = abs(occs[k].mid - d.mid)
+            if k not in taken and dist <= best_dist:
                 best, best_dist = k, dist
         if best is not None:
             taken.add(best)
@@ -167,13 +169,39 @@ def term_weighted_value(
         return 1 - loss / len(scored), rows
 
     atwv, rows = twv(lambda s, dec: dec)
-    thresholds = sorted({s for r in ranked.values() for s, _, _ in r}, reverse=True)
-    best, best_theta = twv(lambda s, dec: False)[0], float("inf")
-    for theta in thresholds:  # (a matched detection set depends on the ranking, not the cut)
-        value = twv(lambda s, dec, t=theta: s >= t)[0]
-        if value > best:
-            best, best_theta = value, theta
+    best, best_theta = _best_threshold(
+        ranked, {k: len(by_word[terms[k]]) for k in scored}, speech_s, beta
+    )
     return TWVResult(atwv, best, best_theta, speech_s, rows, missing)
+
+
+def _best_threshold(
+    ranked: Mapping[str, list[tuple[float, bool, bool]]],
+    n_true: Mapping[str, int],
+    speech_s: float,
+    beta: float,
+) -> tuple[float, float]:
+    """(MTWV, its threshold): the TWV of "YES when score >= theta" at every theta among the
+    scores, in one pass over all detections best first (a matched detection set depends on
+    the ranking, not the cut, so lowering theta past a detection changes only its term's loss:
+    -1 / n_true when it is correct, +beta / (T_speech - n_true) when not). No detection a YES
+    (theta = inf) gives TWV 0."""
+    if not n_true:
+        return 0.0, float("inf")
+    events = sorted(((s, k, ok) for k, r in ranked.items() for s, ok, _ in r), key=lambda e: -e[0])
+    loss = float(len(n_true))  # every term missed entirely: p_miss 1, no false alarm
+    best, best_theta = 0.0, float("inf")
+    for i, (score, k, ok) in enumerate(events):
+        if ok:
+            loss -= 1 / n_true[k]
+        else:
+            loss += beta / max(speech_s - n_true[k], 1e-9)
+        if i + 1 < len(events) and events[i + 1][0] == score:
+            continue  # a threshold admits every detection of its score at once
+        value = 1 - loss / len(n_true)
+        if value > best:
+            best, best_theta = value, score
+    return best, best_theta
 
 
 def same_different_ap(scores: np.ndarray, same: np.ndarray) -> float:

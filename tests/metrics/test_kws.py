@@ -309,3 +309,41 @@ def test_twv_of_a_two_word_term_counts_its_occurrences_not_its_words():
     # without its first word the term never occurs: left out of the average, named
     r = term_weighted_value(dets[1:], ref[1:], terms, speech_s=100.0)
     assert r.not_in_reference == ["KW-1"] and r.atwv == pytest.approx(1.0)
+
+
+def test_mtwv_is_the_best_atwv_over_every_threshold_among_the_scores():
+    """The one-pass MTWV sweep against its definition: ATWV with "YES when score >= theta",
+    scored afresh at each theta (scores with ties, several files, occurrences matched once)."""
+    rng = np.random.default_rng(0)
+    ref = [
+        Occurrence(f"f{rng.integers(4)}", float(t), 0.4, w)
+        for w in ("cat", "dog")
+        for t in rng.uniform(0, 50, 6)
+    ]
+    terms = {"KW-1": "cat", "KW-2": "dog"}
+    scores = [0.1, 0.2, 0.5, 0.7, 0.9]
+    kwid = {w: k for k, w in terms.items()}
+    dets = [  # each occurrence found, at a random score; false alarms far from any occurrence
+        Detection(kwid[o.word], o.file, o.tbeg + 0.05, o.dur, float(rng.choice(scores)))
+        for o in ref
+    ]
+    dets += [
+        Detection(kw, "f9", float(t), 0.4, float(rng.choice(scores)))
+        for kw in terms
+        for t in rng.uniform(0, 50, 20)
+    ]
+    dets += [Detection("KW-1", o.file, o.tbeg, o.dur, 0.95) for o in ref[:2]]  # found twice
+    r = term_weighted_value(dets, ref, terms, speech_s=20000.0)
+    by_theta = {
+        theta: term_weighted_value(
+            [Detection(d.kwid, d.file, d.tbeg, d.dur, d.score, d.score >= theta) for d in dets],
+            ref,
+            terms,
+            speech_s=20000.0,
+        ).atwv
+        for theta in {d.score for d in dets}
+    }
+    theta, best = max(by_theta.items(), key=lambda kv: (kv[1], kv[0]))
+    assert best > 0  # the sweep has a positive value to find
+    assert r.mtwv == pytest.approx(max(best, 0.0))
+    assert r.mtwv_threshold == theta
