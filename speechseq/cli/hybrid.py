@@ -76,7 +76,9 @@ def mkgraph_cmd(
     ),
     out: Path = out_option("Graph directory to write (EXP/graph)."),
 ) -> None:
-    """Build HCLG (H o L o G, determinized, minimized, self-loops added) for decoding."""
+    """Build HCLG (H o C o L o G, determinized, minimized, self-loops added) for decoding.
+
+    C (cross-word triphone context) comes in when the model has a tree (train-hybrid --tri-leaves)."""
     # deferred: graph building imports kaldifst
     from speechseq.hybrid.graph import mkgraph
 
@@ -97,6 +99,14 @@ def train_hybrid_cmd(
         "its forced alignments start the chain instead of the GMM (OUT/ctc_ali) "
         "[config: hybrid.ctc_bootstrap].",
     ),
+    tri_leaves: int | None = typer.Option(
+        None,
+        "--tri-leaves",
+        min=0,
+        help="Tied triphone states: a phonetic decision tree of at most N leaves on the monophone "
+        "GMM's alignments and a triphone GMM (OUT/tri) whose alignments the LSTMs learn; 0: "
+        "monophone states [config: hybrid.tri_leaves, default 0].",
+    ),
     bootstrap_train: Path | None = typer.Option(
         None,
         "--bootstrap-train",
@@ -110,9 +120,9 @@ def train_hybrid_cmd(
     *,
     training: TrainingOptions,
 ) -> None:
-    """Train the LSTM-HMM hybrid: monophone GMM -> align -> LSTM -> re-align -> LSTM.
+    """Train the LSTM-HMM hybrid: monophone GMM [-> triphone tree + GMM] -> align -> LSTM -> re-align -> LSTM.
 
-    Each step is kept in OUT (mono/, lstm1/, then the final model in OUT) and skipped when a
+    Each step is kept in OUT (mono/, tri/, lstm1/, then the final model in OUT) and skipped when a
     rerun finds it done; an interrupted LSTM continues from its last checkpoint.
     """
     # deferred: the hybrid task imports torch, which is slow to import
@@ -126,7 +136,10 @@ def train_hybrid_cmd(
     cfg = resolve_config(
         HybridConfig,
         training.config,
-        {"train": training.overrides, "hybrid": {"ctc_bootstrap": ctc_bootstrap}},
+        {
+            "train": training.overrides,
+            "hybrid": {"ctc_bootstrap": ctc_bootstrap, "tri_leaves": tri_leaves},
+        },
     )
     state = train_hybrid(
         train,

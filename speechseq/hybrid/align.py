@@ -27,6 +27,13 @@ from speechseq.hybrid import graph as G
 from speechseq.hybrid.gmm import VAR_FLOOR, DiagGmm, GmmStats, equal_alignment, mix_up
 from speechseq.hybrid.lang import SIL, Lang
 from speechseq.hybrid.topo import TransitionModel
+from speechseq.hybrid.tree import (
+    ContextTree,
+    accumulate_tree_stats,
+    build_tree,
+    convert_alignment,
+    phone_questions,
+)
 
 ALIGN_BEAM = 100.0  # nats at acoustic scale 1 (Kaldi: beam 10 at scale 0.1)
 RETRY_BEAM = 400.0
@@ -35,8 +42,11 @@ RETRY_BEAM = 400.0
 class Aligner:
     """Transcript graphs of a set of utterances, compiled once; :meth:`align` per utterance."""
 
-    def __init__(self, lang: Lang, texts: dict[str, str], what: str):
+    def __init__(
+        self, lang: Lang, texts: dict[str, str], what: str, tree: ContextTree | None = None
+    ):
         self.lang = lang
+        self.tree = tree or ContextTree.monophone(lang.topo)
         self._base = {}
         for utt, text in texts.items():
             ids = lang.word_ids(text, f"{what}: utterance {utt}")
@@ -55,7 +65,9 @@ class Aligner:
     def graph(self, utt: str):
         g = self._graphs.get(utt)
         if g is None:
-            g = self._graphs[utt] = G.training_graph(self.lang, self._base[utt][0], self._trans)
+            g = self._graphs[utt] = G.training_graph(
+                self.lang, self._base[utt][0], self._trans, self.tree
+            )
         return g
 
     def word_ids(self, utt: str) -> list[int]:
@@ -68,15 +80,16 @@ class Aligner:
         return viterbi(g, scores, ALIGN_BEAM) or viterbi(g, scores, RETRY_BEAM)
 
 
-def phone_spans(pdfs: np.ndarray, lang: Lang) -> list[tuple[str, int, int]]:
+def phone_spans(pdfs: np.ndarray, pdf_map) -> list[tuple[str, int, int]]:
     """``(phone, start, end)`` (frames, end exclusive) of a pdf alignment: a phone starts
-    where its first state is entered from another pdf, or where the phone changes."""
-    topo = lang.topo
+    where its first state is entered from another pdf, or where the phone changes.
+    ``pdf_map``: the alignment's tree, or a lang (monophone pdfs)."""
+    pm = pdf_map.topo if isinstance(pdf_map, Lang) else pdf_map
     spans: list[list] = []
     prev = -1
     for t, p in enumerate(np.asarray(pdfs).tolist()):
-        ph = topo.pdf_phone[p]
-        new = not spans or ph != spans[-1][0] or (topo.pdf_state[p] == 0 and p != prev)
+        ph = pm.pdf_phone[p]
+        new = not spans or ph != spans[-1][0] or (pm.pdf_state[p] == 0 and p != prev)
         if new:
             spans.append([ph, t, t + 1])
         else:
@@ -85,10 +98,12 @@ def phone_spans(pdfs: np.ndarray, lang: Lang) -> list[tuple[str, int, int]]:
     return [tuple(s) for s in spans]
 
 
-def word_spans(best: BestPath, lang: Lang) -> list[tuple[str, int, int]]:
+def word_spans(
+    best: BestPath, lang: Lang, tree: ContextTree | None = None
+) -> list[tuple[str, int, int]]:
     """``(word, start, end)``: a word starts where its label was emitted and ends where the
     next word starts or silence begins, whichever comes first."""
-    sil_starts = [s for ph, s, _ in phone_spans(best.columns, lang) if ph == SIL]
+    sil_starts = [s for ph, s, _ in phone_spans(best.columns, tree or lang) if ph == SIL]
     total = len(best.columns)
     out = []
     for k, (w, start) in enumerate(zip(best.words, best.word_frames, strict=True)):
@@ -248,6 +263,59 @@ def train_mono(
     trans = TransitionModel(lang.topo)
     aligner.set_transitions(trans)
     gmm, floor = flat_start(lang, feats, aligner)
+    return viterbi_train(gmm, trans, aligner, feats, options, floor, what, "mono", log)
+
+
+@dataclass(frozen=True)
+class TriOptions:
+    num_leaves: int = 300  # tied states (pdfs) at most: the tree's leaves
+    num_iters: int = 10  # alignment + re-estimation passes after the tree is built
+    max_gauss: int = 2000  # Gaussians in all, reached by splitting
+    deltas: int = 2  # as the monophone GMM's features
+    min_frames: float = 100.0  # a split leaves at least this many frames on each side
+
+
+def train_tri(
+    lang: Lang,
+    feats: dict[str, np.ndarray],
+    texts: dict[str, str],
+    ali: dict[str, np.ndarray],
+    source,
+    options: TriOptions,
+    what: str,
+    log: Callable[[str], None] = print,
+) -> tuple[ContextTree, DiagGmm, TransitionModel, dict[str, np.ndarray], list[dict]]:
+    """Kaldi's train_deltas.sh, in outline: tree statistics of the frames of alignments
+    ``ali`` (``source``: their pdf map, e.g. the monophone lang), phone questions, a tree of
+    at most ``num_leaves`` leaves; one Gaussian per leaf from the converted alignments; then
+    ``num_iters`` of align (over triphone transcript graphs) / re-estimate / split."""
+    stats = accumulate_tree_stats(feats, ali, source)
+    questions = phone_questions(stats, list(lang.topo.phones))
+    tree = build_tree(stats, lang.topo, questions, options.num_leaves, options.min_frames)
+    log(
+        f"tri: tree of {tree.num_pdfs} leaves from {len(stats.index)} seen contexts, {len(questions)} questions"
+    )
+    converted = {u: convert_alignment(a, source, tree) for u, a in ali.items()}
+    allx = np.concatenate(list(feats.values()))
+    floor = VAR_FLOOR * allx.var(axis=0)
+    dim = allx.shape[1]
+    first = GmmStats(DiagGmm.single(np.zeros((tree.num_pdfs, dim)), np.ones((tree.num_pdfs, dim))))
+    for u, a in converted.items():
+        first.add(feats[u], a)
+    gmm = first.estimate(floor)
+    trans = TransitionModel(tree)
+    trans.estimate(list(converted.values()))
+    aligner = Aligner(lang, texts, what, tree)
+    aligner.set_transitions(trans)
+    gmm, trans, ali, history = viterbi_train(
+        gmm, trans, aligner, feats, options, floor, what, "tri", log
+    )
+    return tree, gmm, trans, ali, history
+
+
+def viterbi_train(gmm, trans, aligner, feats, options, floor, what, name, log):
+    """``options.num_iters`` of align / re-estimate (Gaussians, transitions) / split towards
+    ``options.max_gauss``; see :func:`train_mono` for what it returns."""
     history = []
     ali: dict[str, np.ndarray] = {}
     for it in range(1, options.num_iters + 1):
@@ -279,7 +347,7 @@ def train_mono(
         }
         history.append(record)
         log(
-            f"mono iter {it}: log-likelihood per frame {record['loglike']:.3f}, "
+            f"{name} iter {it}: log-likelihood per frame {record['loglike']:.3f}, "
             f"objective {record['objective']:.3f}, {gmm.num_gauss} Gaussians, {len(failed)} not aligned"
         )
         if it < options.num_iters:

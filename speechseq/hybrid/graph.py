@@ -4,10 +4,12 @@ Label conventions of every graph here: input labels are ``pdf + 1`` (0 is epsilo
 column + 1 of the per-frame score matrix that :mod:`speechseq.decode.graph` searches;
 output labels are word ids of the lang's words.txt.
 
-HCLG is built as mkgraph.sh does, with monophones (the context transducer C is the identity,
-so it is left out): ``LG = min(det(L_disambig o G))``; ``H`` without self-loops maps each
-HMM state entered to its pdf and passes the disambiguation symbols through;
-``HCLGa = min(rm_disambig(det(H o LG)))``; then the HMM self-loops are added
+HCLG is built as mkgraph.sh does: ``LG = min(det(L_disambig o G))``; with a triphone tree
+(:mod:`speechseq.hybrid.tree`) ``CLG = C o LG`` by kaldifst's ``compose_context`` (cross-word
+triphones: each input label of CLG stands for a window ``[left, phone, right]``), with
+monophones C is the identity and left out; ``H`` without self-loops maps each HMM state
+entered to its pdf (through the tree, for a window) and passes the disambiguation symbols
+through; ``HCLGa = min(rm_disambig(det(H o CLG)))``; then the HMM self-loops are added
 (:func:`add_hmm_self_loops`).
 """
 
@@ -24,31 +26,61 @@ from speechseq.errors import SpeechseqError
 from speechseq.fileio import atomic_dir
 from speechseq.hybrid.lang import BOS, EOS, Lang
 from speechseq.hybrid.topo import TransitionModel
+from speechseq.hybrid.tree import ContextTree, model_tree
 from speechseq.lm.ngram import NgramLM
 
 LN10 = math.log(10.0)
 
 
-def make_h(lang: Lang) -> kaldifst.StdVectorFst:
-    """H without self-loops: pdf+1 in, phones out. A phone's first state's arc carries the
-    phone; disambiguation symbols (phone ids) pass through as input ``num_pdfs + 1 + k``."""
+def make_h(
+    lang: Lang, tree: ContextTree | None = None, ilabels: list[list[int]] | None = None
+) -> kaldifst.StdVectorFst:
+    """H without self-loops: pdf+1 in, phones out (monophone), or with ``ilabels`` (the
+    windows of ``compose_context``) the window's index out. A phone's first state's arc
+    carries the output label; disambiguation symbols pass through as input
+    ``num_pdfs + 1 + k`` (with windows: each one-symbol window, ``[0]`` being C's own)."""
     topo = lang.topo
+    tree = tree or ContextTree.monophone(topo)
     fst = kaldifst.StdVectorFst()
     root = fst.add_state()
     fst.start = root
     fst.set_final(root, 0.0)
-    for p in topo.phones:
+
+    def chain(olabel: int, pdfs: list[int]) -> None:
         src = root
-        n = topo.states[p]
-        for s in range(n):
-            dst = root if s == n - 1 else fst.add_state()
-            olabel = lang.phones[p] if s == 0 else 0
-            fst.add_arc(src, kaldifst.StdArc(topo.pdf_of(p, s) + 1, olabel, 0.0, dst))
+        for s, pdf in enumerate(pdfs):
+            dst = root if s == len(pdfs) - 1 else fst.add_state()
+            fst.add_arc(src, kaldifst.StdArc(pdf + 1, olabel if s == 0 else 0, 0.0, dst))
             src = dst
-    for k, d in enumerate(lang.disambig_phones):
-        fst.add_arc(root, kaldifst.StdArc(topo.num_pdfs + 1 + k, d, 0.0, root))
+
+    if ilabels is None:
+        for p in topo.phones:
+            chain(lang.phones[p], [tree.pdf(None, p, None, s) for s in range(topo.states[p])])
+        for k, d in enumerate(lang.disambig_phones):
+            fst.add_arc(root, kaldifst.StdArc(tree.num_pdfs + 1 + k, d, 0.0, root))
+    else:
+        k = 0
+        for i, window in enumerate(ilabels):
+            if len(window) == 3 and window[1] > 0:
+                left, p, right = (lang.phone_of_id.get(x) if x > 0 else None for x in window)
+                chain(i, [tree.pdf(left, p, right, s) for s in range(topo.states[p])])
+            elif len(window) == 1:
+                fst.add_arc(root, kaldifst.StdArc(tree.num_pdfs + 1 + k, i, 0.0, root))
+                k += 1
     kaldifst.arcsort(fst, sort_type="olabel")
     return fst
+
+
+def _with_context(
+    lang: Lang, tree: ContextTree, fst: kaldifst.StdVectorFst, disambig: bool
+) -> tuple[kaldifst.StdVectorFst, kaldifst.StdVectorFst]:
+    """(H, the FST H composes with): with a triphone tree, ``fst`` (phones in) composed with
+    the context transducer C and an H over C's windows; else ``fst`` itself and the monophone H."""
+    if tree.width == 1:
+        return make_h(lang, tree), fst
+    cfst, ilabels = kaldifst.compose_context(lang.disambig_phones if disambig else [], 3, 1, fst)
+    kaldifst.arcsort(cfst, sort_type="ilabel")
+    return make_h(lang, tree, ilabels), cfst
 
 
 def add_hmm_self_loops(fst: kaldifst.StdVectorFst, trans: TransitionModel) -> kaldifst.StdVectorFst:
@@ -150,17 +182,23 @@ def g_from_arpa(lm: NgramLM, lang: Lang, lm_path: str) -> kaldifst.StdVectorFst:
 
 
 def make_hclg(
-    lang: Lang, g: kaldifst.StdVectorFst, trans: TransitionModel
+    lang: Lang,
+    g: kaldifst.StdVectorFst,
+    trans: TransitionModel,
+    tree: ContextTree | None = None,
 ) -> kaldifst.StdVectorFst:
-    """HCLG from a lang, G and a transition model (mkgraph.sh's steps, monophone)."""
+    """HCLG from a lang, G, a transition model and a context tree (mkgraph.sh's steps;
+    monophone without a tree)."""
+    tree = tree or ContextTree.monophone(lang.topo)
     kaldifst.arcsort(g, sort_type="ilabel")
     lg = kaldifst.compose(lang.l_fst(disambig=True), g)
     kaldifst.determinize_star(lg)
     kaldifst.minimize_encoded(lg)
     kaldifst.arcsort(lg, sort_type="ilabel")
-    hclga = kaldifst.compose(make_h(lang), lg)
+    h, clg = _with_context(lang, tree, lg, disambig=True)
+    hclga = kaldifst.compose(h, clg)
     kaldifst.determinize_star(hclga)
-    hclga = _remove_disambig(hclga, lang.topo.num_pdfs)
+    hclga = _remove_disambig(hclga, tree.num_pdfs)
     kaldifst.rmepsilon(hclga)
     kaldifst.minimize_encoded(hclga)
     hclg = add_hmm_self_loops(hclga, trans)
@@ -188,10 +226,11 @@ def _remove_disambig(fst: kaldifst.StdVectorFst, num_pdfs: int) -> kaldifst.StdV
 
 
 def training_graph(
-    lang: Lang, word_ids: list[int], trans: TransitionModel
+    lang: Lang, word_ids: list[int], trans: TransitionModel, tree: ContextTree | None = None
 ) -> kaldifst.StdVectorFst:
-    """The graph of one transcript for alignment: H (with self-loops) o L o the word string,
-    optional silence between words as L allows."""
+    """The graph of one transcript for alignment: H (with self-loops) o C o L o the word
+    string (C with a triphone tree only), optional silence between words as L allows."""
+    tree = tree or ContextTree.monophone(lang.topo)
     w = kaldifst.StdVectorFst()
     s = w.add_state()
     w.start = s
@@ -202,7 +241,10 @@ def training_graph(
     w.set_final(s, 0.0)
     lw = kaldifst.compose(lang.l_fst(), w)
     kaldifst.arcsort(lw, sort_type="ilabel")
-    hlw = kaldifst.compose(make_h(lang), lw)
+    h, clw = _with_context(lang, tree, lw, disambig=False)
+    hlw = kaldifst.compose(h, clw)
+    if tree.width > 1:  # C's own disambiguation symbol #-1 -> epsilon
+        hlw = _remove_disambig(hlw, tree.num_pdfs)
     kaldifst.connect(hlw)
     return add_hmm_self_loops(hlw, trans)
 
@@ -226,18 +268,20 @@ def mkgraph(
     lang = Lang(lang_dir)
     model = Path(model_dir)
     check_model_lang(model, lang)
-    trans = TransitionModel.load(lang.topo, model / "trans.json")
+    tree = model_tree(model, lang.topo)
+    trans = TransitionModel.load(tree, model / "trans.json")
     if lm is not None:
         g = g_from_arpa(NgramLM.read_arpa(lm), lang, lm)
         source = {"lm": str(Path(lm).resolve())}
     else:
         g = grammar_fst(Path(grammar), lang)
         source = {"grammar": str(Path(grammar).resolve())}
-    hclg = make_hclg(lang, g, trans)
+    hclg = make_hclg(lang, g, trans, tree)
     info = {
         "lang": str(lang.path.resolve()),
         "lang_digest": lang.digest,
-        "num_pdfs": lang.topo.num_pdfs,
+        "num_pdfs": tree.num_pdfs,
+        "context_width": tree.width,
         "states": hclg.num_states,
         "arcs": sum(hclg.num_arcs(s) for s in range(hclg.num_states)),
         **source,

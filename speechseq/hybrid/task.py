@@ -44,6 +44,15 @@ class HybridOptions:
     cmvn: str = setting("utterance", one_of(*CMVN_MODES))
     mono_iters: int = setting(10, integer(ge=1))  # GMM: alignment + re-estimation passes
     mono_gauss: int = setting(400, integer(ge=1))  # GMM: Gaussians in all after splitting
+    # tied triphone states: 0 keeps monophone pdfs; N > 0 builds a phonetic decision tree of at
+    # most N leaves on the monophone GMM's alignments and trains a triphone GMM (EXP/tri) whose
+    # alignments the LSTMs learn
+    tri_leaves: int = setting(0, integer(ge=0))
+    tri_iters: int = setting(10, integer(ge=1))  # triphone GMM: alignment + re-estimation passes
+    tri_gauss: int = setting(2000, integer(ge=1))  # triphone GMM: Gaussians in all after splitting
+    tri_min_frames: int = setting(
+        100, integer(ge=1)
+    )  # tree: frames on each side of a split, at least
     realign: bool = True  # train a second LSTM on the first LSTM's alignments
     # a phone CTC model dir (train-ctc --units phone, on features of the same settings): its
     # forced alignments start the chain instead of the monophone GMM ("" = the GMM)

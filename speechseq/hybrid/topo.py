@@ -66,9 +66,11 @@ class Topology:
 
 
 class TransitionModel:
-    """Self-loop probability per pdf; ``loop_prob[pdf]``, forward = 1 - loop."""
+    """Self-loop probability per pdf; ``loop_prob[pdf]``, forward = 1 - loop. ``topo``: what
+    numbers the pdfs, a :class:`Topology` (monophone) or a context tree
+    (:class:`speechseq.hybrid.tree.ContextTree`); only its ``num_pdfs`` is read."""
 
-    def __init__(self, topo: Topology, loop_prob: np.ndarray | None = None):
+    def __init__(self, topo, loop_prob: np.ndarray | None = None):
         self.topo = topo
         self.loop_prob = (
             np.full(topo.num_pdfs, INIT_LOOP_PROB) if loop_prob is None else np.asarray(loop_prob)
@@ -96,7 +98,7 @@ class TransitionModel:
             json.dump({"loop_prob": [round(float(x), 6) for x in self.loop_prob]}, f)
 
     @classmethod
-    def load(cls, topo: Topology, path: Path) -> TransitionModel:
+    def load(cls, topo, path: Path) -> TransitionModel:
         lp = np.asarray(json.loads(Path(path).read_text())["loop_prob"])
         if len(lp) != topo.num_pdfs:
             raise SpeechseqError(

@@ -6,6 +6,9 @@ Layout of ``EXP``::
     EXP/mono/    gmm.npz trans.json lang.json history.json ali_train.ark ali_dev.ark .done
     EXP/ctc_ali/ instead of mono/ with hybrid.ctc_bootstrap (a phone CTC model dir): the
                  alignments of that model's posteriors, trans.json lang.json .done
+    EXP/tri/     with hybrid.tri_leaves > 0: the triphone tree built on mono's alignments and
+                 a triphone GMM (tree.json gmm.npz trans.json ... as mono/); the LSTMs then
+                 learn its tied states (every later model dir carries the tree.json)
     EXP/lstm1/   an LSTM trained on mono's alignments (a full model dir), ali_*.ark, .done
     EXP/         the final LSTM (config.yaml final.pt priors.txt trans.json lang.json ...),
                  trained on lstm1's alignments (or mono's / ctc_ali's with hybrid.realign false)
@@ -45,6 +48,7 @@ from speechseq.fileio import atomic_dir, atomic_write
 from speechseq.hybrid.align import (
     Aligner,
     MonoOptions,
+    TriOptions,
     check_alignments,
     ctc_columns,
     ctc_pdf_scores,
@@ -52,6 +56,7 @@ from speechseq.hybrid.align import (
     phone_spans,
     read_alignments,
     train_mono,
+    train_tri,
     word_spans,
     write_alignments,
 )
@@ -67,6 +72,7 @@ from speechseq.hybrid.task import (
     write_priors,
 )
 from speechseq.hybrid.topo import TransitionModel
+from speechseq.hybrid.tree import TREE_NAME, model_tree
 
 DONE = ".done"
 
@@ -94,6 +100,51 @@ def _mono_step(train: DataDir, dev: DataDir, lang: Lang, out: Path, cfg: HybridC
         if best is not None:
             dv_ali[u] = best.columns
     with atomic_dir(out) as tmp:
+        gmm.save(tmp / "gmm.npz")
+        trans.save(tmp / "trans.json")
+        write_lang_info(tmp, lang.path, lang.digest)
+        write_alignments(tmp / "ali_train.ark", ali)
+        write_alignments(tmp / "ali_dev.ark", dv_ali)
+        with atomic_write(tmp / "history.json") as f:
+            json.dump(history, f, indent=1)
+        (tmp / DONE).touch()
+
+
+def _tri_step(
+    train: DataDir, dev: DataDir, lang: Lang, mono: Path, out: Path, cfg: HybridConfig, log
+) -> None:
+    """The triphone tree and GMM from the monophone alignments, and its train / dev
+    alignments, built whole under a temporary name."""
+    if (out / DONE).is_file():
+        log(f"{out}: done, skipping")
+        return
+    h = cfg.hybrid
+    opts = TriOptions(
+        num_leaves=h.tri_leaves,
+        num_iters=h.tri_iters,
+        max_gauss=h.tri_gauss,
+        min_frames=h.tri_min_frames,
+    )
+    reader = FeatureReader(train.path, cmvn="utterance", deltas=opts.deltas)
+    mono_ali = read_alignments(mono / "ali_train.ark")
+    feats = {u: reader[u] for u in reader.utt_ids if u in mono_ali}
+    texts = train.texts_for(list(feats), "hybrid training")
+    feats = {u: x for u, x in feats.items() if u in texts}
+    tree, gmm, trans, ali, history = train_tri(
+        lang, feats, texts, {u: mono_ali[u] for u in feats}, lang.topo, opts,
+        str(train.file("text")), log,
+    )  # fmt: skip
+    dv = FeatureReader(dev.path, cmvn="utterance", deltas=opts.deltas)
+    dv_texts = dev.texts_for(list(dv.utt_ids), "hybrid training")
+    dv_aligner = Aligner(lang, dv_texts, str(dev.file("text")), tree)
+    dv_aligner.set_transitions(trans)
+    dv_ali = {}
+    for u in dv_texts:
+        best = dv_aligner.align(u, gmm.loglikes(dv[u]))
+        if best is not None:
+            dv_ali[u] = best.columns
+    with atomic_dir(out) as tmp:
+        tree.save(tmp / TREE_NAME)
         gmm.save(tmp / "gmm.npz")
         trans.save(tmp / "trans.json")
         write_lang_info(tmp, lang.path, lang.digest)
@@ -168,8 +219,9 @@ def _lstm_step(
     with experiment_run(out, resume=resume, overwrite=overwrite and not resume, argv=argv) as exp:
         tr = FeatureReader(train.path, cmvn=cfg.hybrid.cmvn)
         dv = FeatureReader(dev.path, cmvn=cfg.hybrid.cmvn)
-        trans = TransitionModel.load(lang.topo, ali_dir / "trans.json")
-        num_pdfs = lang.topo.num_pdfs
+        tree = model_tree(ali_dir, lang.topo)
+        trans = TransitionModel.load(tree, ali_dir / "trans.json")
+        num_pdfs = tree.num_pdfs
         tr_ali_path, dv_ali_path = ali_dir / "ali_train.ark", ali_dir / "ali_dev.ark"
         tr_ali, dv_ali = read_alignments(tr_ali_path), read_alignments(dv_ali_path)
         tr_utts = check_alignments(tr_ali, tr.num_frames, tr.utt_ids, str(tr_ali_path), num_pdfs)
@@ -186,6 +238,8 @@ def _lstm_step(
         write_priors(exp / PRIORS_NAME, counts)
         trans.estimate([tr_ali[u] for u in tr_utts])
         trans.save(exp / "trans.json")
+        if tree.width > 1:
+            tree.save(exp / TREE_NAME)
         write_lang_info(exp, lang.path, lang.digest)
         task = HybridTask(
             cfg, tr.dim, num_pdfs, log_priors(counts, cfg.hybrid.prior_floor), lang.digest
@@ -204,7 +258,7 @@ def _realign_step(model_dir: Path, train: DataDir, dev: DataDir, log) -> None:
         log(f"{model_dir}: alignments done, skipping")
         return
     for data, name in ((train, "ali_train.ark"), (dev, "ali_dev.ark")):
-        ali, _, failed = align_model(model_dir, data)
+        ali, _, _, failed = align_model(model_dir, data)
         if failed:
             log(
                 f"{model_dir}: {len(failed)} utterance(s) of {data.path} could not be aligned: {', '.join(failed[:5])}"
@@ -275,6 +329,9 @@ def train_hybrid(
     else:
         ali_dir = exp / "mono"
         _mono_step(boot_train, boot_dev, lang, ali_dir, cfg, log)
+        if cfg.hybrid.tri_leaves > 0:
+            _tri_step(boot_train, boot_dev, lang, ali_dir, exp / "tri", cfg, log)
+            ali_dir = exp / "tri"
     if cfg.hybrid.realign:
         _lstm_step(train, dev, lang, ali_dir, exp / "lstm1", cfg, argv, quiet, log)
         (exp / "lstm1" / DONE).touch()
@@ -310,10 +367,11 @@ def model_lang(model_dir: Path) -> Lang:
 
 def align_model(model_dir: str | os.PathLike, data: DataDir, device: str = "auto"):
     """Align ``data``'s transcripts with a hybrid model dir (an LSTM's final.pt, or a GMM's
-    gmm.npz): ``({utt: BestPath}, lang, failed utterances)``."""
+    gmm.npz): ``({utt: BestPath}, lang, tree, failed utterances)``."""
     model_dir = Path(model_dir)
     lang = model_lang(model_dir)
-    trans = TransitionModel.load(lang.topo, model_dir / "trans.json")
+    tree = model_tree(model_dir, lang.topo)
+    trans = TransitionModel.load(tree, model_dir / "trans.json")
     if (model_dir / "final.pt").is_file():
         ex = load_experiment(model_dir, device, quiet=True)
         if ex.task.name != "hybrid":
@@ -333,7 +391,7 @@ def align_model(model_dir: str | os.PathLike, data: DataDir, device: str = "auto
                 yield u, gmm.loglikes(reader[u])
 
     texts = data.texts_for(list(reader.utt_ids), "forced alignment")
-    aligner = Aligner(lang, texts, str(data.file("text")))
+    aligner = Aligner(lang, texts, str(data.file("text")), tree)
     aligner.set_transitions(trans)
     out, failed = {}, []
     for u, sc in scores():
@@ -344,7 +402,7 @@ def align_model(model_dir: str | os.PathLike, data: DataDir, device: str = "auto
             failed.append(u)
         else:
             out[u] = best
-    return out, lang, failed
+    return out, lang, tree, failed
 
 
 def align_data(
@@ -355,15 +413,15 @@ def align_data(
 ) -> dict:
     """Word CTM at ``out_ctm``, phone CTM (``*.phones.ctm``) and pdf alignments (``*.ali.ark``) beside it."""
     data = DataDir(data_dir)
-    ali, lang, failed = align_model(model_dir, data, device)
+    ali, lang, tree, failed = align_model(model_dir, data, device)
     if not ali:
         raise SpeechseqError(f"{data.path}: no utterance could be aligned with {model_dir}")
     out = Path(out_ctm)
     base = out.with_suffix("") if out.suffix == ".ctm" else out
     words, phones = [], []
     for u, best in ali.items():
-        words += ctm_entries(u, word_spans(best, lang))
-        phones += ctm_entries(u, phone_spans(best.columns, lang))
+        words += ctm_entries(u, word_spans(best, lang, tree))
+        phones += ctm_entries(u, phone_spans(best.columns, tree))
     write_ctm(out, words)
     write_ctm(f"{base}.phones.ctm", phones)
     write_alignments(f"{base}.ali.ark", {u: b.columns for u, b in ali.items()})

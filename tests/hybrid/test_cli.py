@@ -203,6 +203,71 @@ def test_train_hybrid_with_the_gmm_on_other_features(hybrid, digits_corpus, tmp_
     assert (tmp_path / "gali.ctm").read_text().strip()
 
 
+def test_train_hybrid_with_tied_triphone_states(hybrid, digits_corpus, tmp_path):
+    """--tri-leaves: the tree and triphone GMM on the monophone alignments (EXP/tri), the LSTM
+    on its tied states, HCLG with C, decoding and alignment with the tree."""
+    d, exp = digits_corpus, tmp_path / "exp"
+    shutil.copytree(hybrid / "exp" / "mono", exp / "mono")  # the same monophone GMM, done
+    (tmp_path / "conf.yaml").write_text(
+        (hybrid / "conf.yaml")
+        .read_text()
+        .replace(
+            "hybrid: {",
+            "hybrid: {tri_iters: 2, tri_gauss: 200, tri_min_frames: 20, realign: false, ",
+        )
+    )
+    out = ok(["train-hybrid", d / "train", "--dev", d / "dev", "--lang", hybrid / "lang", "--out", exp,
+              "--config", tmp_path / "conf.yaml", "--tri-leaves", 80])  # fmt: skip
+    assert "mono: done, skipping" in out and "tri iter 2" in out
+    tree = json.loads((exp / "tri" / "tree.json").read_text())
+    assert (
+        tree["width"] == 3
+        and (exp / "tree.json").read_text() == (exp / "tri" / "tree.json").read_text()
+    )
+    num_pdfs = len((exp / "priors.txt").read_text().split())
+    mono_pdfs = len(json.loads((exp / "mono" / "trans.json").read_text())["loop_prob"])
+    assert mono_pdfs < num_pdfs <= 80
+    ali = dict(kaldiio.load_ark(str(exp / "tri" / "ali_train.ark")))
+    assert max(int(a.max()) for a in ali.values()) >= mono_pdfs  # tied states, not monophone ones
+    for model in (exp, exp / "tri"):
+        ok(
+            [
+                "mkgraph",
+                hybrid / "lang",
+                model,
+                "--lm",
+                hybrid / "lm.arpa",
+                "--out",
+                model / "graph",
+            ]
+        )
+        info = json.loads((model / "graph" / "graph.json").read_text())
+        assert info["context_width"] == 3 and info["num_pdfs"] == num_pdfs
+        ok(["decode", model, d / "test", "--graph", model / "graph", "--device", "cpu",
+            "--out", model / "dec"])  # fmt: skip
+        assert (model / "dec" / "wer").read_text().startswith("%WER")
+    ok(["align", exp / "tri", d / "dev", "--out", tmp_path / "ali.ctm"])
+    text = dict(line.split(maxsplit=1) for line in (d / "dev" / "text").read_text().splitlines())
+    got: dict[str, list[str]] = {}
+    for line in (tmp_path / "ali.ctm").read_text().splitlines():
+        got.setdefault(line.split()[0], []).append(line.split()[4])
+    assert got and all(words == text[u].split() for u, words in got.items())
+    # a monophone graph for a triphone model is refused by the decoder (pdf counts differ)
+    ok(
+        [
+            "mkgraph",
+            hybrid / "lang",
+            exp / "mono",
+            "--lm",
+            hybrid / "lm.arpa",
+            "--out",
+            tmp_path / "mgraph",
+        ]
+    )
+    one_error(["decode", exp, d / "test", "--graph", tmp_path / "mgraph", "--device", "cpu",
+               "--out", tmp_path / "bad"], 1, r"the graph has \d+ pdfs, the model \d+")  # fmt: skip
+
+
 def test_train_hybrid_bootstrap_data_that_does_not_match(hybrid, digits_corpus, tmp_path):
     d = digits_corpus
     base = ["train-hybrid", d / "train", "--dev", d / "dev", "--lang", hybrid / "lang",
