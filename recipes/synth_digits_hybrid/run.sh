@@ -5,9 +5,10 @@
 #   0 synth corpus   1 MFCC features (the GMM's), and with --nn-feats fbank (the default) 80-dim fbank
 #     of the same sets in data/fbank/ for the BLSTMs, as Kaldi's data/train beside data/train_hires
 #   2 lang dir (CMUdict) + word bigram LM
-#   3 train-hybrid (monophone GMM on the MFCC -> align -> BLSTM -> re-align -> BLSTM)
+#   3 train-hybrid (monophone GMM on the MFCC [-> triphone tree + GMM, with hybrid.tri_leaves in the
+#     config: conf/hybrid_tri_full.yaml] -> align -> BLSTM -> re-align -> BLSTM)
 #   4 graphs; decode dev with lattices over acoustic scales x word bonuses, test with the best
-#     (the GMM and the BLSTM with the word bigram; the BLSTM also with conf/digit_loop.txt's grammar: 1-7 digits)
+#     (the GMMs and the BLSTM with the word bigram; the BLSTM also with conf/digit_loop.txt's grammar: 1-7 digits)
 #   5 forced alignment of test (one job per part, as cmd.sh says); word-boundary error against the corpus's word timings
 #   6 the CTC model of ../synth_digits (same corpus: run it first, e.g. make demo): its forced
 #     alignment of the same test set, boundary error beside the GMM's and the hybrid's
@@ -73,6 +74,9 @@ fi
 if run_stage 4 "graphs and decoding"; then
   # ../utils/hybrid.sh: HCLG, dev lattices over acoustic scales x word bonuses, test at the best
   hybrid_graph_decode exp/hybrid/mono data/lang data/lm/bigram.arpa data/dev data/test "$scales" "$bonuses"
+  if [ -d exp/hybrid/tri ]; then  # the triphone GMM (a config with hybrid.tri_leaves)
+    hybrid_graph_decode exp/hybrid/tri data/lang data/lm/bigram.arpa data/dev data/test "$scales" "$bonuses"
+  fi
   hybrid_graph_decode exp/hybrid data/lang data/lm/bigram.arpa $nn/dev $nn/test "$scales" "$bonuses"
   # the same BLSTM through the digit-loop grammar instead of the bigram: exp/hybrid/decode_test_graph_loop
   hybrid_graph_decode exp/hybrid data/lang conf/digit_loop.txt $nn/dev $nn/test "$scales" "$bonuses" graph_loop
@@ -82,8 +86,13 @@ fi
 if run_stage 5 "alignment and word boundaries"; then
   # align_parts (../utils/parallel.sh): one align job per part of data/test, merged into one alignment
   align_parts exp/hybrid/mono data/test exp/hybrid/mono/ali_test/words.ctm
+  gmms=exp/hybrid/mono/ali_test/words.ctm
+  if [ -d exp/hybrid/tri ]; then
+    align_parts exp/hybrid/tri data/test exp/hybrid/tri/ali_test/words.ctm
+    gmms="$gmms exp/hybrid/tri/ali_test/words.ctm"
+  fi
   align_parts exp/hybrid $nn/test exp/hybrid/ali_test/words.ctm
-  python ../../benchmarks/word_boundaries.py data/test/ctm exp/hybrid/mono/ali_test/words.ctm exp/hybrid/ali_test/words.ctm
+  python ../../benchmarks/word_boundaries.py data/test/ctm $gmms exp/hybrid/ali_test/words.ctm
   done_stage 5
 fi
 
