@@ -16,6 +16,7 @@ import os
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
+import kaldifst
 import kaldiio
 import numpy as np
 
@@ -57,6 +58,7 @@ class Aligner:
             self._base[utt] = (ids, None)
         self._trans: TransitionModel | None = None
         self._graphs: dict[str, object] = {}
+        self._pdfs: dict[str, np.ndarray] = {}
 
     def set_transitions(self, trans: TransitionModel) -> None:
         self._trans = trans
@@ -69,6 +71,23 @@ class Aligner:
                 self.lang, self._base[utt][0], self._trans, self.tree
             )
         return g
+
+    def pdfs(self, utt: str) -> np.ndarray:
+        """The pdfs ``utt``'s transcript graph can visit (the same whatever the transitions)."""
+        p = self._pdfs.get(utt)
+        if p is None:
+            g, labels = self.graph(utt), set()
+            for s in range(g.num_states):
+                it = kaldifst.ArcIterator(g, s)
+                while not it.done:
+                    labels.add(it.value.ilabel)
+                    it.next()
+            p = self._pdfs[utt] = np.asarray(sorted(x - 1 for x in labels if x > 0))
+        return p
+
+    def gmm_scores(self, utt: str, gmm: DiagGmm, x: np.ndarray) -> np.ndarray:
+        """``gmm``'s log-likelihoods of ``x`` for the pdfs of ``utt``'s graph (0 elsewhere)."""
+        return gmm.loglikes(x, self.pdfs(utt))
 
     def word_ids(self, utt: str) -> list[int]:
         return self._base[utt][0]
@@ -321,7 +340,7 @@ def viterbi_train(gmm, trans, aligner, feats, options, floor, what, name, log):
     for it in range(1, options.num_iters + 1):
         ali, objective, frames, failed = {}, 0.0, 0, []
         for utt, x in feats.items():
-            best = aligner.align(utt, gmm.loglikes(x))
+            best = aligner.align(utt, aligner.gmm_scores(utt, gmm, x))
             if best is None:
                 failed.append(utt)
                 continue

@@ -62,17 +62,35 @@ class DiagGmm:
     def dim(self) -> int:
         return self.means.shape[1]
 
-    def component_loglikes(self, x: np.ndarray) -> np.ndarray:
-        """``x [T, D]`` -> log(w_m N(x_t; mu_m, var_m)) ``[T, M]``."""
+    def component_loglikes(self, x: np.ndarray, cols: np.ndarray | None = None) -> np.ndarray:
+        """``x [T, D]`` -> log(w_m N(x_t; mu_m, var_m)) ``[T, M]`` (only Gaussians ``cols`` if given)."""
         x = np.asarray(x, dtype=np.float64)
-        return self._const + x @ self._mu_inv.T - 0.5 * (x**2) @ self._inv.T
+        if cols is None:
+            return self._const + x @ self._mu_inv.T - 0.5 * (x**2) @ self._inv.T
+        return self._const[cols] + x @ self._mu_inv[cols].T - 0.5 * (x**2) @ self._inv[cols].T
 
-    def loglikes(self, x: np.ndarray) -> np.ndarray:
-        """``x [T, D]`` -> log p(x_t | pdf) ``[T, P]`` (natural log)."""
-        comp = self.component_loglikes(x)
-        top = np.maximum.reduceat(comp, self._starts, axis=1)
-        rep = np.repeat(top, np.bincount(self.pdf, minlength=self.num_pdfs), axis=1)
-        return top + np.log(np.add.reduceat(np.exp(comp - rep), self._starts, axis=1))
+    def gaussians_of(self, pdfs) -> np.ndarray:
+        """Indices of the Gaussians of ``pdfs`` (sorted, as the Gaussians are)."""
+        return np.flatnonzero(np.isin(self.pdf, np.asarray(pdfs)))
+
+    def loglikes(self, x: np.ndarray, pdfs=None) -> np.ndarray:
+        """``x [T, D]`` -> log p(x_t | pdf) ``[T, P]`` (natural log). With ``pdfs``, only those
+        columns are computed and the others are 0 — for a search over a graph (a transcript's)
+        that never reads them: with a few hundred tied states, most are not in one transcript."""
+        if pdfs is None:
+            comp, pdf, starts = self.component_loglikes(x), self.pdf, self._starts
+        else:
+            cols = self.gaussians_of(pdfs)
+            comp, pdf = self.component_loglikes(x, cols), self.pdf[cols]
+            starts = np.flatnonzero(np.r_[True, pdf[1:] != pdf[:-1]])
+        top = np.maximum.reduceat(comp, starts, axis=1)
+        rep = np.repeat(top, np.diff(np.r_[starts, len(pdf)]), axis=1)
+        ll = top + np.log(np.add.reduceat(np.exp(comp - rep), starts, axis=1))
+        if pdfs is None:
+            return ll
+        out = np.zeros((len(ll), self.num_pdfs))
+        out[:, pdf[starts]] = ll
+        return out
 
     @classmethod
     def single(cls, means: np.ndarray, vars_: np.ndarray) -> DiagGmm:
@@ -115,10 +133,10 @@ class GmmStats:
     def add(self, x: np.ndarray, pdfs: np.ndarray) -> None:
         """Frames ``x [T, D]`` aligned to ``pdfs [T]``."""
         x = np.asarray(x, dtype=np.float64)
-        comp = self.gmm.component_loglikes(x)
-        own = (
-            self.gmm.pdf[None, :] == np.asarray(pdfs)[:, None]
-        )  # [T, M]: Gaussians of each frame's pdf
+        pdfs = np.asarray(pdfs)
+        cols = self.gmm.gaussians_of(np.unique(pdfs))  # the Gaussians of the aligned pdfs only
+        comp = self.gmm.component_loglikes(x, cols)
+        own = self.gmm.pdf[cols][None, :] == pdfs[:, None]  # [T, M']: Gaussians of each frame's pdf
         comp = np.where(own, comp, -np.inf)
         top = comp.max(axis=1, keepdims=True)
         post = np.exp(comp - top)
@@ -126,9 +144,9 @@ class GmmStats:
         self.loglike += float((top[:, 0] + np.log(total[:, 0])).sum())
         self.frames += len(x)
         post /= total
-        self.occ += post.sum(axis=0)
-        self.x += post.T @ x
-        self.x2 += post.T @ (x**2)
+        self.occ[cols] += post.sum(axis=0)
+        self.x[cols] += post.T @ x
+        self.x2[cols] += post.T @ (x**2)
 
     def estimate(self, var_floor: np.ndarray) -> DiagGmm:
         """The maximum-likelihood update (Gaussians with too few frames keep their values)."""

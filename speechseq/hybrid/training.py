@@ -96,7 +96,7 @@ def _mono_step(train: DataDir, dev: DataDir, lang: Lang, out: Path, cfg: HybridC
     dv_aligner.set_transitions(trans)
     dv_ali = {}
     for u in dv_texts:
-        best = dv_aligner.align(u, gmm.loglikes(dv[u]))
+        best = dv_aligner.align(u, dv_aligner.gmm_scores(u, gmm, dv[u]))
         if best is not None:
             dv_ali[u] = best.columns
     with atomic_dir(out) as tmp:
@@ -140,7 +140,7 @@ def _tri_step(
     dv_aligner.set_transitions(trans)
     dv_ali = {}
     for u in dv_texts:
-        best = dv_aligner.align(u, gmm.loglikes(dv[u]))
+        best = dv_aligner.align(u, dv_aligner.gmm_scores(u, gmm, dv[u]))
         if best is not None:
             dv_ali[u] = best.columns
     with atomic_dir(out) as tmp:

@@ -51,6 +51,20 @@ def test_loglikes_match_a_hand_computation():
     assert g.loglikes(x)[0] == pytest.approx(np.log([p0, p1]))
 
 
+def test_loglikes_of_some_pdfs_equal_the_full_ones_and_stats_only_touch_aligned_pdfs():
+    rng = np.random.default_rng(3)
+    g = DiagGmm(rng.normal(0, 1, (7, 2)), rng.uniform(0.5, 2, (7, 2)), np.log(np.full(7, 0.5)),
+                [0, 0, 1, 2, 2, 3, 3], 4)  # fmt: skip
+    x = rng.normal(0, 1, (5, 2))
+    some = g.loglikes(x, [3, 1])
+    assert some[:, [1, 3]] == pytest.approx(g.loglikes(x)[:, [1, 3]])
+    assert (some[:, [0, 2]] == 0).all()
+    s = GmmStats(g)
+    s.add(x, np.array([1, 1, 3, 3, 3]))
+    assert s.occ[[0, 1, 3, 4]].sum() == 0 and s.occ.sum() == pytest.approx(5)
+    assert s.occ[2] == pytest.approx(2)
+
+
 def test_em_step_and_split_keep_one_distribution_per_pdf():
     rng = np.random.default_rng(1)
     x = np.concatenate([rng.normal(-2, 1, (200, 3)), rng.normal(2, 1, (200, 3))])
