@@ -89,6 +89,10 @@ class Aligner:
         """``gmm``'s log-likelihoods of ``x`` for the pdfs of ``utt``'s graph (0 elsewhere)."""
         return gmm.loglikes(x, self.pdfs(utt))
 
+    @property
+    def utts(self) -> list[str]:
+        return list(self._base)
+
     def word_ids(self, utt: str) -> list[int]:
         return self._base[utt][0]
 

@@ -93,13 +93,20 @@ def _mono_step(train: DataDir, dev: DataDir, lang: Lang, out: Path, cfg: HybridC
     texts = train.texts_for(list(feats), "hybrid training")
     feats = {u: x for u, x in feats.items() if u in texts}
     gmm, trans, ali, history = train_mono(lang, feats, texts, opts, str(train.file("text")), log)
+    _save_gmm(out, lang, gmm, trans, ali, history, dv, dv_aligner)
+
+
+def _save_gmm(out, lang, gmm, trans, ali, history, dv, dv_aligner, tree=None) -> None:
+    """Align dev with a trained GMM, then write its dir whole under a temporary name."""
     dv_aligner.set_transitions(trans)
     dv_ali = {}
-    for u in dv_texts:
+    for u in dv_aligner.utts:
         best = dv_aligner.align(u, dv_aligner.gmm_scores(u, gmm, dv[u]))
         if best is not None:
             dv_ali[u] = best.columns
     with atomic_dir(out) as tmp:
+        if tree is not None:
+            tree.save(tmp / TREE_NAME)
         gmm.save(tmp / "gmm.npz")
         trans.save(tmp / "trans.json")
         write_lang_info(tmp, lang.path, lang.digest)
@@ -137,22 +144,7 @@ def _tri_step(
     dv = FeatureReader(dev.path, cmvn="utterance", deltas=opts.deltas)
     dv_texts = dev.texts_for(list(dv.utt_ids), "hybrid training")
     dv_aligner = Aligner(lang, dv_texts, str(dev.file("text")), tree)
-    dv_aligner.set_transitions(trans)
-    dv_ali = {}
-    for u in dv_texts:
-        best = dv_aligner.align(u, dv_aligner.gmm_scores(u, gmm, dv[u]))
-        if best is not None:
-            dv_ali[u] = best.columns
-    with atomic_dir(out) as tmp:
-        tree.save(tmp / TREE_NAME)
-        gmm.save(tmp / "gmm.npz")
-        trans.save(tmp / "trans.json")
-        write_lang_info(tmp, lang.path, lang.digest)
-        write_alignments(tmp / "ali_train.ark", ali)
-        write_alignments(tmp / "ali_dev.ark", dv_ali)
-        with atomic_write(tmp / "history.json") as f:
-            json.dump(history, f, indent=1)
-        (tmp / DONE).touch()
+    _save_gmm(out, lang, gmm, trans, ali, history, dv, dv_aligner, tree)
 
 
 def _ctc_step(train: DataDir, dev: DataDir, lang: Lang, out: Path, ctc_dir: str, log) -> None:

@@ -20,6 +20,11 @@ from tests.recipes.helpers import REPO, recipe_env, run_recipe
 DIGITS = "zero | oh | one | two | three | four | five | six | seven | eight | nine"
 
 
+def _mkgraph(hybrid, model, out):
+    """HCLG of the fixture's lang and bigram for ``model``."""
+    ok(["mkgraph", hybrid / "lang", model, "--lm", hybrid / "lm.arpa", "--out", out])
+
+
 def test_end_to_end_train_graph_decode_align(hybrid, digits_corpus):
     exp, d = hybrid / "exp", digits_corpus
     for name in ("mono/gmm.npz", "mono/.done", "lstm1/final.pt", "lstm1/ali_train.ark",
@@ -35,17 +40,7 @@ def test_end_to_end_train_graph_decode_align(hybrid, digits_corpus):
         assert (hybrid / "dec" / name).is_file(), name
     assert json.loads((hybrid / "dec" / "results.json").read_text())["rtf"] > 0
     # the GMM decodes over its own graph the same way
-    ok(
-        [
-            "mkgraph",
-            hybrid / "lang",
-            exp / "mono",
-            "--lm",
-            hybrid / "lm.arpa",
-            "--out",
-            exp / "mono" / "graph",
-        ]
-    )
+    _mkgraph(hybrid, exp / "mono", exp / "mono" / "graph")
     ok(
         [
             "decode",
@@ -253,17 +248,7 @@ def test_train_hybrid_with_tied_triphone_states(hybrid, digits_corpus, tmp_path)
         got.setdefault(line.split()[0], []).append(line.split()[4])
     assert got and all(words == text[u].split() for u, words in got.items())
     # a monophone graph for a triphone model is refused by the decoder (pdf counts differ)
-    ok(
-        [
-            "mkgraph",
-            hybrid / "lang",
-            exp / "mono",
-            "--lm",
-            hybrid / "lm.arpa",
-            "--out",
-            tmp_path / "mgraph",
-        ]
-    )
+    _mkgraph(hybrid, exp / "mono", tmp_path / "mgraph")
     one_error(["decode", exp, d / "test", "--graph", tmp_path / "mgraph", "--device", "cpu",
                "--out", tmp_path / "bad"], 1, r"the graph has \d+ pdfs, the model \d+")  # fmt: skip
 
