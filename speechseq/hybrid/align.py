@@ -34,6 +34,7 @@ from speechseq.hybrid.tree import (
     build_tree,
     convert_alignment,
     phone_questions,
+    phone_segments,
 )
 
 ALIGN_BEAM = 100.0  # nats at acoustic scale 1 (Kaldi: beam 10 at scale 0.1)
@@ -108,32 +109,48 @@ def phone_spans(pdfs: np.ndarray, pdf_map) -> list[tuple[str, int, int]]:
     where its first state is entered from another pdf, or where the phone changes.
     ``pdf_map``: the alignment's tree, or a lang (monophone pdfs)."""
     pm = pdf_map.topo if isinstance(pdf_map, Lang) else pdf_map
-    spans: list[list] = []
-    prev = -1
-    for t, p in enumerate(np.asarray(pdfs).tolist()):
-        ph = pm.pdf_phone[p]
-        new = not spans or ph != spans[-1][0] or (pm.pdf_state[p] == 0 and p != prev)
-        if new:
-            spans.append([ph, t, t + 1])
-        else:
-            spans[-1][2] = t + 1
-        prev = p
-    return [tuple(s) for s in spans]
+    return phone_segments(pdfs, pm.pdf_phone, pm.pdf_state)
 
 
 def word_spans(
     best: BestPath, lang: Lang, tree: ContextTree | None = None
 ) -> list[tuple[str, int, int]]:
-    """``(word, start, end)``: a word starts where its label was emitted and ends where the
-    next word starts or silence begins, whichever comes first."""
-    sil_starts = [s for ph, s, _ in phone_spans(best.columns, tree or lang) if ph == SIL]
-    total = len(best.columns)
-    out = []
-    for k, (w, start) in enumerate(zip(best.words, best.word_frames, strict=True)):
-        nxt = best.word_frames[k + 1] if k + 1 < len(best.words) else total
-        end = min([nxt, *[s for s in sil_starts if start < s < nxt]])
-        out.append((lang.word_of_id[w], start, end))
-    return out
+    """``(word, start, end)`` of a best path: its phones (:func:`phone_spans`) matched to the
+    words' pronunciations in order, silence between words skipped, as Kaldi's
+    lattice-align-words-lexicon does. Not from where the word labels sit on the path: with
+    a context transducer a word's label comes one phone early (C reads a phone's right
+    neighbour before it emits the phone), and determinization may move labels too."""
+    phones = phone_spans(best.columns, tree or lang)
+    words = [lang.word_of_id[w] for w in best.words]
+    matched = _match_words(words, phones, lang)
+    if matched is None:
+        raise SpeechseqError(
+            f"internal: the phones of a best path ({' '.join(p for p, _, _ in phones)}) do not spell "
+            f"its words ({' '.join(words)}) with {lang.path}/lexicon.txt"
+        )
+    return matched
+
+
+def _match_words(words, phones, lang: Lang):
+    """Each word over the next phones that spell one of its pronunciations (silence skipped
+    before it); None if no way through uses every phone."""
+    out: list[tuple[str, int, int]] = []
+
+    def walk(i: int, j: int) -> bool:
+        while j < len(phones) and phones[j][0] == SIL:
+            j += 1
+        if i == len(words):
+            return j == len(phones)
+        for pron in lang.lexicon.pronunciations(words[i]):
+            k = j + len(pron)
+            if pron and k <= len(phones) and [p for p, _, _ in phones[j:k]] == pron:
+                out.append((words[i], phones[j][1], phones[k - 1][2]))
+                if walk(i + 1, k):
+                    return True
+                out.pop()
+        return False
+
+    return out if walk(0, 0) else None
 
 
 def write_alignments(path: str | os.PathLike, ali: dict[str, np.ndarray]) -> None:

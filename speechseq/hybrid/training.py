@@ -6,7 +6,7 @@ Layout of ``EXP``::
     EXP/mono/    gmm.npz trans.json lang.json history.json ali_train.ark ali_dev.ark .done
     EXP/ctc_ali/ instead of mono/ with hybrid.ctc_bootstrap (a phone CTC model dir): the
                  alignments of that model's posteriors, trans.json lang.json .done
-    EXP/tri/     with hybrid.tri_leaves > 0: the triphone tree built on mono's alignments and
+    EXP/tri/     with hybrid.tri_leaves > 0: the triphone tree built on mono's (or ctc_ali's) alignments and
                  a triphone GMM (tree.json gmm.npz trans.json ... as mono/); the LSTMs then
                  learn its tied states (every later model dir carries the tree.json)
     EXP/lstm1/   an LSTM trained on mono's alignments (a full model dir), ali_*.ark, .done
@@ -120,8 +120,8 @@ def _save_gmm(out, lang, gmm, trans, ali, history, dv, dv_aligner, tree=None) ->
 def _tri_step(
     train: DataDir, dev: DataDir, lang: Lang, mono: Path, out: Path, cfg: HybridConfig, log
 ) -> None:
-    """The triphone tree and GMM from the monophone alignments, and its train / dev
-    alignments, built whole under a temporary name."""
+    """The triphone tree and GMM from the monophone alignments of ``mono`` (the GMM's, or the
+    CTC bootstrap's), and its train / dev alignments, built whole under a temporary name."""
     if (out / DONE).is_file():
         log(f"{out}: done, skipping")
         return
@@ -321,9 +321,9 @@ def train_hybrid(
     else:
         ali_dir = exp / "mono"
         _mono_step(boot_train, boot_dev, lang, ali_dir, cfg, log)
-        if cfg.hybrid.tri_leaves > 0:
-            _tri_step(boot_train, boot_dev, lang, ali_dir, exp / "tri", cfg, log)
-            ali_dir = exp / "tri"
+    if cfg.hybrid.tri_leaves > 0:
+        _tri_step(boot_train, boot_dev, lang, ali_dir, exp / "tri", cfg, log)
+        ali_dir = exp / "tri"
     if cfg.hybrid.realign:
         _lstm_step(train, dev, lang, ali_dir, exp / "lstm1", cfg, argv, quiet, log)
         (exp / "lstm1" / DONE).touch()

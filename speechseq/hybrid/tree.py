@@ -168,26 +168,35 @@ class TreeStats:
         return keys, np.asarray(self._n), np.asarray(self._s1), np.asarray(self._s2)
 
 
+def phone_segments(
+    pdfs: np.ndarray, pdf_phone: list[str], pdf_state: list[int]
+) -> list[tuple[str, int, int]]:
+    """``(phone, start, end)`` (frames, end exclusive) of a pdf alignment: a phone starts
+    where the phone changes or its first state is entered from another pdf."""
+    spans: list[list] = []
+    prev = -1
+    for t, p in enumerate(np.asarray(pdfs).tolist()):
+        ph = pdf_phone[p]
+        if not spans or ph != spans[-1][0] or (pdf_state[p] == 0 and p != prev):
+            spans.append([ph, t, t + 1])
+        else:
+            spans[-1][2] = t + 1
+        prev = p
+    return [tuple(s) for s in spans]
+
+
 def frame_contexts(
     pdfs: np.ndarray, pdf_phone: list[str], pdf_state: list[int]
 ) -> list[tuple[str, str, str, int]]:
-    """``(left, phone, right, state)`` of every frame of a pdf alignment: a phone starts
-    where its phone changes or its first state is entered from another pdf; the edges are silence."""
+    """``(left, phone, right, state)`` of every frame of a pdf alignment (phones as
+    :func:`phone_segments` finds them; the utterance's edges are silence)."""
     seq = np.asarray(pdfs).tolist()
-    starts = [
-        t
-        for t, p in enumerate(seq)
-        if t == 0
-        or pdf_phone[p] != pdf_phone[seq[t - 1]]
-        or (pdf_state[p] == 0 and p != seq[t - 1])
-    ]
-    bounds = [*starts, len(seq)]
-    phones = [pdf_phone[seq[t]] for t in starts]
+    segs = phone_segments(seq, pdf_phone, pdf_state)
     out = []
-    for j, ph in enumerate(phones):
-        left = phones[j - 1] if j > 0 else SIL_NAME
-        right = phones[j + 1] if j + 1 < len(phones) else SIL_NAME
-        out += [(left, ph, right, pdf_state[seq[t]]) for t in range(bounds[j], bounds[j + 1])]
+    for j, (ph, start, end) in enumerate(segs):
+        left = segs[j - 1][0] if j > 0 else SIL_NAME
+        right = segs[j + 1][0] if j + 1 < len(segs) else SIL_NAME
+        out += [(left, ph, right, pdf_state[seq[t]]) for t in range(start, end)]
     return out
 
 

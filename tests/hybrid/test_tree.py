@@ -11,7 +11,7 @@ import pytest
 from speechseq.decode.graph import viterbi
 from speechseq.errors import SpeechseqError
 from speechseq.hybrid import graph as G
-from speechseq.hybrid.align import Aligner, phone_spans
+from speechseq.hybrid.align import Aligner, phone_spans, word_spans
 from speechseq.hybrid.grammar import grammar_fst
 from speechseq.hybrid.topo import TransitionModel
 from speechseq.hybrid.tree import (
@@ -138,8 +138,13 @@ def test_alignment_with_a_tree_uses_the_context_dependent_state(lang):
     best = aligner.align("u", sc)
     assert list(best.columns) == list(seq)
     assert after_t in best.columns and other not in best.columns
-    phones = [p for p, _, _ in phone_spans(best.columns, tree)]
-    assert phones == ["SIL", "T", "UW", "T", "UW", "SIL"]
+    phones = phone_spans(best.columns, tree)
+    assert [p for p, _, _ in phones] == ["SIL", "T", "UW", "T", "UW", "SIL"]
+    # words over their phones (with C on the path the word labels come a phone early)
+    assert word_spans(best, lang, tree) == [
+        ("two", phones[1][1], phones[2][2]),
+        ("two", phones[3][1], phones[4][2]),
+    ]
     # the monophone alignment converted through the tree gives the same pdfs
     mono = np.array(
         [lang.topo.pdf_of(p, s) for p in ("SIL", "T", "UW", "T", "UW", "SIL")

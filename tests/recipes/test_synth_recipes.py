@@ -96,12 +96,16 @@ def test_synth_translate_end_to_end(tmp_path):
     assert re.search(rf"English recogniser: {WER} \(greedy\)", out)
 
 
+TRI = "tri_leaves: 80, tri_iters: 2, tri_gauss: 150, tri_min_frames: 20, "
+
+
 def test_synth_digits_hybrid_end_to_end(tmp_path):
     shutil.copytree(REPO / "benchmarks", tmp_path / "benchmarks")  # stage 5's word_boundaries.py
     recipe, out = _run(
         tmp_path,
         "synth_digits_hybrid",
-        {"tiny.yaml": TINY_HYBRID, "tiny_phone.yaml": TINY_CTC.replace("units: char", "units: phone")},
+        {"tiny.yaml": TINY_HYBRID.replace("hybrid: {", "hybrid: {" + TRI),
+         "tiny_phone.yaml": TINY_CTC.replace("units: char", "units: phone")},
         "--config", "conf/tiny.yaml", "--scales", "0.5", "--bonuses", "0,1", "--stop-stage", "5",
     )  # fmt: skip
     # stage 7: the hybrid started from a phone CTC model's alignments, beside the GMM-started one
@@ -115,7 +119,12 @@ def test_synth_digits_hybrid_end_to_end(tmp_path):
         assert re.search(rf"^{m}: {WER}$", table, re.M), m
     assert re.search(r"exp/hybrid_ctcboot/ali_test/words.ctm +\d+ ", table)
     assert not (recipe / "exp" / "hybrid_ctcboot" / "mono").exists()
-    for m in ("exp/hybrid/mono", "exp/hybrid"):
+    # tied triphone states (hybrid.tri_leaves): the tree and triphone GMM decoded and aligned too,
+    # the BLSTMs on its states; the CTC-started chain builds its own tree on the CTC alignments
+    for m in ("exp/hybrid", "exp/hybrid_ctcboot"):
+        assert (recipe / m / "tri" / "tree.json").is_file() and (recipe / m / "tree.json").is_file()
+    assert "exp/hybrid/tri/ali_test/words.ctm" in out
+    for m in ("exp/hybrid/mono", "exp/hybrid/tri", "exp/hybrid"):
         assert re.search(rf"{m} test: {WER}", out), m
         _merged(recipe / m / "decode_test")
         assert (recipe / m / "ali_test" / "words.ctm").read_text()
