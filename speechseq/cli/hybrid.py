@@ -102,7 +102,6 @@ def train_hybrid_cmd(
     tri_leaves: int | None = typer.Option(
         None,
         "--tri-leaves",
-        min=0,
         help="Tied triphone states: a phonetic decision tree of at most N leaves on the monophone "
         "GMM's alignments and a triphone GMM (OUT/tri) whose alignments the LSTMs learn; 0: "
         "monophone states [config: hybrid.tri_leaves, default 0].",

@@ -41,6 +41,8 @@ CASES = [
     ([*CTC, "--device", "gpu"], "", "train.device 'gpu'", "auto, cpu, cuda, cuda:N or mps"),
     ([*CTC, "--units", "word"], "", "ctc.units 'word'", "one of char, phone, bpe"),
     (HYBRID, "hybrid:\n  time_width: -2\n", "hybrid.time_width -2", "an integer >= 0"),
+    ([*HYBRID, "--tri-leaves", "-1"], "", "hybrid.tri_leaves -1", "an integer >= 0"),
+    (HYBRID, "hybrid:\n  tri_min_frames: 0\n", "hybrid.tri_min_frames 0", "an integer >= 1"),
     ([*EMBED, "--dim", "0"], "", "embed.dim 0", "an integer >= 1"),
     ([*EMBED, "--variant", "vae"], "", "embed.variant 'vae'", "one of sa, dsa"),
     ([*EMBED, "--same-word", "-1"], "", "embed.same_word_weight -1.0", "a number >= 0"),
