@@ -50,9 +50,8 @@ class HybridOptions:
     tri_leaves: int = setting(0, integer(ge=0))
     tri_iters: int = setting(10, integer(ge=1))  # triphone GMM: alignment + re-estimation passes
     tri_gauss: int = setting(2000, integer(ge=1))  # triphone GMM: Gaussians in all after splitting
-    tri_min_frames: int = setting(
-        100, integer(ge=1)
-    )  # tree: frames on each side of a split, at least
+    # tree: a split leaves at least this many frames on each side
+    tri_min_frames: int = setting(100, integer(ge=1))
     realign: bool = True  # train a second LSTM on the first LSTM's alignments
     # a phone CTC model dir (train-ctc --units phone, on features of the same settings): its
     # forced alignments start the chain instead of the monophone GMM ("" = the GMM)

@@ -88,12 +88,18 @@ def _mono_step(train: DataDir, dev: DataDir, lang: Lang, out: Path, cfg: HybridC
     dv_aligner = Aligner(
         lang, dv_texts, str(dev.file("text"))
     )  # bad dev words: fail before training
-    reader = FeatureReader(train.path, cmvn="utterance", deltas=opts.deltas)
-    feats = {u: reader[u] for u in reader.utt_ids}
-    texts = train.texts_for(list(feats), "hybrid training")
-    feats = {u: x for u, x in feats.items() if u in texts}
+    feats, texts = _gmm_data(train, opts.deltas)
     gmm, trans, ali, history = train_mono(lang, feats, texts, opts, str(train.file("text")), log)
     _save_gmm(out, lang, gmm, trans, ali, history, dv, dv_aligner)
+
+
+def _gmm_data(train: DataDir, deltas: int, keep=None):
+    """A GMM's training features (per-utterance CMVN, ``deltas``) and transcripts: the
+    utterances with a transcript (and in ``keep``, when given)."""
+    reader = FeatureReader(train.path, cmvn="utterance", deltas=deltas)
+    utts = [u for u in reader.utt_ids if keep is None or u in keep]
+    texts = train.texts_for(utts, "hybrid training")
+    return {u: reader[u] for u in utts}, texts
 
 
 def _save_gmm(out, lang, gmm, trans, ali, history, dv, dv_aligner, tree=None) -> None:
@@ -132,11 +138,8 @@ def _tri_step(
         max_gauss=h.tri_gauss,
         min_frames=h.tri_min_frames,
     )
-    reader = FeatureReader(train.path, cmvn="utterance", deltas=opts.deltas)
     mono_ali = read_alignments(mono / "ali_train.ark")
-    feats = {u: reader[u] for u in reader.utt_ids if u in mono_ali}
-    texts = train.texts_for(list(feats), "hybrid training")
-    feats = {u: x for u, x in feats.items() if u in texts}
+    feats, texts = _gmm_data(train, opts.deltas, keep=mono_ali)
     tree, gmm, trans, ali, history = train_tri(
         lang, feats, texts, {u: mono_ali[u] for u in feats}, lang.topo, opts,
         str(train.file("text")), log,

@@ -36,9 +36,9 @@ import numpy as np
 
 from speechseq.errors import SpeechseqError
 from speechseq.fileio import atomic_write
+from speechseq.hybrid.lang import SIL
 from speechseq.hybrid.topo import Topology
 
-SIL_NAME = "SIL"
 LOG_2PI = math.log(2 * math.pi)
 TREE_NAME = "tree.json"
 
@@ -72,7 +72,7 @@ class ContextTree:
     def pdf(self, left: str | None, phone: str, right: str | None, state: int) -> int:
         """The pdf of ``state`` of ``phone`` between ``left`` and ``right`` (None: the utterance's edge)."""
         node = self.roots[(phone, state)]
-        ctx = (left or SIL_NAME, None, right or SIL_NAME)
+        ctx = (left or SIL, None, right or SIL)
         while not isinstance(node, int):
             pos, members, yes, no = node
             node = yes if ctx[pos] in members else no
@@ -194,8 +194,8 @@ def frame_contexts(
     segs = phone_segments(seq, pdf_phone, pdf_state)
     out = []
     for j, (ph, start, end) in enumerate(segs):
-        left = segs[j - 1][0] if j > 0 else SIL_NAME
-        right = segs[j + 1][0] if j + 1 < len(segs) else SIL_NAME
+        left = segs[j - 1][0] if j > 0 else SIL
+        right = segs[j + 1][0] if j + 1 < len(segs) else SIL
         out += [(left, ph, right, pdf_state[seq[t]]) for t in range(start, end)]
     return out
 
@@ -320,7 +320,7 @@ def build_tree(
             idx = np.asarray(by_root.get((p, s), []), dtype=np.int64)
             node = ["leaf", idx]
             trees[(p, s)] = node
-            if p != SIL_NAME:
+            if p != SIL:
                 cand = best_split(idx)
                 if cand is not None and cand[0] > min_gain:
                     heapq.heappush(heap, (-cand[0], counter, node, cand))
