@@ -92,7 +92,7 @@ if run_stage 5 "alignment and word boundaries"; then
     gmms="$gmms exp/hybrid/tri/ali_test/words.ctm"
   fi
   align_parts exp/hybrid $nn/test exp/hybrid/ali_test/words.ctm
-  python ../../benchmarks/word_boundaries.py data/test/ctm $gmms exp/hybrid/ali_test/words.ctm
+  python ../../benchmarks/word_boundaries.py --speakers data/test data/test/ctm $gmms exp/hybrid/ali_test/words.ctm
   done_stage 5
 fi
 
@@ -104,7 +104,7 @@ if run_stage 6 "CTC forced alignment of the same test set"; then
     exit 1
   fi
   speechseq align $ctc $ctc_recipe/data/test --out exp/ctc_ali_test/words.ctm  # whole: the data dir is the other recipe's
-  python ../../benchmarks/word_boundaries.py data/test/ctm exp/hybrid/mono/ali_test/words.ctm \
+  python ../../benchmarks/word_boundaries.py --speakers data/test data/test/ctm exp/hybrid/mono/ali_test/words.ctm \
     exp/hybrid/ali_test/words.ctm exp/ctc_ali_test/words.ctm
   done_stage 6
 fi
@@ -121,7 +121,7 @@ if run_stage 7 "the hybrid bootstrapped from a phone CTC model instead of the GM
       echo "# the final BLSTM of each chain: test %WER (acoustic scale and word bonus chosen on dev), then"
       echo "# its forced alignment of test against the corpus's word timings"
       for e in exp/hybrid exp/hybrid_ctcboot; do echo "$e: $(head -n1 $e/decode_test/wer)"; done
-      python ../../benchmarks/word_boundaries.py data/test/ctm exp/hybrid/ali_test/words.ctm \
+      python ../../benchmarks/word_boundaries.py --speakers data/test data/test/ctm exp/hybrid/ali_test/words.ctm \
         exp/hybrid_ctcboot/ali_test/words.ctm
     } > exp/bootstrap.txt
     cat exp/bootstrap.txt
