@@ -1,6 +1,6 @@
 """Time to build the hybrid's decoding graph (HCLG) for the commands 3-gram, as mkgraph does.
 
-    python benchmarks/mkgraph.py [--num-utts 10000] [--order 3] [--seed 0]
+    python benchmarks/mkgraph.py [--num-utts 10000] [--order 3] [--seed 0] [--tree EXP/tree.json]
 
 The training sentences of the synth ``commands`` corpus at the recipe's full size are planned
 (texts only, no audio: the graph depends on the words, not the speech); the lang dir comes
@@ -8,8 +8,10 @@ from CMUdict for those words (words CMUdict lacks are spelled, and counted), the
 word n-gram ``speechseq lm train --order 3`` makes, and HCLG is composed, determinized,
 minimized and given its self-loops by :func:`speechseq.hybrid.graph.make_hclg`, the code
 ``speechseq mkgraph`` runs (with the topology's default transition probabilities, which do
-not change the graph's size). Prints each step's wall time and the graph's size; the
-issue's target is under a minute on one core for the whole graph.
+not change the graph's size). With ``--tree`` (the tree.json of a triphone model trained on
+the same corpus's speech, ``train-hybrid --tri-leaves N``) C is composed in and H built over its
+context windows, as for that model; without it, monophone. Prints each step's wall time and the
+graph's size; the issue's target is under a minute on one core for the whole graph.
 """
 
 from __future__ import annotations
@@ -22,6 +24,7 @@ from pathlib import Path
 from speechseq.hybrid.graph import g_from_arpa, make_hclg
 from speechseq.hybrid.lang import Lang, LangOptions, prepare_lang
 from speechseq.hybrid.topo import TransitionModel
+from speechseq.hybrid.tree import ContextTree
 from speechseq.lm.ngram import train_ngram
 from speechseq.synth.corpus import plan_corpus
 from speechseq.text.lexicon import Lexicon
@@ -32,6 +35,7 @@ def main() -> None:
     ap.add_argument("--num-utts", type=int, default=10000)
     ap.add_argument("--order", type=int, default=3)
     ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--tree", help="a triphone model's tree.json (default: monophone)")
     args = ap.parse_args()
     plan = plan_corpus("commands", args.num_utts, args.seed)
     sentences = [list(u.words) for u in plan.sets["train"]]
@@ -42,17 +46,23 @@ def main() -> None:
         spelled = [w for w in words if not lex.pronunciations(w)]
         prepare_lang(lex, Path(tmp) / "lang", words, "", True, LangOptions())
         lang = Lang(Path(tmp) / "lang")
+        tree = ContextTree.load(lang.topo, args.tree) if args.tree else None
         t1 = time.perf_counter()
         lm = train_ngram(sentences, order=args.order)
         t2 = time.perf_counter()
         g = g_from_arpa(lm, lang, f"{args.order}-gram")
         t3 = time.perf_counter()
-        hclg = make_hclg(lang, g, TransitionModel(lang.topo))
+        hclg = make_hclg(lang, g, TransitionModel(tree or lang.topo), tree)
         t4 = time.perf_counter()
     arcs = sum(hclg.num_arcs(s) for s in range(hclg.num_states))
     print(
         f"commands corpus, {args.num_utts} utterances: {len(sentences)} training sentences, "
-        f"{len(words)} words ({len(spelled)} spelled: not in CMUdict), {lang.topo.num_pdfs} pdfs"
+        f"{len(words)} words ({len(spelled)} spelled: not in CMUdict), "
+        + (
+            f"{tree.num_pdfs} tied triphone pdfs ({args.tree})"
+            if tree
+            else f"{lang.topo.num_pdfs} pdfs"
+        )
     )
     print(f"{'step':<34} {'seconds':>8}")
     print(f"{'lang dir (CMUdict, L.fst)':<34} {t1 - t0:8.2f}")
