@@ -14,9 +14,10 @@
 #      dev set) on espeak's held-out voices and on Piper's: exp/leave_one_engine_out.txt
 # With --hybrid true, the LSTM-HMM hybrid beside the CTC model (../synth_digits_hybrid's chain):
 #   11 MFCC copies of train/dev/test (data/hybrid/)   12 lang (CMUdict; letters for the words it
-#      lacks) and train-hybrid (conf/hybrid.yaml)   13 HCLG with the 3-gram LM, dev lattices over
-#      acoustic scales x word bonuses, test at the best (GMM and BLSTM)   14 CTC and hybrid side by
-#      side: exp/ctc_vs_hybrid.txt
+#      lacks) and train-hybrid (conf/hybrid.yaml; conf/hybrid_tri.yaml: tied triphone states)
+#   13 HCLG with the 3-gram LM, dev lattices over acoustic scales x word bonuses, test at the best
+#      (the GMM, the triphone GMM if built, and the BLSTM)   14 CTC and hybrid side by side:
+#      exp/ctc_vs_hybrid.txt
 set -euo pipefail
 cd "$(dirname "$0")"
 . ./path.sh
@@ -185,6 +186,9 @@ fi
 if run_stage 13 "hybrid graphs with the 3-gram LM, decoding"; then
   if [ "$hybrid" = true ]; then
     hybrid_graph_decode exp/hybrid/mono data/lang_hybrid data/lm/3gram.arpa data/hybrid/dev data/hybrid/test "$scales" "$bonuses"
+    if [ -d exp/hybrid/tri ]; then  # the triphone GMM (a config with hybrid.tri_leaves: conf/hybrid_tri.yaml)
+      hybrid_graph_decode exp/hybrid/tri data/lang_hybrid data/lm/3gram.arpa data/hybrid/dev data/hybrid/test "$scales" "$bonuses"
+    fi
     hybrid_graph_decode exp/hybrid data/lang_hybrid data/lm/3gram.arpa $hnn/dev $hnn/test "$scales" "$bonuses"
   fi
   done_stage 13
@@ -192,8 +196,10 @@ fi
 if run_stage 14 "CTC and hybrid side by side"; then
   if [ "$hybrid" = true ]; then
     table=exp/ctc_vs_hybrid.txt
+    gmms=exp/hybrid/mono/decode_test
+    [ -d exp/hybrid/tri ] && gmms="$gmms exp/hybrid/tri/decode_test"
     for d in exp/ctc/decode_test_nolm exp/ctc/decode_test_3gram exp/ctc/decode_test_3gram_lexicon \
-      exp/hybrid/mono/decode_test exp/hybrid/decode_test; do
+      $gmms exp/hybrid/decode_test; do
       echo "$d: $(head -n1 $d/wer)"
     done > $table.tmp
     mv $table.tmp $table

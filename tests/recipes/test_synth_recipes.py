@@ -29,6 +29,7 @@ ctc: {units: char, cmvn: utterance}
 """
 WER = r"%WER \d+\.\d+ \[ \d+ / \d+, \d+ ins, \d+ del, \d+ sub \]"
 SMALL = ["--num-utts", "40", "--num-speakers", "6", "--nj", "2"]
+TRI = "tri_leaves: 80, tri_iters: 2, tri_gauss: 150, tri_min_frames: 20, "  # tied triphone states
 
 
 def _run(tmp_path, name: str, configs: dict[str, str], *args: str):
@@ -52,7 +53,7 @@ def test_synth_commands_end_to_end_with_the_hybrid_beside_ctc(tmp_path):
     recipe, out = _run(
         tmp_path,
         "synth_commands",
-        {"tiny.yaml": TINY_CTC, "tiny_hybrid.yaml": TINY_HYBRID},
+        {"tiny.yaml": TINY_CTC, "tiny_hybrid.yaml": TINY_HYBRID.replace("hybrid: {", "hybrid: {" + TRI)},
         "--config", "conf/tiny.yaml", "--lm-weights", "0.5 1.0", "--word-bonuses", "0",
         "--hybrid", "true", "--hybrid-config", "conf/tiny_hybrid.yaml", "--scales", "0.5 1.0",
         "--bonuses", "0,1",
@@ -64,11 +65,12 @@ def test_synth_commands_end_to_end_with_the_hybrid_beside_ctc(tmp_path):
     assert len(list((recipe / "exp" / "ctc" / "decode_dev_3gram").glob("beam30_lm-3gram_w*"))) == 2
     assert (recipe / "data" / "test" / "feats.scp").is_file()
     assert not (recipe / "data" / "test" / "split2").exists()
-    # the hybrid beside it (--hybrid true): GMM and BLSTM through HCLG with the same 3-gram
+    # the hybrid beside it (--hybrid true): GMM, triphone GMM (hybrid.tri_leaves) and BLSTM through
+    # HCLG with the same 3-gram
     table = (recipe / "exp" / "ctc_vs_hybrid.txt").read_text().splitlines()
     assert [ln.split(":")[0] for ln in table] == [
         "exp/ctc/decode_test_nolm", "exp/ctc/decode_test_3gram", "exp/ctc/decode_test_3gram_lexicon",
-        "exp/hybrid/mono/decode_test", "exp/hybrid/decode_test",
+        "exp/hybrid/mono/decode_test", "exp/hybrid/tri/decode_test", "exp/hybrid/decode_test",
     ]  # fmt: skip
     assert all(re.search(WER, ln) for ln in table)
     assert len(list((recipe / "exp" / "hybrid").glob("decode_dev_graph_*"))) == 4  # 2 scales x 2
@@ -94,9 +96,6 @@ def test_synth_translate_end_to_end(tmp_path):
     _merged(recipe / "exp" / "st_de_a" / "decode_test_beam5")
     _merged(recipe / "exp" / "asr" / "decode_test_greedy")
     assert re.search(rf"English recogniser: {WER} \(greedy\)", out)
-
-
-TRI = "tri_leaves: 80, tri_iters: 2, tri_gauss: 150, tri_min_frames: 20, "
 
 
 def test_synth_digits_hybrid_end_to_end(tmp_path):
