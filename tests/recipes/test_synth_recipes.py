@@ -123,6 +123,8 @@ def test_synth_digits_hybrid_end_to_end(tmp_path):
     for m in ("exp/hybrid", "exp/hybrid_ctcboot"):
         assert (recipe / m / "tri" / "tree.json").is_file() and (recipe / m / "tree.json").is_file()
     assert "exp/hybrid/tri/ali_test/words.ctm" in out
+    # word boundaries with the dry and the reverberated voices apart (--speakers data/test)
+    assert re.search(r"\n  dry speakers +\d+ ", out) and "reverberant speakers" in out
     for m in ("exp/hybrid/mono", "exp/hybrid/tri", "exp/hybrid"):
         assert re.search(rf"{m} test: {WER}", out), m
         _merged(recipe / m / "decode_test")
