@@ -21,6 +21,7 @@ import tempfile
 import time
 from pathlib import Path
 
+from speechseq.errors import SpeechseqError
 from speechseq.hybrid.graph import g_from_arpa, make_hclg
 from speechseq.hybrid.lang import Lang, LangOptions, prepare_lang
 from speechseq.hybrid.topo import TransitionModel
@@ -46,7 +47,10 @@ def main() -> None:
         spelled = [w for w in words if not lex.pronunciations(w)]
         prepare_lang(lex, Path(tmp) / "lang", words, "", True, LangOptions())
         lang = Lang(Path(tmp) / "lang")
-        tree = ContextTree.load(lang.topo, args.tree) if args.tree else None
+        try:
+            tree = ContextTree.load(lang.topo, args.tree) if args.tree else None
+        except SpeechseqError as e:  # a tree of another lang's phones: one line, exit 1
+            raise SystemExit(f"error: {e}") from None
         t1 = time.perf_counter()
         lm = train_ngram(sentences, order=args.order)
         t2 = time.perf_counter()
