@@ -243,6 +243,13 @@ def search_cmd(
         help="A word-boundary detector (train-segmenter): each query is cut from its first "
         "detected word boundary to its last before the 30 dB trim (--method embed).",
     ),
+    expand: int = typer.Option(
+        0,
+        "--expand",
+        min=0,
+        help="Average query expansion: search again with each query's vector plus its N "
+        "nearest archive vectors (a pseudo-relevance feedback; 0: off; --method embed).",
+    ),
     device: str = DEVICE,
     channel: str = CHANNEL,
 ) -> None:
@@ -255,6 +262,8 @@ def search_cmd(
         raise typer.BadParameter("--combine works with --method embed")
     if query_segmenter is not None and method != "embed":
         raise typer.BadParameter("--query-segmenter works with --method embed")
+    if expand and method != "embed":
+        raise typer.BadParameter("--expand works with --method embed")
     if method == "embed":
         results, per_query_s = qbe.search_files(
             idx,
@@ -264,6 +273,7 @@ def search_cmd(
             channel=channel,
             combine=combine,
             query_segmenter=query_segmenter,
+            expand=expand,
         )
     elif method == "dtw":
         results, per_query_s = qbe.dtw_search_files(idx, files, top_k=top_k, channel=channel)
@@ -336,6 +346,13 @@ def eval_std_cmd(
         help="A word-boundary detector (train-segmenter): each query is cut from its first "
         "detected word boundary to its last before the 30 dB trim.",
     ),
+    expand: int = typer.Option(
+        0,
+        "--expand",
+        min=0,
+        help="Also the embedder's search with average query expansion over each query's N "
+        "nearest archive vectors (search --expand; method embed-qe), beside the plain search.",
+    ),
     device: str = DEVICE,
     channel: str = CHANNEL,
 ) -> None:
@@ -358,6 +375,7 @@ def eval_std_cmd(
         posteriorgram_model=str(posteriorgram) if posteriorgram else None,
         combine=combine,
         query_segmenter=str(query_segmenter) if query_segmenter else None,
+        expand=expand,
     )
     for line in results_table(rows):
         print(line)

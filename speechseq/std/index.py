@@ -304,13 +304,19 @@ class IndexStore:
                 self._gpu_index = self.index
         return self._gpu_index
 
-    def search(self, queries, top_k: int = 10) -> tuple[np.ndarray, np.ndarray]:
+    def search(self, queries, top_k: int = 10, expand: int = 0) -> tuple[np.ndarray, np.ndarray]:
         """Nearest segments of each query by cosine similarity.
 
         ``queries: [Q, D]`` (normalised here). Returns ``scores: [Q, k]`` float32 (cosine,
         best first) and ``indices: [Q, k]`` int64 rows of :attr:`segments`, with
         ``k = min(top_k, len(self))``. Approximate indexes may return index -1 (score -inf)
         in trailing slots when they find fewer than k candidates.
+
+        ``expand``: average query expansion, a pseudo-relevance feedback (Chum et al. 2007): each
+        query is searched once, replaced by the normalised sum of itself and its ``expand``
+        nearest stored vectors, and searched again; the second search's hits come back. The
+        nearest hits of a spoken query mostly hold its word in other voices, so their mean moves
+        the query towards the word and away from its speaker.
         """
         q = np.asarray(queries, dtype=np.float32)
         if q.ndim == 1:
@@ -326,9 +332,31 @@ class IndexStore:
         k = min(int(top_k), len(self))
         if k == 0:
             return np.zeros((len(q), 0), np.float32), np.zeros((len(q), 0), np.int64)
+        if expand < 0:
+            raise IndexStoreError(f"expand must be >= 0, got {expand}")
+        if expand:
+            _, nearest = self._search_index().search(q, min(int(expand), len(self)))
+            kept = (nearest >= 0)[..., None]  # an approximate index may return fewer
+            q = normalise_rows(q + (self.vectors(nearest) * kept).sum(axis=1), what="queries")
         scores, indices = self._search_index().search(q, k)
         scores = np.where(indices < 0, -np.inf, scores).astype(np.float32)
         return scores, indices.astype(np.int64)
+
+    def vectors(self, indices) -> np.ndarray:
+        """The stored vectors of rows ``indices`` (any shape; -1 gives zeros): ``[..., D]``
+        float32. An ivfpq index gives its codes' approximation, or the exact vectors of its
+        flat refinement when it has one."""
+        ids = np.asarray(indices, dtype=np.int64)
+        flat = ids.reshape(-1)
+        out = np.zeros((len(flat), self.dim), np.float32)
+        ok = flat >= 0
+        if ok.any():
+            if self.meta["index_type"] == "ivfpq" and self.meta["params"].get("refine") != "flat":
+                ivf = _faiss().extract_index_ivf(self.index)
+                if ivf.direct_map.type == ivf.direct_map.NoMap:  # made once, kept up on add
+                    ivf.make_direct_map()
+            out[ok] = self.index.reconstruct_batch(flat[ok])
+        return out.reshape(*ids.shape, self.dim)
 
     def hits(self, scores: np.ndarray, indices: np.ndarray) -> list[list[Hit]]:
         """Turn one :meth:`search` result into :class:`Hit` lists, one per query (best first)."""

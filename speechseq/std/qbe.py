@@ -146,16 +146,24 @@ def check_combine(combine: str | None) -> None:
         raise UsageError(f"--combine {combine}: use {' or '.join(COMBINE)}")
 
 
-def combined_hits(store, q: np.ndarray, top_k: int, combine: str) -> list[Hit]:
+def check_expand(expand: int) -> None:
+    if expand < 0:
+        raise UsageError(
+            f"--expand {expand}: give the number of nearest hits to expand with (0: none)"
+        )
+
+
+def combined_hits(store, q: np.ndarray, top_k: int, combine: str, expand: int = 0) -> list[Hit]:
     """One hit list for several spoken examples of one term, ``q: [E, dim]``: ``mean`` searches
     their mean vector (normalised), ``max`` searches each and keeps each hit's best score
-    (overlapping hits merged)."""
+    (overlapping hits merged). ``expand``: :meth:`IndexStore.search`'s query expansion, of
+    the mean or of each example."""
     if combine == "mean":
         m = q.mean(axis=0, keepdims=True)
         m = m / np.maximum(np.linalg.norm(m, axis=1, keepdims=True), 1e-12)
-        scores, idx = store.search(m, top_k * RAW_HITS_PER_HIT)
+        scores, idx = store.search(m, top_k * RAW_HITS_PER_HIT, expand)
         return hits_for(store, scores[0], idx[0], top_k)
-    scores, idx = store.search(q, top_k * RAW_HITS_PER_HIT)
+    scores, idx = store.search(q, top_k * RAW_HITS_PER_HIT, expand)
     each = [h for k in range(len(q)) for h in hits_for(store, scores[k], idx[k], top_k)]
     return merge_hits(each)[:top_k]
 
@@ -168,6 +176,7 @@ def search_files(
     channel: Channel = MIX,
     combine: str | None = None,
     query_segmenter: str | os.PathLike | None = None,
+    expand: int = 0,
 ) -> tuple[list[list[Hit]], float]:
     """Hits per query file, and search seconds per query (embedding + index + merging).
 
@@ -178,8 +187,11 @@ def search_files(
     ``query_segmenter``: a train-segmenter model dir; each query is cut from its first detected
     word boundary to its last (kept whole where it finds fewer than two), then silence-trimmed
     as every query is.
+    ``expand``: average query expansion with each query's nearest ``expand`` archive vectors
+    (:meth:`IndexStore.search`), a second search per query.
     """
     check_combine(combine)
+    check_expand(expand)
     store = IndexStore.open(index_dir)
     m = load_embedder(embed_settings(index_dir, store)["model"], device)
     if m.embedder_id != store.meta.get("embedder_id"):
@@ -196,9 +208,9 @@ def search_files(
         audio = [cut(x) for x in audio]
     q = query_vectors(m, audio)
     if combine is not None:
-        out = [combined_hits(store, q, top_k, combine)]
+        out = [combined_hits(store, q, top_k, combine, expand)]
     else:
-        scores, idx = store.search(q, top_k * RAW_HITS_PER_HIT)
+        scores, idx = store.search(q, top_k * RAW_HITS_PER_HIT, expand)
         out = [hits_for(store, scores[k], idx[k], top_k) for k in range(len(q))]
     return out, (time.perf_counter() - t0) / max(len(queries), 1)
 
@@ -346,6 +358,7 @@ def evaluate_std(
     posteriorgram_model: str | None = None,
     combine: str | None = None,
     query_segmenter: str | None = None,
+    expand: int = 0,
 ) -> list[dict]:
     """MAP, P@10, P@N, same-different AP, ATWV and MTWV of the embedder's index search (and of
     DTW) over a data dir of spoken queries; with ``out_dir``, results.json, hits.tsv and the
@@ -361,8 +374,12 @@ def evaluate_std(
     (:func:`combined_hits`; method ``embed-mean`` / ``embed-max``, one "query" per term) and,
     beside it on the same terms, with each example alone (method ``embed-one``: the plain
     search's figures on those terms' queries only). An error when no term has two examples.
+
+    ``expand``: also the embedder's search with average query expansion (method ``embed-qe``,
+    :meth:`IndexStore.search`) on the same queries, beside the plain search.
     """
     check_combine(combine)
+    check_expand(expand)
 
     data = DataDir(queries_dir)
     if data.text is None:
@@ -397,9 +414,15 @@ def evaluate_std(
     t0 = time.perf_counter()
     feats = [m.frontend.audio_features(trim_silence(audio[q], 16000)) for q in qids]
     vecs = embed_features(m, feats)
-    scores, idx = store.search(vecs, top_k * RAW_HITS_PER_HIT)
-    emb_results = {q: hits_for(store, scores[k], idx[k], top_k) for k, q in enumerate(qids)}
-    emb_s = (time.perf_counter() - t0) / len(qids) + cut_s
+    vec_s = (time.perf_counter() - t0) / len(qids) + cut_s  # the cut, features and embedder
+
+    def searched(expand: int) -> tuple[dict[str, list[Hit]], float]:
+        t0 = time.perf_counter()
+        scores, idx = store.search(vecs, top_k * RAW_HITS_PER_HIT, expand)
+        hits = {q: hits_for(store, scores[k], idx[k], top_k) for k, q in enumerate(qids)}
+        return hits, vec_s + (time.perf_counter() - t0) / len(qids)
+
+    emb_results, emb_s = searched(0)
     labels = [words[q] for q in qids]
     rows = [
         {
@@ -410,6 +433,17 @@ def evaluate_std(
         }
     ]
     per_query = {"embed": emb_results}
+    if expand:
+        qe_results, qe_s = searched(expand)
+        rows.append(
+            {
+                "method": "embed-qe",
+                **_summary(evaluate_queries(qe_results, words, ref)),
+                "same_diff_ap": rows[0]["same_diff_ap"],  # the same query vectors
+                "ms_per_query": 1000 * qe_s,
+            }
+        )
+        per_query["embed-qe"] = qe_results
     if combine is not None:
         rows += _combined_rows(
             store,

@@ -84,6 +84,8 @@ def test_out_of_range_value_is_one_usage_error_line_naming_key_value_and_range(
         ["transcribe", "exp", "a.wav", "--beam", "0"],
         ["search", "q.wav", "--index", "idx", "--top-k", "0"],
         ["eval-std", "--index", "idx", "--queries", "q", "--ref", "r", "--max-queries", "-1"],
+        ["search", "q.wav", "--index", "idx", "--expand", "-1"],
+        ["eval-std", "--index", "idx", "--queries", "q", "--ref", "r", "--expand", "-1"],
         ["embed", "exp", "audio", "--out", "o", "--hop", "0"],
         ["synth", "digits", "out", "--num-utts", "0"],
     ],

@@ -721,3 +721,43 @@ def test_eval_std_combine_needs_a_term_spoken_twice(search_setup, words_corpus, 
     assert str(q / "text") in res.output and not (tmp_path / "ev").exists()
     bad = runner.invoke(app, [str(x) for x in [*args, "--combine", "sum"]])
     assert bad.exit_code == 2 and "--combine sum" in bad.output
+
+
+def test_eval_std_expand_adds_the_expanded_search_beside_the_plain_one(
+    search_setup, words_corpus, tmp_path
+):
+    from speechseq.std.qbe import search_files
+
+    wav = dict(ln.split() for ln in (words_corpus / "queries" / "wav.scp").read_text().splitlines())
+    text = dict(ln.split(maxsplit=1) for ln in (words_corpus / "queries" / "text").read_text().splitlines())  # fmt: skip
+    u = sorted(wav)[0]
+    q = _queries_dir(tmp_path / "q", [("q1", wav[u], text[u])])
+    args = ["eval-std", "--index", search_setup / "idx", "--queries", q, "--no-dtw", "--top-k", "5"]
+    args += ["--ref", words_corpus / "archive" / "ctm", "--out", tmp_path / "ev", "--device", "cpu"]
+    res = run_ok([str(x) for x in [*args, "--expand", "3"]])
+    rows = {r["method"]: r for r in json.loads((tmp_path / "ev" / "results.json").read_text())["rows"]}  # fmt: skip
+    assert list(rows) == ["embed", "embed-qe"] and "embed-qe" in res.stdout
+    assert rows["embed-qe"]["same_diff_ap"] == rows["embed"]["same_diff_ap"]
+    hits = [h.split("\t") for h in (tmp_path / "ev" / "hits.tsv").read_text().splitlines()[1:]]
+    qe = [(h[4], h[5]) for h in hits if h[0] == "embed-qe"]
+    plain = [(h[4], h[5]) for h in hits if h[0] == "embed"]
+    # the hits of `search --expand 3` on the same file, not the plain search's
+    got = search_files(search_setup / "idx", [wav[u]], top_k=5, device="cpu", expand=3)[0][0]
+    assert qe == [(h.source, f"{h.start_s:.3f}") for h in got]
+    alone = search_files(search_setup / "idx", [wav[u]], top_k=5, device="cpu")[0][0]
+    assert plain == [(h.source, f"{h.start_s:.3f}") for h in alone]
+    assert [round(h.score, 4) for h in got] != [round(h.score, 4) for h in alone]
+    bad = runner.invoke(
+        app,
+        [
+            "search",
+            wav[u],
+            "--index",
+            str(search_setup / "idx"),
+            "--expand",
+            "2",
+            "--method",
+            "dtw",
+        ],
+    )
+    assert bad.exit_code == 2 and "--expand works with --method embed" in bad.output

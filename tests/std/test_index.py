@@ -160,3 +160,50 @@ def test_auto_picks_ivfpq_above_exact_limit_and_reopens_with_its_search_params(
     assert store.meta["index_type"] == "ivfpq" and store.meta["params"]["refine"] == "flat"
     assert faiss.extract_index_ivf(store.index).nprobe == store.meta["params"]["nprobe"]
     assert store.index.k_factor == store.meta["params"]["k_factor"]
+
+
+@pytest.mark.parametrize(
+    "kind, params, tol",
+    [
+        ("flat", None, 1e-6),
+        ("hnsw", None, 1e-6),
+        ("ivfpq", None, 1e-6),
+        ("ivfpq", {"refine": "none"}, 0.5),
+    ],
+)
+def test_vectors_gives_back_the_stored_rows(tmp_path, kind, params, tol):
+    x = unit_vectors(3000, 64, seed=3)
+    build_index(x, rows(3000), tmp_path / "idx", "m", kind, params)
+    store = IndexStore.open(tmp_path / "idx")
+    got = store.vectors(np.array([[5, 2999], [-1, 7]]))
+    assert got.shape == (2, 2, 64)
+    assert np.abs(got[1, 0]).max() == 0.0  # -1: no row
+    err = np.linalg.norm(got[[0, 0, 1], [0, 1, 1]] - x[[5, 2999, 7]], axis=1)
+    assert err.max() <= tol  # pq codes: an approximation, not another row
+    assert (err.max() > 0) == (tol > 1e-6)
+
+
+def _query_and_cluster(dim=32, members=10):
+    """A query near a tight cluster (its word, in other voices) but nearer one stray vector."""
+    e = np.eye(dim, dtype=np.float32)
+    noise = 0.05 * np.random.default_rng(4).standard_normal((members, dim)).astype(np.float32)
+    cluster = e[0] + noise
+    stray = 0.3 * e[0] + e[1]
+    others = unit_vectors(200, dim, seed=5) * np.r_[0, 0, np.ones(dim - 2)].astype(np.float32)
+    x = np.vstack([stray, cluster, others])
+    x /= np.linalg.norm(x, axis=1, keepdims=True)
+    return e[0] + 0.9 * e[1], x
+
+
+def test_expand_moves_the_query_to_its_neighbours_cluster(tmp_path):
+    q, x = _query_and_cluster()
+    store = build_index(x, rows(len(x)), None, "m", "flat")
+    _, plain = store.search(q, top_k=11)
+    assert plain[0, 0] == 0  # the stray vector is nearest the query itself
+    scores, expanded = store.search(q, top_k=11, expand=3)
+    assert sorted(expanded[0, :10]) == list(range(1, 11))  # every cluster member first
+    assert expanded[0, 10] == 0 and np.all(np.diff(scores[0]) <= 0)
+    s0, i0 = store.search(q, top_k=11, expand=0)
+    assert np.array_equal(i0, plain)
+    with pytest.raises(IndexStoreError, match="expand must be >= 0"):
+        store.search(q, top_k=3, expand=-1)
