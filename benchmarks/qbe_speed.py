@@ -1,7 +1,7 @@
 """Time per spoken query: the embedding search (`speechseq search`) against segmental DTW on fbank.
 
     python benchmarks/qbe_speed.py --index IDX --queries DATA [--query-segmenter SEG]
-                                   [--num 20] [--rounds 3] [--top-k 100]
+                                   [--num 20] [--rounds 3] [--top-k 100] [--expand N]
 
 Each of the first ``--num`` queries of the data dir ``DATA`` is searched alone, as a user's one
 query is: ``speechseq search``'s code (:func:`speechseq.std.qbe.search_files`: the segmenter's cut
@@ -9,7 +9,8 @@ when given, the trim, the embedder, the index) timed from the audio in memory to
 DTW (:func:`speechseq.std.qbe.dtw_search_files`, the eval-std baseline) on the same queries, cut
 the same way, over the index's whole archive (its MFCCs computed once, before the clock). The two
 alternate round by round (A B A B ...); the medians of the rounds and their ratio are printed.
-Run it on an otherwise idle machine, one thread (``OMP_NUM_THREADS=1``): a ratio measured beside
+With ``--expand N`` the embedding search expands each query over its N nearest archive vectors
+(``search --expand``: a second index search). Run it on an otherwise idle machine, one thread (``OMP_NUM_THREADS=1``): a ratio measured beside
 another job says little.
 """
 
@@ -42,6 +43,7 @@ def main() -> None:
     ap.add_argument("--num", type=int, default=20, help="queries per round")
     ap.add_argument("--rounds", type=int, default=3)
     ap.add_argument("--top-k", type=int, default=100)
+    ap.add_argument("--expand", type=int, default=0, help="search --expand N (0: plain search)")
     args = ap.parse_args()
 
     data = DataDir(args.queries)
@@ -73,6 +75,7 @@ def main() -> None:
                 top_k=args.top_k,
                 device="cpu",
                 query_segmenter=args.query_segmenter,
+                expand=args.expand,
             )
             per_query.append(s)
         embed_ms.append(1000 * statistics.mean(per_query))
@@ -81,7 +84,8 @@ def main() -> None:
         print(f"round {r + 1}: embed {embed_ms[-1]:.1f} ms/query, dtw {dtw_ms[-1]:.1f} ms/query")
     e, d = statistics.median(embed_ms), statistics.median(dtw_ms)
     print(f"{'method':<8} {'ms/query (median of rounds)':>28} {'queries':>8}")
-    print(f"{'embed':<8} {e:>28.1f} {len(files):>8}")
+    name = f"embed-qe{args.expand}" if args.expand else "embed"
+    print(f"{name:<8} {e:>28.1f} {len(files):>8}")
     print(f"{'dtw':<8} {d:>28.1f} {len(files):>8}")
     print(f"embed search is {d / e:.0f}x faster per query than DTW on this archive")
 

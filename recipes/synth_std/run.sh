@@ -39,6 +39,13 @@
 #   31 cut the commands archive at its boundaries (spans over 1..commands_span boundaries: a two-word
 #      term spans two or three), embed the cuts with exp/embedder_commands, build the index
 #   32 eval-std with each query cut by it, embedder and DTW, ATWV at dev thresholds -> exp/eval_std_commands_cuts/
+# (29 also searches with average query expansion over each query's `expand` nearest cuts: embed-qe)
+# A large archive (stage 26's segmenter, 27's embedder, no retraining): every recording of a second words
+# corpus of large_utts utterances (seed large_seed), where each term occurs hundreds of times:
+#   33 synth it (data/large), validate, features; its train and archive sets are the archive (data/large/all)
+#   34 cut it at detected word boundaries, embed the cuts, build the index
+#   35 eval-std of every query at --top-k 1000, plain and expanded -> exp/eval_std_large.txt; and the
+#      embedder against DTW on the first 50 queries (the per-query times) -> exp/eval_std_large_dtw.txt
 set -euo pipefail
 cd "$(dirname "$0")"
 . ./path.sh
@@ -53,7 +60,9 @@ segmenter_config=conf/segmenter.yaml; cuts_config=conf/embed_cuts.yaml
 commands_utts=2000  # the commands archive's corpus (stage 15): 80% training sentences, 10% archive, 10% queries
 commands_widths=0.3,0.5,0.7,0.9,1.2  # archive windows of stage 17 (seconds)
 commands_span=3  # stage 31: a cut spans 1..commands_span detected boundaries (segment --span)
-settings="num_utts seed config contrastive_config ctc_config ctc_embed_config commands_utts commands_widths negs_config multiview_config segmenter_config cuts_config commands_span"  # recorded in data/.done.N
+expand=10  # stages 29 and 35: query expansion over the nearest N cuts (eval-std --expand; 0: none)
+large_utts=10000; large_seed=7  # stage 33: the large archive's corpus
+settings="num_utts seed config contrastive_config ctc_config ctc_embed_config commands_utts commands_widths negs_config multiview_config segmenter_config cuts_config commands_span expand large_utts large_seed"  # recorded in data/.done.N
 stage_settings_0="num_utts seed"; stage_settings_1=""; stage_settings_2=""; stage_settings_3="config seed"
 stage_settings_4=""; stage_settings_5=""; stage_settings_6=""  # per stage
 stage_settings_7="contrastive_config seed"; stage_settings_8=""; stage_settings_9=""
@@ -64,8 +73,9 @@ stage_settings_17="commands_widths"; stage_settings_18=""; stage_settings_19=""
 stage_settings_20="negs_config seed"; stage_settings_21=""; stage_settings_22=""
 stage_settings_23="multiview_config seed"; stage_settings_24=""; stage_settings_25=""
 stage_settings_26="segmenter_config seed"; stage_settings_27="cuts_config seed"; stage_settings_28=""
-stage_settings_29=""; stage_settings_30="segmenter_config seed"; stage_settings_31="commands_span"
-stage_settings_32=""
+stage_settings_29="expand"; stage_settings_30="segmenter_config seed"; stage_settings_31="commands_span"
+stage_settings_32=""; stage_settings_33="large_utts large_seed"; stage_settings_34=""
+stage_settings_35="expand"
 . ../utils/stages.sh "$@"
 
 # index_archive EXP VECS INDEX: embed the words archive with EXP (one job per part) and index it
@@ -223,9 +233,10 @@ if run_stage 28 "cut the archive at detected word boundaries, embed the cuts, bu
   speechseq index build exp/archive_vecs_cuts --out exp/archive_index_cuts; done_stage 28
 fi
 if run_stage 29 "evaluate search over the cuts, queries cut by the segmenter; ATWV at dev thresholds"; then
-  eval_words exp/archive_index_cuts exp/eval_std_cuts --query-segmenter exp/segmenter
+  eval_words exp/archive_index_cuts exp/eval_std_cuts --query-segmenter exp/segmenter --expand "$expand"
   [ -d data/queries_dev ] || halves data/queries
-  dev_eval_std exp/archive_index_cuts data/queries data/archive/ctm exp/eval_std_words_cuts --no-dtw --query-segmenter exp/segmenter
+  dev_eval_std exp/archive_index_cuts data/queries data/archive/ctm exp/eval_std_words_cuts --no-dtw \
+    --query-segmenter exp/segmenter --expand "$expand"
   done_stage 29
 fi
 if run_stage 30 "train a word-boundary detector on the commands sentences' word timings"; then
@@ -242,4 +253,24 @@ if run_stage 32 "spoken-term detection in the commands archive over the cuts, qu
   [ -d data/commands/queries_dev ] || halves data/commands/queries
   dev_eval_std exp/commands_archive_index_cuts data/commands/queries data/commands/archive/ctm \
     exp/eval_std_commands_cuts --query-segmenter exp/segmenter_commands; done_stage 32
+fi
+if run_stage 33 "a large archive: a second words corpus, every recording of it"; then
+  rm -rf data/large
+  speechseq synth words data/large --num-utts "$large_utts" --seed "$large_seed" -j "$nj"
+  speechseq data combine data/large/all data/large/train data/large/archive
+  for s in all queries; do speechseq data validate data/large/$s; feats_parts data/large/$s --type fbank --num-mel-bins 40; done
+  done_stage 33
+fi
+if run_stage 34 "cut the large archive at detected word boundaries, embed the cuts, build the index"; then
+  speechseq segment exp/segmenter data/large/all --out exp/large_cuts
+  speechseq embed exp/embedder_cuts data/large/all --segments segments --ctm exp/large_cuts --out exp/large_vecs
+  speechseq index build exp/large_vecs --out exp/large_index; done_stage 34
+fi
+if run_stage 35 "search the large archive: every query plain and expanded, then 50 queries against DTW"; then
+  # --top-k 1000: a term occurs hundreds of times, and MAP counts the hits ranked
+  speechseq eval-std --index exp/large_index --queries data/large/queries --ref data/large/all/ctm --no-dtw \
+    --top-k 1000 --query-segmenter exp/segmenter --expand "$expand" --out exp/eval_std_large | tee exp/eval_std_large.txt
+  speechseq eval-std --index exp/large_index --queries data/large/queries --ref data/large/all/ctm --max-queries 50 \
+    --query-segmenter exp/segmenter --expand "$expand" --out exp/eval_std_large_dtw | tee exp/eval_std_large_dtw.txt
+  done_stage 35
 fi

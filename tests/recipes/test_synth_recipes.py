@@ -167,13 +167,16 @@ def test_synth_std_commands_archive_and_atwv_at_dev_thresholds(tmp_path):
     archive (one- and two-word terms inside sentences), eval-std with dev thresholds on both;
     20-22: the embedder with window negatives, evaluated the same way; 23-25: with the written
     view too; 26-29: the word-boundary detector's cuts of the archive and the queries; 30-32:
-    the same on the commands archive, with a detector of its sentences' word boundaries."""
+    the same on the commands archive, with a detector of its sentences' word boundaries; 33-35: a
+    second words corpus as a large archive, searched with 26's and 27's models, plain and
+    expanded, and against DTW on its first queries."""
     recipe = copy_recipe(tmp_path, "synth_std")
     (recipe / "conf" / "tiny.yaml").write_text(TINY_CONTRASTIVE)
     (recipe / "conf" / "tiny_negs.yaml").write_text(
         TINY_CONTRASTIVE.replace("segments: ctm}", "segments: ctm, window_negatives: 0.5}")
     )
     args = ["--num-utts", "60", "--commands-utts", "60", "--contrastive-config", "conf/tiny.yaml"]
+    args += ["--large-utts", "60", "--expand", "3"]
     (recipe / "conf" / "tiny_multiview.yaml").write_text(
         TINY_CONTRASTIVE.replace(
             "segments: ctm}", "segments: ctm, window_negatives: 0.5, text_weight: 1.0}"
@@ -194,7 +197,7 @@ def test_synth_std_commands_archive_and_atwv_at_dev_thresholds(tmp_path):
         "conf/tiny_multiview.yaml",
     ]
     env = recipe_env(tmp_path)
-    for first, last in (("0", "2"), ("7", "8"), ("15", "32")):
+    for first, last in (("0", "2"), ("7", "8"), ("15", "35")):
         proc = run_recipe(
             recipe, *args, "--stage", first, "--stop-stage", last, env=env, timeout=1200
         )
@@ -218,7 +221,8 @@ def test_synth_std_commands_archive_and_atwv_at_dev_thresholds(tmp_path):
     for name in ("negs", "multiview", "cuts"):
         for table in (f"eval_std_{name}", f"eval_std_words_{name}"):
             lines = (recipe / "exp" / f"{table}.txt").read_text().splitlines()
-            assert [ln.split()[0] for ln in lines[1:]] == ["embed"]
+            expanded = ["embed-qe"] if name == "cuts" else []  # stage 29 searches with --expand too
+            assert [ln.split()[0] for ln in lines[1:]] == ["embed", *expanded]
         assert (
             recipe / "exp" / f"eval_std_words_{name}" / "eval" / "kws" / "embed" / "kwslist.xml"
         ).is_file()
@@ -236,3 +240,16 @@ def test_synth_std_commands_archive_and_atwv_at_dev_thresholds(tmp_path):
     assert (recipe / "exp" / "segmenter_commands" / "final.pt").is_file()
     final = ckpt.load(recipe / "exp" / "embedder_multiview" / "final.pt")
     assert final["meta"]["words"] and any(k.startswith("text.") for k in final["model"])
+    # the large archive: a second corpus (its own seed), all of it, in stage 26's segmenter's cuts
+    large = (recipe / "data" / "large" / "all" / "wav.scp").read_text().splitlines()
+    small = (recipe / "data" / "archive" / "wav.scp").read_text().splitlines()
+    assert len(large) > len(small)
+    meta = json.loads((recipe / "exp" / "large_vecs" / "meta.json").read_text())
+    assert meta["count"] == len((recipe / "exp" / "large_cuts").read_text().split()) // 4
+    for table, methods in (("eval_std_large", ["embed", "embed-qe"]), ("eval_std_large_dtw", ["embed", "embed-qe", "dtw"])):  # fmt: skip
+        lines = (recipe / "exp" / f"{table}.txt").read_text().splitlines()
+        assert [ln.split()[0] for ln in lines[1:]] == methods
+    assert (
+        json.loads((recipe / "exp" / "eval_std_large" / "results.json").read_text())["top_k"]
+        == 1000
+    )
