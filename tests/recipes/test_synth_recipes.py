@@ -236,7 +236,7 @@ def test_synth_std_commands_archive_and_atwv_at_dev_thresholds(tmp_path):
     meta = json.loads((recipe / "exp" / "commands_archive_vecs_cuts" / "meta.json").read_text())
     assert cuts and meta["count"] == len(cuts) // 4
     lines = (recipe / "exp" / "eval_std_commands_cuts.txt").read_text().splitlines()
-    assert [ln.split()[0] for ln in lines[1:]] == ["embed", "dtw"]
+    assert [ln.split()[0] for ln in lines[1:]] == ["embed", "embed-qe", "dtw"]
     assert (recipe / "exp" / "segmenter_commands" / "final.pt").is_file()
     final = ckpt.load(recipe / "exp" / "embedder_multiview" / "final.pt")
     assert final["meta"]["words"] and any(k.startswith("text.") for k in final["model"])
