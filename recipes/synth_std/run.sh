@@ -39,7 +39,8 @@
 #   31 cut the commands archive at its boundaries (spans over 1..commands_span boundaries: a two-word
 #      term spans two or three), embed the cuts with exp/embedder_commands, build the index
 #   32 eval-std with each query cut by it, embedder and DTW, ATWV at dev thresholds -> exp/eval_std_commands_cuts/
-# (29 and 32 also search with average query expansion over each query's `expand` nearest cuts: embed-qe)
+# (29 and 32 also search with average query expansion over each query's `expand` / `commands_expand` nearest
+# cuts: embed-qe)
 # A large archive (stage 26's segmenter, 27's embedder, no retraining): every recording of a second words
 # corpus of large_utts utterances (seed large_seed), where each term occurs hundreds of times:
 #   33 synth it (data/large), validate, features; its train and archive sets are the archive (data/large/all)
@@ -61,8 +62,9 @@ commands_utts=2000  # the commands archive's corpus (stage 15): 80% training sen
 commands_widths=0.3,0.5,0.7,0.9,1.2  # archive windows of stage 17 (seconds)
 commands_span=3  # stage 31: a cut spans 1..commands_span detected boundaries (segment --span)
 expand=10  # stages 29 and 35: query expansion over the nearest N cuts (eval-std --expand; 0: none)
+commands_expand=2  # stage 32's: a term occurs a few times in the commands archive (2: best of 1-5 on its dev half)
 large_utts=10000; large_seed=7  # stage 33: the large archive's corpus
-settings="num_utts seed config contrastive_config ctc_config ctc_embed_config commands_utts commands_widths negs_config multiview_config segmenter_config cuts_config commands_span expand large_utts large_seed"  # recorded in data/.done.N
+settings="num_utts seed config contrastive_config ctc_config ctc_embed_config commands_utts commands_widths negs_config multiview_config segmenter_config cuts_config commands_span expand commands_expand large_utts large_seed"  # recorded in data/.done.N
 stage_settings_0="num_utts seed"; stage_settings_1=""; stage_settings_2=""; stage_settings_3="config seed"
 stage_settings_4=""; stage_settings_5=""; stage_settings_6=""  # per stage
 stage_settings_7="contrastive_config seed"; stage_settings_8=""; stage_settings_9=""
@@ -74,7 +76,7 @@ stage_settings_20="negs_config seed"; stage_settings_21=""; stage_settings_22=""
 stage_settings_23="multiview_config seed"; stage_settings_24=""; stage_settings_25=""
 stage_settings_26="segmenter_config seed"; stage_settings_27="cuts_config seed"; stage_settings_28=""
 stage_settings_29="expand"; stage_settings_30="segmenter_config seed"; stage_settings_31="commands_span"
-stage_settings_32="expand"; stage_settings_33="large_utts large_seed"; stage_settings_34=""
+stage_settings_32="commands_expand"; stage_settings_33="large_utts large_seed"; stage_settings_34=""
 stage_settings_35="expand"
 . ../utils/stages.sh "$@"
 
@@ -252,7 +254,7 @@ fi
 if run_stage 32 "spoken-term detection in the commands archive over the cuts, queries cut too; ATWV at dev thresholds"; then
   [ -d data/commands/queries_dev ] || halves data/commands/queries
   dev_eval_std exp/commands_archive_index_cuts data/commands/queries data/commands/archive/ctm \
-    exp/eval_std_commands_cuts --query-segmenter exp/segmenter_commands --expand "$expand"; done_stage 32
+    exp/eval_std_commands_cuts --query-segmenter exp/segmenter_commands --expand "$commands_expand"; done_stage 32
 fi
 if run_stage 33 "a large archive: a second words corpus, every recording of it"; then
   rm -rf data/large
