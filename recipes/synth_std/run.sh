@@ -31,6 +31,8 @@
 # Cut where words begin and end instead of in fixed windows (a word-boundary detector learnt from
 # the training set's word timings, speechseq train-segmenter):
 #   26 train the segmenter (conf/segmenter.yaml)   27 train an embedder for its cuts (conf/embed_cuts.yaml)
+#      on data/train and, with cuts_perturb=true, a speaker-perturbed copy of it (VTLP, pitch, formant and
+#      tempo shifts; no noise or reverberation): data/train_perturbed
 #   28 cut the archive at detected boundaries (speechseq segment), embed the cuts, build the index
 #   29 eval-std with each query cut by the segmenter too -> exp/eval_std_cuts/, and ATWV at dev
 #      thresholds -> exp/eval_std_words_cuts/
@@ -39,14 +41,15 @@
 #   31 cut the commands archive at its boundaries (spans over 1..commands_span boundaries: a two-word
 #      term spans two or three), embed the cuts with exp/embedder_commands, build the index
 #   32 eval-std with each query cut by it, embedder and DTW, ATWV at dev thresholds -> exp/eval_std_commands_cuts/
-# (29 and 32 also search with average query expansion over each query's `expand` / `commands_expand` nearest
-# cuts: embed-qe)
+# (29, 32 and 35 also search with average query expansion over each query's `expand` / `commands_expand` /
+# `large_expand` nearest cuts: embed-qe; each N chosen on its archive's dev half of the queries)
 # A large archive (stage 26's segmenter, 27's embedder, no retraining): every recording of a second words
 # corpus of large_utts utterances (seed large_seed), where each term occurs hundreds of times:
 #   33 synth it (data/large), validate, features; its train and archive sets are the archive (data/large/all)
 #   34 cut it at detected word boundaries, embed the cuts, build the index
-#   35 eval-std of every query at --top-k 1000, plain and expanded -> exp/eval_std_large.txt; and the
-#      embedder against DTW on the first 50 queries (the per-query times) -> exp/eval_std_large_dtw.txt
+#   35 eval-std of every query at --top-k 1000, plain and expanded -> exp/eval_std_large.txt; the
+#      embedder against DTW on the first 50 queries (the per-query times) -> exp/eval_std_large_dtw.txt;
+#      and the dev and eval halves of the queries (ATWV at dev thresholds) -> exp/eval_std_large_halves.txt
 set -euo pipefail
 cd "$(dirname "$0")"
 . ./path.sh
@@ -61,10 +64,12 @@ segmenter_config=conf/segmenter.yaml; cuts_config=conf/embed_cuts.yaml
 commands_utts=2000  # the commands archive's corpus (stage 15): 80% training sentences, 10% archive, 10% queries
 commands_widths=0.3,0.5,0.7,0.9,1.2  # archive windows of stage 17 (seconds)
 commands_span=3  # stage 31: a cut spans 1..commands_span detected boundaries (segment --span)
-expand=10  # stages 29 and 35: query expansion over the nearest N cuts (eval-std --expand; 0: none)
+cuts_perturb=true  # stage 27: train on data/train plus a speaker-perturbed copy of it
+expand=2  # stage 29: query expansion over the nearest N cuts (eval-std --expand; 0: none; 2: best of 1-20 on dev)
 commands_expand=2  # stage 32's: a term occurs a few times in the commands archive (2: best of 1-5 on its dev half)
 large_utts=10000; large_seed=7  # stage 33: the large archive's corpus
-settings="num_utts seed config contrastive_config ctc_config ctc_embed_config commands_utts commands_widths negs_config multiview_config segmenter_config cuts_config commands_span expand commands_expand large_utts large_seed"  # recorded in data/.done.N
+large_expand=20  # stage 35's: a term occurs hundreds of times there (20: best of 5, 10, 20 on its dev half)
+settings="num_utts seed config contrastive_config ctc_config ctc_embed_config commands_utts commands_widths negs_config multiview_config segmenter_config cuts_config cuts_perturb commands_span expand commands_expand large_utts large_seed large_expand"  # recorded in data/.done.N
 stage_settings_0="num_utts seed"; stage_settings_1=""; stage_settings_2=""; stage_settings_3="config seed"
 stage_settings_4=""; stage_settings_5=""; stage_settings_6=""  # per stage
 stage_settings_7="contrastive_config seed"; stage_settings_8=""; stage_settings_9=""
@@ -74,10 +79,10 @@ stage_settings_15="commands_utts seed"; stage_settings_16="contrastive_config se
 stage_settings_17="commands_widths"; stage_settings_18=""; stage_settings_19=""
 stage_settings_20="negs_config seed"; stage_settings_21=""; stage_settings_22=""
 stage_settings_23="multiview_config seed"; stage_settings_24=""; stage_settings_25=""
-stage_settings_26="segmenter_config seed"; stage_settings_27="cuts_config seed"; stage_settings_28=""
+stage_settings_26="segmenter_config seed"; stage_settings_27="cuts_config cuts_perturb seed"; stage_settings_28=""
 stage_settings_29="expand"; stage_settings_30="segmenter_config seed"; stage_settings_31="commands_span"
 stage_settings_32="commands_expand"; stage_settings_33="large_utts large_seed"; stage_settings_34=""
-stage_settings_35="expand"
+stage_settings_35="large_expand"
 . ../utils/stages.sh "$@"
 
 # index_archive EXP VECS INDEX: embed the words archive with EXP (one job per part) and index it
@@ -226,7 +231,21 @@ if run_stage 26 "train the word-boundary detector on the training set's word tim
   done_stage 26
 fi
 if run_stage 27 "train an embedder for the segmenter's cuts"; then
-  $train_cmd train-embedder data/train --out exp/embedder_cuts --config "$cuts_config" --seed "$seed" $(resume_flag)
+  cuts_train=data/train
+  if [ "$cuts_perturb" = true ]; then
+    # new voices from the training voices: every copy's vocal tract warped (VTLP 0.85-1.15), most
+    # pitch-shifted, some formant- or tempo-shifted; no noise or rooms (the archive has none)
+    cuts_train=data/train_perturbed_all
+    if [ ! -f $cuts_train/feats.scp ]; then
+      rm -rf data/train_perturbed $cuts_train
+      speechseq data augment data/train data/train_perturbed --copies 1 --speeds 1.0 --vtlp-prob 1.0 \
+        --pitch-prob 0.7 --formant-prob 0.3 --tempo-prob 0.5 --noise-prob 0 --reverb-prob 0 --prefix spk \
+        --seed $((seed + 1)) -j "$nj"
+      speechseq data combine $cuts_train data/train data/train_perturbed
+      feats_parts $cuts_train --type fbank --num-mel-bins 40
+    fi
+  fi
+  $train_cmd train-embedder $cuts_train --out exp/embedder_cuts --config "$cuts_config" --seed "$seed" $(resume_flag)
   done_stage 27
 fi
 if run_stage 28 "cut the archive at detected word boundaries, embed the cuts, build the index"; then
@@ -271,8 +290,11 @@ fi
 if run_stage 35 "search the large archive: every query plain and expanded, then 50 queries against DTW"; then
   # --top-k 1000: a term occurs hundreds of times, and MAP counts the hits ranked
   speechseq eval-std --index exp/large_index --queries data/large/queries --ref data/large/all/ctm --no-dtw \
-    --top-k 1000 --query-segmenter exp/segmenter --expand "$expand" --out exp/eval_std_large | tee exp/eval_std_large.txt
+    --top-k 1000 --query-segmenter exp/segmenter --expand "$large_expand" --out exp/eval_std_large | tee exp/eval_std_large.txt
   speechseq eval-std --index exp/large_index --queries data/large/queries --ref data/large/all/ctm --max-queries 50 \
-    --query-segmenter exp/segmenter --expand "$expand" --out exp/eval_std_large_dtw | tee exp/eval_std_large_dtw.txt
+    --query-segmenter exp/segmenter --expand "$large_expand" --out exp/eval_std_large_dtw | tee exp/eval_std_large_dtw.txt
+  [ -d data/large/queries_dev ] || halves data/large/queries
+  dev_eval_std exp/large_index data/large/queries data/large/all/ctm exp/eval_std_large_halves --no-dtw --top-k 1000 \
+    --query-segmenter exp/segmenter --expand "$large_expand"
   done_stage 35
 fi
