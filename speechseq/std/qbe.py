@@ -511,6 +511,7 @@ def evaluate_std(
                     "queries": str(queries_dir),
                     "ref": str(ref_ctm),
                     "top_k": top_k,
+                    "expand": expand,
                     "rows": rows,
                 },
                 f,

@@ -735,8 +735,10 @@ def test_eval_std_expand_adds_the_expanded_search_beside_the_plain_one(
     args = ["eval-std", "--index", search_setup / "idx", "--queries", q, "--no-dtw", "--top-k", "5"]
     args += ["--ref", words_corpus / "archive" / "ctm", "--out", tmp_path / "ev", "--device", "cpu"]
     res = run_ok([str(x) for x in [*args, "--expand", "3"]])
-    rows = {r["method"]: r for r in json.loads((tmp_path / "ev" / "results.json").read_text())["rows"]}  # fmt: skip
+    results = json.loads((tmp_path / "ev" / "results.json").read_text())
+    rows = {r["method"]: r for r in results["rows"]}
     assert list(rows) == ["embed", "embed-qe"] and "embed-qe" in res.stdout
+    assert results["expand"] == 3  # the setting is recorded beside the figures
     assert rows["embed-qe"]["same_diff_ap"] == rows["embed"]["same_diff_ap"]
     hits = [h.split("\t") for h in (tmp_path / "ev" / "hits.tsv").read_text().splitlines()[1:]]
     qe = [(h[4], h[5]) for h in hits if h[0] == "embed-qe"]

@@ -176,7 +176,7 @@ def test_synth_std_commands_archive_and_atwv_at_dev_thresholds(tmp_path):
         TINY_CONTRASTIVE.replace("segments: ctm}", "segments: ctm, window_negatives: 0.5}")
     )
     args = ["--num-utts", "60", "--commands-utts", "60", "--contrastive-config", "conf/tiny.yaml"]
-    args += ["--large-utts", "60", "--expand", "3"]
+    args += ["--large-utts", "60", "--expand", "3", "--large-expand", "4"]
     (recipe / "conf" / "tiny_multiview.yaml").write_text(
         TINY_CONTRASTIVE.replace(
             "segments: ctm}", "segments: ctm, window_negatives: 0.5, text_weight: 1.0}"
@@ -253,3 +253,19 @@ def test_synth_std_commands_archive_and_atwv_at_dev_thresholds(tmp_path):
         json.loads((recipe / "exp" / "eval_std_large" / "results.json").read_text())["top_k"]
         == 1000
     )
+    # its queries' halves: the eval half's ATWV at the dev half's thresholds, other speakers
+    lines = (recipe / "exp" / "eval_std_large_halves.txt").read_text().splitlines()
+    assert [ln.split()[0] for ln in lines[1:]] == ["embed", "embed-qe"]
+    dev, ev = (
+        set((recipe / "data" / "large" / f"queries_{h}" / "spk2utt").read_text().split())
+        for h in ("dev", "eval")
+    )
+    assert dev and ev and not dev & ev
+    # stage 27 trained on the training set and its speaker-perturbed copy; the stages that expand
+    # each searched with their own number of neighbours
+    segs = (recipe / "exp" / "embedder_cuts" / "train_segments").read_text().split("\n")
+    assert any(ln.startswith("spk") for ln in segs) and any(ln.startswith("tr") for ln in segs)
+    aug = (recipe / "data" / "train_perturbed" / "augment.tsv").read_text()
+    assert "vtlp" in aug and "noise" not in aug.split("\n", 1)[1]
+    for table, n in (("eval_std_cuts", 3), ("eval_std_large", 4)):
+        assert json.loads((recipe / "exp" / table / "results.json").read_text())["expand"] == n
