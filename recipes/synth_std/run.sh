@@ -32,7 +32,7 @@
 # the training set's word timings, speechseq train-segmenter):
 #   26 train the segmenter (conf/segmenter.yaml)   27 train an embedder for its cuts (conf/embed_cuts.yaml)
 #      on data/train and, with cuts_perturb=true, a speaker-perturbed copy of it (VTLP, pitch, formant and
-#      tempo shifts; no noise or reverberation): data/train_perturbed
+#      tempo shifts; no noise or reverberation): data/train_perturbed, both in data/train_perturbed_all
 #   28 cut the archive at detected boundaries (speechseq segment), embed the cuts, build the index
 #   29 eval-std with each query cut by the segmenter too -> exp/eval_std_cuts/, and ATWV at dev
 #      thresholds -> exp/eval_std_words_cuts/
@@ -236,7 +236,8 @@ if run_stage 27 "train an embedder for the segmenter's cuts"; then
     # new voices from the training voices: every copy's vocal tract warped (VTLP 0.85-1.15), most
     # pitch-shifted, some formant- or tempo-shifted; no noise or rooms (the archive has none)
     cuts_train=data/train_perturbed_all
-    if [ ! -f $cuts_train/feats.scp ]; then
+    # made afresh unless this continues an interrupted attempt with the same settings (seed included)
+    if [ "${stage_resume-false}" != true ] || [ ! -f $cuts_train/feats.scp ]; then
       rm -rf data/train_perturbed $cuts_train
       speechseq data augment data/train data/train_perturbed --copies 1 --speeds 1.0 --vtlp-prob 1.0 \
         --pitch-prob 0.7 --formant-prob 0.3 --tempo-prob 0.5 --noise-prob 0 --reverb-prob 0 --prefix spk \
