@@ -16,6 +16,10 @@
 #   and the hybrid chain started from its forced alignments instead of the GMM's
 #   (train-hybrid --ctc-bootstrap, exp/hybrid_ctcboot), decoded and aligned as in stages 4-5:
 #   exp/bootstrap.txt, the two bootstraps side by side
+# With --dry-ali true: stage 0 also writes data/dry/, the same utterances before each voice's room and
+#   noise (synth --dry-out), stage 1 gives its train and dev MFCC, and stage 3 trains the GMM on them:
+#   the BLSTMs learn the distant speech from alignments made on the close-talking copy, as Kaldi's
+#   AMI recipe trains its sdm models on ihm alignments (the synthetic word timings are the dry signal's)
 set -euo pipefail
 cd "$(dirname "$0")"
 . ./path.sh
@@ -34,22 +38,27 @@ bonuses="0,1,2,4"  # word bonuses rescored from each dev lattice (a comma list)
 ctc_recipe=../synth_digits  # stage 6: the recipe whose exp/ctc was trained on this same corpus
 ctc_bootstrap=false  # true: stage 7, the hybrid started from a phone CTC model's alignments
 phone_ctc_config=conf/ctc_phone.yaml
-settings="num_utts num_speakers seed config nn_feats scales bonuses ctc_recipe ctc_bootstrap phone_ctc_config"  # recorded in data/.done.N
-stage_settings_0="num_utts num_speakers seed"; stage_settings_1="nn_feats"; stage_settings_2=""
-stage_settings_3="config seed"; stage_settings_4="scales bonuses"; stage_settings_5=""
+dry_ali=false  # true: the GMM trains and aligns on data/dry/ (the corpus without rooms and noise)
+settings="num_utts num_speakers seed config nn_feats scales bonuses ctc_recipe ctc_bootstrap phone_ctc_config dry_ali"  # recorded in data/.done.N
+stage_settings_0="num_utts num_speakers seed dry_ali"; stage_settings_1="nn_feats dry_ali"; stage_settings_2=""
+stage_settings_3="config seed dry_ali"; stage_settings_4="scales bonuses"; stage_settings_5=""
 stage_settings_6="ctc_recipe"; stage_settings_7="ctc_bootstrap phone_ctc_config config seed scales bonuses"
 . ../utils/stages.sh "$@"
-for c in "nn_feats fbank mfcc" "ctc_bootstrap false true"; do check_choice $c; done
+for c in "nn_feats fbank mfcc" "ctc_bootstrap false true" "dry_ali false true"; do check_choice $c; done
 nn=data  # the data dirs whose features the BLSTMs read (and decode and align)
 [ "$nn_feats" = fbank ] && nn=data/fbank
+boot=data  # the data dirs the GMM trains and aligns on
+[ "$dry_ali" = true ] && boot=data/dry
 
 if run_stage 0 "synthesise the digits corpus"; then
-  speechseq synth digits data --num-utts "$num_utts" --num-speakers "$num_speakers" --seed "$seed" -j "$nj"
+  dry_out=""; [ "$dry_ali" = true ] && dry_out="--dry-out data/dry"
+  speechseq synth digits data --num-utts "$num_utts" --num-speakers "$num_speakers" --seed "$seed" -j "$nj" $dry_out
   done_stage 0
 fi
 
 if run_stage 1 "MFCC features (13 cepstra; the GMM adds deltas), fbank for the BLSTMs"; then
   for s in train dev test; do feats_parts data/$s --type mfcc; done
+  if [ "$dry_ali" = true ]; then for s in train dev; do feats_parts data/dry/$s --type mfcc; done; fi
   if [ "$nn_feats" = fbank ]; then
     for s in train dev test; do
       speechseq data copy data/$s $nn/$s
@@ -67,7 +76,7 @@ fi
 
 if run_stage 3 "train the hybrid"; then
   speechseq train-hybrid $nn/train --dev $nn/dev --lang data/lang --out exp/hybrid --config "$config" --seed "$seed" \
-    --bootstrap-train data/train --bootstrap-dev data/dev $(resume_flag)
+    --bootstrap-train $boot/train --bootstrap-dev $boot/dev $(resume_flag)
   done_stage 3
 fi
 

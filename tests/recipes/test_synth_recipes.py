@@ -106,10 +106,22 @@ def test_synth_digits_hybrid_end_to_end(tmp_path):
         {"tiny.yaml": TINY_HYBRID.replace("hybrid: {", "hybrid: {" + TRI),
          "tiny_phone.yaml": TINY_CTC.replace("units: char", "units: phone")},
         "--config", "conf/tiny.yaml", "--scales", "0.5", "--bonuses", "0,1", "--stop-stage", "5",
+        "--dry-ali", "true",
     )  # fmt: skip
+    # --dry-ali: the GMM trained and aligned on data/dry (synth --dry-out), the BLSTMs on the corpus
+    for s in ("train", "dev"):
+        assert (recipe / "data" / "dry" / s / "feats.scp").is_file()
+        assert (recipe / "data" / "dry" / s / "ctm").read_text() == (
+            recipe / "data" / s / "ctm"
+        ).read_text()
+    cmd = (recipe / "exp" / "hybrid" / "cmd.sh").read_text()
+    assert (
+        "data/fbank/train" in cmd
+        and "--bootstrap-train data/dry/train --bootstrap-dev data/dry/dev" in cmd
+    )
     # stage 7: the hybrid started from a phone CTC model's alignments, beside the GMM-started one
     proc = run_recipe(recipe, *SMALL, "--config", "conf/tiny.yaml", "--scales", "0.5",
-                      "--bonuses", "0,1", "--stage", "7", "--ctc-bootstrap", "true",
+                      "--bonuses", "0,1", "--stage", "7", "--ctc-bootstrap", "true", "--dry-ali", "true",
                       "--phone-ctc-config", "conf/tiny_phone.yaml", env=recipe_env(tmp_path),
                       timeout=1200)  # fmt: skip
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]

@@ -213,3 +213,37 @@ def test_two_jobs_give_the_same_bytes_as_one(tmp_path):
     synthesize_corpus("digits", tmp_path / "a", num_utts=30, seed=7, num_jobs=1, log=lambda m: None)
     synthesize_corpus("digits", tmp_path / "b", num_utts=30, seed=7, num_jobs=2, log=lambda m: None)
     assert _files(tmp_path / "a") == _files(tmp_path / "b")
+
+
+def _synth_cli(out, *args):
+    return CliRunner().invoke(app, ["synth", "digits", str(out), "--num-utts", "30", *args])
+
+
+def test_dry_out_writes_the_same_utterances_without_room_and_noise(tmp_path):
+    synthesize_corpus("digits", tmp_path / "plain", num_utts=30, seed=7, log=lambda m: None)
+    result = _synth_cli(tmp_path / "a", "--seed", "7", "--dry-out", str(tmp_path / "d"))
+    assert result.exit_code == 0, result.output
+    assert _files(tmp_path / "a") == _files(tmp_path / "plain")  # the distant copy is unchanged
+    for name in ("train", "dev", "test"):
+        wet, dry = DataDir(tmp_path / "a" / name), DataDir(tmp_path / "d" / name)
+        for f in ("text", "utt2spk", "utt2dur", "ctm", "speakers.tsv"):
+            assert dry.file(f).read_text() == wet.file(f).read_text()
+        ends = {}
+        for line in dry.file("ctm").read_text().splitlines():
+            utt, _, start, dur, _ = line.split()
+            ends[utt] = max(ends.get(utt, 0.0), float(start) + float(dur))
+        for utt, path in dry.wav_scp.items():
+            assert str(tmp_path / "d") in path
+            d, sr = sf.read(path)
+            w, _ = sf.read(str(tmp_path / "a" / name / "wav" / f"{utt}.wav"))
+            assert len(d) == len(w)
+            # past the last word: silence when dry, noise when not
+            after = int((ends[utt] + 0.06) * sr)
+            if len(w) - after > 160:
+                assert np.sqrt(np.mean(d[after:] ** 2)) < 1e-4 < np.sqrt(np.mean(w[after:] ** 2))
+
+
+def test_dry_out_into_out_itself_is_a_usage_error(tmp_path):
+    result = _synth_cli(tmp_path / "a", "--dry-out", str(tmp_path / "a"))
+    assert result.exit_code == 2 and "another folder" in result.output
+    assert not (tmp_path / "a").exists()
