@@ -31,7 +31,7 @@ import numpy as np
 
 from speechseq.data.audio import DEFAULT_SR
 from speechseq.data.kaldi_dir import CtmEntry, spk2utt_from_utt2spk, write_ctm, write_table
-from speechseq.errors import UsageError
+from speechseq.errors import SpeechseqError, UsageError
 from speechseq.fileio import atomic_dir, atomic_write
 from speechseq.parallel import process_map
 from speechseq.synth import tasks
@@ -378,6 +378,9 @@ def write_corpus(
         raise UsageError(
             f"--dry-out {dry_out}: give another folder than OUT ({out}) for the dry copy"
         )
+    for folder in (out, dry_out):  # before anything is written beside it
+        if folder is not None and Path(folder).exists() and not Path(folder).is_dir():
+            raise SpeechseqError(f"{folder}: a file, not a folder — give a folder for the corpus")
     seed, task = plan.seed, plan.task
     t0 = time.perf_counter()
     summary: dict[str, tuple[int, int, float]] = {}

@@ -223,6 +223,19 @@ def synth_with_an_unknown_engine(env):
     return ["synth", "digits", env.tmp / "out", "--engine", "festival"], 2, r"--engine festival"
 
 
+@case
+def synth_with_its_dry_copy_into_out_itself(env):
+    args = ["synth", "digits", env.tmp / "out", "--num-utts", "30", "--dry-out", env.tmp / "out"]
+    return args, 2, r"--dry-out .*another folder", lambda: not (env.tmp / "out").exists()
+
+
+@case
+def synth_with_its_dry_copy_into_a_file(env):
+    (env.tmp / "afile").write_text("x\n")
+    args = ["synth", "digits", env.tmp / "out", "--num-utts", "30", "--dry-out", env.tmp / "afile"]
+    return args, 1, r"afile: a file, not a folder", lambda: not (env.tmp / "out").exists()
+
+
 # ---------------------------------------------------------------------------------------------
 # features
 
