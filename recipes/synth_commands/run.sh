@@ -16,8 +16,9 @@
 #   11 MFCC copies of train/dev/test (data/hybrid/)   12 lang (CMUdict; letters for the words it
 #      lacks) and train-hybrid (conf/hybrid.yaml; conf/hybrid_tri.yaml: tied triphone states)
 #   13 HCLG with the 3-gram LM, dev lattices over acoustic scales x word bonuses, test at the best
-#      (the GMM, the triphone GMM if built, and the BLSTM)   14 CTC and hybrid side by side:
-#      exp/ctc_vs_hybrid.txt
+#      (the GMM, the triphone GMM if built, and the BLSTM); with --cross-engine true also Piper's
+#      test speakers (data/piper/test) at the same points: the espeak-trained hybrid left one
+#      engine out   14 CTC and hybrid side by side: exp/ctc_vs_hybrid.txt
 set -euo pipefail
 cd "$(dirname "$0")"
 . ./path.sh
@@ -40,8 +41,8 @@ stage_settings_4="config seed"; stage_settings_5="beam lm_weights word_bonuses" 
 stage_settings_6="cross_engine num_utts num_speakers seed"; stage_settings_7="cross_engine"
 stage_settings_8="cross_engine config seed"; stage_settings_9="cross_engine both augment perturb config seed"
 stage_settings_10="cross_engine both beam lm_weights word_bonuses"
-stage_settings_11="hybrid hybrid_nn_feats"; stage_settings_12="hybrid hybrid_nn_feats hybrid_config seed"; stage_settings_13="hybrid scales bonuses"
-stage_settings_14="hybrid"
+stage_settings_11="hybrid hybrid_nn_feats cross_engine"; stage_settings_12="hybrid hybrid_nn_feats hybrid_config seed"
+stage_settings_13="hybrid scales bonuses cross_engine"; stage_settings_14="hybrid cross_engine"
 . ../utils/stages.sh "$@"
 for c in "augment false true" "perturb false true wide" "cross_engine false true" "hybrid false true" "hybrid_nn_feats fbank mfcc"; do check_choice $c; done
 . ../utils/engines.sh
@@ -157,7 +158,9 @@ fi
 if run_stage 11 "MFCC copies of the data dirs for the hybrid's GMM (and fbank copies for its BLSTMs)"; then
   if [ "$hybrid" = true ]; then
     rm -rf data/hybrid
-    for s in train dev test; do
+    sets="train dev test"
+    [ "$cross_engine" = true ] && sets="$sets piper/test"  # stage 13 decodes Piper's test speakers too
+    for s in $sets; do
       speechseq data copy data/$s data/hybrid/$s
       feats_parts data/hybrid/$s --type mfcc
       if [ "$hnn" != data/hybrid ]; then
@@ -190,6 +193,12 @@ if run_stage 13 "hybrid graphs with the 3-gram LM, decoding"; then
       hybrid_graph_decode exp/hybrid/tri data/lang_hybrid data/lm/3gram.arpa data/hybrid/dev data/hybrid/test "$scales" "$bonuses"
     fi
     hybrid_graph_decode exp/hybrid data/lang_hybrid data/lm/3gram.arpa $hnn/dev $hnn/test "$scales" "$bonuses"
+    if [ "$cross_engine" = true ]; then  # the espeak-trained models on Piper's speakers, at espeak dev's points
+      for m in exp/hybrid/mono exp/hybrid/tri; do
+        [ -d $m ] && hybrid_decode_like $m/decode_test data/hybrid/piper/test $m/decode_piper_test
+      done
+      hybrid_decode_like exp/hybrid/decode_test $hnn/piper/test exp/hybrid/decode_piper_test
+    fi
   fi
   done_stage 13
 fi
@@ -198,9 +207,11 @@ if run_stage 14 "CTC and hybrid side by side"; then
     table=exp/ctc_vs_hybrid.txt
     gmms=exp/hybrid/mono/decode_test
     [ -d exp/hybrid/tri ] && gmms="$gmms exp/hybrid/tri/decode_test"
-    for d in exp/ctc/decode_test_nolm exp/ctc/decode_test_3gram exp/ctc/decode_test_3gram_lexicon \
-      $gmms exp/hybrid/decode_test; do
-      echo "$d: $(head -n1 $d/wer)"
+    dirs="exp/ctc/decode_test_nolm exp/ctc/decode_test_3gram exp/ctc/decode_test_3gram_lexicon $gmms exp/hybrid/decode_test"
+    # with --cross-engine true: the same models on Piper's test speakers (CTC's from stage 10)
+    [ "$cross_engine" = true ] && dirs="$dirs exp/ctc/decode_piper_test_3gram_lexicon ${gmms//decode_test/decode_piper_test} exp/hybrid/decode_piper_test"
+    for d in $dirs; do
+      if [ -f $d/wer ]; then echo "$d: $(head -n1 $d/wer)"; else echo "$d: not decoded (run its stage)"; fi
     done > $table.tmp
     mv $table.tmp $table
     cat $table

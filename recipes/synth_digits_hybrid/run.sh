@@ -16,6 +16,10 @@
 #   and the hybrid chain started from its forced alignments instead of the GMM's
 #   (train-hybrid --ctc-bootstrap, exp/hybrid_ctcboot), decoded and aligned as in stages 4-5:
 #   exp/bootstrap.txt, the two bootstraps side by side
+# With --cross-engine true (stage 8; needs speechseq[piper]): the same sentences spoken by Piper's neural
+#   voice (data/piper, the same seed), its test speakers decoded by the espeak-trained GMM and BLSTM at the
+#   points espeak's dev chose (bigram and digit loop): exp/leave_one_engine_out.txt, the hybrid's row of
+#   ../synth_digits's leave-one-engine-out evaluation
 # With --dry-ali true: stage 0 also writes data/dry/, the same utterances before each voice's room and
 #   noise (synth --dry-out), stage 1 gives its train and dev MFCC, and stage 3 trains the GMM on them:
 #   the BLSTMs learn the distant speech from alignments made on the close-talking copy, as Kaldi's AMI
@@ -42,12 +46,14 @@ ctc_recipe=../synth_digits  # stage 6: the recipe whose exp/ctc was trained on t
 ctc_bootstrap=false  # true: stage 7, the hybrid started from a phone CTC model's alignments
 phone_ctc_config=conf/ctc_phone.yaml
 dry_ali=false  # true: the GMM trains and aligns on data/dry/ (the corpus without rooms and noise)
-settings="num_utts num_speakers seed config nn_feats scales bonuses ctc_recipe ctc_bootstrap phone_ctc_config dry_ali"  # recorded in data/.done.N
+cross_engine=false  # true: stage 8, the espeak-trained models on Piper's speakers (speechseq[piper])
+settings="num_utts num_speakers seed config nn_feats scales bonuses ctc_recipe ctc_bootstrap phone_ctc_config dry_ali cross_engine"  # recorded in data/.done.N
 stage_settings_0="num_utts num_speakers seed dry_ali"; stage_settings_1="nn_feats dry_ali"; stage_settings_2=""
 stage_settings_3="config seed dry_ali"; stage_settings_4="scales bonuses"; stage_settings_5=""
 stage_settings_6="ctc_recipe"; stage_settings_7="ctc_bootstrap phone_ctc_config config seed scales bonuses"
+stage_settings_8="cross_engine num_utts num_speakers seed nn_feats"
 . ../utils/stages.sh "$@"
-for c in "nn_feats fbank mfcc" "ctc_bootstrap false true" "dry_ali false true"; do check_choice $c; done
+for c in "nn_feats fbank mfcc" "ctc_bootstrap false true" "dry_ali false true" "cross_engine false true"; do check_choice $c; done
 nn=data  # the data dirs whose features the BLSTMs read (and decode and align)
 [ "$nn_feats" = fbank ] && nn=data/fbank
 boot=data  # the data dirs the GMM trains and aligns on
@@ -139,4 +145,36 @@ if run_stage 7 "the hybrid bootstrapped from a phone CTC model instead of the GM
     cat exp/bootstrap.txt
   fi
   done_stage 7
+fi
+
+if run_stage 8 "leave one engine out: the espeak-trained models on Piper's test speakers"; then
+  if [ "$cross_engine" = true ]; then
+    # the same sentences (same seed) in Piper's voice; only its test set is decoded here
+    speechseq synth digits data/piper --engine piper --num-utts "$num_utts" --num-speakers "$num_speakers" --seed "$seed" -j "$nj"
+    speechseq data validate data/piper/test
+    feats_parts data/piper/test --type mfcc
+    if [ "$nn_feats" = fbank ]; then
+      speechseq data copy data/piper/test $nn/piper/test
+      feats_parts $nn/piper/test --type fbank --num-mel-bins 80
+    fi
+    gmms=exp/hybrid/mono; [ -d exp/hybrid/tri ] && gmms="$gmms exp/hybrid/tri"
+    for m in $gmms; do hybrid_decode_like $m/decode_test data/piper/test $m/decode_piper_test; done
+    hybrid_decode_like exp/hybrid/decode_test $nn/piper/test exp/hybrid/decode_piper_test
+    hybrid_decode_like exp/hybrid/decode_test_graph_loop $nn/piper/test exp/hybrid/decode_piper_test_graph_loop
+    table=exp/leave_one_engine_out.txt
+    row() {  # NAME ESPEAK_DECODE PIPER_DECODE: the two %WER and their ratio
+      local a b
+      a=$(head -n1 "$2/wer" | cut -d' ' -f2) b=$(head -n1 "$3/wer" | cut -d' ' -f2)
+      printf '%-26s %-12s %-12s %s\n' "$1" "$a" "$b" "$(awk -v a="$a" -v b="$b" 'BEGIN { if (a > 0) printf "%.2fx", b / a; else print "-" }')"
+    }
+    {
+      echo "# %WER of the espeak-trained models on espeak's held-out voices and on Piper's test speakers (same sentences)"
+      printf '%-26s %-12s %-12s %s\n' model espeak piper ratio
+      for m in $gmms exp/hybrid; do row $m $m/decode_test $m/decode_piper_test; done
+      row "exp/hybrid (digit loop)" exp/hybrid/decode_test_graph_loop exp/hybrid/decode_piper_test_graph_loop
+    } > $table.tmp
+    mv $table.tmp $table
+    cat $table
+  fi
+  done_stage 8
 fi

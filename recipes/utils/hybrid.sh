@@ -39,3 +39,20 @@ hybrid_graph_decode() {
   decode_parts "$m" "$test" "$out" --graph "$m/$name" --beam "$beam" --acoustic-scale "$ac" ${lat:+$lat $wb}
   echo "$m test$tag: $(head -1 "$out/wer")"
 }
+# hybrid_decode_like DECODE TEST OUT: TEST decoded into OUT by the model that made DECODE (a decode
+# dir of hybrid_graph_decode, MODEL/decode_test), with the graph and options DECODE was made with:
+# its dev-chosen acoustic scale and word bonus, as Kaldi scores every eval set at dev's LMWT.
+hybrid_decode_like() {
+  local d=$1 test=$2 out=$3 opts
+  opts=$(python - "$d/results.json" <<'PY'
+import json, sys
+o = json.load(open(sys.argv[1]))["options"]
+a = f"--graph {o['graph']} --beam {o['beam']:g} --max-active {o['max_active']} --acoustic-scale {o['acoustic_scale']:g}"
+if o["lattice"]:
+    a += f" --lattice --lattice-beam {o['lattice_beam']:g} --lm-weight {o['lm_weight']:g} --word-bonus {o['word_bonus']:g}"
+print(a)
+PY
+)
+  decode_parts "$(dirname "$d")" "$test" "$out" $opts
+  echo "$(dirname "$d") $(basename "$out"): $(head -1 "$out/wer")"
+}

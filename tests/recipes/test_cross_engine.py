@@ -1,10 +1,14 @@
 """recipes/synth_digits/run.sh --cross-engine true on a tiny corpus with a tiny model: the
 leave-one-engine-out stages (Piper and mixed corpora, a model per training engine, every
 model decoded on both engines' held-out speakers) run through the recipe and fill the table;
-then --both union trains the both-engines model on all of each engine's (augmented) speech."""
+then --both union trains the both-engines model on all of each engine's (augmented) speech.
+The same for recipes/synth_commands/run.sh, with the LSTM-HMM hybrid (--hybrid true), whose
+espeak-trained models are decoded on Piper's test speakers too; and recipes/synth_digits_hybrid's
+stage 8, its espeak-trained GMM and BLSTM on Piper's test speakers."""
 
 from __future__ import annotations
 
+import json
 import re
 import shutil
 import subprocess
@@ -12,6 +16,7 @@ import subprocess
 import pytest
 
 from speechseq.synth import piper
+from tests.hybrid.helpers import TINY_HYBRID
 from tests.recipes.helpers import copy_recipe, recipe_env
 
 PIPER_MISSING = piper.missing()
@@ -75,6 +80,81 @@ def test_leave_one_engine_out_stages_train_and_decode_across_engines(tmp_path):
     rows = (recipe / "exp" / "leave_one_engine_out.txt").read_text().splitlines()
     assert [r.split()[:2] for r in rows[5:]] == [["ctc_both", "espeak+piper"]] * 2
     assert (recipe / "exp" / "ctc_both" / "final.pt").is_file()
+
+
+def test_commands_leave_one_engine_out_with_the_hybrid(tmp_path):
+    recipe = copy_recipe(tmp_path, "synth_commands")
+    (recipe / "conf" / "tiny.yaml").write_text(TINY)
+    (recipe / "conf" / "tiny_hybrid.yaml").write_text(TINY_HYBRID)
+    args = ["--num-utts", "30", "--num-speakers", "6", "--config", "conf/tiny.yaml", "--nj", "2"]
+    args += ["--lm-weights", "0.5", "--word-bonuses", "0", "--cross-engine", "true"]
+    args += ["--hybrid", "true", "--hybrid-config", "conf/tiny_hybrid.yaml", "--scales", "0.5 1.0"]
+    args += ["--bonuses", "0,1"]
+    _run(recipe, tmp_path, *args)
+    rows = (recipe / "exp" / "leave_one_engine_out.txt").read_text().splitlines()
+    assert [r.split()[:3] for r in rows[1:]] == [
+        [m, on, by]
+        for m, on in (("ctc", "espeak"), ("ctc_piper", "piper"), ("ctc_mix", "espeak+piper"))
+        for by in ("espeak", "piper")
+    ]
+    # the hybrid's GMM and BLSTM on Piper's test speakers, beside CTC's, in the side-by-side table
+    table = (recipe / "exp" / "ctc_vs_hybrid.txt").read_text().splitlines()
+    assert [ln.split(":")[0] for ln in table] == [
+        "exp/ctc/decode_test_nolm", "exp/ctc/decode_test_3gram", "exp/ctc/decode_test_3gram_lexicon",
+        "exp/hybrid/mono/decode_test", "exp/hybrid/decode_test",
+        "exp/ctc/decode_piper_test_3gram_lexicon", "exp/hybrid/mono/decode_piper_test",
+        "exp/hybrid/decode_piper_test",
+    ]  # fmt: skip
+    assert all(re.search(r"%WER \d+\.\d+ \[ \d+ / \d+,", ln) for ln in table), table
+    # decoded at the point espeak's dev chose for the espeak test set: same graph and options
+    for m in ("exp/hybrid/mono", "exp/hybrid"):
+        espeak, piper_ = (
+            json.loads((recipe / m / d / "results.json").read_text())
+            for d in ("decode_test", "decode_piper_test")
+        )
+        assert piper_["options"] == espeak["options"]
+        assert piper_["data"].endswith("piper/test") and piper_["parts"] == 2
+        assert piper_["utterances"] == len(_utts(recipe / "data" / "piper" / "test"))
+
+
+def test_digits_hybrid_on_piper_speakers(tmp_path):
+    recipe = copy_recipe(tmp_path, "synth_digits_hybrid")
+    (recipe / "conf" / "tiny_hybrid.yaml").write_text(TINY_HYBRID)
+    args = [
+        "--num-utts",
+        "40",
+        "--num-speakers",
+        "6",
+        "--config",
+        "conf/tiny_hybrid.yaml",
+        "--nj",
+        "2",
+    ]
+    args += ["--scales", "0.5 1.0", "--bonuses", "0,1", "--cross-engine", "true"]
+    _run(recipe, tmp_path, *args, "--stop-stage", "4")
+    proc = _run(recipe, tmp_path, *args, "--stage", "8")
+    assert re.findall(r"^== stage (\d+)", proc.stdout, re.M) == ["8"]
+    rows = (recipe / "exp" / "leave_one_engine_out.txt").read_text().splitlines()
+    assert rows[1].split() == ["model", "espeak", "piper", "ratio"]
+    assert [r.split()[0] for r in rows[2:]] == ["exp/hybrid/mono", "exp/hybrid", "exp/hybrid"]
+    # each row: the two decodes' %WER (espeak's test, Piper's), then their ratio
+    for (pre, post), r in zip(
+        (("mono/decode_", ""), ("decode_", ""), ("decode_", "_graph_loop")), rows[2:], strict=True
+    ):
+        wers = [
+            (recipe / "exp" / "hybrid" / f"{pre}{t}{post}" / "wer").read_text().split()[1]
+            for t in ("test", "piper_test")
+        ]
+        assert r.split()[-3:-1] == wers, r
+    piper_test = recipe / "exp" / "hybrid" / "decode_piper_test_graph_loop" / "results.json"
+    options = json.loads(piper_test.read_text())["options"]
+    assert options["graph"] == "exp/hybrid/graph_loop"
+    assert (
+        options
+        == json.loads((recipe / "exp/hybrid/decode_test_graph_loop/results.json").read_text())[
+            "options"
+        ]
+    )
 
 
 def _run(recipe, tmp_path, *args):

@@ -299,6 +299,7 @@ def test_every_recipe_follows_the_conventions(recipe):
         ("synth_digits_hybrid", "--nn-feats", "fbank or mfcc"),
         ("synth_digits_hybrid", "--ctc-bootstrap", "false or true"),
         ("synth_digits_hybrid", "--dry-ali", "false or true"),
+        ("synth_digits_hybrid", "--cross-engine", "false or true"),
         ("synth_digits", "--perturb", "false, true or wide"),
         ("synth_commands", "--perturb", "false, true or wide"),
         ("synth_commands", "--augment", "false or true"),
