@@ -13,8 +13,10 @@
 #   10 decode the three models (3-gram + lexicon, LM weight and bonus chosen on each model's own
 #      dev set) on espeak's held-out voices and on Piper's: exp/leave_one_engine_out.txt
 # With --hybrid true, the LSTM-HMM hybrid beside the CTC model (../synth_digits_hybrid's chain):
-#   11 MFCC copies of train/dev/test (data/hybrid/)   12 lang (CMUdict; letters for the words it
-#      lacks) and train-hybrid (conf/hybrid.yaml; conf/hybrid_tri.yaml: tied triphone states)
+#   11 MFCC copies of train/dev/test (data/hybrid/; train is the CTC model's: with --augment true
+#      data/train plus its augmented copy, which the GMM trains on and aligns too)
+#   12 lang (CMUdict; letters for the words it lacks) and train-hybrid (conf/hybrid.yaml;
+#      conf/hybrid_tri.yaml: tied triphone states)
 #   13 HCLG with the 3-gram LM, dev lattices over acoustic scales x word bonuses, test at the best
 #      (the GMM, the triphone GMM if built, and the BLSTM); with --cross-engine true also Piper's
 #      test speakers (data/piper/test) at the same points: the espeak-trained hybrid left one
@@ -41,7 +43,7 @@ stage_settings_4="config seed"; stage_settings_5="beam lm_weights word_bonuses" 
 stage_settings_6="cross_engine num_utts num_speakers seed"; stage_settings_7="cross_engine"
 stage_settings_8="cross_engine config seed"; stage_settings_9="cross_engine both augment perturb config seed"
 stage_settings_10="cross_engine both beam lm_weights word_bonuses"
-stage_settings_11="hybrid hybrid_nn_feats cross_engine"; stage_settings_12="hybrid hybrid_nn_feats hybrid_config seed"
+stage_settings_11="hybrid hybrid_nn_feats cross_engine augment perturb seed"; stage_settings_12="hybrid hybrid_nn_feats hybrid_config seed"
 stage_settings_13="hybrid scales bonuses cross_engine"; stage_settings_14="hybrid cross_engine"
 . ../utils/stages.sh "$@"
 for c in "augment false true" "perturb false true wide" "cross_engine false true" "hybrid false true" "hybrid_nn_feats fbank mfcc"; do check_choice $c; done
@@ -161,10 +163,11 @@ if run_stage 11 "MFCC copies of the data dirs for the hybrid's GMM (and fbank co
     sets="train dev test"
     [ "$cross_engine" = true ] && sets="$sets piper/test"  # stage 13 decodes Piper's test speakers too
     for s in $sets; do
-      speechseq data copy data/$s data/hybrid/$s
+      src=data/$s; [ $s = train ] && src=$train  # the CTC model's training set, augmented or not
+      speechseq data copy $src data/hybrid/$s
       feats_parts data/hybrid/$s --type mfcc
       if [ "$hnn" != data/hybrid ]; then
-        speechseq data copy data/$s $hnn/$s
+        speechseq data copy $src $hnn/$s
         feats_parts $hnn/$s --type fbank --num-mel-bins 80
       fi
     done

@@ -87,7 +87,16 @@ def test_commands_leave_one_engine_out_with_the_hybrid(tmp_path):
     (recipe / "conf" / "tiny.yaml").write_text(TINY)
     (recipe / "conf" / "tiny_hybrid.yaml").write_text(TINY_HYBRID)
     args = ["--num-utts", "30", "--num-speakers", "6", "--config", "conf/tiny.yaml", "--nj", "2"]
-    args += ["--lm-weights", "0.5", "--word-bonuses", "0", "--cross-engine", "true"]
+    args += [
+        "--lm-weights",
+        "0.5",
+        "--word-bonuses",
+        "0",
+        "--cross-engine",
+        "true",
+        "--augment",
+        "true",
+    ]
     args += ["--hybrid", "true", "--hybrid-config", "conf/tiny_hybrid.yaml", "--scales", "0.5 1.0"]
     args += ["--bonuses", "0,1"]
     _run(recipe, tmp_path, *args)
@@ -97,6 +106,12 @@ def test_commands_leave_one_engine_out_with_the_hybrid(tmp_path):
         for m, on in (("ctc", "espeak"), ("ctc_piper", "piper"), ("ctc_mix", "espeak+piper"))
         for by in ("espeak", "piper")
     ]
+    # the hybrid trains on the CTC model's training set: data/train and its augmented copy
+    assert _utts(recipe / "data" / "hybrid" / "train") == _utts(recipe / "data" / "train_comb")
+    assert _utts(recipe / "data" / "hybrid" / "fbank" / "train", "feats.scp") == _utts(
+        recipe / "data" / "train_comb"
+    )
+    assert len(_utts(recipe / "data" / "train_comb")) == 2 * len(_utts(recipe / "data" / "train"))
     # the hybrid's GMM and BLSTM on Piper's test speakers, beside CTC's, in the side-by-side table
     table = (recipe / "exp" / "ctc_vs_hybrid.txt").read_text().splitlines()
     assert [ln.split(":")[0] for ln in table] == [
