@@ -145,7 +145,7 @@ def test_digits_hybrid_on_piper_speakers(tmp_path):
         "--nj",
         "2",
     ]
-    args += ["--scales", "0.5 1.0", "--bonuses", "0,1", "--cross-engine", "true"]
+    args += ["--scales", "0.5 1.0", "--bonuses", "1,2", "--cross-engine", "true"]
     _run(recipe, tmp_path, *args, "--stop-stage", "4")
     proc = _run(recipe, tmp_path, *args, "--stage", "8")
     assert re.findall(r"^== stage (\d+)", proc.stdout, re.M) == ["8"]
