@@ -22,7 +22,7 @@ from speechseq.errors import SpeechseqError
 from speechseq.features.config import FeatureSource
 from speechseq.features.reader import CMVN_MODES
 from speechseq.metrics.wer import error_stats
-from speechseq.ranges import FREE, check_fields, integer, one_of, setting
+from speechseq.ranges import FREE, check_fields, integer, number, one_of, setting
 from speechseq.text.units import Units
 
 
@@ -43,6 +43,9 @@ class CTCOptions:
     # SpecAugment: time masks per utterance (each at most 20% of it)
     time_masks: int = setting(2, integer(ge=0))
     time_width: int = setting(20, integer(ge=0))  # SpecAugment: widest time mask (10 ms frames)
+    # VTLP of the fbank batches: each utterance warped by a factor in 1 +- vtlp, drawn anew every
+    # epoch (Jaitly & Hinton 2013; speechseq.features.augment.MelVTLP); 0 = off
+    vtlp: float = setting(0.0, number(ge=0, lt=0.5))
     drop_unfit: bool = (
         False  # drop training utterances too short for their targets (default: stop with a list)
     )

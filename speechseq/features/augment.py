@@ -1,9 +1,17 @@
-"""SpecAugment (Park et al., 2019): frequency and time masks on training features.
+"""Training-batch augmentation of features: SpecAugment masks and VTLP on the mel axis.
 
-Defaults are those of ESPnet's and SpeechBrain's LibriSpeech recipes for 80 mel bins:
-two frequency masks of up to 27 bins and two time masks of up to 40 frames (0.4 s), each
-time mask also capped at 20% of the utterance so short utterances keep most frames.
-No time warping. Masked values are set to ``mask_value`` (0 = the mean after CMVN).
+SpecAugment (Park et al., 2019): defaults are those of ESPnet's and SpeechBrain's LibriSpeech
+recipes for 80 mel bins: two frequency masks of up to 27 bins and two time masks of up to 40
+frames (0.4 s), each time mask also capped at 20% of the utterance so short utterances keep most
+frames. No time warping. Masked values are set to ``mask_value`` (0 = the mean after CMVN).
+
+:class:`MelVTLP` is vocal tract length perturbation as Jaitly & Hinton (2013) trained with it:
+every utterance of every batch gets its own warp factor, drawn anew each epoch, instead of one
+per speaker fixed in an augmented copy of the audio (``speechseq data augment --vtlp``). The
+warp is the audio one (:func:`speechseq.data.signal.vtlp_warp`) applied to the log mel
+filterbank: each output bin reads the input at the frequency the warp sends to its centre,
+linearly interpolated between the two nearest bins. Neither ESPnet nor SpeechBrain nor lhotse
+warps stored filterbank features, hence our own.
 """
 
 from __future__ import annotations
@@ -11,7 +19,13 @@ from __future__ import annotations
 import functools
 from collections.abc import Callable
 
+import numpy as np
 import torch
+
+from speechseq.data.signal import vtlp_unwarp
+from speechseq.errors import UsageError
+from speechseq.features.config import FeatureConfig
+from speechseq.features.kaldi import mel_scale
 
 NUM_FREQ_MASKS = 2
 FREQ_WIDTH = 27  # bins, for 80-bin fbank (ESPnet: freq_mask_width_range 0-27)
@@ -80,16 +94,105 @@ def spec_augment(
     return out.squeeze(0) if single else out
 
 
-def augment_from(options) -> Callable | None:
-    """The training batches' SpecAugment of a task's options section (``spec_augment``,
-    ``freq_masks``, ``freq_width``, ``time_masks``, ``time_width``): a callable ``(feats [N, T,
-    C], lengths=[N]) -> masked copy``, or None when ``spec_augment`` is off."""
-    if not options.spec_augment:
+def mel_centers_hz(cfg: FeatureConfig) -> np.ndarray:
+    """Centre frequencies (Hz) of the mel bins of ``cfg``, as :func:`kaldi.mel_matrix` places
+    them: equally spaced in mel between ``low_freq`` and ``high_freq``."""
+    mel_low, mel_high = mel_scale(cfg.low_freq), mel_scale(cfg.high_freq_hz)
+    delta = (mel_high - mel_low) / (cfg.num_mel_bins + 1)
+    mel = mel_low + delta * np.arange(1, cfg.num_mel_bins + 1)
+    return 700.0 * (np.exp(mel / 1127.0) - 1.0)
+
+
+class MelVTLP:
+    """VTLP of log mel filterbank batches: ``(feats [N, T, C], lengths) -> warped copy``.
+
+    Each utterance gets a factor drawn uniformly from ``1 +- max_warp``; a spectral peak at
+    ``f`` moves to ``vtlp_warp(f, factor)`` (up by ``factor`` below 80% of Nyquist, the band
+    edge fixed). ``cfg``: the features' settings (fbank only; with ``use_energy`` column 0 is the
+    energy and stays as it is). Works on normalised features as on raw ones: the interpolation
+    is linear per frame.
+    """
+
+    def __init__(self, cfg: FeatureConfig, max_warp: float, rng: torch.Generator | None = None):
+        if cfg.type != "fbank":
+            raise UsageError(
+                f"vtlp warps mel filterbank features, and these are {cfg.type} — set vtlp: 0, or train on "
+                "fbank features (compute-feats --type fbank)"
+            )
+        if not 0 < max_warp < 0.5:
+            raise UsageError(
+                f"vtlp {max_warp}: use a warp between 0 and 0.5 (0.1: factors 0.9-1.1)"
+            )
+        self.sr = cfg.sample_rate
+        self.offset = 1 if cfg.use_energy else 0
+        self.centers = mel_centers_hz(cfg)
+        self.mel = mel_scale(self.centers)
+        self.max_warp = max_warp
+        self.rng = rng
+
+    def source_index(self, factor: float) -> np.ndarray:
+        """For each output bin, the fractional input bin it reads (clamped to the bins)."""
+        src = mel_scale(vtlp_unwarp(self.centers, self.sr, factor))
+        return np.interp(src, self.mel, np.arange(len(self.mel), dtype=np.float64))
+
+    def __call__(self, feats: torch.Tensor, lengths: torch.Tensor | None = None) -> torch.Tensor:
+        """``feats [N, T, C]`` each warped by its own random factor in ``1 +- max_warp``."""
+        u = torch.rand(feats.shape[0], generator=self.rng, dtype=torch.float64)
+        return self.warp(feats, (1.0 + self.max_warp * (2.0 * u - 1.0)).tolist())
+
+    def warp(self, feats: torch.Tensor, factors: list[float]) -> torch.Tensor:
+        """``feats [N, T, C]``, utterance ``n`` warped by ``factors[n]``."""
+        n, _, c = feats.shape
+        m = len(self.centers)
+        if c != self.offset + m or len(factors) != n:
+            raise ValueError(
+                f"feats {tuple(feats.shape)}, {len(factors)} factors: expected {self.offset + m} columns, {n} factors"
+            )
+        idx = torch.from_numpy(np.stack([self.source_index(f) for f in factors]))  # [N, M]
+        lo = idx.floor().long().clamp_(max=m - 1)
+        hi = (lo + 1).clamp_(max=m - 1)
+        frac = (idx - lo).to(feats.device, feats.dtype)[:, None, :]
+        mel = feats[..., self.offset :]
+        t = mel.shape[1]
+        at_lo = mel.gather(2, lo.to(feats.device)[:, None, :].expand(-1, t, -1))
+        at_hi = mel.gather(2, hi.to(feats.device)[:, None, :].expand(-1, t, -1))
+        warped = at_lo + (at_hi - at_lo) * frac
+        return torch.cat([feats[..., : self.offset], warped], dim=2) if self.offset else warped
+
+
+def augment_from(options, features: FeatureConfig | None = None) -> Callable | None:
+    """The training batches' augmentation of a task's options section: SpecAugment
+    (``spec_augment``, ``freq_masks``, ``freq_width``, ``time_masks``, ``time_width``) after
+    :class:`MelVTLP` when the section has ``vtlp`` > 0 (which needs ``features``, the training
+    features' settings). A callable ``(feats [N, T, C], lengths=[N]) -> augmented copy``, or None
+    when neither is on."""
+    steps = []
+    vtlp = getattr(options, "vtlp", 0.0)
+    if vtlp > 0:
+        if features is None:
+            raise UsageError(
+                "vtlp needs the training features' settings (DATA/conf/feats.yaml, written by compute-feats) to "
+                "know where the mel bins lie — compute the features with speechseq, or set vtlp: 0"
+            )
+        steps.append(MelVTLP(features, vtlp))
+    if options.spec_augment:
+        steps.append(
+            functools.partial(
+                spec_augment,
+                num_freq_masks=options.freq_masks,
+                freq_width=options.freq_width,
+                num_time_masks=options.time_masks,
+                time_width=options.time_width,
+            )
+        )
+    if not steps:
         return None
-    return functools.partial(
-        spec_augment,
-        num_freq_masks=options.freq_masks,
-        freq_width=options.freq_width,
-        num_time_masks=options.time_masks,
-        time_width=options.time_width,
-    )
+    if len(steps) == 1:
+        return steps[0]
+
+    def chain(feats, lengths=None):
+        for step in steps:
+            feats = step(feats, lengths=lengths)
+        return feats
+
+    return chain

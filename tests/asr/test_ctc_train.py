@@ -501,3 +501,30 @@ def test_train_and_decode_on_kaldi_made_data_dirs(digits_corpus, tmp_path):
     )
     assert res.exit_code == 0, res.output
     assert (tmp_path / "d" / "wer").read_text().startswith("%WER")
+
+
+def test_train_ctc_vtlp_warps_the_batches_and_needs_the_feature_settings(digits_corpus, tmp_path):
+    """``ctc.vtlp`` changes what the model learns (the same seed without it gives other
+    weights, and the same ones twice), and a data dir with no conf/feats.yaml (a Kaldi-made
+    one) gets one error naming the file, before any training."""
+    import dataclasses
+
+    from speechseq.core import checkpoint as ckpt
+    from speechseq.errors import UsageError
+
+    one = dataclasses.replace(TINY, train=dataclasses.replace(TINY.train, max_epochs=1))
+    warped = dataclasses.replace(one, ctc=dataclasses.replace(one.ctc, vtlp=0.15))
+
+    def weights(cfg, name):
+        torch.manual_seed(0)
+        train_ctc(digits_corpus / "train", digits_corpus / "dev", tmp_path / name, cfg, quiet=True)
+        return ckpt.load(tmp_path / name / "final.pt")["model"]
+
+    plain, again, vtlp = weights(one, "a"), weights(one, "b"), weights(warped, "c")
+    assert all(torch.equal(plain[k], again[k]) for k in plain)
+    assert not all(torch.equal(plain[k], vtlp[k]) for k in plain)
+    assert "vtlp: 0.15" in (tmp_path / "c" / "config.yaml").read_text()
+
+    train = _kaldi_made(digits_corpus / "train", tmp_path / "kaldi")
+    with pytest.raises(UsageError, match=r"conf/feats.yaml"):
+        train_ctc(train, digits_corpus / "dev", tmp_path / "d", warped, quiet=True)

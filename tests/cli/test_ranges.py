@@ -34,6 +34,7 @@ CASES = [
     (CTC, "ctc:\n  cmvn: mean\n", "ctc.cmvn 'mean'", "one of utterance, speaker, global, none"),
     (CTC, "ctc:\n  bpe_size: 1\n", "ctc.bpe_size 1", "an integer >= 2"),
     (CTC, "ctc:\n  freq_masks: -1\n", "ctc.freq_masks -1", "an integer >= 0"),
+    (CTC, "ctc:\n  vtlp: 0.5\n", "ctc.vtlp 0.5", "a number >= 0 and < 0.5"),
     ([*CTC, "--max-epochs", "0"], "", "train.max_epochs 0", "an integer >= 1"),
     ([*CTC, "--max-frames", "0"], "", "train.max_frames 0", "an integer >= 1"),
     ([*CTC, "-j", "-1"], "", "train.num_workers -1", "an integer >= 0"),
