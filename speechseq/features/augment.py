@@ -22,7 +22,6 @@ from collections.abc import Callable
 import numpy as np
 import torch
 
-from speechseq.data.signal import vtlp_unwarp
 from speechseq.errors import UsageError
 from speechseq.features.config import FeatureConfig
 from speechseq.features.kaldi import mel_scale
@@ -132,6 +131,10 @@ class MelVTLP:
 
     def source_index(self, factor: float) -> np.ndarray:
         """For each output bin, the fractional input bin it reads (clamped to the bins)."""
+        # deferred: speechseq.data.signal imports scipy.signal (about a second), and every
+        # command that reads features imports this module
+        from speechseq.data.signal import vtlp_unwarp
+
         src = mel_scale(vtlp_unwarp(self.centers, self.sr, factor))
         return np.interp(src, self.mel, np.arange(len(self.mel), dtype=np.float64))
 
