@@ -19,7 +19,7 @@ from speechseq.core.trainer import Trainer, TrainState
 from speechseq.data.kaldi_dir import DataDir
 from speechseq.errors import SpeechseqError
 from speechseq.features.augment import augment_from
-from speechseq.features.config import feature_config_from_yaml
+from speechseq.features.config import stored_feature_config
 from speechseq.features.frontend import train_dev_readers
 from speechseq.text.lexicon import Lexicon
 from speechseq.text.units import Units
@@ -117,8 +117,8 @@ def _train_ctc(train_dir, dev_dir, exp: Path, cfg: CTCConfig, resume, argv, quie
     copy_feature_config(train.path, exp, cfg.features.settings if cfg.features.on_the_fly else None)
     if global_stats is not None:
         save_global_stats(exp, global_stats)
-    feats_yaml = exp / "feats.yaml"  # the training features' settings, if known (VTLP needs them)
-    features = feature_config_from_yaml(feats_yaml) if feats_yaml.is_file() else None
+    # the training features' settings, if known (VTLP needs them)
+    features = stored_feature_config(exp / "feats.yaml")
     task = CTCTask(cfg, tr_reader.dim, units, spec_augment=augment_from(cfg.ctc, features))
     trainer = Trainer(task, cfg.train, exp, quiet=quiet)
     train_loader, dev_loader = trainer.loaders(

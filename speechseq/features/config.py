@@ -131,6 +131,12 @@ def save_feature_config(path: str | os.PathLike, cfg: FeatureConfig) -> None:
         f.write(feature_config_text(cfg))
 
 
+def stored_feature_config(path: str | os.PathLike) -> FeatureConfig | None:
+    """The settings in the feats.yaml at ``path`` (a model dir's copy, or a data dir's
+    conf/feats.yaml), or None when there is none (features made by Kaldi)."""
+    return feature_config_from_yaml(path) if Path(path).is_file() else None
+
+
 def feature_config_from_yaml(path: str | os.PathLike) -> FeatureConfig:
     """Read a ``feats.yaml`` written by :func:`save_feature_config`."""
     import yaml

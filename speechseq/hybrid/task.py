@@ -30,6 +30,7 @@ from speechseq.core.trainer import TrainConfig
 from speechseq.decode.graph import GraphDecodeOptions, GraphDecoder
 from speechseq.errors import SpeechseqError
 from speechseq.features.augment import augment_from
+from speechseq.features.config import stored_feature_config
 from speechseq.features.reader import CMVN_MODES
 from speechseq.fileio import atomic_write
 from speechseq.ranges import FREE, check_fields, integer, number, one_of, setting
@@ -65,6 +66,9 @@ class HybridOptions:
     # SpecAugment: time masks per utterance (each at most 20% of it)
     time_masks: int = setting(2, integer(ge=0))
     time_width: int = setting(20, integer(ge=0))  # SpecAugment: widest time mask (10 ms frames)
+    # VTLP of the LSTM's fbank batches, as train-ctc's ctc.vtlp (each utterance warped by its own
+    # factor in 1 +- vtlp, anew every epoch; the frames keep their state labels); 0 = off
+    vtlp: float = setting(0.0, number(ge=0, lt=0.5))
 
     def __post_init__(self):
         check_fields(self, "hybrid")
@@ -137,12 +141,18 @@ class HybridTask(Task):
     metric_mode = "min"
 
     def __init__(
-        self, cfg: HybridConfig, input_dim: int, num_pdfs: int, log_priors=None, lang_digest=""
+        self,
+        cfg: HybridConfig,
+        input_dim: int,
+        num_pdfs: int,
+        log_priors=None,
+        lang_digest="",
+        features=None,  # the training features' FeatureConfig (hybrid.vtlp needs it)
     ):
         self.cfg, self.input_dim, self.num_pdfs = cfg, input_dim, num_pdfs
         self.log_priors = None if log_priors is None else np.asarray(log_priors, dtype=np.float32)
         self.lang_digest = lang_digest
-        self.spec_augment = augment_from(cfg.hybrid)
+        self.spec_augment = augment_from(cfg.hybrid, features)
         repeat_factor(cfg.encoder)
 
     def build_model(self) -> HybridModel:
@@ -166,6 +176,7 @@ class HybridTask(Task):
             int(meta["num_pdfs"]),
             log_priors(counts, cfg.hybrid.prior_floor),
             str(meta.get("lang_digest", "")),
+            features=stored_feature_config(exp / "feats.yaml"),
         )
 
     def loss(self, model, batch):

@@ -41,7 +41,7 @@ from speechseq.data.kaldi_dir import DataDir, write_ctm
 from speechseq.decode.graph import GraphDecoder
 from speechseq.decode.run import decode_grid, network_outputs, search_grid
 from speechseq.errors import SpeechseqError
-from speechseq.features.config import CONFIG_NAME, load_feature_config
+from speechseq.features.config import CONFIG_NAME, load_feature_config, stored_feature_config
 from speechseq.features.frontend import check_same_settings
 from speechseq.features.reader import FeatureReader
 from speechseq.fileio import atomic_dir, atomic_write
@@ -237,7 +237,12 @@ def _lstm_step(
             tree.save(exp / TREE_NAME)
         write_lang_info(exp, lang.path, lang.digest)
         task = HybridTask(
-            cfg, tr.dim, num_pdfs, log_priors(counts, cfg.hybrid.prior_floor), lang.digest
+            cfg,
+            tr.dim,
+            num_pdfs,
+            log_priors(counts, cfg.hybrid.prior_floor),
+            lang.digest,
+            features=stored_feature_config(exp / "feats.yaml"),
         )
         trainer = Trainer(task, cfg.train, exp, quiet=quiet)
         loaders = trainer.loaders(

@@ -42,6 +42,7 @@ CASES = [
     ([*CTC, "--device", "gpu"], "", "train.device 'gpu'", "auto, cpu, cuda, cuda:N or mps"),
     ([*CTC, "--units", "word"], "", "ctc.units 'word'", "one of char, phone, bpe"),
     (HYBRID, "hybrid:\n  time_width: -2\n", "hybrid.time_width -2", "an integer >= 0"),
+    (HYBRID, "hybrid:\n  vtlp: -0.1\n", "hybrid.vtlp -0.1", "a number >= 0 and < 0.5"),
     ([*HYBRID, "--tri-leaves", "-1"], "", "hybrid.tri_leaves -1", "an integer >= 0"),
     (HYBRID, "hybrid:\n  tri_min_frames: 0\n", "hybrid.tri_min_frames 0", "an integer >= 1"),
     ([*EMBED, "--dim", "0"], "", "embed.dim 0", "an integer >= 1"),

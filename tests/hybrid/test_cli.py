@@ -427,3 +427,19 @@ def test_a_lattice_decode_in_parts_merged_is_the_whole_decode(hybrid, digits_cor
         1,
         r"part-2/results.json: other decode options than .*part-1 \(wer: .* against lattices",
     )
+
+
+def test_a_model_trained_with_vtlp_decodes(hybrid, digits_corpus, tmp_path):
+    """hybrid.vtlp warps training batches only: a model whose config has it loads for decoding
+    (the task finds the features' settings in the model dir) and decodes as any other."""
+    import yaml
+
+    exp = tmp_path / "exp"
+    shutil.copytree(hybrid / "exp", exp, ignore=shutil.ignore_patterns("graph", "mono", "lstm1"))
+    cfg = yaml.safe_load((exp / "config.yaml").read_text())
+    cfg.setdefault("hybrid", {})["vtlp"] = 0.1
+    (exp / "config.yaml").write_text(yaml.safe_dump(cfg, sort_keys=False))
+    _mkgraph(hybrid, exp, tmp_path / "graph")
+    ok(["decode", exp, digits_corpus / "dev", "--graph", tmp_path / "graph", "--device", "cpu",
+        "--out", tmp_path / "dec"])  # fmt: skip
+    assert (tmp_path / "dec" / "wer").read_text().startswith("%WER")

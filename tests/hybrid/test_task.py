@@ -123,3 +123,27 @@ def test_spec_augment_masks_training_batches_only_when_asked(on):
     assert torch.equal(model.feats, feats)  # no masks outside training
     task.evaluate(model, [batch])
     assert torch.equal(model.feats, feats)
+
+
+def test_vtlp_warps_training_batches_only_and_needs_the_feature_settings():
+    from speechseq.errors import UsageError
+    from speechseq.features.config import FeatureConfig
+
+    cfg = HybridConfig(hybrid=HybridOptions(vtlp=0.2))
+    task = HybridTask(cfg, 80, 3, features=FeatureConfig(type="fbank"))
+    # a spectral slope, so that a warp of the mel axis changes every frame
+    feats = torch.linspace(0, 1, 80).repeat(2, 20, 1)
+    batch = {
+        "feats": feats,
+        "lengths": torch.tensor([20, 15]),
+        "targets": torch.zeros(2, 20).long(),
+    }
+    model = _Seen().train()
+    task.loss(model, batch)
+    assert model.feats.shape == feats.shape and not torch.allclose(model.feats, feats)
+    assert torch.equal(feats, torch.linspace(0, 1, 80).repeat(2, 20, 1))  # the batch untouched
+    model.eval()
+    task.loss(model, batch)
+    assert torch.equal(model.feats, feats)
+    with pytest.raises(UsageError, match="feats.yaml"):
+        HybridTask(cfg, 80, 3)
