@@ -19,7 +19,7 @@ from speechseq.core.trainer import Trainer, TrainState
 from speechseq.data.kaldi_dir import DataDir
 from speechseq.errors import SpeechseqError
 from speechseq.features.augment import augment_from
-from speechseq.features.config import stored_feature_config
+from speechseq.features.config import CONFIG_NAME, stored_feature_config
 from speechseq.features.frontend import train_dev_readers
 from speechseq.text.lexicon import Lexicon
 from speechseq.text.units import Units
@@ -119,7 +119,8 @@ def _train_ctc(train_dir, dev_dir, exp: Path, cfg: CTCConfig, resume, argv, quie
         save_global_stats(exp, global_stats)
     # the training features' settings, if known (VTLP needs them)
     features = stored_feature_config(exp / "feats.yaml")
-    task = CTCTask(cfg, tr_reader.dim, units, spec_augment=augment_from(cfg.ctc, features))
+    augment = augment_from(cfg.ctc, features, str(train.path / CONFIG_NAME))
+    task = CTCTask(cfg, tr_reader.dim, units, spec_augment=augment)
     trainer = Trainer(task, cfg.train, exp, quiet=quiet)
     train_loader, dev_loader = trainer.loaders(
         FeatDataset(tr_reader, tr_utts, tr_targets), FeatDataset(dv_reader, dv_utts, dv_targets)

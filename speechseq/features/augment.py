@@ -24,7 +24,7 @@ import torch
 
 from speechseq.errors import UsageError
 from speechseq.features.config import FeatureConfig
-from speechseq.features.kaldi import mel_scale
+from speechseq.features.kaldi import mel_points, mel_scale
 
 NUM_FREQ_MASKS = 2
 FREQ_WIDTH = 27  # bins, for 80-bin fbank (ESPnet: freq_mask_width_range 0-27)
@@ -94,12 +94,9 @@ def spec_augment(
 
 
 def mel_centers_hz(cfg: FeatureConfig) -> np.ndarray:
-    """Centre frequencies (Hz) of the mel bins of ``cfg``, as :func:`kaldi.mel_matrix` places
-    them: equally spaced in mel between ``low_freq`` and ``high_freq``."""
-    mel_low, mel_high = mel_scale(cfg.low_freq), mel_scale(cfg.high_freq_hz)
-    delta = (mel_high - mel_low) / (cfg.num_mel_bins + 1)
-    mel = mel_low + delta * np.arange(1, cfg.num_mel_bins + 1)
-    return 700.0 * (np.exp(mel / 1127.0) - 1.0)
+    """Centre frequencies (Hz) of the mel bins of ``cfg``, where :func:`kaldi.mel_matrix` puts
+    its filters' peaks (the inverse of :func:`kaldi.mel_scale`)."""
+    return 700.0 * (np.exp(mel_points(cfg)[1:-1] / 1127.0) - 1.0)
 
 
 class MelVTLP:
@@ -122,20 +119,21 @@ class MelVTLP:
             raise UsageError(
                 f"vtlp {max_warp}: use a warp between 0 and 0.5 (0.1: factors 0.9-1.1)"
             )
+        # deferred to here: speechseq.data.signal imports scipy.signal (about a second), and
+        # every command that reads features imports this module
+        from speechseq.data.signal import vtlp_unwarp
+
+        self.unwarp = vtlp_unwarp
         self.sr = cfg.sample_rate
         self.offset = 1 if cfg.use_energy else 0
         self.centers = mel_centers_hz(cfg)
-        self.mel = mel_scale(self.centers)
+        self.mel = mel_points(cfg)[1:-1]
         self.max_warp = max_warp
         self.rng = rng
 
     def source_index(self, factor: float) -> np.ndarray:
         """For each output bin, the fractional input bin it reads (clamped to the bins)."""
-        # deferred: speechseq.data.signal imports scipy.signal (about a second), and every
-        # command that reads features imports this module
-        from speechseq.data.signal import vtlp_unwarp
-
-        src = mel_scale(vtlp_unwarp(self.centers, self.sr, factor))
+        src = mel_scale(self.unwarp(self.centers, self.sr, factor))
         return np.interp(src, self.mel, np.arange(len(self.mel), dtype=np.float64))
 
     def __call__(self, feats: torch.Tensor, lengths: torch.Tensor | None = None) -> torch.Tensor:
@@ -163,19 +161,21 @@ class MelVTLP:
         return torch.cat([feats[..., : self.offset], warped], dim=2) if self.offset else warped
 
 
-def augment_from(options, features: FeatureConfig | None = None) -> Callable | None:
+def augment_from(
+    options, features: FeatureConfig | None = None, where: str = "DATA/conf/feats.yaml"
+) -> Callable | None:
     """The training batches' augmentation of a task's options section: SpecAugment
     (``spec_augment``, ``freq_masks``, ``freq_width``, ``time_masks``, ``time_width``) after
     :class:`MelVTLP` when the section has ``vtlp`` > 0 (which needs ``features``, the training
-    features' settings). A callable ``(feats [N, T, C], lengths=[N]) -> augmented copy``, or None
+    features' settings; ``where``: the file they were looked for in). A callable ``(feats [N, T, C], lengths=[N]) -> augmented copy``, or None
     when neither is on."""
     steps = []
-    vtlp = getattr(options, "vtlp", 0.0)
+    vtlp = options.vtlp
     if vtlp > 0:
         if features is None:
             raise UsageError(
-                "vtlp needs the training features' settings (DATA/conf/feats.yaml, written by compute-feats) to "
-                "know where the mel bins lie — compute the features with speechseq, or set vtlp: 0"
+                f"{where}: not found — vtlp needs the training features' settings (written by compute-feats) to "
+                "know where the mel bins lie; compute the features with speechseq, or set vtlp: 0"
             )
         steps.append(MelVTLP(features, vtlp))
     if options.spec_augment:

@@ -35,6 +35,14 @@ def mel_scale(freq_hz: np.ndarray | float) -> np.ndarray | float:
     return 1127.0 * np.log(1.0 + np.asarray(freq_hz, dtype=np.float64) / 700.0)
 
 
+def mel_points(cfg: FeatureConfig) -> np.ndarray:
+    """The ``num_mel_bins + 2`` mel values that bound Kaldi's triangular filters, equally spaced
+    between ``low_freq`` and ``high_freq``: bin ``m`` rises from point ``m``, peaks at ``m + 1``
+    and falls to ``m + 2``."""
+    mel_low, mel_high = mel_scale(cfg.low_freq), mel_scale(cfg.high_freq_hz)
+    return mel_low + (mel_high - mel_low) / (cfg.num_mel_bins + 1) * np.arange(cfg.num_mel_bins + 2)
+
+
 def num_frames(num_samples: int, cfg: FeatureConfig) -> int:
     """Frames Kaldi makes from ``num_samples`` samples (``NumFrames`` in feature-window.cc)."""
     length, shift = cfg.frame_length_samples, cfg.frame_shift_samples
@@ -78,11 +86,9 @@ def mel_matrix(cfg: FeatureConfig) -> torch.Tensor:
     """
     num_fft_bins = cfg.fft_size // 2
     bin_width_hz = cfg.sample_rate / cfg.fft_size
-    mel_low, mel_high = mel_scale(cfg.low_freq), mel_scale(cfg.high_freq_hz)
-    delta = (mel_high - mel_low) / (cfg.num_mel_bins + 1)
+    points = mel_points(cfg)
     mel = mel_scale(np.arange(num_fft_bins) * bin_width_hz)  # [num_fft_bins]
-    left = mel_low + delta * np.arange(cfg.num_mel_bins)[None, :]  # [1, M]
-    center, right = left + delta, left + 2 * delta
+    left, center, right = points[None, :-2], points[None, 1:-1], points[None, 2:]  # [1, M] each
     m = mel[:, None]
     up, down = (m - left) / (center - left), (right - m) / (right - center)
     weights = np.where((m > left) & (m < right), np.where(m <= center, up, down), 0.0)

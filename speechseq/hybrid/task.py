@@ -148,11 +148,12 @@ class HybridTask(Task):
         log_priors=None,
         lang_digest="",
         features=None,  # the training features' FeatureConfig (hybrid.vtlp needs it)
+        features_from: str = "DATA/conf/feats.yaml",  # where they were looked for
     ):
         self.cfg, self.input_dim, self.num_pdfs = cfg, input_dim, num_pdfs
         self.log_priors = None if log_priors is None else np.asarray(log_priors, dtype=np.float32)
         self.lang_digest = lang_digest
-        self.spec_augment = augment_from(cfg.hybrid, features)
+        self.spec_augment = augment_from(cfg.hybrid, features, features_from)
         repeat_factor(cfg.encoder)
 
     def build_model(self) -> HybridModel:
@@ -177,6 +178,7 @@ class HybridTask(Task):
             log_priors(counts, cfg.hybrid.prior_floor),
             str(meta.get("lang_digest", "")),
             features=stored_feature_config(exp / "feats.yaml"),
+            features_from=str(exp / "feats.yaml"),
         )
 
     def loss(self, model, batch):

@@ -243,6 +243,7 @@ def _lstm_step(
             log_priors(counts, cfg.hybrid.prior_floor),
             lang.digest,
             features=stored_feature_config(exp / "feats.yaml"),
+            features_from=str(train.path / CONFIG_NAME),
         )
         trainer = Trainer(task, cfg.train, exp, quiet=quiet)
         loaders = trainer.loaders(

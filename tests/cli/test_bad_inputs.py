@@ -288,6 +288,18 @@ def _no_exp(env):
 
 
 @case
+def train_with_vtlp_on_features_of_unknown_settings(env):
+    # a Kaldi-made training dir (no conf/feats.yaml): the mel layout VTLP warps is unknown
+    t = env.copy(env.digits / "train", "t")
+    (t / "conf" / "feats.yaml").unlink()
+    args = _train_args(env, train=t)
+    (env.tmp / "c.yaml").write_text(
+        TINY_CTC.replace("spec_augment: false", "spec_augment: false, vtlp: 0.1")
+    )
+    return args, 2, r"t/conf/feats.yaml: not found .*vtlp", _no_exp(env)
+
+
+@case
 def train_without_transcripts(env):
     t = env.copy(env.digits / "train", "t")
     (t / "text").unlink()
