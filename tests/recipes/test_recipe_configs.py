@@ -37,3 +37,15 @@ def test_vtlp_config_is_the_recipe_config_with_vtlp(recipe):
     vtlp = sections_of(CTCConfig, read_yaml(conf / "ctc_vtlp.yaml"), "ctc_vtlp.yaml")
     assert vtlp.ctc.vtlp == 0.2 and base.ctc.vtlp == 0.0
     assert (vtlp.encoder, vtlp.train) == (base.encoder, base.train)
+
+
+def test_hybrid_vtlp_config_is_the_recipe_config_with_vtlp():
+    conf = RECIPES / "synth_digits_hybrid" / "conf"
+    base = sections_of(HybridConfig, read_yaml(conf / "hybrid.yaml"), "hybrid.yaml")
+    vtlp = sections_of(HybridConfig, read_yaml(conf / "hybrid_vtlp.yaml"), "hybrid_vtlp.yaml")
+    assert vtlp.hybrid.vtlp == 0.2 and base.hybrid.vtlp == 0.0
+    assert (vtlp.encoder, vtlp.train) == (base.encoder, base.train)
+    assert (
+        vtlp.hybrid.mono_gauss == base.hybrid.mono_gauss
+        and vtlp.hybrid.realign == base.hybrid.realign
+    )
