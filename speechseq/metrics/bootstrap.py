@@ -11,7 +11,7 @@ resample of the set's utterances shared by all of them, so a replicate keeps the
 
 Our own code: Kaldi's tool is a C++ binary of its source tree (no wheel), and sacrebleu's
 paired bootstrap is for BLEU/chrF. The inputs are the ``per_utt`` files every ``speechseq
-decode`` writes (Kaldi's ``#csid`` lines).
+decode`` writes (Kaldi's ``#csid`` lines, read by :func:`speechseq.metrics.wer.read_per_utt`).
 """
 
 from __future__ import annotations
@@ -23,6 +23,7 @@ from pathlib import Path
 import numpy as np
 
 from speechseq.errors import SpeechseqError
+from speechseq.metrics.wer import read_per_utt
 
 
 @dataclass(frozen=True)
@@ -32,31 +33,6 @@ class Interval:
     value: float
     low: float
     high: float
-
-
-def read_per_utt(path: str | os.PathLike) -> dict[str, tuple[int, int]]:
-    """utt -> (errors, reference words) from a decode's ``per_utt`` (its ``#csid`` lines)."""
-    path = Path(path)
-    if not path.is_file():
-        raise SpeechseqError(
-            f"{path}: not found — give decode dirs of `speechseq decode` (they hold per_utt)"
-        )
-    out: dict[str, tuple[int, int]] = {}
-    for n, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1):
-        parts = line.split()
-        if len(parts) < 2 or parts[1] != "#csid":
-            continue
-        try:
-            c, s, i, d = (int(x) for x in parts[2:])
-        except ValueError:
-            raise SpeechseqError(
-                f"{path}:{n}: '#csid' needs four counts (correct, substituted, inserted, deleted) — "
-                "rescore the decode dir with `speechseq decode`"
-            ) from None
-        out[parts[0]] = (s + i + d, c + s + d)
-    if not out:
-        raise SpeechseqError(f"{path}: no '#csid' lines — not a per_utt file of `speechseq decode`")
-    return out
 
 
 def _counts(paths: list[str | os.PathLike]) -> np.ndarray:
@@ -75,6 +51,8 @@ def _counts(paths: list[str | os.PathLike]) -> np.ndarray:
 
 def _replicates(counts: np.ndarray, samples: int, rng: np.random.Generator) -> np.ndarray:
     """WER (%) of ``samples`` resamples of the utterances, with replacement."""
+    if samples < 100:
+        raise SpeechseqError(f"samples {samples}: too few for a 95% interval — use 1000 or more")
     idx = rng.integers(0, len(counts), size=(samples, len(counts)))
     errors, words = counts[idx, 0].sum(axis=1), counts[idx, 1].sum(axis=1)
     return 100.0 * errors / np.maximum(words, 1)
@@ -95,6 +73,7 @@ class RatioResult:
     wer_b: Interval
     ratio: Interval  # WER of b over WER of a
     p_at_most: float | None  # share of replicates with ratio <= the target, when one is given
+    utts: tuple[int, int]  # utterances in set a and in set b
 
 
 def wer_interval(paths: list[str | os.PathLike], samples: int = 10000, seed: int = 0) -> Interval:
@@ -111,18 +90,20 @@ def wer_ratio(
     target: float | None = None,
 ) -> RatioResult:
     """WER(b) / WER(a), each set pooled over its decodes, with 95% bootstrap intervals."""
-    if samples < 100:
-        raise SpeechseqError(f"samples {samples}: too few for a 95% interval — use 1000 or more")
     a, b = _counts(paths_a), _counts(paths_b)
-    rng = np.random.default_rng(seed)
-    reps_a, reps_b = _replicates(a, samples, rng), _replicates(b, samples, rng)
     wa, wb = _wer(a), _wer(b)
     if wa == 0:
         raise SpeechseqError(
             f"{paths_a[0]}: no errors in the first set — the ratio of the WERs is undefined"
         )
-    ratios = reps_b / np.maximum(reps_a, 1e-9)
+    rng = np.random.default_rng(seed)
+    reps_a, reps_b = _replicates(a, samples, rng), _replicates(b, samples, rng)
+    ratios = reps_b / np.maximum(reps_a, 1e-9)  # a replicate of a may still draw no errors
     p = None if target is None else float(np.mean(ratios <= target))
     return RatioResult(
-        _interval(wa, reps_a), _interval(wb, reps_b), _interval(wb / max(wa, 1e-9), ratios), p
+        _interval(wa, reps_a),
+        _interval(wb, reps_b),
+        _interval(wb / wa, ratios),
+        p,
+        (len(a), len(b)),
     )

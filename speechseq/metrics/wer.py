@@ -17,8 +17,10 @@ the characters of each transcript with spaces removed, like ESPnet's CER.
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterator
 from dataclasses import dataclass, replace
+from pathlib import Path
 
 import kaldialign
 
@@ -215,6 +217,32 @@ def per_utt_lines(refs: dict[str, str], hyps: dict[str, str], unit: str = "word"
             f"{utt} #csid {ops.count('C')} {ops.count('S')} {ops.count('I')} {ops.count('D')}"
         )
     return lines
+
+
+def read_per_utt(path: str | os.PathLike) -> dict[str, tuple[int, int]]:
+    """utt -> (errors, reference words) from a decode's ``per_utt`` (the ``#csid`` lines of
+    :func:`per_utt_lines`)."""
+    path = Path(path)
+    if not path.is_file():
+        raise SpeechseqError(
+            f"{path}: not found — give decode dirs of `speechseq decode` (they hold per_utt)"
+        )
+    out: dict[str, tuple[int, int]] = {}
+    for n, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1):
+        parts = line.split()
+        if len(parts) < 2 or parts[1] != "#csid":
+            continue
+        try:
+            c, s, i, d = (int(x) for x in parts[2:])
+        except ValueError:
+            raise SpeechseqError(
+                f"{path}:{n}: '#csid' needs four counts (correct, substituted, inserted, deleted) — "
+                "rescore the decode dir with `speechseq decode`"
+            ) from None
+        out[parts[0]] = (s + i + d, c + s + d)
+    if not out:
+        raise SpeechseqError(f"{path}: no '#csid' lines — not a per_utt file of `speechseq decode`")
+    return out
 
 
 def per_spk_stats(

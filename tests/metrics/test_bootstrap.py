@@ -11,8 +11,8 @@ import numpy as np
 import pytest
 
 from speechseq.errors import SpeechseqError
-from speechseq.metrics.bootstrap import read_per_utt, wer_interval, wer_ratio
-from speechseq.metrics.wer import error_stats, per_utt_lines
+from speechseq.metrics.bootstrap import wer_interval, wer_ratio
+from speechseq.metrics.wer import error_stats, per_utt_lines, read_per_utt
 
 ROOT = Path(__file__).resolve().parents[2]
 WORDS = "zero one two three four five six seven eight nine".split()
