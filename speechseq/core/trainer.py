@@ -337,7 +337,8 @@ class Trainer:
                         for k, v in stats.items():
                             stat_sums[k] = stat_sums.get(k, 0.0) + float(v)
                     elapsed = max(time.time() - t0, 1e-9)
-                    bar(loss=loss, audio_per_s=audio_s / elapsed)
+                    # the epoch's mean so far (one batch's loss jumps by 2-3x between lines)
+                    bar(loss=loss_sum / loss_n if loss_n else None, audio_per_s=audio_s / elapsed)
                     if tb is not None and loss is not None:
                         tb.add_scalar("train/loss", loss, state.step)
                         tb.add_scalar("train/lr", sched.get_last_lr()[0], state.step)

@@ -144,7 +144,7 @@ def test_gradient_norm_is_clipped_to_clip_norm_before_the_update(tmp_path, spy_a
 def test_training_off_a_terminal_prints_progress_lines(tmp_path, capsys, monkeypatch):
     monkeypatch.setenv("SPEECHSEQ_PROGRESS_INTERVAL", "0.000001")  # a line at every batch
     cfg = TrainConfig(**{**TOY_CFG.__dict__, "max_epochs": 1})
-    fit_toy(tmp_path / "exp", cfg, quiet=False)
+    state = fit_toy(tmp_path / "exp", cfg, quiet=False)
     lines = [ln for ln in capsys.readouterr().err.splitlines() if " batches, " in ln]
     assert lines, "no progress line"
     for line in lines:
@@ -153,3 +153,6 @@ def test_training_off_a_terminal_prints_progress_lines(tmp_path, capsys, monkeyp
         )
     done, total = map(int, lines[-1].split(": ")[1].split()[0].split("/"))
     assert done == total == len(lines)
+    # the loss shown is the epoch's mean so far: at the last batch, the epoch's train_loss
+    shown = float(re.search(r"loss (\S+),", lines[-1]).group(1))
+    assert shown == pytest.approx(state.history[-1]["train_loss"], abs=1e-3)
