@@ -3,8 +3,16 @@
 # one (data/piper/train; under --augment true it gets its own copy, augmented and perturbed as
 # the espeak one), features included, combined into OUT. Reads augment, perturb, seed and nj.
 #   both_engines_train TRAIN OUT
+# An interrupted stage continued with the same settings (stages.sh's stage_resume) reuses the
+# union its attempt finished (data combine writes OUT whole, after the copy and its features:
+# about 5 minutes at the full size); any other attempt removes OUT first and builds it anew.
 both_engines_train() {
   local espeak=$1 out=$2 piper=data/piper/train
+  if [ "${stage_resume:-false}" = true ] && [ -s "$out/feats.scp" ]; then
+    echo "$out: made by the interrupted attempt with these settings, reused"
+    return 0
+  fi
+  rm -rf "$out"
   if [ "$augment" = true ]; then
     ../utils/augment_train.sh data/piper/train data/piper/train_comb "$seed" "$nj" "$perturb"
     piper=data/piper/train_comb
