@@ -3,7 +3,10 @@
 #   ./run.sh [--stage N] [--stop-stage N] [--num-utts N] [--nj N] [--config FILE]
 #   (any setting below as --name value; markers, reruns and logs: ../utils/stages.sh)
 #   0 synth corpus   1 MFCC features (the GMM's), and with --nn-feats fbank (the default) 80-dim fbank
-#     of the same sets in data/fbank/ for the BLSTMs, as Kaldi's data/train beside data/train_hires
+#     of the same sets in data/fbank/ for the BLSTMs, as Kaldi's data/train beside data/train_hires;
+#     with --augment true first data/train_comb, data/train plus an augmented copy of it (speed, reverb,
+#     noise, channel; --perturb true adds VTLP and pitch shifts: ../utils/augment_train.sh, as
+#     ../synth_digits does), which the GMM trains on and aligns and the BLSTMs learn from
 #   2 lang dir (CMUdict) + word bigram LM
 #   3 train-hybrid (monophone GMM on the MFCC [-> triphone tree + GMM, with hybrid.tri_leaves in the
 #     config: conf/hybrid_tri_full.yaml] -> align -> BLSTM -> re-align -> BLSTM)
@@ -47,13 +50,21 @@ ctc_bootstrap=false  # true: stage 7, the hybrid started from a phone CTC model'
 phone_ctc_config=conf/ctc_phone.yaml
 dry_ali=false  # true: the GMM trains and aligns on data/dry/ (the corpus without rooms and noise)
 cross_engine=false  # true: stage 8, the espeak-trained models on Piper's speakers (speechseq[piper])
-settings="num_utts num_speakers seed config nn_feats scales bonuses ctc_recipe ctc_bootstrap phone_ctc_config dry_ali cross_engine"  # recorded in data/.done.N
-stage_settings_0="num_utts num_speakers seed dry_ali"; stage_settings_1="nn_feats dry_ali"; stage_settings_2=""
+augment=false  # true: train on data/train plus an augmented copy of it (data/train_comb; twice the training time)
+perturb=false  # true (with --augment true): the copy's speakers also move (VTLP, pitch); wide: also formant, tempo, microphone
+settings="num_utts num_speakers seed config nn_feats scales bonuses ctc_recipe ctc_bootstrap phone_ctc_config dry_ali cross_engine augment perturb"  # recorded in data/.done.N
+stage_settings_0="num_utts num_speakers seed dry_ali"; stage_settings_1="nn_feats dry_ali augment perturb seed"; stage_settings_2=""
 stage_settings_3="config seed dry_ali"; stage_settings_4="scales bonuses"; stage_settings_5=""
 stage_settings_6="ctc_recipe"; stage_settings_7="ctc_bootstrap phone_ctc_config config seed scales bonuses"
 stage_settings_8="cross_engine num_utts num_speakers seed nn_feats"
 . ../utils/stages.sh "$@"
-for c in "nn_feats fbank mfcc" "ctc_bootstrap false true" "dry_ali false true" "cross_engine false true"; do check_choice $c; done
+for c in "nn_feats fbank mfcc" "ctc_bootstrap false true" "dry_ali false true" "cross_engine false true" "augment false true" "perturb false true wide"; do check_choice $c; done
+if [ "$augment" = true ] && [ "$dry_ali" = true ]; then
+  echo "$0: --augment true and --dry-ali true: data/dry has no augmented copy to align — use one of them" >&2
+  exit 2
+fi
+train=train  # the training set's name under data/ (and data/fbank/)
+[ "$augment" = true ] && train=train_comb
 nn=data  # the data dirs whose features the BLSTMs read (and decode and align)
 [ "$nn_feats" = fbank ] && nn=data/fbank
 boot=data  # the data dirs the GMM trains and aligns on
@@ -66,10 +77,11 @@ if run_stage 0 "synthesise the digits corpus"; then
 fi
 
 if run_stage 1 "MFCC features (13 cepstra; the GMM adds deltas), fbank for the BLSTMs"; then
-  for s in train dev test; do feats_parts data/$s --type mfcc; done
+  [ "$augment" = true ] && ../utils/augment_train.sh data/train data/train_comb "$seed" "$nj" "$perturb"
+  for s in $train dev test; do feats_parts data/$s --type mfcc; done
   if [ "$dry_ali" = true ]; then for s in train dev; do feats_parts data/dry/$s --type mfcc; done; fi
   if [ "$nn_feats" = fbank ]; then
-    for s in train dev test; do
+    for s in $train dev test; do
       speechseq data copy data/$s $nn/$s
       feats_parts $nn/$s --type fbank --num-mel-bins 80
     done
@@ -84,8 +96,8 @@ if run_stage 2 "lang dir and LM"; then
 fi
 
 if run_stage 3 "train the hybrid"; then
-  speechseq train-hybrid $nn/train --dev $nn/dev --lang data/lang --out exp/hybrid --config "$config" --seed "$seed" \
-    --bootstrap-train $boot/train --bootstrap-dev $boot/dev $(resume_flag)
+  speechseq train-hybrid $nn/$train --dev $nn/dev --lang data/lang --out exp/hybrid --config "$config" --seed "$seed" \
+    --bootstrap-train $boot/$train --bootstrap-dev $boot/dev $(resume_flag)
   done_stage 3
 fi
 
@@ -129,9 +141,9 @@ fi
 
 if run_stage 7 "the hybrid bootstrapped from a phone CTC model instead of the GMM"; then
   if [ "$ctc_bootstrap" = true ]; then
-    $train_cmd train-ctc data/train --dev data/dev --out exp/ctc_phone --config "$phone_ctc_config" --seed "$seed" $(resume_flag)
-    speechseq train-hybrid $nn/train --dev $nn/dev --lang data/lang --out exp/hybrid_ctcboot --config "$config" \
-      --seed "$seed" --ctc-bootstrap exp/ctc_phone --bootstrap-train data/train --bootstrap-dev data/dev $(resume_flag)
+    $train_cmd train-ctc data/$train --dev data/dev --out exp/ctc_phone --config "$phone_ctc_config" --seed "$seed" $(resume_flag)
+    speechseq train-hybrid $nn/$train --dev $nn/dev --lang data/lang --out exp/hybrid_ctcboot --config "$config" \
+      --seed "$seed" --ctc-bootstrap exp/ctc_phone --bootstrap-train data/$train --bootstrap-dev data/dev $(resume_flag)
     m=exp/hybrid_ctcboot
     hybrid_graph_decode $m data/lang data/lm/bigram.arpa $nn/dev $nn/test "$scales" "$bonuses"
     align_parts $m $nn/test $m/ali_test/words.ctm

@@ -1,10 +1,11 @@
 """recipes/synth_digits/run.sh --cross-engine true on a tiny corpus with a tiny model: the
 leave-one-engine-out stages (Piper and mixed corpora, a model per training engine, every
 model decoded on both engines' held-out speakers) run through the recipe and fill the table;
-then --both union trains the both-engines model on all of each engine's (augmented) speech.
+then --both union trains the both-engines model on all of each engine's (augmented) speech, and
+that stage continued after an interruption reuses the union it made.
 The same for recipes/synth_commands/run.sh, with the LSTM-HMM hybrid (--hybrid true), whose
 espeak-trained models are decoded on Piper's test speakers too; and recipes/synth_digits_hybrid's
-stage 8, its espeak-trained GMM and BLSTM on Piper's test speakers."""
+stage 8, its espeak-trained GMM and BLSTM (trained with --augment true) on Piper's test speakers."""
 
 from __future__ import annotations
 
@@ -81,6 +82,18 @@ def test_leave_one_engine_out_stages_train_and_decode_across_engines(tmp_path):
     assert [r.split()[:2] for r in rows[5:]] == [["ctc_both", "espeak+piper"]] * 2
     assert (recipe / "exp" / "ctc_both" / "final.pt").is_file()
 
+    # stage 9 interrupted in its training (its marker says started, not done): continued, it
+    # reuses the union its attempt made instead of augmenting Piper's speech again
+    (data / ".done.9").rename(data / ".started.9")
+    made = (data / "both" / "train" / "feats.scp").stat().st_mtime_ns
+    proc = _run(recipe, tmp_path, *args, "--both", "union", "--stage", "9", "--stop-stage", "9")
+    assert "data/both/train: made by the interrupted attempt with these settings, reused" in (
+        proc.stdout
+    )
+    assert "data/piper/train_comb: combined" not in proc.stdout + proc.stderr
+    assert (data / "both" / "train" / "feats.scp").stat().st_mtime_ns == made
+    assert (data / ".done.9").is_file()
+
 
 def test_commands_leave_one_engine_out_with_the_hybrid(tmp_path):
     recipe = copy_recipe(tmp_path, "synth_commands")
@@ -146,7 +159,19 @@ def test_digits_hybrid_on_piper_speakers(tmp_path):
         "2",
     ]
     args += ["--scales", "0.5 1.0", "--bonuses", "1,2", "--cross-engine", "true"]
+    args += ["--augment", "true", "--perturb", "true"]
     _run(recipe, tmp_path, *args, "--stop-stage", "4")
+    # --augment true: the GMM trains on and aligns data/train plus its augmented copy, whose fbank
+    # copy the BLSTMs learn from
+    data = recipe / "data"
+    assert _utts(data / "train_comb") == _utts(data / "train") | _utts(data / "train_aug")
+    assert len(_utts(data / "train_comb")) == 2 * len(_utts(data / "train"))
+    for d in ("train_comb", "fbank/train_comb"):
+        assert len(_utts(data / d, "feats.scp")) == 2 * len(_utts(data / "train")), d
+    cmd = (recipe / "exp" / "hybrid" / "cmd.sh").read_text()
+    assert (
+        "train-hybrid data/fbank/train_comb " in cmd and "--bootstrap-train data/train_comb " in cmd
+    )
     proc = _run(recipe, tmp_path, *args, "--stage", "8")
     assert re.findall(r"^== stage (\d+)", proc.stdout, re.M) == ["8"]
     rows = (recipe / "exp" / "leave_one_engine_out.txt").read_text().splitlines()
