@@ -300,6 +300,8 @@ def test_every_recipe_follows_the_conventions(recipe):
         ("synth_digits_hybrid", "--ctc-bootstrap", "false or true"),
         ("synth_digits_hybrid", "--dry-ali", "false or true"),
         ("synth_digits_hybrid", "--cross-engine", "false or true"),
+        ("synth_digits_hybrid", "--augment", "false or true"),
+        ("synth_digits_hybrid", "--perturb", "false, true or wide"),
         ("synth_digits", "--perturb", "false, true or wide"),
         ("synth_commands", "--perturb", "false, true or wide"),
         ("synth_commands", "--augment", "false or true"),
@@ -316,4 +318,24 @@ def test_a_choice_setting_takes_its_choices_and_nothing_else(tmp_path, recipe, o
     )
     assert proc.returncode == 2
     assert f"{option} all: use {allowed}" in proc.stderr and proc.stdout == ""
+    assert not (copy / "data").exists() and not (copy / "exp").exists()
+
+
+def test_digits_hybrid_refuses_augment_with_dry_alignments(tmp_path):
+    copy = tmp_path / "synth_digits_hybrid"
+    shutil.copytree(
+        RECIPES / "synth_digits_hybrid", copy, ignore=shutil.ignore_patterns("data", "exp")
+    )
+    shutil.copytree(RECIPES / "utils", tmp_path / "utils")
+    proc = subprocess.run(
+        ["bash", "run.sh", "--augment", "true", "--dry-ali", "true"],
+        cwd=copy,
+        capture_output=True,
+        text=True,
+        timeout=30,
+    )
+    assert proc.returncode == 2 and proc.stdout == ""
+    assert proc.stderr.strip() == (
+        "run.sh: --augment true and --dry-ali true: data/dry has no augmented copy to align — use one of them"
+    )
     assert not (copy / "data").exists() and not (copy / "exp").exists()
