@@ -30,6 +30,9 @@
 #   mean word-boundary error 18.5 ms against 26.2, WER the same within a few errors, RESULTS). Off by
 #   default, as in Kaldi: the GMM rows are then a GMM trained on dry speech decoding reverberant speech
 #   (36% WER at the default size, against 13% for the GMM trained on the corpus itself)
+# With --word-phones true: stage 2 gives every word phones of its own (CMUdict's, tagged with the word:
+#   "oh OW_oh", "zero Z_zero IY_zero R_zero OW_zero"), so no two digits share an HMM state — the
+#   whole-word models of classic connected-digit systems, spelled as a Kaldi lexicon.txt for prepare-lang
 set -euo pipefail
 cd "$(dirname "$0")"
 . ./path.sh
@@ -51,16 +54,21 @@ phone_ctc_config=conf/ctc_phone.yaml
 dry_ali=false  # true: the GMM trains and aligns on data/dry/ (the corpus without rooms and noise)
 cross_engine=false  # true: stage 8, the espeak-trained models on Piper's speakers (speechseq[piper])
 augment=false  # true: train on data/train plus an augmented copy of it (data/train_comb; twice the training time)
+word_phones=false  # true: each word's own phones (data/local/dict/lexicon.txt), no state shared between digits
 perturb=false  # true (with --augment true): the copy's speakers also move (VTLP, pitch); wide: also formant, tempo, microphone
-settings="num_utts num_speakers seed config nn_feats scales bonuses ctc_recipe ctc_bootstrap phone_ctc_config dry_ali cross_engine augment perturb"  # recorded in data/.done.N
-stage_settings_0="num_utts num_speakers seed dry_ali"; stage_settings_1="nn_feats dry_ali augment perturb seed"; stage_settings_2=""
+settings="num_utts num_speakers seed config nn_feats scales bonuses ctc_recipe ctc_bootstrap phone_ctc_config dry_ali cross_engine augment perturb word_phones"  # recorded in data/.done.N
+stage_settings_0="num_utts num_speakers seed dry_ali"; stage_settings_1="nn_feats dry_ali augment perturb seed"; stage_settings_2="word_phones"
 stage_settings_3="config seed dry_ali"; stage_settings_4="scales bonuses"; stage_settings_5=""
 stage_settings_6="ctc_recipe"; stage_settings_7="ctc_bootstrap phone_ctc_config config seed scales bonuses"
 stage_settings_8="cross_engine num_utts num_speakers seed nn_feats"
 . ../utils/stages.sh "$@"
-for c in "nn_feats fbank mfcc" "ctc_bootstrap false true" "dry_ali false true" "cross_engine false true" "augment false true" "perturb false true wide"; do check_choice $c; done
+for c in "nn_feats fbank mfcc" "ctc_bootstrap false true" "dry_ali false true" "cross_engine false true" "augment false true" "perturb false true wide" "word_phones false true"; do check_choice $c; done
 if [ "$augment" = true ] && [ "$dry_ali" = true ]; then
   echo "$0: --augment true and --dry-ali true: data/dry has no augmented copy to align — use one of them" >&2
+  exit 2
+fi
+if [ "$ctc_bootstrap" = true ] && [ "$word_phones" = true ]; then
+  echo "$0: --ctc-bootstrap true and --word-phones true: the phone CTC model's units are CMUdict's phones, not the words' own — use one of them" >&2
   exit 2
 fi
 train=train  # the training set's name under data/ (and data/fbank/)
@@ -90,7 +98,16 @@ if run_stage 1 "MFCC features (13 cepstra; the GMM adds deltas), fbank for the B
 fi
 
 if run_stage 2 "lang dir and LM"; then
-  speechseq prepare-lang cmudict data/lang --words-from data/train/text
+  if [ "$word_phones" = true ]; then
+    # CMUdict's pronunciations of the training words, each phone tagged with its word
+    speechseq prepare-lang cmudict data/local/lang_cmudict --words-from data/train/text
+    mkdir -p data/local/dict
+    awk '{ printf "%s", $1; for (i = 2; i <= NF; i++) printf " %s_%s", $i, $1; print "" }' \
+      data/local/lang_cmudict/lexicon.txt > data/local/dict/lexicon.txt
+    speechseq prepare-lang data/local/dict/lexicon.txt data/lang
+  else
+    speechseq prepare-lang cmudict data/lang --words-from data/train/text
+  fi
   speechseq lm train data/train/text --kaldi-text --order 2 --out data/lm/bigram.arpa
   done_stage 2
 fi

@@ -159,8 +159,14 @@ def test_digits_hybrid_on_piper_speakers(tmp_path):
         "2",
     ]
     args += ["--scales", "0.5 1.0", "--bonuses", "1,2", "--cross-engine", "true"]
-    args += ["--augment", "true", "--perturb", "true"]
+    args += ["--augment", "true", "--perturb", "true", "--word-phones", "true"]
     _run(recipe, tmp_path, *args, "--stop-stage", "4")
+    # --word-phones true: CMUdict's pronunciations with each phone tagged by its word, so "oh" and
+    # the end of "zero" are different phones (and HMM states) in the lang the whole chain uses
+    lexicon = (recipe / "data" / "lang" / "lexicon.txt").read_text().splitlines()
+    assert "oh OW_oh" in lexicon and "zero Z_zero IY_zero R_zero OW_zero" in lexicon
+    phones = (recipe / "data" / "lang" / "phones.txt").read_text().split()[::2]
+    assert "OW_oh" in phones and "OW_zero" in phones and "OW" not in phones
     # --augment true: the GMM trains on and aligns data/train plus its augmented copy, whose fbank
     # copy the BLSTMs learn from
     data = recipe / "data"

@@ -302,6 +302,7 @@ def test_every_recipe_follows_the_conventions(recipe):
         ("synth_digits_hybrid", "--cross-engine", "false or true"),
         ("synth_digits_hybrid", "--augment", "false or true"),
         ("synth_digits_hybrid", "--perturb", "false, true or wide"),
+        ("synth_digits_hybrid", "--word-phones", "false or true"),
         ("synth_digits", "--perturb", "false, true or wide"),
         ("synth_commands", "--perturb", "false, true or wide"),
         ("synth_commands", "--augment", "false or true"),
@@ -321,21 +322,29 @@ def test_a_choice_setting_takes_its_choices_and_nothing_else(tmp_path, recipe, o
     assert not (copy / "data").exists() and not (copy / "exp").exists()
 
 
-def test_digits_hybrid_refuses_augment_with_dry_alignments(tmp_path):
+@pytest.mark.parametrize(
+    "args, said",
+    [
+        (
+            ["--augment", "true", "--dry-ali", "true"],
+            "--augment true and --dry-ali true: data/dry has no augmented copy to align — use one of them",
+        ),
+        (
+            ["--ctc-bootstrap", "true", "--word-phones", "true"],
+            "--ctc-bootstrap true and --word-phones true: the phone CTC model's units are CMUdict's"
+            " phones, not the words' own — use one of them",
+        ),
+    ],
+)
+def test_digits_hybrid_refuses_settings_that_do_not_go_together(tmp_path, args, said):
     copy = tmp_path / "synth_digits_hybrid"
     shutil.copytree(
         RECIPES / "synth_digits_hybrid", copy, ignore=shutil.ignore_patterns("data", "exp")
     )
     shutil.copytree(RECIPES / "utils", tmp_path / "utils")
     proc = subprocess.run(
-        ["bash", "run.sh", "--augment", "true", "--dry-ali", "true"],
-        cwd=copy,
-        capture_output=True,
-        text=True,
-        timeout=30,
+        ["bash", "run.sh", *args], cwd=copy, capture_output=True, text=True, timeout=30
     )
     assert proc.returncode == 2 and proc.stdout == ""
-    assert proc.stderr.strip() == (
-        "run.sh: --augment true and --dry-ali true: data/dry has no augmented copy to align — use one of them"
-    )
+    assert proc.stderr.strip() == f"run.sh: {said}"
     assert not (copy / "data").exists() and not (copy / "exp").exists()
