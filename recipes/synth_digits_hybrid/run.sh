@@ -54,8 +54,8 @@ phone_ctc_config=conf/ctc_phone.yaml
 dry_ali=false  # true: the GMM trains and aligns on data/dry/ (the corpus without rooms and noise)
 cross_engine=false  # true: stage 8, the espeak-trained models on Piper's speakers (speechseq[piper])
 augment=false  # true: train on data/train plus an augmented copy of it (data/train_comb; twice the training time)
-word_phones=false  # true: each word's own phones (data/local/dict/lexicon.txt), no state shared between digits
 perturb=false  # true (with --augment true): the copy's speakers also move (VTLP, pitch); wide: also formant, tempo, microphone
+word_phones=false  # true: each word's own phones (data/local/dict/lexicon.txt), no state shared between digits
 settings="num_utts num_speakers seed config nn_feats scales bonuses ctc_recipe ctc_bootstrap phone_ctc_config dry_ali cross_engine augment perturb word_phones"  # recorded in data/.done.N
 stage_settings_0="num_utts num_speakers seed dry_ali"; stage_settings_1="nn_feats dry_ali augment perturb seed"; stage_settings_2="word_phones"
 stage_settings_3="config seed dry_ali"; stage_settings_4="scales bonuses"; stage_settings_5=""
